@@ -1,0 +1,30 @@
+// Filter transform, run once when weights are prepared: one invocation per (output, input
+// channel) computes U = G g Gᵀ in f32 and stores it in the Winograd-domain layout.
+struct Params {
+    out_channels: u32,
+    in_channels: u32,
+    stride_o: u32,
+    stride_i: u32,
+    stride_h: u32,
+    stride_w: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> u: array<f32>;
+
+{{WINO_INDEX}}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = gid.x + gid.y * groups.x * 64u;
+    if (id >= params.out_channels * params.in_channels) {
+        return;
+    }
+    let k = id / params.in_channels;
+    let c = id % params.in_channels;
+    let base = k * params.stride_o + c * params.stride_i;
+{{BODY}}
+}

@@ -1,0 +1,52 @@
+// Input transform: one invocation per (channel, tile). Reads the α×α input patch of the tile
+// (zero outside the image, so padding costs no copy) and writes V = Bᵀ d B to the
+// Winograd-domain buffer, one value per tile element e.
+{{ENABLE}}
+alias act_t = {{ACT}};
+
+struct Params {
+    channels: u32,
+    tiles: u32,
+    tiles_w: u32,
+    tiles_per_image: u32,
+    in_h: i32,
+    in_w: i32,
+    pad_top: i32,
+    pad_left: i32,
+    x_offset: u32,
+    stride_n: u32,
+    stride_c: u32,
+    stride_h: u32,
+    stride_w: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<act_t>;
+@group(0) @binding(2) var<storage, read_write> v: array<f32>;
+
+{{WINO_INDEX}}
+
+fn load(base: u32, iy: i32, ix: i32) -> f32 {
+    if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {
+        return 0.0;
+    }
+    return f32(x[base + u32(iy) * params.stride_h + u32(ix) * params.stride_w]);
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = gid.x + gid.y * groups.x * 64u;
+    if (id >= params.channels * params.tiles) {
+        return;
+    }
+    let c = id / params.tiles;
+    let p = id % params.tiles;
+    let t = p % params.tiles_per_image;
+    let y0 = i32((t / params.tiles_w) * {{M}}u) - params.pad_top;
+    let x0 = i32((t % params.tiles_w) * {{M}}u) - params.pad_left;
+    let base = params.x_offset + (p / params.tiles_per_image) * params.stride_n + c * params.stride_c;
+{{BODY}}
+}

@@ -1,0 +1,44 @@
+// Output transform: one invocation per (output channel, tile). Gathers the α×α products of the
+// tile, computes Y = Aᵀ M A, crops it at the image edge and applies the fused epilogue
+// (bias, residual, activation) on the way out.
+{{ENABLE}}
+alias act_t = {{ACT}};
+
+struct Params {
+    out_channels: u32,
+    tiles: u32,
+    tiles_w: u32,
+    tiles_per_image: u32,
+    out_h: u32,
+    out_w: u32,
+    y_offset: u32,
+    r_offset: u32,
+    stride_n: u32,
+    stride_c: u32,
+    stride_h: u32,
+    stride_w: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> prod: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<act_t>;
+{{EPILOGUE_BINDINGS}}
+
+{{WINO_INDEX}}
+
+{{EPILOGUE}}
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = gid.x + gid.y * groups.x * 64u;
+    if (id >= params.out_channels * params.tiles) {
+        return;
+    }
+    let k = id / params.tiles;
+    let p = id % params.tiles;
+    let t = p % params.tiles_per_image;
+    let y0 = (t / params.tiles_w) * {{M}}u;
+    let x0 = (t % params.tiles_w) * {{M}}u;
+    let base = (p / params.tiles_per_image) * params.stride_n + k * params.stride_c;
+{{BODY}}
+}

@@ -1,0 +1,415 @@
+//! WGSL text: turns the exact transforms into straight-line code and fills the skeletons in
+//! `shaders/`.
+//!
+//! Every matrix product is unrolled. Zero terms are dropped, ±1 terms become adds and subtracts,
+//! terms sharing a coefficient magnitude are summed before one multiply, and pairs of rows that
+//! differ only in the signs of some terms (the ±p point pairs) share their even and odd partial
+//! sums, so `y_a = e + o`, `y_b = e − o`.
+
+use crate::desc::{Activation, DType, TileLayout};
+use crate::lowering::{Exact, Matrix, Transforms};
+use std::collections::HashMap;
+
+/// One generated compute shader, entry point `main`.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    /// A file-name-safe name that says what the kernel is, e.g. `input_f4_3_r_6_6_16_f32`.
+    pub name: String,
+    pub source: String,
+}
+
+impl Kernel {
+    /// Size of the generated WGSL in lines.
+    pub fn lines(&self) -> usize {
+        self.source.lines().count()
+    }
+}
+
+/// What the output stage does after the convolution sum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Epilogue {
+    pub bias: bool,
+    pub residual: bool,
+    pub activation: Activation,
+}
+
+/// Workgroup block of the Winograd-domain product: `bm` output channels × `bn` tiles, `bk`
+/// input channels per step through workgroup memory. Each invocation owns a 4×4 block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GemmTile {
+    pub bm: u32,
+    pub bn: u32,
+    pub bk: u32,
+}
+
+impl GemmTile {
+    /// The variants dispatch chooses from, smallest first.
+    pub const ALL: [GemmTile; 3] =
+        [GemmTile { bm: 16, bn: 64, bk: 16 }, GemmTile { bm: 32, bn: 64, bk: 8 }, GemmTile { bm: 64, bn: 64, bk: 8 }];
+
+    pub fn invocations(&self) -> u32 {
+        (self.bm / 4) * (self.bn / 4)
+    }
+    pub fn workgroup_bytes(&self) -> u32 {
+        self.bk * (self.bm + self.bn) * 4
+    }
+}
+
+const INPUT_SKELETON: &str = include_str!("../shaders/input_transform.wgsl");
+const OUTPUT_SKELETON: &str = include_str!("../shaders/output_transform.wgsl");
+const FILTER_SKELETON: &str = include_str!("../shaders/filter_transform.wgsl");
+const GEMM_SKELETON: &str = include_str!("../shaders/gemm.wgsl");
+const DIRECT_SKELETON: &str = include_str!("../shaders/direct.wgsl");
+
+/// Fills `{{KEY}}` placeholders; every placeholder must be given, so a typo fails loudly in tests.
+fn fill(skeleton: &str, values: &[(&str, String)]) -> String {
+    let mut out = skeleton.to_string();
+    for (key, value) in values {
+        out = out.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    assert!(!out.contains("{{"), "unfilled placeholder in skeleton");
+    out
+}
+
+/// A WGSL float literal for a coefficient, at the f32 precision the shader computes in.
+fn literal(v: Exact) -> String {
+    format!("{:?}", v.to_f64() as f32)
+}
+
+fn negative(v: Exact) -> bool {
+    v.to_f64() < 0.0
+}
+
+/// `Σ c_t · x_t` as WGSL, grouped by |c_t|: `a - b + 4.0 * (c + d) - 0.5 * e`.
+fn linear_combination(terms: &[(Exact, &str)]) -> String {
+    let mut groups: Vec<(Exact, Vec<(bool, &str)>)> = Vec::new();
+    for &(c, x) in terms.iter().filter(|(c, _)| !c.is_zero()) {
+        let mag = c.abs();
+        match groups.iter_mut().find(|(m, _)| *m == mag) {
+            Some((_, vars)) => vars.push((negative(c), x)),
+            None => groups.push((mag, vec![(negative(c), x)])),
+        }
+    }
+    // Unit terms first, so an expression starts with a plain variable where it can.
+    groups.sort_by_key(|(m, _)| *m != Exact::ONE);
+    let mut pieces: Vec<(bool, String)> = Vec::new();
+    for (mag, vars) in groups {
+        if mag == Exact::ONE {
+            pieces.extend(vars.into_iter().map(|(neg, x)| (neg, x.to_string())));
+            continue;
+        }
+        let flip = vars[0].0;
+        let mut inner = String::new();
+        for (i, (neg, x)) in vars.iter().enumerate() {
+            match (i, neg ^ flip) {
+                (0, _) => inner.push_str(x),
+                (_, false) => inner.push_str(&format!(" + {x}")),
+                (_, true) => inner.push_str(&format!(" - {x}")),
+            }
+        }
+        let body = if vars.len() > 1 { format!("({inner})") } else { inner };
+        pieces.push((flip, format!("{} * {body}", literal(mag))));
+    }
+    if pieces.is_empty() {
+        return "0.0".into();
+    }
+    let mut out = String::new();
+    for (i, (neg, s)) in pieces.into_iter().enumerate() {
+        match (i, neg) {
+            (0, false) => out.push_str(&s),
+            (0, true) => out.push_str(&format!("-{s}")),
+            (_, false) => out.push_str(&format!(" + {s}")),
+            (_, true) => out.push_str(&format!(" - {s}")),
+        }
+    }
+    out
+}
+
+/// Emits `let y_i = Σ_t mat[i][t] · x_t;` for every row, sharing even/odd sums between rows
+/// that are sign-flipped copies of each other.
+fn emit_matvec(mat: &Matrix, x: &[String], y: &[String], out: &mut Vec<String>) {
+    let mut done = vec![false; mat.len()];
+    for a in 0..mat.len() {
+        if done[a] {
+            continue;
+        }
+        let partner = (a + 1..mat.len()).find(|&b| {
+            let same = |t: usize| mat[b][t] == mat[a][t];
+            let flipped = |t: usize| mat[b][t] == -mat[a][t];
+            let nonzero = |t: &usize| !mat[a][*t].is_zero();
+            !done[b]
+                && (0..x.len()).all(|t| same(t) || flipped(t))
+                && (0..x.len()).filter(nonzero).any(same)
+                && (0..x.len()).filter(nonzero).any(|t| !same(t))
+        });
+        let row = |keep: &dyn Fn(usize) -> bool| -> Vec<(Exact, &str)> {
+            (0..x.len()).filter(|&t| keep(t)).map(|t| (mat[a][t], x[t].as_str())).collect()
+        };
+        match partner {
+            Some(b) => {
+                let (even, odd) = (format!("{}_e", y[a]), format!("{}_o", y[a]));
+                let same = |t: usize| mat[b][t] == mat[a][t];
+                out.push(format!("let {even} = {};", linear_combination(&row(&same))));
+                out.push(format!("let {odd} = {};", linear_combination(&row(&|t| !same(t)))));
+                out.push(format!("let {} = {even} + {odd};", y[a]));
+                out.push(format!("let {} = {even} - {odd};", y[b]));
+                done[b] = true;
+            }
+            None => out.push(format!("let {} = {};", y[a], linear_combination(&row(&|_| true)))),
+        }
+        done[a] = true;
+    }
+}
+
+/// Emits `out = mat · in · matᵀ` for a square `in` named `{input}{i}_{j}`: a column pass into
+/// `mid{i}_{j}`, then a row pass into `{output}{i}_{j}`.
+fn emit_sandwich(mat: &Matrix, input: &str, output: &str, out: &mut Vec<String>) {
+    let (rows, n) = (mat.len(), mat[0].len());
+    let name = |p: &str, i: usize, j: usize| format!("{p}{i}_{j}");
+    for j in 0..n {
+        let x: Vec<String> = (0..n).map(|i| name(input, i, j)).collect();
+        let y: Vec<String> = (0..rows).map(|i| name("mid", i, j)).collect();
+        emit_matvec(mat, &x, &y, out);
+    }
+    for i in 0..rows {
+        let x: Vec<String> = (0..n).map(|j| name("mid", i, j)).collect();
+        let y: Vec<String> = (0..rows).map(|j| name(output, i, j)).collect();
+        emit_matvec(mat, &x, &y, out);
+    }
+}
+
+fn indent(lines: Vec<String>) -> String {
+    lines.into_iter().map(|l| format!("    {l}\n")).collect()
+}
+
+/// `wino_index(e, row, col, rows, cols)`: where element e of a rows×cols Winograd-domain
+/// matrix lives. The layout is baked in as code, so each layout is its own kernel.
+fn wino_index(layout: TileLayout, alpha: usize) -> String {
+    let expr = match layout {
+        TileLayout::R16_6_6 => format!("(row * {}u + e) * cols + col", alpha * alpha),
+        _ => "(e * rows + row) * cols + col".to_string(),
+    };
+    format!("fn wino_index(e: u32, row: u32, col: u32, rows: u32, cols: u32) -> u32 {{\n    return {expr};\n}}")
+}
+
+fn act_header(dtype: DType) -> [(&'static str, String); 2] {
+    match dtype {
+        DType::F32 => [("ENABLE", String::new()), ("ACT", "f32".into())],
+        DType::F16 => [("ENABLE", "enable f16;".into()), ("ACT", "f16".into())],
+    }
+}
+
+/// The epilogue's extra bindings (from `first_binding` on) and its `finish` function, which maps
+/// an accumulated value for channel k at output offset `rel` to the stored element.
+fn epilogue(ep: Epilogue, first_binding: u32) -> [(&'static str, String); 2] {
+    let mut bindings = Vec::new();
+    let mut body = vec!["var v = acc;".to_string()];
+    if ep.bias {
+        bindings.push(format!("@group(0) @binding({first_binding}) var<storage, read> bias: array<f32>;"));
+        body.push("v += bias[k];".into());
+    }
+    if ep.residual {
+        let b = first_binding + ep.bias as u32;
+        bindings.push(format!("@group(0) @binding({b}) var<storage, read> residual: array<act_t>;"));
+        body.push("v += f32(residual[params.r_offset + rel]);".into());
+    }
+    match ep.activation {
+        Activation::None => {}
+        Activation::Relu => body.push("v = max(v, 0.0);".into()),
+        Activation::Relu6 => body.push("v = clamp(v, 0.0, 6.0);".into()),
+        Activation::Silu => body.push("v = v / (1.0 + exp(-v));".into()),
+    }
+    body.push("return act_t(v);".into());
+    let func = format!("fn finish(acc: f32, k: u32, rel: u32) -> act_t {{\n{}}}", indent(body));
+    [("EPILOGUE_BINDINGS", bindings.join("\n")), ("EPILOGUE", func)]
+}
+
+fn tile_name(t: &Transforms) -> String {
+    format!("f{}_{}", t.m, t.r)
+}
+
+fn for_each_element(n: usize, mut f: impl FnMut(usize, usize)) {
+    for i in 0..n {
+        for j in 0..n {
+            f(i, j)
+        }
+    }
+}
+
+/// Filter transform `U = G g Gᵀ` for one layout.
+pub fn filter_transform(t: &Transforms, layout: TileLayout) -> Kernel {
+    let (a, r) = (t.alpha(), t.r);
+    let mut body = Vec::new();
+    for_each_element(r, |i, j| {
+        body.push(format!("let in{i}_{j} = w[base + {i}u * params.stride_h + {j}u * params.stride_w];"))
+    });
+    emit_sandwich(&t.g, "in", "out", &mut body);
+    for_each_element(a, |i, j| {
+        body.push(format!(
+            "u[wino_index({}u, k, c, params.out_channels, params.in_channels)] = out{i}_{j};",
+            i * a + j
+        ))
+    });
+    Kernel {
+        name: format!("filter_{}_{}", tile_name(t), layout),
+        source: fill(FILTER_SKELETON, &[("WINO_INDEX", wino_index(layout, a)), ("BODY", indent(body))]),
+    }
+}
+
+/// Input transform `V = Bᵀ d B`, padding handled in the loads.
+pub fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType) -> Kernel {
+    let a = t.alpha();
+    let mut body = Vec::new();
+    for_each_element(a, |i, j| body.push(format!("let in{i}_{j} = load(base, y0 + {i}, x0 + {j});")));
+    emit_sandwich(&t.bt, "in", "out", &mut body);
+    for_each_element(a, |i, j| {
+        body.push(format!("v[wino_index({}u, c, p, params.channels, params.tiles)] = out{i}_{j};", i * a + j))
+    });
+    let mut values = vec![
+        ("WINO_INDEX", wino_index(layout, a)),
+        ("M", t.m.to_string()),
+        ("BODY", indent(body)),
+    ];
+    values.extend(act_header(dtype));
+    Kernel { name: format!("input_{}_{}_{}", tile_name(t), layout, dtype), source: fill(INPUT_SKELETON, &values) }
+}
+
+/// Output transform `Y = Aᵀ M A` with crop and fused epilogue.
+pub fn output_transform(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilogue) -> Kernel {
+    let (a, m) = (t.alpha(), t.m);
+    let mut body = Vec::new();
+    for_each_element(a, |i, j| {
+        body.push(format!(
+            "let in{i}_{j} = prod[wino_index({}u, k, p, params.out_channels, params.tiles)];",
+            i * a + j
+        ))
+    });
+    emit_sandwich(&t.at, "in", "out", &mut body);
+    for i in 0..m {
+        body.push(format!("if (y0 + {i}u < params.out_h) {{"));
+        body.push(format!("    let row = base + (y0 + {i}u) * params.stride_h;"));
+        for j in 0..m {
+            body.push(format!("    if (x0 + {j}u < params.out_w) {{"));
+            body.push(format!("        let rel = row + (x0 + {j}u) * params.stride_w;"));
+            body.push(format!("        y[params.y_offset + rel] = finish(out{i}_{j}, k, rel);"));
+            body.push("    }".into());
+        }
+        body.push("}".into());
+    }
+    let mut values = vec![("WINO_INDEX", wino_index(layout, a)), ("M", m.to_string()), ("BODY", indent(body))];
+    values.extend(act_header(dtype));
+    values.extend(epilogue(ep, 3));
+    Kernel {
+        name: format!("output_{}_{}_{}{}", tile_name(t), layout, dtype, epilogue_suffix(ep)),
+        source: fill(OUTPUT_SKELETON, &values),
+    }
+}
+
+fn epilogue_suffix(ep: Epilogue) -> String {
+    let mut s = String::new();
+    if ep.bias {
+        s.push_str("_bias");
+    }
+    if ep.residual {
+        s.push_str("_residual");
+    }
+    if ep.activation != Activation::None {
+        s.push_str(&format!("_{}", ep.activation));
+    }
+    s
+}
+
+/// The batched Winograd-domain product for one layout and workgroup block.
+pub fn gemm(layout: TileLayout, alpha: usize, tile: GemmTile) -> Kernel {
+    let values = [
+        ("WINO_INDEX", wino_index(layout, alpha)),
+        ("BM", tile.bm.to_string()),
+        ("BN", tile.bn.to_string()),
+        ("BK", tile.bk.to_string()),
+    ];
+    Kernel {
+        name: format!("gemm_a{alpha}_{layout}_{}x{}x{}", tile.bm, tile.bn, tile.bk),
+        source: fill(GEMM_SKELETON, &values),
+    }
+}
+
+/// The direct convolution with a fused epilogue.
+pub fn direct(dtype: DType, ep: Epilogue) -> Kernel {
+    let mut values = act_header(dtype).to_vec();
+    values.extend(epilogue(ep, 4));
+    Kernel { name: format!("direct_{dtype}{}", epilogue_suffix(ep)), source: fill(DIRECT_SKELETON, &values) }
+}
+
+/// Every kernel the library can generate for the shipped tiles, layouts and dtypes, with the
+/// plain and the fullest epilogue: what the naga tests validate and `wino emit` writes.
+pub fn all_kernels() -> Vec<Kernel> {
+    let mut out = Vec::new();
+    let epilogues = [
+        Epilogue::default(),
+        Epilogue { bias: true, residual: true, activation: Activation::Silu },
+        Epilogue { bias: true, residual: false, activation: Activation::Relu },
+        Epilogue { bias: false, residual: false, activation: Activation::Relu6 },
+    ];
+    let mut seen_alpha = HashMap::new();
+    for (m, r) in crate::dispatch::WINOGRAD_TILES {
+        let t = Transforms::for_tile(m, r);
+        for layout in [TileLayout::R16_6_6, TileLayout::R6_6_16] {
+            out.push(filter_transform(&t, layout));
+            for dtype in [DType::F32, DType::F16] {
+                out.push(input_transform(&t, layout, dtype));
+                for ep in epilogues {
+                    out.push(output_transform(&t, layout, dtype, ep));
+                }
+            }
+            if seen_alpha.insert((t.alpha(), layout), ()).is_none() {
+                out.extend(GemmTile::ALL.iter().map(|&g| gemm(layout, t.alpha(), g)));
+            }
+        }
+    }
+    for dtype in [DType::F32, DType::F16] {
+        out.extend(epilogues.iter().map(|&ep| direct(dtype, ep)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_combination_factors_and_drops() {
+        let t = |v: i128| Exact::int(v);
+        let s = linear_combination(&[(t(1), "a"), (t(0), "b"), (t(-4), "c"), (t(4), "d"), (t(-1), "e")]);
+        assert_eq!(s, "a - e - 4.0 * (c - d)");
+        assert_eq!(linear_combination(&[(t(-2), "x")]), "-2.0 * x");
+        assert_eq!(linear_combination(&[(t(0), "x")]), "0.0");
+    }
+
+    #[test]
+    fn pairs_share_even_and_odd_sums() {
+        let t = Transforms::for_tile(2, 3);
+        let mut lines = Vec::new();
+        let x: Vec<String> = (0..4).map(|i| format!("x{i}")).collect();
+        let y: Vec<String> = (0..4).map(|i| format!("y{i}")).collect();
+        emit_matvec(&t.bt, &x, &y, &mut lines);
+        assert!(lines.iter().any(|l| l.contains("y1_e + y1_o")), "{lines:#?}");
+    }
+
+    #[test]
+    fn no_multiply_by_zero_or_one_survives() {
+        for k in all_kernels() {
+            for bad in ["* 0.0", "* 1.0", "* -1.0", "0.0 *", "1.0 *"] {
+                assert!(!k.source.contains(bad), "{} contains '{bad}'", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_names_are_unique() {
+        let kernels = all_kernels();
+        let mut names: Vec<&str> = kernels.iter().map(|k| k.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), kernels.len());
+    }
+}

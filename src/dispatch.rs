@@ -1,0 +1,232 @@
+//! The plan for one call: which path, tile, layout and product block to use, how many images
+//! go through the pipeline at once so that every binding and grid fits the adapter's limits.
+//! Pure functions of the descriptor, the shape and `wgpu::Limits`, so they are unit-testable.
+
+use crate::codegen::GemmTile;
+use crate::desc::{Algo, Conv2dDesc, DType, TileLayout};
+use crate::error::{Error, Result};
+use wgpu::Limits;
+
+/// The Winograd algorithms the generator ships, as (m, r).
+pub const WINOGRAD_TILES: [(usize, usize); 4] = [(2, 3), (4, 3), (6, 3), (2, 5)];
+
+/// Invocations per workgroup of the element-wise kernels (transforms, direct).
+pub const WORKGROUP: u32 = 64;
+
+/// The path a call takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Path {
+    Winograd { m: usize, r: usize, layout: TileLayout, gemm: GemmTile },
+    Direct,
+}
+
+/// A resolved plan for one input shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub path: Path,
+    /// Logical input shape `[n, c, h, w]`.
+    pub input: [usize; 4],
+    /// Logical output shape `[n, k, oh, ow]`.
+    pub output: [usize; 4],
+    /// Images per pass through the pipeline; the batch is split into chunks of this many.
+    pub chunk: usize,
+}
+
+impl Plan {
+    /// Tiles per image side, `[tiles_h, tiles_w]` (Winograd only).
+    pub fn tiles_hw(&self) -> [usize; 2] {
+        match self.path {
+            Path::Winograd { m, .. } => [self.output[2].div_ceil(m), self.output[3].div_ceil(m)],
+            Path::Direct => [0, 0],
+        }
+    }
+
+    /// The batch chunks as (first image, image count).
+    pub fn chunks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.input[0]).step_by(self.chunk).map(|s| (s, self.chunk.min(self.input[0] - s)))
+    }
+}
+
+/// Whether Winograd can compute this convolution at all.
+pub fn winograd_applies(desc: &Conv2dDesc) -> bool {
+    let [kh, kw] = desc.kernel;
+    kh == kw
+        && WINOGRAD_TILES.iter().any(|&(_, r)| r == kh)
+        && desc.stride == [1, 1]
+        && desc.dilation == [1, 1]
+        && desc.groups == 1
+}
+
+/// Picks the output tile m for an r×r kernel: F(2,3) on small images (few tiles, where the
+/// bigger tile wastes work on cropped edges), F(4,3) otherwise; F(2,5) for 5×5.
+fn auto_tile(r: usize, oh: usize, ow: usize) -> usize {
+    if r == 3 && oh.max(ow) > 16 {
+        4
+    } else {
+        2
+    }
+}
+
+/// The default layout for a shape. Both layouts do identical arithmetic; they differ in how
+/// the transformed input is strided. The rule comes from the H100 figures in `BENCHMARKS.md`.
+pub fn auto_layout(c: usize, _tiles: usize) -> TileLayout {
+    if c >= 64 {
+        TileLayout::R6_6_16
+    } else {
+        TileLayout::R16_6_6
+    }
+}
+
+/// The largest product block that fits the adapter and is not much larger than K.
+fn auto_gemm(k: usize, limits: &Limits) -> Result<GemmTile> {
+    let fits = |g: &GemmTile| {
+        g.invocations() <= limits.max_compute_invocations_per_workgroup
+            && g.bn / 4 <= limits.max_compute_workgroup_size_x
+            && g.bm / 4 <= limits.max_compute_workgroup_size_y
+            && g.workgroup_bytes() <= limits.max_compute_workgroup_storage_size
+    };
+    let usable: Vec<GemmTile> = GemmTile::ALL.iter().copied().filter(fits).collect();
+    let pick = usable.iter().rev().find(|g| g.bm as usize <= k.next_power_of_two()).or(usable.first());
+    pick.copied().ok_or_else(|| Error::Unsupported("no product block fits this adapter's workgroup limits".into()))
+}
+
+/// Resolves algo, tile, layout and chunking for `desc` on an input of logical shape `[n, c, h, w]`.
+pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits) -> Result<Plan> {
+    desc.validate()?;
+    let [n, c, h, w] = input;
+    if n == 0 || h == 0 || w == 0 {
+        return Err(Error::InvalidShape(format!("input shape {input:?} has a zero dimension")));
+    }
+    if c != desc.in_channels {
+        return Err(Error::InvalidShape(format!(
+            "input has {c} channels but the convolution expects {}",
+            desc.in_channels
+        )));
+    }
+    let [oh, ow] = desc.output_hw(h, w)?;
+    let output = [n, desc.out_channels, oh, ow];
+    let path = match desc.algo {
+        Algo::Direct => Path::Direct,
+        Algo::Winograd if !winograd_applies(desc) => {
+            return Err(Error::Unsupported(format!(
+                "Winograd needs a square 3×3 or 5×5 kernel with stride 1, dilation 1 and groups 1 \
+                 (got kernel {:?}, stride {:?}, dilation {:?}, groups {}); use algo auto or direct",
+                desc.kernel, desc.stride, desc.dilation, desc.groups
+            )))
+        }
+        Algo::Auto if !winograd_applies(desc) || c * desc.out_channels < 64 => Path::Direct,
+        Algo::Winograd | Algo::Auto => {
+            let r = desc.kernel[0];
+            let m = desc.tile.unwrap_or_else(|| auto_tile(r, oh, ow));
+            if !WINOGRAD_TILES.contains(&(m, r)) {
+                let tiles: Vec<String> =
+                    WINOGRAD_TILES.iter().filter(|t| t.1 == r).map(|t| t.0.to_string()).collect();
+                return Err(Error::Unsupported(format!(
+                    "tile {m} with a {r}×{r} kernel (available: {})",
+                    tiles.join(", ")
+                )));
+            }
+            let tiles = n * oh.div_ceil(m) * ow.div_ceil(m);
+            let layout = match desc.layout {
+                TileLayout::Auto => auto_layout(c, tiles),
+                fixed => fixed,
+            };
+            Path::Winograd { m, r, layout, gemm: auto_gemm(desc.out_channels, limits)? }
+        }
+    };
+    let chunk = chunk_size(&path, input, output, desc.dtype, limits)?;
+    Ok(Plan { path, input, output, chunk })
+}
+
+/// The most images per chunk such that every buffer binding and every grid fits.
+fn chunk_size(path: &Path, input: [usize; 4], output: [usize; 4], dtype: DType, limits: &Limits) -> Result<usize> {
+    let [n, c, h, w] = input;
+    let [_, k, oh, ow] = output;
+    let es = match dtype {
+        DType::F32 => 4,
+        DType::F16 => 2,
+    } as u64;
+    // Activations are bound from an aligned-down offset, so allow one alignment of slack.
+    let slack = limits.min_storage_buffer_offset_alignment as u64;
+    let max_binding = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size) - slack;
+    let max_groups = limits.max_compute_workgroups_per_dimension as u64;
+    let mut per_image_bytes = vec![(c * h * w) as u64 * es, (k * oh * ow) as u64 * es];
+    let per_image_invocations;
+    match *path {
+        Path::Winograd { m, r, gemm, .. } => {
+            let tiles = (oh.div_ceil(m) * ow.div_ceil(m)) as u64;
+            let a2 = ((m + r - 1) * (m + r - 1)) as u64;
+            per_image_bytes.push(a2 * c as u64 * tiles * 4);
+            per_image_bytes.push(a2 * k as u64 * tiles * 4);
+            per_image_invocations = tiles * c.max(k) as u64;
+            // The product's grid x counts column blocks of all tiles in the chunk.
+            let by_gemm_grid = max_groups * gemm.bn as u64 / tiles.max(1);
+            return finish(n, &per_image_bytes, max_binding, per_image_invocations, max_groups, by_gemm_grid);
+        }
+        Path::Direct => per_image_invocations = (k.div_ceil(4) * oh * ow) as u64,
+    }
+    finish(n, &per_image_bytes, max_binding, per_image_invocations, max_groups, u64::MAX)
+}
+
+fn finish(
+    n: usize,
+    per_image_bytes: &[u64],
+    max_binding: u64,
+    per_image_invocations: u64,
+    max_groups: u64,
+    other_cap: u64,
+) -> Result<usize> {
+    let biggest = per_image_bytes.iter().copied().max().unwrap_or(0).max(1);
+    let by_bytes = max_binding / biggest;
+    // Element-wise kernels fold their grid into two dimensions of at most max_groups each.
+    let by_grid = max_groups * max_groups * WORKGROUP as u64 / per_image_invocations.max(1);
+    let chunk = by_bytes.min(by_grid).min(other_cap).min(n as u64) as usize;
+    if chunk == 0 {
+        return Err(Error::TooLarge(format!(
+            "one image needs a {biggest}-byte buffer binding but the device allows {max_binding} bytes"
+        )));
+    }
+    Ok(chunk)
+}
+
+/// A 2-D grid of `WORKGROUP`-wide workgroups covering `invocations`, folded so each dimension
+/// stays within the limit; kernels recover the linear index as `x + y · groups_x · WORKGROUP`.
+pub fn grid(invocations: u64, limits: &Limits) -> [u32; 3] {
+    let groups = invocations.div_ceil(WORKGROUP as u64).max(1);
+    let max = limits.max_compute_workgroups_per_dimension as u64;
+    let x = groups.min(max);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_uses_winograd_only_where_it_applies() {
+        let limits = Limits::default();
+        let mut d = Conv2dDesc::new(16, 16, 3, 1);
+        assert!(matches!(plan(&d, [1, 16, 32, 32], &limits).unwrap().path, Path::Winograd { m: 4, .. }));
+        assert!(matches!(plan(&d, [1, 16, 8, 8], &limits).unwrap().path, Path::Winograd { m: 2, .. }));
+        d.stride = [2, 2];
+        assert_eq!(plan(&d, [1, 16, 32, 32], &limits).unwrap().path, Path::Direct);
+        d.algo = Algo::Winograd;
+        assert!(matches!(plan(&d, [1, 16, 32, 32], &limits), Err(Error::Unsupported(_))));
+    }
+
+    #[test]
+    fn batch_is_chunked_under_small_binding_limits() {
+        let limits = Limits { max_storage_buffer_binding_size: 1 << 20, ..Limits::default() };
+        let d = Conv2dDesc::new(32, 32, 3, 1);
+        let p = plan(&d, [8, 32, 32, 32], &limits).unwrap();
+        assert!(p.chunk < 8 && p.chunk >= 1, "chunk {}", p.chunk);
+        assert_eq!(p.chunks().map(|(_, c)| c).sum::<usize>(), 8);
+    }
+
+    #[test]
+    fn grid_folds_past_the_dimension_limit() {
+        let limits = Limits::default();
+        let [x, y, _] = grid(70_000 * 64, &limits);
+        assert!(x <= 65535 && (x as u64) * (y as u64) >= 70_000);
+    }
+}

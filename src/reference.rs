@@ -1,0 +1,692 @@
+//! CPU reference convolutions for tests and the CLI's `--verify`: a direct convolution accumulated
+//! in f64, and an f32 Winograd that follows the GPU's arithmetic step by step.
+
+use crate::desc::{Activation, Conv2dDesc, DataFormat, WeightFormat};
+use crate::error::{Error, Result};
+use crate::lowering::{to_f32, Transforms};
+use std::ops::Range;
+
+/// The sizes of one call, checked against the descriptor and the data handed in.
+struct Geometry {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    oh: usize,
+    ow: usize,
+}
+
+fn shape_error<T>(msg: String) -> Result<T> {
+    Err(Error::InvalidShape(msg))
+}
+
+/// The product of `dims`, or an error if the product of its non-zero entries overflows (so that
+/// every partial product used for indexing fits in `usize` too).
+fn checked_len(what: &str, dims: &[usize]) -> Result<usize> {
+    let nonzero = dims.iter().filter(|&&d| d != 0).try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    match nonzero {
+        Some(len) if !dims.contains(&0) => Ok(len),
+        Some(_) => Ok(0),
+        None => shape_error(format!("{what} dimensions {dims:?} overflow usize")),
+    }
+}
+
+/// Validates everything about one call; shared by both convolutions.
+fn check(
+    desc: &Conv2dDesc,
+    input: &[f32],
+    shape: [usize; 4],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+) -> Result<Geometry> {
+    desc.validate()?;
+    let [n, c, h, w] = shape;
+    let k = desc.out_channels;
+    if c != desc.in_channels {
+        return shape_error(format!("input has {c} channels but the descriptor has {}", desc.in_channels));
+    }
+    let in_len = checked_len("input", &shape)?;
+    if input.len() != in_len {
+        return shape_error(format!("input has {} elements but shape {shape:?} needs {in_len}", input.len()));
+    }
+    let [kh, kw] = desc.kernel;
+    let weight_dims = [k, c / desc.groups, kh, kw];
+    checked_len("weight", &weight_dims)?;
+    if weights.len() != desc.weight_len() {
+        return shape_error(format!(
+            "weights have {} elements but {weight_dims:?} needs {}",
+            weights.len(),
+            desc.weight_len()
+        ));
+    }
+    match (bias, desc.has_bias) {
+        (Some(b), true) if b.len() != k => {
+            return shape_error(format!("bias has {} elements but out_channels = {k}", b.len()));
+        }
+        (Some(_), false) => {
+            return shape_error("a bias was given but the descriptor has has_bias = false".into())
+        }
+        (None, true) => {
+            return shape_error("the descriptor has has_bias = true but no bias was given".into())
+        }
+        _ => {}
+    }
+    let p = desc.padding;
+    let padded_fits = h.checked_add(p.top).and_then(|v| v.checked_add(p.bottom)).is_some()
+        && w.checked_add(p.left).and_then(|v| v.checked_add(p.right)).is_some();
+    let span_fits = (0..2)
+        .all(|i| (desc.kernel[i] - 1).checked_mul(desc.dilation[i]).and_then(|s| s.checked_add(1)).is_some());
+    if !padded_fits || !span_fits {
+        return shape_error("padded input or dilated kernel size overflows usize".into());
+    }
+    let [oh, ow] = desc.output_hw(h, w)?;
+    let out_len = checked_len("output", &[n, k, oh, ow])?;
+    match (residual, desc.residual) {
+        (Some(r), true) if r.len() != out_len => {
+            return shape_error(format!(
+                "residual has {} elements but the output [{n}, {k}, {oh}, {ow}] has {out_len}",
+                r.len()
+            ));
+        }
+        (Some(_), false) => {
+            return shape_error("a residual was given but the descriptor has residual = false".into())
+        }
+        (None, true) => {
+            return shape_error("the descriptor has residual = true but no residual was given".into())
+        }
+        _ => {}
+    }
+    Ok(Geometry { n, c, h, w, k, oh, ow })
+}
+
+/// Element strides `[n, c, y, x]` of an activation tensor with `c` channels of `h × w` in `format`.
+fn data_strides(format: DataFormat, c: usize, h: usize, w: usize) -> [usize; 4] {
+    match format {
+        DataFormat::Nchw => [c * h * w, h * w, w, 1],
+        DataFormat::Nhwc => [h * w * c, 1, w * c, c],
+    }
+}
+
+/// Element strides `[o, i, y, x]` of the weights in `desc.weight_format`.
+fn weight_strides(desc: &Conv2dDesc) -> [usize; 4] {
+    let (k, ci, [kh, kw]) = (desc.out_channels, desc.in_channels / desc.groups, desc.kernel);
+    match desc.weight_format {
+        WeightFormat::Oihw => [ci * kh * kw, kh * kw, kw, 1],
+        WeightFormat::Hwio => [1, k, kw * ci * k, ci * k],
+    }
+}
+
+/// Output positions `o < out` whose input coordinate `o·stride + offset − pad` lies in `0..size`.
+fn valid_range(out: usize, stride: usize, offset: usize, pad: usize, size: usize) -> Range<usize> {
+    let hi = (size + pad).saturating_sub(offset).div_ceil(stride).min(out);
+    let lo = pad.saturating_sub(offset).div_ceil(stride).min(hi);
+    lo..hi
+}
+
+/// Direct 2-D convolution (cross-correlation, as in PyTorch) accumulated in f64: the reference
+/// every GPU path is checked against.
+///
+/// `shape` is the logical `[n, c, h, w]`; `input`, `residual` and the returned output (logically
+/// `[n, k, oh, ow]`) are laid out per `desc.data_format`, `weights` per `desc.weight_format`.
+/// Supports stride, dilation, groups and asymmetric padding; bias and then the residual are added
+/// before `desc.activation`. Returns [`Error::InvalidShape`] when the data does not match `desc`.
+pub fn conv2d_f64(
+    desc: &Conv2dDesc,
+    input: &[f32],
+    shape: [usize; 4],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+) -> Result<Vec<f64>> {
+    let Geometry { n, c, h, w, k, oh, ow } = check(desc, input, shape, weights, bias, residual)?;
+    let (cpg, kpg) = (c / desc.groups, k / desc.groups);
+    let ([kh, kw], [sh, sw], [dh, dw]) = (desc.kernel, desc.stride, desc.dilation);
+    let p = desc.padding;
+
+    // Gather input and weights into NCHW / OIHW f64 so that the inner loop runs along rows.
+    let xs = data_strides(desc.data_format, c, h, w);
+    let mut x = Vec::with_capacity(input.len());
+    for ni in 0..n {
+        for ci in 0..c {
+            for y in 0..h {
+                let row = ni * xs[0] + ci * xs[1] + y * xs[2];
+                x.extend((0..w).map(|xi| f64::from(input[row + xi * xs[3]])));
+            }
+        }
+    }
+    let ws = weight_strides(desc);
+    let mut wt = Vec::with_capacity(weights.len());
+    for ko in 0..k {
+        for ci in 0..cpg {
+            for ky in 0..kh {
+                let row = ko * ws[0] + ci * ws[1] + ky * ws[2];
+                wt.extend((0..kw).map(|kx| f64::from(weights[row + kx * ws[3]])));
+            }
+        }
+    }
+
+    let (plane, out_plane) = (h * w, oh * ow);
+    let mut acc = vec![0f64; n * k * out_plane];
+    for (nk, out) in acc.chunks_exact_mut(out_plane.max(1)).enumerate() {
+        let (ni, ko) = (nk / k, nk % k);
+        let c0 = ko / kpg * cpg;
+        for ci in 0..cpg {
+            let src = &x[(ni * c + c0 + ci) * plane..][..plane];
+            for ky in 0..kh {
+                let rows = valid_range(oh, sh, ky * dh, p.top, h);
+                for kx in 0..kw {
+                    let wv = wt[((ko * cpg + ci) * kh + ky) * kw + kx];
+                    let cols = valid_range(ow, sw, kx * dw, p.left, w);
+                    if cols.is_empty() {
+                        continue;
+                    }
+                    let ix0 = cols.start * sw + kx * dw - p.left;
+                    for oy in rows.clone() {
+                        let iy = oy * sh + ky * dh - p.top;
+                        let src_row = &src[iy * w + ix0..(iy + 1) * w];
+                        let dst_row = &mut out[oy * ow + cols.start..oy * ow + cols.end];
+                        // An index loop: unoptimised builds run it several times faster than
+                        // an iterator chain, and `--verify` may run in a debug build.
+                        let mut j = 0;
+                        while j < dst_row.len() {
+                            dst_row[j] += wv * src_row[j * sw];
+                            j += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let ys = data_strides(desc.data_format, k, oh, ow);
+    let mut out = vec![0f64; acc.len()];
+    for (i, &a) in acc.iter().enumerate() {
+        let (nk, pix) = (i / out_plane, i % out_plane);
+        let (ni, ko, oy, ox) = (nk / k, nk % k, pix / ow, pix % ow);
+        let at = ni * ys[0] + ko * ys[1] + oy * ys[2] + ox * ys[3];
+        let mut v = a;
+        if let Some(b) = bias {
+            v += f64::from(b[ko]);
+        }
+        if let Some(r) = residual {
+            v += f64::from(r[at]);
+        }
+        out[at] = desc.activation.apply(v);
+    }
+    Ok(out)
+}
+
+/// The activation in f32, as the shaders compute it.
+fn activate_f32(act: Activation, v: f32) -> f32 {
+    match act {
+        Activation::None => v,
+        Activation::Relu => v.max(0.0),
+        Activation::Relu6 => v.clamp(0.0, 6.0),
+        Activation::Silu => v / (1.0 + (-v).exp()),
+    }
+}
+
+/// `dst (p×q) = lhs (p×l) · src (l×q)`, `lhs` given as rows, each sum taken in order of l.
+fn mul_left(lhs: &[Vec<f32>], src: &[f32], q: usize, dst: &mut [f32]) {
+    for (row, out) in lhs.iter().zip(dst.chunks_exact_mut(q)) {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = row.iter().enumerate().fold(0.0, |acc, (l, &a)| acc + a * src[l * q + j]);
+        }
+    }
+}
+
+/// `dst (p×q) = src (p×l) · rhsᵀ`, `rhs` given as its q rows of length l, each sum in order of l.
+fn mul_right_transposed(src: &[f32], l: usize, rhs: &[Vec<f32>], dst: &mut [f32]) {
+    for (src_row, out) in src.chunks_exact(l).zip(dst.chunks_exact_mut(rhs.len())) {
+        for (o, row) in out.iter_mut().zip(rhs) {
+            *o = src_row.iter().zip(row).fold(0.0, |acc, (&s, &a)| acc + s * a);
+        }
+    }
+}
+
+/// Winograd F(m×m, r×r) on the CPU in f32, mirroring the GPU pipeline: `U = G g Gᵀ`,
+/// `V = Bᵀ d B` per α×α input tile, `M[e] = U[e] · V[e]` summed over channels in order, then
+/// `Y = Aᵀ M A`, cropped, plus bias and residual, then the activation.
+///
+/// Only for stride 1, dilation 1, groups 1 and a square kernel with (m, r) ∈ {(2, 3), (4, 3),
+/// (6, 3), (2, 5)}; anything else is [`Error::Unsupported`]. Layouts and validation as in
+/// [`conv2d_f64`].
+pub fn conv2d_winograd_f32(
+    desc: &Conv2dDesc,
+    m: usize,
+    input: &[f32],
+    shape: [usize; 4],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+) -> Result<Vec<f32>> {
+    let Geometry { n, c, h, w, k, oh, ow } = check(desc, input, shape, weights, bias, residual)?;
+    let r = desc.kernel[0];
+    if desc.stride != [1, 1] || desc.dilation != [1, 1] || desc.groups != 1 || desc.kernel[1] != r {
+        return Err(Error::Unsupported(format!(
+            "CPU Winograd needs stride 1, dilation 1, groups 1 and a square kernel; got stride {:?}, \
+             dilation {:?}, groups {}, kernel {:?}",
+            desc.stride, desc.dilation, desc.groups, desc.kernel
+        )));
+    }
+    if !matches!((m, r), (2 | 4 | 6, 3) | (2, 5)) {
+        return Err(Error::Unsupported(format!(
+            "no Winograd F({m}×{m}, {r}×{r}) (have F(2|4|6, 3), F(2, 5))"
+        )));
+    }
+    let t = Transforms::for_tile(m, r);
+    let (bt, g, at) = (to_f32(&t.bt), to_f32(&t.g), to_f32(&t.at));
+    let alpha = t.alpha();
+    let ee = alpha * alpha;
+
+    // U[e][k][c] = (G g Gᵀ)[e].
+    let ws = weight_strides(desc);
+    let mut u = vec![0f32; ee * k * c];
+    let (mut kernel, mut half, mut tile) = (vec![0f32; r * r], vec![0f32; alpha * r], vec![0f32; ee]);
+    for ko in 0..k {
+        for ci in 0..c {
+            for (i, v) in kernel.iter_mut().enumerate() {
+                *v = weights[ko * ws[0] + ci * ws[1] + i / r * ws[2] + i % r * ws[3]];
+            }
+            mul_left(&g, &kernel, r, &mut half);
+            mul_right_transposed(&half, r, &g, &mut tile);
+            for (e, &v) in tile.iter().enumerate() {
+                u[(e * k + ko) * c + ci] = v;
+            }
+        }
+    }
+
+    let (tiles_h, tiles_w) = (oh.div_ceil(m), ow.div_ceil(m));
+    let tiles = tiles_h * tiles_w;
+    let (pt, pl) = (desc.padding.top, desc.padding.left);
+    let xs = data_strides(desc.data_format, c, h, w);
+    let ys = data_strides(desc.data_format, k, oh, ow);
+    let mut v = vec![0f32; ee * c * tiles];
+    let mut prod = vec![0f32; ee * k * tiles];
+    let mut out = vec![0f32; n * k * oh * ow];
+    let (mut patch, mut cols) = (vec![0f32; ee], vec![0f32; ee]);
+    let (mut half_out, mut y) = (vec![0f32; m * alpha], vec![0f32; m * m]);
+    for ni in 0..n {
+        // V[e][c][tile] = (Bᵀ d B)[e], d the α×α patch at (ty·m − pad_top, tx·m − pad_left).
+        for ci in 0..c {
+            let base = ni * xs[0] + ci * xs[1];
+            for p in 0..tiles {
+                let (y0, x0) = (p / tiles_w * m, p % tiles_w * m);
+                for (i, d) in patch.iter_mut().enumerate() {
+                    let (iy, ix) = (y0 + i / alpha, x0 + i % alpha);
+                    let inside = iy >= pt && iy - pt < h && ix >= pl && ix - pl < w;
+                    *d = if inside { input[base + (iy - pt) * xs[2] + (ix - pl) * xs[3]] } else { 0.0 };
+                }
+                mul_left(&bt, &patch, alpha, &mut cols);
+                mul_right_transposed(&cols, alpha, &bt, &mut tile);
+                for (e, &val) in tile.iter().enumerate() {
+                    v[(e * c + ci) * tiles + p] = val;
+                }
+            }
+        }
+
+        // M[e][k][tile] = Σ_c U[e][k][c] · V[e][c][tile], channels in order.
+        prod.fill(0.0);
+        for e in 0..ee {
+            for ko in 0..k {
+                let dst = &mut prod[(e * k + ko) * tiles..][..tiles];
+                for ci in 0..c {
+                    let uv = u[(e * k + ko) * c + ci];
+                    for (o, &vv) in dst.iter_mut().zip(&v[(e * c + ci) * tiles..][..tiles]) {
+                        *o += uv * vv;
+                    }
+                }
+            }
+        }
+
+        // Y = Aᵀ M A, cropped, then the epilogue.
+        for ko in 0..k {
+            for p in 0..tiles {
+                for (e, val) in tile.iter_mut().enumerate() {
+                    *val = prod[(e * k + ko) * tiles + p];
+                }
+                mul_left(&at, &tile, alpha, &mut half_out);
+                mul_right_transposed(&half_out, alpha, &at, &mut y);
+                let (y0, x0) = (p / tiles_w * m, p % tiles_w * m);
+                for (i, &val) in y.iter().enumerate() {
+                    let (oy, ox) = (y0 + i / m, x0 + i % m);
+                    if oy >= oh || ox >= ow {
+                        continue;
+                    }
+                    let idx = ni * ys[0] + ko * ys[1] + oy * ys[2] + ox * ys[3];
+                    let mut s = val;
+                    if let Some(b) = bias {
+                        s += b[ko];
+                    }
+                    if let Some(res) = residual {
+                        s += res[idx];
+                    }
+                    out[idx] = activate_f32(desc.activation, s);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The largest absolute difference between `got` and `want`, divided by the largest finite
+/// `|want|` (or not divided when that is 0).
+///
+/// Positions where both are NaN, or both are the same infinity, count as equal. Any other NaN or
+/// infinity in either (and a length mismatch) gives `f64::INFINITY`, so that a check fails.
+pub fn max_rel_error(got: &[f32], want: &[f64]) -> f64 {
+    if got.len() != want.len() {
+        return f64::INFINITY;
+    }
+    let (mut max_diff, mut scale) = (0f64, 0f64);
+    for (&g, &w) in got.iter().zip(want) {
+        let g = f64::from(g);
+        if !g.is_finite() || !w.is_finite() {
+            if (g.is_nan() && w.is_nan()) || g == w {
+                continue;
+            }
+            return f64::INFINITY;
+        }
+        max_diff = max_diff.max((g - w).abs());
+        scale = scale.max(w.abs());
+    }
+    if scale == 0.0 {
+        max_diff
+    } else {
+        max_diff / scale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desc::Padding;
+
+    /// Deterministic values in [−1, 1) from a small LCG, so tests need no extra crate.
+    fn data(seed: u64, len: usize) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn nchw_to_nhwc<T: Copy>(x: &[T], [n, c, h, w]: [usize; 4]) -> Vec<T> {
+        let mut out = Vec::with_capacity(x.len());
+        for ni in 0..n {
+            for pix in 0..h * w {
+                out.extend((0..c).map(|ci| x[(ni * c + ci) * h * w + pix]));
+            }
+        }
+        out
+    }
+
+    fn oihw_to_hwio(x: &[f32], [k, c, kh, kw]: [usize; 4]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(x.len());
+        for tap in 0..kh * kw {
+            for ci in 0..c {
+                out.extend((0..k).map(|ko| x[(ko * c + ci) * kh * kw + tap]));
+            }
+        }
+        out
+    }
+
+    /// Every output by its textbook formula, with signed coordinates; independent of the
+    /// range arithmetic in [`conv2d_f64`]. NCHW and OIHW only.
+    fn naive(
+        desc: &Conv2dDesc,
+        x: &[f32],
+        [n, c, h, w]: [usize; 4],
+        wt: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Vec<f64> {
+        let [oh, ow] = desc.output_hw(h, w).unwrap();
+        let (k, g) = (desc.out_channels, desc.groups);
+        let (cpg, kpg, [kh, kw]) = (c / g, k / g, desc.kernel);
+        let mut out = Vec::new();
+        for ni in 0..n {
+            for ko in 0..k {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut s = bias.map_or(0.0, |b| f64::from(b[ko]));
+                        for ci in 0..cpg {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = (oy * desc.stride[0] + ky * desc.dilation[0]) as isize
+                                        - desc.padding.top as isize;
+                                    let ix = (ox * desc.stride[1] + kx * desc.dilation[1]) as isize
+                                        - desc.padding.left as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                        continue;
+                                    }
+                                    let cin = ko / kpg * cpg + ci;
+                                    let xv = x[((ni * c + cin) * h + iy as usize) * w + ix as usize];
+                                    let wv = wt[((ko * cpg + ci) * kh + ky) * kw + kx];
+                                    s += f64::from(xv) * f64::from(wv);
+                                }
+                            }
+                        }
+                        out.push(desc.activation.apply(s));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn as_f32(x: &[f64]) -> Vec<f32> {
+        x.iter().map(|&v| v as f32).collect()
+    }
+
+    #[test]
+    fn hand_computed_2x2_kernel() {
+        let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        let wt = [1.0, 2.0, 3.0, 4.0];
+        let desc = Conv2dDesc::new(1, 1, 2, 0);
+        let y = conv2d_f64(&desc, &x, [1, 1, 3, 3], &wt, None, None).unwrap();
+        assert_eq!(y, [37.0, 47.0, 67.0, 77.0]);
+
+        // One row of padding on top only, plus a bias and a ReLU that clips nothing.
+        let desc = Conv2dDesc {
+            padding: Padding { top: 1, bottom: 0, left: 0, right: 0 },
+            has_bias: true,
+            activation: Activation::Relu,
+            ..Conv2dDesc::new(1, 1, 2, 0)
+        };
+        let y = conv2d_f64(&desc, &x, [1, 1, 3, 3], &wt, Some(&[0.5]), None).unwrap();
+        assert_eq!(y, [11.5, 18.5, 37.5, 47.5, 67.5, 77.5]);
+
+        // Residual added before the activation: 37 − 40 = −3 is clipped by ReLU.
+        let desc = Conv2dDesc { residual: true, activation: Activation::Relu, ..Conv2dDesc::new(1, 1, 2, 0) };
+        let y = conv2d_f64(&desc, &x, [1, 1, 3, 3], &wt, None, Some(&[-40.0, 1.0, 0.0, -77.0])).unwrap();
+        assert_eq!(y, [0.0, 48.0, 67.0, 0.0]);
+    }
+
+    #[test]
+    fn data_and_weight_formats_agree() {
+        let shape = [2, 3, 6, 5];
+        let desc = Conv2dDesc {
+            stride: [2, 1],
+            padding: Padding { top: 1, bottom: 2, left: 0, right: 1 },
+            has_bias: true,
+            residual: true,
+            activation: Activation::Silu,
+            ..Conv2dDesc::new(3, 4, 3, 0)
+        };
+        let [oh, ow] = desc.output_hw(6, 5).unwrap();
+        let out_shape = [2, 4, oh, ow];
+        let x = data(1, 2 * 3 * 6 * 5);
+        let wt = data(2, desc.weight_len());
+        let b = data(3, 4);
+        let res = data(4, 2 * 4 * oh * ow);
+        let base = conv2d_f64(&desc, &x, shape, &wt, Some(&b), Some(&res)).unwrap();
+
+        let nhwc = Conv2dDesc { data_format: DataFormat::Nhwc, ..desc.clone() };
+        let (x2, res2) = (nchw_to_nhwc(&x, shape), nchw_to_nhwc(&res, out_shape));
+        let y = conv2d_f64(&nhwc, &x2, shape, &wt, Some(&b), Some(&res2)).unwrap();
+        assert_eq!(y, nchw_to_nhwc(&base, out_shape));
+
+        let hwio = Conv2dDesc { weight_format: WeightFormat::Hwio, ..desc.clone() };
+        let wt2 = oihw_to_hwio(&wt, [4, 3, 3, 3]);
+        assert_eq!(conv2d_f64(&hwio, &x, shape, &wt2, Some(&b), Some(&res)).unwrap(), base);
+
+        // The same for the CPU Winograd (stride 1).
+        let desc = Conv2dDesc { stride: [1, 1], ..desc };
+        let [oh, ow] = desc.output_hw(6, 5).unwrap();
+        let out_shape = [2, 4, oh, ow];
+        let res = data(5, 2 * 4 * oh * ow);
+        let base = conv2d_winograd_f32(&desc, 4, &x, shape, &wt, Some(&b), Some(&res)).unwrap();
+        let both = Conv2dDesc { data_format: DataFormat::Nhwc, weight_format: WeightFormat::Hwio, ..desc };
+        let res2 = nchw_to_nhwc(&res, out_shape);
+        let y = conv2d_winograd_f32(&both, 4, &x2, shape, &wt2, Some(&b), Some(&res2)).unwrap();
+        assert_eq!(y, nchw_to_nhwc(&base, out_shape));
+    }
+
+    #[test]
+    fn depthwise_equals_per_channel_convolutions() {
+        let (c, mult, h, w) = (3, 2, 7, 6);
+        let desc = Conv2dDesc { groups: c, has_bias: true, ..Conv2dDesc::new(c, c * mult, 3, 1) };
+        let x = data(6, 2 * c * h * w);
+        let wt = data(7, desc.weight_len());
+        let b = data(8, c * mult);
+        let y = conv2d_f64(&desc, &x, [2, c, h, w], &wt, Some(&b), None).unwrap();
+        let plane = h * w;
+        let single = Conv2dDesc { has_bias: true, ..Conv2dDesc::new(1, mult, 3, 1) };
+        for ni in 0..2 {
+            for ci in 0..c {
+                let xc = &x[(ni * c + ci) * plane..][..plane];
+                let wc = &wt[ci * mult * 9..][..mult * 9];
+                let bc = &b[ci * mult..][..mult];
+                let want = conv2d_f64(&single, xc, [1, 1, h, w], wc, Some(bc), None).unwrap();
+                let got = &y[(ni * c + ci) * mult * plane..][..mult * plane];
+                assert_eq!(got, &want[..], "image {ni} channel {ci}");
+            }
+        }
+    }
+
+    #[test]
+    fn stride_dilation_groups_match_naive_formula() {
+        let cases = [
+            // (stride, dilation, groups, kernel, padding, shape)
+            ([2, 2], [1, 1], 1, [3, 3], Padding::uniform(1), [2, 3, 9, 8]),
+            ([1, 1], [2, 2], 1, [3, 3], Padding::uniform(2), [1, 2, 7, 9]),
+            ([2, 1], [2, 3], 2, [3, 2], Padding { top: 2, bottom: 0, left: 1, right: 3 }, [2, 4, 10, 7]),
+            ([3, 2], [1, 2], 4, [2, 3], Padding { top: 0, bottom: 1, left: 2, right: 0 }, [1, 4, 8, 11]),
+        ];
+        for (i, (stride, dilation, groups, kernel, padding, shape)) in cases.into_iter().enumerate() {
+            let desc = Conv2dDesc {
+                stride,
+                dilation,
+                groups,
+                kernel,
+                padding,
+                has_bias: true,
+                activation: Activation::Relu6,
+                ..Conv2dDesc::new(shape[1], 4, 3, 0)
+            };
+            let x = data(10 + i as u64, shape.iter().product());
+            let wt = data(20 + i as u64, desc.weight_len());
+            let b = data(30 + i as u64, 4);
+            let got = conv2d_f64(&desc, &x, shape, &wt, Some(&b), None).unwrap();
+            let want = naive(&desc, &x, shape, &wt, Some(&b));
+            assert_eq!(got.len(), want.len(), "case {i}");
+            for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((g - w).abs() <= 1e-12 * w.abs().max(1.0), "case {i} element {j}: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn winograd_matches_f64_reference() {
+        let activations = [Activation::None, Activation::Relu, Activation::Relu6, Activation::Silu];
+        let paddings = [Padding::uniform(0), Padding::uniform(1), Padding::uniform(2)];
+        let paddings = paddings.into_iter().chain([Padding { top: 2, bottom: 0, left: 1, right: 2 }]);
+        let mut seed = 100;
+        for padding in paddings {
+            for (m, r) in [(2, 3), (4, 3), (6, 3), (2, 5)] {
+                for shape in [[1, 3, 7, 13], [2, 5, 5, 9]] {
+                    // Each activation with bias and residual, then once with neither.
+                    let variants = activations.iter().map(|&a| (a, true)).chain([(Activation::None, false)]);
+                    for (activation, extras) in variants {
+                        seed += 1;
+                        let desc = Conv2dDesc {
+                            padding,
+                            activation,
+                            has_bias: extras,
+                            residual: extras,
+                            ..Conv2dDesc::new(shape[1], 4, r, 0)
+                        };
+                        let [oh, ow] = desc.output_hw(shape[2], shape[3]).unwrap();
+                        let x = data(seed, shape.iter().product());
+                        let wt = data(seed + 1000, desc.weight_len());
+                        let b = data(seed + 2000, 4);
+                        let res = data(seed + 3000, shape[0] * 4 * oh * ow);
+                        let (b, res) = if extras { (Some(&b[..]), Some(&res[..])) } else { (None, None) };
+                        let want = conv2d_f64(&desc, &x, shape, &wt, b, res).unwrap();
+                        let got = conv2d_winograd_f32(&desc, m, &x, shape, &wt, b, res).unwrap();
+                        let err = max_rel_error(&got, &want);
+                        assert!(
+                            err <= 1e-5,
+                            "F({m},{r}) {shape:?} {padding:?} {activation:?} extras={extras}: error {err}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let desc = Conv2dDesc { has_bias: true, ..Conv2dDesc::new(2, 3, 3, 1) };
+        let shape = [1, 2, 5, 5];
+        let x = data(1, 50);
+        let wt = data(2, desc.weight_len());
+        let b = data(3, 3);
+        let is_shape_err = |r: Result<Vec<f64>>| matches!(r, Err(Error::InvalidShape(_)));
+        assert!(conv2d_f64(&desc, &x, shape, &wt, Some(&b), None).is_ok());
+        assert!(is_shape_err(conv2d_f64(&desc, &x[..49], shape, &wt, Some(&b), None)));
+        assert!(is_shape_err(conv2d_f64(&desc, &x, [1, 3, 5, 5], &wt, Some(&b), None)));
+        assert!(is_shape_err(conv2d_f64(&desc, &x, [usize::MAX, 2, 5, 5], &wt, Some(&b), None)));
+        assert!(is_shape_err(conv2d_f64(&desc, &x, shape, &wt[1..], Some(&b), None)));
+        assert!(is_shape_err(conv2d_f64(&desc, &x, shape, &wt, Some(&b[..2]), None)));
+        assert!(is_shape_err(conv2d_f64(&desc, &x, shape, &wt, None, None)));
+        assert!(is_shape_err(conv2d_f64(&desc, &x, shape, &wt, Some(&b), Some(&x))));
+        let with_res = Conv2dDesc { residual: true, ..desc.clone() };
+        assert!(is_shape_err(conv2d_f64(&with_res, &x, shape, &wt, Some(&b), Some(&x))));
+        assert!(is_shape_err(conv2d_f64(&with_res, &x, shape, &wt, Some(&b), None)));
+        // The kernel does not fit the padded input.
+        let no_pad = Conv2dDesc { padding: Padding::uniform(0), ..desc.clone() };
+        assert!(is_shape_err(conv2d_f64(&no_pad, &x[..4], [1, 2, 1, 2], &wt, Some(&b), None)));
+        let bad_groups = Conv2dDesc { groups: 3, ..desc.clone() };
+        let r = conv2d_f64(&bad_groups, &x, shape, &wt, Some(&b), None);
+        assert!(matches!(r, Err(Error::InvalidDescriptor(_))));
+
+        let r = conv2d_winograd_f32(&desc, 2, &x[..49], shape, &wt, Some(&b), None);
+        assert!(matches!(r, Err(Error::InvalidShape(_))));
+        let r = conv2d_winograd_f32(&desc, 2, &x, shape, &wt, Some(&b[..1]), None);
+        assert!(matches!(r, Err(Error::InvalidShape(_))));
+        let r = conv2d_winograd_f32(&desc, 3, &x, shape, &wt, Some(&b), None);
+        assert!(matches!(r, Err(Error::Unsupported(_))));
+        let strided = Conv2dDesc { stride: [2, 2], ..desc };
+        let r = conv2d_winograd_f32(&strided, 2, &x, shape, &wt, Some(&b), None);
+        assert!(matches!(r, Err(Error::Unsupported(_))));
+    }
+
+    #[test]
+    fn max_rel_error_handles_nan_and_infinity() {
+        assert_eq!(max_rel_error(&[1.0, 2.0], &[1.0, 4.0]), 0.5);
+        assert_eq!(max_rel_error(&[0.5, 0.0], &[0.0, 0.0]), 0.5);
+        assert_eq!(max_rel_error(&[f32::NAN, 1.0], &[f64::NAN, 1.0]), 0.0);
+        assert_eq!(max_rel_error(&[f32::INFINITY, 1.0], &[f64::INFINITY, 2.0]), 0.5);
+        assert_eq!(max_rel_error(&[f32::NAN, 1.0], &[1.0, 1.0]), f64::INFINITY);
+        assert_eq!(max_rel_error(&[1.0], &[f64::NAN]), f64::INFINITY);
+        assert_eq!(max_rel_error(&[f32::NEG_INFINITY], &[f64::INFINITY]), f64::INFINITY);
+        assert_eq!(max_rel_error(&[1.0], &[1.0, 2.0]), f64::INFINITY);
+        let want = [1e-3, -2.5, 7.0];
+        assert!(max_rel_error(&as_f32(&want), &want) < 1e-7);
+    }
+}

@@ -1,0 +1,868 @@
+//! wgpu objects: the device context, prepared weights, per-shape resources, and encoding.
+
+use crate::codegen::{self, Epilogue, Kernel};
+use crate::desc::{Conv2dDesc, DType, DataFormat, TileLayout, WeightFormat};
+use crate::dispatch::{self, Path, Plan};
+use crate::error::{Error, Result};
+use crate::lowering::Transforms;
+use std::collections::HashMap;
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use wgpu::util::DeviceExt;
+
+/// How [`Context::with_options`] creates its device.
+#[derive(Clone, Debug, Default)]
+pub struct ContextOptions {
+    /// Limits to request instead of the adapter's own (e.g. lowered, to exercise splitting).
+    pub limits: Option<wgpu::Limits>,
+}
+
+/// A device and queue plus the compiled pipelines shared by every convolution made from it.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    lost: Arc<AtomicBool>,
+    pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+}
+
+const NO_ADAPTER_HINT: &str = "no wgpu adapter found; on Linux without a GPU install the lavapipe software \
+     Vulkan driver (apt-get install mesa-vulkan-drivers), or set WGPU_BACKEND";
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Lists the adapters wgpu can see, honouring WGPU_BACKEND.
+pub fn enumerate_adapters() -> Vec<wgpu::Adapter> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+}
+
+impl Context {
+    /// Creates a device on the adapter chosen by WGPU_BACKEND, WGPU_ADAPTER_NAME (a
+    /// case-insensitive substring of the adapter name) and WGPU_POWER_PREF.
+    pub fn new() -> Result<Context> {
+        Context::with_options(ContextOptions::default())
+    }
+
+    /// Like [`Context::new`], with options.
+    pub fn with_options(options: ContextOptions) -> Result<Context> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        // Indirect-call validation costs time per dispatch and we issue no indirect calls.
+        desc.flags = wgpu::InstanceFlags::empty().with_env();
+        let instance = wgpu::Instance::new(desc);
+        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
+            Ok(wanted) => {
+                let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
+                    .ok_or_else(|| {
+                        Error::NoAdapter(format!(
+                            "WGPU_ADAPTER_NAME='{wanted}' matches none of the adapters: [{}]",
+                            names.join(", ")
+                        ))
+                    })?
+            }
+            Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::from_env()
+                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            }))
+            .map_err(|_| Error::NoAdapter(NO_ADAPTER_HINT.into()))?,
+        };
+        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        let limits = options.limits.unwrap_or_else(|| adapter.limits());
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgpu-winograd"),
+            required_features: adapter.features() & wanted,
+            required_limits: limits,
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::RequestDevice(e.to_string()))?;
+        Ok(Context::from_device(device, queue))
+    }
+
+    /// Wraps a device and queue the caller already has. Errors the library causes come back
+    /// as [`Error::Gpu`]; the caller's own uncaptured-error handler is replaced by one that logs.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
+        let lost = Arc::new(AtomicBool::new(false));
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |_, msg| {
+            log::error!("device lost: {msg}");
+            flag.store(true, Ordering::SeqCst);
+        });
+        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| log::error!("uncaptured wgpu error: {e}")));
+        let info = device.adapter_info();
+        Context { shared: Arc::new(Shared { device, queue, info, lost, pipelines: Mutex::default() }) }
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.shared.device
+    }
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.shared.queue
+    }
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.shared.info
+    }
+    pub fn limits(&self) -> wgpu::Limits {
+        self.shared.device.limits()
+    }
+    pub fn features(&self) -> wgpu::Features {
+        self.shared.device.features()
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
+    /// into [`Error::Gpu`].
+    fn scoped<R>(&self, what: &str, f: impl FnOnce() -> R) -> Result<R> {
+        if self.shared.lost.load(Ordering::SeqCst) {
+            return Err(Error::Gpu("the device was lost".into()));
+        }
+        let oom = self.device().push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device().push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let v = pollster::block_on(validation.pop());
+        let o = pollster::block_on(oom.pop());
+        match v.or(o) {
+            Some(e) => Err(Error::Gpu(format!("{what}: {e}"))),
+            None => Ok(out),
+        }
+    }
+
+    /// Blocks until the queue is idle.
+    pub fn wait(&self) -> Result<()> {
+        self.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
+    }
+
+    /// The compute pipeline for a generated kernel, compiled once per context.
+    pub fn pipeline(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
+        if let Some(p) = lock(&self.shared.pipelines).get(&kernel.name) {
+            return Ok(p.clone());
+        }
+        let pipeline = self.scoped(&format!("compiling {}", kernel.name), || {
+            let desc = wgpu::ShaderModuleDescriptor {
+                label: Some(&kernel.name),
+                source: wgpu::ShaderSource::Wgsl(kernel.source.as_str().into()),
+            };
+            // SAFETY: every generated kernel guards its own indices (bounds are checked in
+            // the kernel or proved by the plan), so wgpu's clamping and loop bounding only cost time.
+            let module =
+                unsafe { self.device().create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) };
+            self.device().create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&kernel.name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &[],
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+        })?;
+        let pipeline = Arc::new(pipeline);
+        lock(&self.shared.pipelines).insert(kernel.name.clone(), pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Wall time of submitting an empty command buffer and waiting for it: the floor under any
+    /// synchronous call on this adapter.
+    pub fn empty_submit_ms(&self, iterations: usize) -> Result<f64> {
+        let mut times = Vec::with_capacity(iterations);
+        for _ in 0..iterations.max(1) {
+            let start = Instant::now();
+            let enc = self.device().create_command_encoder(&Default::default());
+            self.queue().submit([enc.finish()]);
+            self.wait()?;
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(median(&mut times))
+    }
+}
+
+pub(crate) fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// A host element type the blocking API accepts: `f32`, or `half::f16` for [`DType::F16`].
+pub trait Element: bytemuck::Pod {
+    const DTYPE: DType;
+}
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+}
+impl Element for half::f16 {
+    const DTYPE: DType = DType::F16;
+}
+
+/// A convolution with prepared weights. `Send + Sync`; per-shape resources are built on first
+/// use of a shape and reused after, so a repeated call allocates nothing and compiles nothing.
+pub struct Conv2d {
+    ctx: Context,
+    desc: Conv2dDesc,
+    weights: wgpu::Buffer,
+    bias: Option<wgpu::Buffer>,
+    /// Transformed weights per (m, layout), each computed once.
+    transformed: Mutex<HashMap<(usize, TileLayout), Arc<wgpu::Buffer>>>,
+    shapes: Mutex<HashMap<[usize; 4], Arc<ShapeResources>>>,
+}
+
+/// What one buffer binding of a pass refers to.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Uniform(u64),
+    Input,
+    Output,
+    Residual,
+    Weights,
+    Bias,
+    Transformed,
+    TransformedInput,
+    Products,
+}
+
+/// One dispatch of one batch chunk.
+struct Pass {
+    pipeline: Arc<wgpu::ComputePipeline>,
+    grid: [u32; 3],
+    slots: Vec<Slot>,
+    /// The batch index of this chunk's first image.
+    first_image: u64,
+}
+
+/// Everything a shape needs on the GPU besides the caller's tensors.
+struct ShapeResources {
+    plan: Plan,
+    passes: Vec<Pass>,
+    uniforms: wgpu::Buffer,
+    slot_size: u64,
+    transformed: Option<Arc<wgpu::Buffer>>,
+    v: Option<wgpu::Buffer>,
+    prod: Option<wgpu::Buffer>,
+    /// Buffers and bind groups of the blocking API, made on its first call for this shape.
+    host: Mutex<Option<HostIo>>,
+}
+
+struct HostIo {
+    input: wgpu::Buffer,
+    output: wgpu::Buffer,
+    residual: Option<wgpu::Buffer>,
+    readback: wgpu::Buffer,
+    bind_groups: Vec<wgpu::BindGroup>,
+}
+
+fn strides(format: DataFormat, [_, c, h, w]: [usize; 4]) -> [u32; 4] {
+    let s = match format {
+        DataFormat::Nchw => [c * h * w, h * w, w, 1],
+        DataFormat::Nhwc => [h * w * c, 1, w * c, c],
+    };
+    s.map(|v| v as u32)
+}
+
+fn weight_strides(desc: &Conv2dDesc) -> [u32; 4] {
+    let (k, cg) = (desc.out_channels, desc.in_channels / desc.groups);
+    let [kh, kw] = desc.kernel;
+    let s = match desc.weight_format {
+        WeightFormat::Oihw => [cg * kh * kw, kh * kw, kw, 1],
+        WeightFormat::Hwio => [1, k, kw * cg * k, cg * k],
+    };
+    s.map(|v| v as u32)
+}
+
+fn element_size(dtype: DType) -> u64 {
+    match dtype {
+        DType::F32 => 4,
+        DType::F16 => 2,
+    }
+}
+
+fn storage(ctx: &Context, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
+    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(4).next_multiple_of(4),
+        usage: wgpu::BufferUsages::STORAGE | extra,
+        mapped_at_creation: false,
+    })
+}
+
+impl Conv2d {
+    /// Uploads the weights (f32, laid out per `desc.weight_format`) and the bias.
+    pub fn new(ctx: &Context, desc: Conv2dDesc, weights: &[f32], bias: Option<&[f32]>) -> Result<Conv2d> {
+        desc.validate()?;
+        if weights.len() != desc.weight_len() {
+            return Err(Error::InvalidShape(format!(
+                "expected {} weight values ({} × {} × {} × {}), got {}",
+                desc.weight_len(),
+                desc.out_channels,
+                desc.in_channels / desc.groups,
+                desc.kernel[0],
+                desc.kernel[1],
+                weights.len()
+            )));
+        }
+        match (bias, desc.has_bias) {
+            (Some(b), true) if b.len() != desc.out_channels => {
+                return Err(Error::InvalidShape(format!(
+                    "bias has {} values but there are {} output channels",
+                    b.len(),
+                    desc.out_channels
+                )))
+            }
+            (Some(_), false) => return Err(Error::InvalidShape("bias given but desc.has_bias is false".into())),
+            (None, true) => return Err(Error::InvalidShape("desc.has_bias is set but no bias was given".into())),
+            _ => {}
+        }
+        if desc.dtype == DType::F16 && !ctx.features().contains(wgpu::Features::SHADER_F16) {
+            return Err(Error::Unsupported(format!(
+                "f16 needs the SHADER_F16 feature, which adapter '{}' lacks",
+                ctx.adapter_info().name
+            )));
+        }
+        let upload = |label, data: &[f32]| {
+            ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::cast_slice(data),
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+        };
+        let (weights, bias) =
+            ctx.scoped("uploading weights", || (upload("weights", weights), bias.map(|b| upload("bias", b))))?;
+        Ok(Conv2d {
+            ctx: ctx.clone(),
+            desc,
+            weights,
+            bias,
+            transformed: Mutex::default(),
+            shapes: Mutex::default(),
+        })
+    }
+
+    pub fn desc(&self) -> &Conv2dDesc {
+        &self.desc
+    }
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// The plan (path, tile, layout, chunking) a call on this input shape takes.
+    pub fn plan(&self, input: [usize; 4]) -> Result<Plan> {
+        dispatch::plan(&self.desc, input, &self.ctx.limits())
+    }
+
+    /// The logical output shape `[n, k, oh, ow]` for a logical input shape `[n, c, h, w]`.
+    pub fn output_shape(&self, input: [usize; 4]) -> Result<[usize; 4]> {
+        Ok(self.plan(input)?.output)
+    }
+
+    fn epilogue(&self) -> Epilogue {
+        Epilogue { bias: self.desc.has_bias, residual: self.desc.residual, activation: self.desc.activation }
+    }
+
+    /// The transformed weights for F(m, r) in `layout`, computing them on first request.
+    fn transformed_weights(&self, m: usize, r: usize, layout: TileLayout) -> Result<Arc<wgpu::Buffer>> {
+        let mut cache = lock(&self.transformed);
+        if let Some(u) = cache.get(&(m, layout)) {
+            return Ok(u.clone());
+        }
+        let t = Transforms::for_tile(m, r);
+        let (k, c) = (self.desc.out_channels as u32, self.desc.in_channels as u32);
+        let a2 = (t.alpha() * t.alpha()) as u64;
+        let pipeline = self.ctx.pipeline(&codegen::filter_transform(&t, layout))?;
+        let u = self.ctx.scoped("transforming weights", || {
+            let u = storage(&self.ctx, "transformed weights", a2 * (k * c) as u64 * 4, wgpu::BufferUsages::empty());
+            let [so, si, sh, sw] = weight_strides(&self.desc);
+            let params = [k, c, so, si, sh, sw, 0, 0];
+            let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("filter params"),
+                contents: bytemuck::cast_slice(&params),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &[entry(0, &uniform, 0, None), entry(1, &self.weights, 0, None), entry(2, &u, 0, None)],
+            });
+            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &bg, &[]);
+                let [x, y, z] = dispatch::grid((k * c) as u64, &self.ctx.limits());
+                pass.dispatch_workgroups(x, y, z);
+            }
+            self.ctx.queue().submit([enc.finish()]);
+            u
+        })?;
+        let u = Arc::new(u);
+        cache.insert((m, layout), u.clone());
+        Ok(u)
+    }
+
+    /// Per-shape resources, built once per input shape.
+    fn resources(&self, input: [usize; 4]) -> Result<Arc<ShapeResources>> {
+        if let Some(r) = lock(&self.shapes).get(&input) {
+            return Ok(r.clone());
+        }
+        let plan = self.plan(input)?;
+        let res = Arc::new(self.build_resources(plan)?);
+        lock(&self.shapes).insert(input, res.clone());
+        Ok(res)
+    }
+
+    fn build_resources(&self, plan: Plan) -> Result<ShapeResources> {
+        let limits = self.ctx.limits();
+        let slot_size = (limits.min_uniform_buffer_offset_alignment as u64).max(128);
+        let d = &self.desc;
+        let [_, c, h, w] = plan.input;
+        let [_, k, oh, ow] = plan.output;
+        let xs = strides(d.data_format, plan.input);
+        let ys = strides(d.data_format, plan.output);
+        let (in_image, out_image) = ((c * h * w) as u64, (k * oh * ow) as u64);
+        let ep = self.epilogue();
+        let align = limits.min_storage_buffer_offset_alignment as u64;
+        let es = element_size(d.dtype);
+        // Activations are bound from the aligned-down start of each chunk; the kernels add
+        // the remaining element offset, which depends only on the plan.
+        let remainder = |first: usize, per_image: u64| ((first as u64 * per_image * es % align) / es) as u32;
+        let mut params: Vec<[u32; 32]> = Vec::new();
+        let mut passes = Vec::new();
+        let mut push = |p: &[u32], pipeline: &Arc<wgpu::ComputePipeline>, grid, slots: Vec<Slot>, start| {
+            let mut padded = [0u32; 32];
+            padded[..p.len()].copy_from_slice(p);
+            let uniform = params.len() as u64 * slot_size;
+            params.push(padded);
+            let mut all = vec![Slot::Uniform(uniform)];
+            all.extend(slots);
+            passes.push(Pass { pipeline: pipeline.clone(), grid, slots: all, first_image: start });
+        };
+        let (mut transformed, mut v, mut prod) = (None, None, None);
+        match plan.path {
+            Path::Winograd { m, r, layout, gemm } => {
+                let t = Transforms::for_tile(m, r);
+                let a2 = (t.alpha() * t.alpha()) as u64;
+                let input_k = self.ctx.pipeline(&codegen::input_transform(&t, layout, d.dtype))?;
+                let gemm_k = self.ctx.pipeline(&codegen::gemm(layout, t.alpha(), gemm))?;
+                let output_k = self.ctx.pipeline(&codegen::output_transform(&t, layout, d.dtype, ep))?;
+                transformed = Some(self.transformed_weights(m, r, layout)?);
+                let [th, tw] = plan.tiles_hw();
+                let tpi = (th * tw) as u32;
+                let chunk_tiles = plan.chunk as u64 * tpi as u64;
+                v = Some(storage(&self.ctx, "transformed input", a2 * c as u64 * chunk_tiles * 4, wgpu::BufferUsages::empty()));
+                prod = Some(storage(&self.ctx, "products", a2 * k as u64 * chunk_tiles * 4, wgpu::BufferUsages::empty()));
+                for (first, count) in plan.chunks() {
+                    let tiles = count as u32 * tpi;
+                    let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
+                    let (pt, pl) = (d.padding.top as u32, d.padding.left as u32);
+                    let input_params =
+                        [c as u32, tiles, tw as u32, tpi, h as u32, w as u32, pt, pl, x_rem, xs[0], xs[1], xs[2], xs[3]];
+                    let grid = dispatch::grid(c as u64 * tiles as u64, &limits);
+                    push(&input_params, &input_k, grid, vec![Slot::Input, Slot::TransformedInput], first as u64);
+                    let grid = [tiles.div_ceil(gemm.bn), (k as u32).div_ceil(gemm.bm), a2 as u32];
+                    let slots = vec![Slot::Transformed, Slot::TransformedInput, Slot::Products];
+                    push(&[k as u32, c as u32, tiles], &gemm_k, grid, slots, 0);
+                    let output_params = [
+                        k as u32, tiles, tw as u32, tpi, oh as u32, ow as u32, y_rem, y_rem, ys[0], ys[1], ys[2], ys[3],
+                    ];
+                    let mut slots = vec![Slot::Products, Slot::Output];
+                    slots.extend(ep.bias.then_some(Slot::Bias));
+                    slots.extend(ep.residual.then_some(Slot::Residual));
+                    let grid = dispatch::grid(k as u64 * tiles as u64, &limits);
+                    push(&output_params, &output_k, grid, slots, first as u64);
+                }
+            }
+            Path::Direct => {
+                let pipeline = self.ctx.pipeline(&codegen::direct(d.dtype, ep))?;
+                let (cg, kg) = ((c / d.groups) as u32, (k / d.groups) as u32);
+                let kbpg = kg.div_ceil(4);
+                let ws = weight_strides(d);
+                for (first, count) in plan.chunks() {
+                    let pixels = (count * oh * ow) as u32;
+                    let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
+                    let blocks = kbpg * d.groups as u32;
+                    let p = [
+                        pixels,
+                        (oh * ow) as u32,
+                        ow as u32,
+                        kbpg,
+                        cg,
+                        kg,
+                        d.kernel[0] as u32,
+                        d.kernel[1] as u32,
+                        d.stride[0] as u32,
+                        d.stride[1] as u32,
+                        d.dilation[0] as u32,
+                        d.dilation[1] as u32,
+                        d.padding.top as u32,
+                        d.padding.left as u32,
+                        h as u32,
+                        w as u32,
+                        x_rem,
+                        y_rem,
+                        y_rem,
+                        blocks,
+                        xs[0],
+                        xs[1],
+                        xs[2],
+                        xs[3],
+                        ys[0],
+                        ys[1],
+                        ys[2],
+                        ys[3],
+                        ws[0],
+                        ws[1],
+                        ws[2],
+                        ws[3],
+                    ];
+                    let mut slots = vec![Slot::Input, Slot::Output, Slot::Weights];
+                    slots.extend(ep.bias.then_some(Slot::Bias));
+                    slots.extend(ep.residual.then_some(Slot::Residual));
+                    let grid = dispatch::grid(blocks as u64 * pixels as u64, &limits);
+                    push(&p, &pipeline, grid, slots, first as u64);
+                }
+            }
+        }
+        let uniforms = self.ctx.scoped("allocating per-shape buffers", || {
+            let bytes: Vec<u8> = params
+                .iter()
+                .flat_map(|p| {
+                    let mut slot = bytemuck::cast_slice::<u32, u8>(p).to_vec();
+                    slot.resize(slot_size as usize, 0);
+                    slot
+                })
+                .collect();
+            self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: &bytes,
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
+        })?;
+        Ok(ShapeResources { plan, passes, uniforms, slot_size, transformed, v, prod, host: Mutex::default() })
+    }
+
+    /// Bytes of the input, output and residual tensors for a logical input shape.
+    pub fn tensor_bytes(&self, input: [usize; 4]) -> Result<(u64, u64)> {
+        let out = self.output_shape(input)?;
+        let es = element_size(self.desc.dtype);
+        Ok((input.iter().product::<usize>() as u64 * es, out.iter().product::<usize>() as u64 * es))
+    }
+
+    fn check_buffer(&self, what: &str, buffer: &wgpu::Buffer, bytes: u64) -> Result<()> {
+        if buffer.size() < bytes {
+            return Err(Error::InvalidBuffer(format!(
+                "{what} buffer has {} bytes but this shape needs {bytes}",
+                buffer.size()
+            )));
+        }
+        if !buffer.usage().contains(wgpu::BufferUsages::STORAGE) {
+            return Err(Error::InvalidBuffer(format!("{what} buffer lacks BufferUsages::STORAGE")));
+        }
+        Ok(())
+    }
+
+    /// Bind groups for every pass, binding activations from each chunk's aligned-down offset.
+    fn bind_groups<'a>(
+        &'a self,
+        res: &'a ShapeResources,
+        input: &'a wgpu::Buffer,
+        output: &'a wgpu::Buffer,
+        residual: Option<&'a wgpu::Buffer>,
+    ) -> Result<Vec<wgpu::BindGroup>> {
+        let es = element_size(self.desc.dtype);
+        let align = self.ctx.limits().min_storage_buffer_offset_alignment as u64;
+        let [_, c, h, w] = res.plan.input;
+        let [_, k, oh, ow] = res.plan.output;
+        let chunk = res.plan.chunk as u64;
+        let (in_image, out_image) = ((c * h * w) as u64, (k * oh * ow) as u64);
+        let bind = |b: u32, buffer: &'a wgpu::Buffer, first_image: u64, per_image: u64| {
+            let start = first_image * per_image * es;
+            let aligned = start - start % align;
+            let size = (chunk * per_image * es + start - aligned).next_multiple_of(4).min(buffer.size() - aligned);
+            entry(b, buffer, aligned, NonZeroU64::new(size))
+        };
+        let mut groups = Vec::new();
+        for pass in &res.passes {
+            let mut entries = Vec::new();
+            for (b, slot) in (0u32..).zip(&pass.slots) {
+                entries.push(match *slot {
+                    Slot::Uniform(off) => entry(b, &res.uniforms, off, NonZeroU64::new(res.slot_size)),
+                    Slot::Input => bind(b, input, pass.first_image, in_image),
+                    Slot::Output => bind(b, output, pass.first_image, out_image),
+                    Slot::Residual => {
+                        let r = residual.ok_or_else(|| {
+                            Error::InvalidBuffer("this convolution adds a residual but none was given".into())
+                        })?;
+                        bind(b, r, pass.first_image, out_image)
+                    }
+                    Slot::Weights => entry(b, &self.weights, 0, None),
+                    Slot::Bias => entry(b, self.bias.as_ref().expect("bias slot only with a bias"), 0, None),
+                    Slot::Transformed => entry(b, res.transformed.as_ref().expect("winograd pass"), 0, None),
+                    Slot::TransformedInput => entry(b, res.v.as_ref().expect("winograd pass"), 0, None),
+                    Slot::Products => entry(b, res.prod.as_ref().expect("winograd pass"), 0, None),
+                });
+            }
+            groups.push(self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pass.pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            }));
+        }
+        Ok(groups)
+    }
+
+    fn record(&self, encoder: &mut wgpu::CommandEncoder, res: &ShapeResources, groups: &[wgpu::BindGroup], timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("conv2d"),
+            timestamp_writes: timestamps,
+        });
+        for (p, bg) in res.passes.iter().zip(groups) {
+            pass.set_pipeline(&p.pipeline);
+            pass.set_bind_group(0, bg, &[]);
+            pass.dispatch_workgroups(p.grid[0], p.grid[1], p.grid[2]);
+        }
+    }
+
+    fn check_io(&self, shape: [usize; 4], input: &wgpu::Buffer, output: &wgpu::Buffer, residual: Option<&wgpu::Buffer>) -> Result<()> {
+        let (in_bytes, out_bytes) = self.tensor_bytes(shape)?;
+        self.check_buffer("input", input, in_bytes)?;
+        self.check_buffer("output", output, out_bytes)?;
+        match (residual, self.desc.residual) {
+            (Some(r), true) => self.check_buffer("residual", r, out_bytes),
+            (None, false) => Ok(()),
+            (None, true) => Err(Error::InvalidBuffer("this convolution adds a residual but none was given".into())),
+            (Some(_), false) => Err(Error::InvalidBuffer("a residual was given but desc.residual is false".into())),
+        }
+    }
+
+    /// Records the convolution into the caller's encoder, reading `input` and writing
+    /// `output` (and adding `residual`), all in `desc.data_format` with `desc.dtype` elements and
+    /// `STORAGE` usage. `shape` is the logical input shape `[n, c, h, w]`. Nothing is submitted.
+    pub fn encode(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        shape: [usize; 4],
+        input: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+        residual: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        let res = self.resources(shape)?;
+        self.check_io(shape, input, output, residual)?;
+        let groups = self.ctx.scoped("binding buffers", || self.bind_groups(&res, input, output, residual))??;
+        self.record(encoder, &res, &groups, None);
+        Ok(())
+    }
+
+    /// The blocking convenience call: uploads `input` (logical shape `shape`, laid out per
+    /// `desc.data_format`), runs, and returns the output. `T` must match `desc.dtype`.
+    pub fn run<T: Element>(&self, input: &[T], shape: [usize; 4], residual: Option<&[T]>) -> Result<Vec<T>> {
+        let res = self.host_io::<T>(shape)?;
+        let out_len = res.plan.output.iter().product::<usize>();
+        if input.len() != shape.iter().product::<usize>() {
+            return Err(Error::InvalidShape(format!(
+                "input has {} values but shape {shape:?} needs {}",
+                input.len(),
+                shape.iter().product::<usize>()
+            )));
+        }
+        match (residual, self.desc.residual) {
+            (Some(r), true) if r.len() != out_len => {
+                return Err(Error::InvalidShape(format!("residual has {} values, output has {out_len}", r.len())))
+            }
+            (None, true) => return Err(Error::InvalidShape("this convolution needs a residual tensor".into())),
+            (Some(_), false) => return Err(Error::InvalidShape("residual given but desc.residual is false".into())),
+            _ => {}
+        }
+        // Held for the whole call: the host buffers of a shape serve one call at a time.
+        let guard = lock(&res.host);
+        let io = guard.as_ref().expect("host buffers were just made");
+        let out_bytes = io.output.size();
+        self.ctx.scoped("running the convolution", || {
+            self.ctx.queue().write_buffer(&io.input, 0, &padded_bytes(input));
+            if let (Some(r), Some(buf)) = (residual, &io.residual) {
+                self.ctx.queue().write_buffer(buf, 0, &padded_bytes(r));
+            }
+            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+            self.record(&mut enc, &res, &io.bind_groups, None);
+            enc.copy_buffer_to_buffer(&io.output, 0, &io.readback, 0, out_bytes);
+            self.ctx.queue().submit([enc.finish()]);
+        })?;
+        let bytes = read_back(&self.ctx, &io.readback)?;
+        Ok(bytemuck::pod_collect_to_vec::<u8, T>(&bytes[..out_len * std::mem::size_of::<T>()]))
+    }
+
+    /// The blocking path's per-shape buffers and bind groups, made on first use.
+    fn host_io<T: Element>(&self, shape: [usize; 4]) -> Result<Arc<ShapeResources>> {
+        if T::DTYPE != self.desc.dtype {
+            return Err(Error::InvalidDescriptor(format!(
+                "host data is {} but the convolution's dtype is {}",
+                T::DTYPE,
+                self.desc.dtype
+            )));
+        }
+        let res = self.resources(shape)?;
+        let (in_bytes, out_bytes) = self.tensor_bytes(shape)?;
+        let mut guard = lock(&res.host);
+        if guard.is_none() {
+            let made = self.ctx.scoped("allocating host-call buffers", || {
+                let copy = wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+                let input = storage(&self.ctx, "input", in_bytes, copy);
+                let output = storage(&self.ctx, "output", out_bytes, copy);
+                let residual = self.desc.residual.then(|| storage(&self.ctx, "residual", out_bytes, copy));
+                let readback = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size: output.size(),
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
+                (input, output, residual, readback)
+            })?;
+            let (input, output, residual, readback) = made;
+            let bind_groups =
+                self.ctx.scoped("binding buffers", || self.bind_groups(&res, &input, &output, residual.as_ref()))??;
+            *guard = Some(HostIo { input, output, residual, readback, bind_groups });
+        }
+        drop(guard);
+        Ok(res)
+    }
+
+    /// Times repeated calls on `shape` with the blocking path's buffers (filled with a fixed
+    /// pattern): the median GPU time from timestamp queries (None without TIMESTAMP_QUERY) and
+    /// the median wall time of one synchronous call (submit + wait, no upload, no readback).
+    pub fn benchmark(&self, shape: [usize; 4], iterations: usize) -> Result<Timing> {
+        let iterations = iterations.max(1);
+        let res = match self.desc.dtype {
+            DType::F32 => self.host_io::<f32>(shape)?,
+            DType::F16 => self.host_io::<half::f16>(shape)?,
+        };
+        let guard = lock(&res.host);
+        let io = guard.as_ref().expect("host buffers were just made");
+        let pattern: Vec<f32> = (0..io.input.size() / 4).map(|i| ((i * 7919 % 1000) as f32) / 1000.0 - 0.5).collect();
+        self.ctx.queue().write_buffer(&io.input, 0, bytemuck::cast_slice(&pattern));
+        let call = |timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>| {
+            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+            self.record(&mut enc, &res, &io.bind_groups, timestamps);
+            enc
+        };
+        // Warm up: first submissions pay for driver-side pipeline finalisation.
+        for _ in 0..3 {
+            self.ctx.scoped("benchmark warm-up", || self.ctx.queue().submit([call(None).finish()]))?;
+            self.ctx.wait()?;
+        }
+        let mut wall = Vec::with_capacity(iterations);
+        for _ in 0..iterations {
+            let start = Instant::now();
+            self.ctx.queue().submit([call(None).finish()]);
+            self.ctx.wait()?;
+            wall.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        let gpu_ms = if self.ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            Some(self.gpu_ms(&call, iterations)?)
+        } else {
+            None
+        };
+        Ok(Timing { gpu_ms, wall_ms: median(&mut wall) })
+    }
+
+    fn gpu_ms(
+        &self,
+        call: &dyn Fn(Option<wgpu::ComputePassTimestampWrites<'_>>) -> wgpu::CommandEncoder,
+        iterations: usize,
+    ) -> Result<f64> {
+        let count = 2 * iterations as u32;
+        let (queries, resolve, readback) = self.ctx.scoped("creating timestamp queries", || {
+            let queries = self.ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let bytes = count as u64 * 8;
+            let resolve = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamp resolve"),
+                size: bytes,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let readback = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamp readback"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            (queries, resolve, readback)
+        })?;
+        self.ctx.scoped("timing", || {
+            for i in 0..iterations as u32 {
+                let enc = call(Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &queries,
+                    beginning_of_pass_write_index: Some(2 * i),
+                    end_of_pass_write_index: Some(2 * i + 1),
+                }));
+                self.ctx.queue().submit([enc.finish()]);
+            }
+            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+            enc.resolve_query_set(&queries, 0..count, &resolve, 0);
+            enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, None);
+            self.ctx.queue().submit([enc.finish()]);
+        })?;
+        let bytes = read_back(&self.ctx, &readback)?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+        let period = self.ctx.queue().get_timestamp_period() as f64;
+        let mut ms: Vec<f64> =
+            ticks.chunks(2).map(|t| t[1].saturating_sub(t[0]) as f64 * period / 1e6).collect();
+        Ok(median(&mut ms))
+    }
+}
+
+/// Result of [`Conv2d::benchmark`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    pub gpu_ms: Option<f64>,
+    pub wall_ms: f64,
+}
+
+/// Host data as bytes padded to the 4-byte multiple that buffer writes need.
+fn padded_bytes<T: Element>(data: &[T]) -> Vec<u8> {
+    let mut bytes = bytemuck::cast_slice::<T, u8>(data).to_vec();
+    bytes.resize(bytes.len().next_multiple_of(4), 0);
+    bytes
+}
+
+/// Maps a MAP_READ buffer after the queue is idle and copies its contents out.
+fn read_back(ctx: &Context, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    buffer.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = tx.send(r);
+    });
+    ctx.wait()?;
+    rx.recv()
+        .map_err(|_| Error::Gpu("buffer mapping was dropped".into()))?
+        .map_err(|e| Error::Gpu(format!("mapping the result: {e}")))?;
+    let bytes = buffer.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading the result: {e}")))?.to_vec();
+    buffer.unmap();
+    Ok(bytes)
+}
+
+fn entry<'a>(binding: u32, buffer: &'a wgpu::Buffer, offset: u64, size: Option<NonZeroU64>) -> wgpu::BindGroupEntry<'a> {
+    wgpu::BindGroupEntry {
+        binding,
+        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size }),
+    }
+}

@@ -1,0 +1,42 @@
+//! Shared helpers for the GPU tests: one context per test binary, deterministic data.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+use wgpu_winograd::{reference, Context, Conv2d, Conv2dDesc};
+
+/// The adapter every GPU test runs on. Fails loudly when there is none: CI installs lavapipe.
+pub fn ctx() -> &'static Context {
+    static CTX: OnceLock<Context> = OnceLock::new();
+    CTX.get_or_init(|| {
+        let ctx = Context::new().unwrap_or_else(|e| panic!("GPU tests need a wgpu adapter: {e}"));
+        eprintln!("GPU tests on: {} ({:?})", ctx.adapter_info().name, ctx.adapter_info().backend);
+        ctx
+    })
+}
+
+/// Deterministic pseudo-random values in [-1, 1).
+pub fn data(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Runs `desc` on the GPU and on the f64 reference; returns (gpu output, max relative error).
+pub fn check(desc: &Conv2dDesc, shape: [usize; 4], seed: u64) -> (Vec<f32>, f64) {
+    let out_hw = desc.output_hw(shape[2], shape[3]).unwrap();
+    let out_len = shape[0] * desc.out_channels * out_hw[0] * out_hw[1];
+    let input = data(shape.iter().product(), seed);
+    let weights = data(desc.weight_len(), seed + 1);
+    let bias = desc.has_bias.then(|| data(desc.out_channels, seed + 2));
+    let residual = desc.residual.then(|| data(out_len, seed + 3));
+    let conv = Conv2d::new(ctx(), desc.clone(), &weights, bias.as_deref()).unwrap();
+    let got = conv.run(&input, shape, residual.as_deref()).unwrap();
+    let want =
+        reference::conv2d_f64(desc, &input, shape, &weights, bias.as_deref(), residual.as_deref()).unwrap();
+    let err = reference::max_rel_error(&got, &want);
+    (got, err)
+}

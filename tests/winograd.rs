@@ -1,0 +1,63 @@
+//! Winograd and direct paths on the GPU against the f64 CPU reference, over a shape matrix.
+
+mod common;
+use common::check;
+use wgpu_winograd::{Algo, Conv2dDesc, TileLayout};
+
+const TOL: f64 = 1e-4;
+
+/// (batch, in channels, out channels, h, w, padding, bias)
+const SHAPES: &[(usize, usize, usize, usize, usize, usize, bool)] = &[
+    (1, 1, 1, 1, 1, 1, false),
+    (1, 3, 4, 2, 3, 1, true),
+    (1, 5, 3, 5, 97, 1, false),
+    (2, 3, 5, 7, 13, 2, true),
+    (1, 17, 9, 11, 11, 0, true),
+    (3, 33, 17, 9, 14, 1, false),
+    (4, 5, 33, 6, 6, 2, true),
+    (1, 64, 64, 16, 16, 1, true),
+    (2, 16, 16, 24, 24, 1, false),
+    (1, 256, 32, 8, 8, 1, true),
+    (1, 32, 256, 10, 7, 0, false),
+    (2, 1, 7, 19, 23, 2, true),
+    (1, 3, 3, 5, 5, 0, false),
+    (1, 8, 8, 3, 3, 0, true),
+    (3, 4, 6, 13, 4, 1, true),
+];
+
+fn desc(c: usize, k: usize, pad: usize, bias: bool) -> Conv2dDesc {
+    let mut d = Conv2dDesc::new(c, k, 3, pad);
+    d.has_bias = bias;
+    d
+}
+
+#[test]
+fn winograd_f4_both_layouts_match_reference_and_each_other() {
+    for (i, &(n, c, k, h, w, pad, bias)) in SHAPES.iter().enumerate() {
+        if h + 2 * pad < 3 || w + 2 * pad < 3 {
+            continue;
+        }
+        let mut d = desc(c, k, pad, bias);
+        d.algo = Algo::Winograd;
+        d.tile = Some(4);
+        d.layout = TileLayout::R16_6_6;
+        let (a, err_a) = check(&d, [n, c, h, w], i as u64);
+        d.layout = TileLayout::R6_6_16;
+        let (b, err_b) = check(&d, [n, c, h, w], i as u64);
+        assert!(err_a <= TOL && err_b <= TOL, "shape {:?}: errors {err_a:e} {err_b:e}", SHAPES[i]);
+        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "layouts differ at {:?}", SHAPES[i]);
+    }
+}
+
+#[test]
+fn direct_matches_reference() {
+    for (i, &(n, c, k, h, w, pad, bias)) in SHAPES.iter().enumerate() {
+        if h + 2 * pad < 3 || w + 2 * pad < 3 {
+            continue;
+        }
+        let mut d = desc(c, k, pad, bias);
+        d.algo = Algo::Direct;
+        let (_, err) = check(&d, [n, c, h, w], 100 + i as u64);
+        assert!(err <= TOL, "shape {:?}: error {err:e}", SHAPES[i]);
+    }
+}
