@@ -44,8 +44,11 @@ pub struct GemmTile {
 
 impl GemmTile {
     /// The variants dispatch chooses from, smallest first.
-    pub const ALL: [GemmTile; 3] =
-        [GemmTile { bm: 16, bn: 64, bk: 16 }, GemmTile { bm: 32, bn: 64, bk: 8 }, GemmTile { bm: 64, bn: 64, bk: 8 }];
+    pub const ALL: [GemmTile; 3] = [
+        GemmTile { bm: 16, bn: 64, bk: 16 },
+        GemmTile { bm: 32, bn: 64, bk: 8 },
+        GemmTile { bm: 64, bn: 64, bk: 8 },
+    ];
 
     pub fn invocations(&self) -> u32 {
         (self.bm / 4) * (self.bn / 4)
@@ -189,7 +192,9 @@ fn wino_index(layout: TileLayout, alpha: usize) -> String {
         TileLayout::R16_6_6 => format!("(row * {}u + e) * cols + col", alpha * alpha),
         _ => "(e * rows + row) * cols + col".to_string(),
     };
-    format!("fn wino_index(e: u32, row: u32, col: u32, rows: u32, cols: u32) -> u32 {{\n    return {expr};\n}}")
+    format!(
+        "fn wino_index(e: u32, row: u32, col: u32, rows: u32, cols: u32) -> u32 {{\n    return {expr};\n}}"
+    )
 }
 
 fn act_header(dtype: DType) -> [(&'static str, String); 2] {
@@ -265,13 +270,13 @@ pub fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType) -> Kern
     for_each_element(a, |i, j| {
         body.push(format!("v[wino_index({}u, c, p, params.channels, params.tiles)] = out{i}_{j};", i * a + j))
     });
-    let mut values = vec![
-        ("WINO_INDEX", wino_index(layout, a)),
-        ("M", t.m.to_string()),
-        ("BODY", indent(body)),
-    ];
+    let mut values =
+        vec![("WINO_INDEX", wino_index(layout, a)), ("M", t.m.to_string()), ("BODY", indent(body))];
     values.extend(act_header(dtype));
-    Kernel { name: format!("input_{}_{}_{}", tile_name(t), layout, dtype), source: fill(INPUT_SKELETON, &values) }
+    Kernel {
+        name: format!("input_{}_{}_{}", tile_name(t), layout, dtype),
+        source: fill(INPUT_SKELETON, &values),
+    }
 }
 
 /// Output transform `Y = Aᵀ M A` with crop and fused epilogue.
@@ -296,7 +301,8 @@ pub fn output_transform(t: &Transforms, layout: TileLayout, dtype: DType, ep: Ep
         }
         body.push("}".into());
     }
-    let mut values = vec![("WINO_INDEX", wino_index(layout, a)), ("M", m.to_string()), ("BODY", indent(body))];
+    let mut values =
+        vec![("WINO_INDEX", wino_index(layout, a)), ("M", m.to_string()), ("BODY", indent(body))];
     values.extend(act_header(dtype));
     values.extend(epilogue(ep, 3));
     Kernel {

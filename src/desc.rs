@@ -163,7 +163,10 @@ impl Conv2dDesc {
         if self.dilation.contains(&0) {
             return bad("dilation must be positive".into());
         }
-        if self.groups == 0 || !self.in_channels.is_multiple_of(self.groups) || !self.out_channels.is_multiple_of(self.groups) {
+        if self.groups == 0
+            || !self.in_channels.is_multiple_of(self.groups)
+            || !self.out_channels.is_multiple_of(self.groups)
+        {
             return bad(format!(
                 "groups = {} must divide in_channels = {} and out_channels = {}",
                 self.groups, self.in_channels, self.out_channels

@@ -87,7 +87,8 @@ fn auto_gemm(k: usize, limits: &Limits) -> Result<GemmTile> {
     };
     let usable: Vec<GemmTile> = GemmTile::ALL.iter().copied().filter(fits).collect();
     let pick = usable.iter().rev().find(|g| g.bm as usize <= k.next_power_of_two()).or(usable.first());
-    pick.copied().ok_or_else(|| Error::Unsupported("no product block fits this adapter's workgroup limits".into()))
+    pick.copied()
+        .ok_or_else(|| Error::Unsupported("no product block fits this adapter's workgroup limits".into()))
 }
 
 /// Resolves algo, tile, layout and chunking for `desc` on an input of logical shape `[n, c, h, w]`.
@@ -139,7 +140,13 @@ pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits) -> Result<Pla
 }
 
 /// The most images per chunk such that every buffer binding and every grid fits.
-fn chunk_size(path: &Path, input: [usize; 4], output: [usize; 4], dtype: DType, limits: &Limits) -> Result<usize> {
+fn chunk_size(
+    path: &Path,
+    input: [usize; 4],
+    output: [usize; 4],
+    dtype: DType,
+    limits: &Limits,
+) -> Result<usize> {
     let [n, c, h, w] = input;
     let [_, k, oh, ow] = output;
     let es = match dtype {

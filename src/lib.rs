@@ -23,6 +23,7 @@
 pub mod codegen;
 pub mod desc;
 pub mod dispatch;
+pub mod emit;
 pub mod error;
 pub mod lowering;
 pub mod reference;

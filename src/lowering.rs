@@ -283,9 +283,7 @@ pub fn matmul(a: &Matrix, b: &Matrix) -> Matrix {
     let inner = b.len();
     (0..a.len())
         .map(|i| {
-            (0..b[0].len())
-                .map(|j| (0..inner).fold(Exact::ZERO, |acc, k| acc + a[i][k] * b[k][j]))
-                .collect()
+            (0..b[0].len()).map(|j| (0..inner).fold(Exact::ZERO, |acc, k| acc + a[i][k] * b[k][j])).collect()
         })
         .collect()
 }
@@ -332,12 +330,8 @@ mod tests {
             &[0, 2, -1, -2, 1, 0],
             &[0, 4, 0, -5, 0, 1],
         ]);
-        let at = ints(&[
-            &[1, 1, 1, 1, 1, 0],
-            &[0, 1, -1, 2, -2, 0],
-            &[0, 1, 1, 4, 4, 0],
-            &[0, 1, -1, 8, -8, 1],
-        ]);
+        let at =
+            ints(&[&[1, 1, 1, 1, 1, 0], &[0, 1, -1, 2, -2, 0], &[0, 1, 1, 4, 4, 0], &[0, 1, -1, 8, -8, 1]]);
         let r = |n, d| Exact::ratio(n, d);
         let g = vec![
             vec![r(1, 4), r(0, 1), r(0, 1)],
@@ -372,7 +366,8 @@ mod tests {
         let g: Matrix = (0..r).map(|_| (0..r).map(|_| Exact::int(lcg(&mut s))).collect()).collect();
         let u = matmul(&matmul(&t.g, &g), &transpose(&t.g));
         let v = matmul(&matmul(&t.bt, &d), &transpose(&t.bt));
-        let prod: Matrix = u.iter().zip(&v).map(|(a, b)| a.iter().zip(b).map(|(&x, &y)| x * y).collect()).collect();
+        let prod: Matrix =
+            u.iter().zip(&v).map(|(a, b)| a.iter().zip(b).map(|(&x, &y)| x * y).collect()).collect();
         let y = matmul(&matmul(&t.at, &prod), &transpose(&t.at));
         for i in 0..m {
             for j in 0..m {

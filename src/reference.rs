@@ -251,11 +251,11 @@ fn mul_right_transposed(src: &[f32], l: usize, rhs: &[Vec<f32>], dst: &mut [f32]
 /// `Y = Aᵀ M A`, cropped, plus bias and residual, then the activation.
 ///
 /// Only for stride 1, dilation 1, groups 1 and a square kernel with (m, r) ∈ {(2, 3), (4, 3),
-/// (6, 3), (2, 5)}; anything else is [`Error::Unsupported`]. Layouts and validation as in
+/// (6, 3), (2, 5)} matching `t`; anything else is [`Error::Unsupported`]. Layouts and validation as in
 /// [`conv2d_f64`].
 pub fn conv2d_winograd_f32(
     desc: &Conv2dDesc,
-    m: usize,
+    t: &Transforms,
     input: &[f32],
     shape: [usize; 4],
     weights: &[f32],
@@ -271,12 +271,10 @@ pub fn conv2d_winograd_f32(
             desc.stride, desc.dilation, desc.groups, desc.kernel
         )));
     }
-    if !matches!((m, r), (2 | 4 | 6, 3) | (2, 5)) {
-        return Err(Error::Unsupported(format!(
-            "no Winograd F({m}×{m}, {r}×{r}) (have F(2|4|6, 3), F(2, 5))"
-        )));
+    if t.r != r {
+        return Err(Error::Unsupported(format!("transforms are for {0}×{0} kernels, not {r}×{r}", t.r)));
     }
-    let t = Transforms::for_tile(m, r);
+    let m = t.m;
     let (bt, g, at) = (to_f32(&t.bt), to_f32(&t.g), to_f32(&t.at));
     let alpha = t.alpha();
     let ee = alpha * alpha;
@@ -539,10 +537,14 @@ mod tests {
         let [oh, ow] = desc.output_hw(6, 5).unwrap();
         let out_shape = [2, 4, oh, ow];
         let res = data(5, 2 * 4 * oh * ow);
-        let base = conv2d_winograd_f32(&desc, 4, &x, shape, &wt, Some(&b), Some(&res)).unwrap();
+        let base =
+            conv2d_winograd_f32(&desc, &Transforms::for_tile(4, 3), &x, shape, &wt, Some(&b), Some(&res))
+                .unwrap();
         let both = Conv2dDesc { data_format: DataFormat::Nhwc, weight_format: WeightFormat::Hwio, ..desc };
         let res2 = nchw_to_nhwc(&res, out_shape);
-        let y = conv2d_winograd_f32(&both, 4, &x2, shape, &wt2, Some(&b), Some(&res2)).unwrap();
+        let y =
+            conv2d_winograd_f32(&both, &Transforms::for_tile(4, 3), &x2, shape, &wt2, Some(&b), Some(&res2))
+                .unwrap();
         assert_eq!(y, nchw_to_nhwc(&base, out_shape));
     }
 
@@ -627,7 +629,9 @@ mod tests {
                         let res = data(seed + 3000, shape[0] * 4 * oh * ow);
                         let (b, res) = if extras { (Some(&b[..]), Some(&res[..])) } else { (None, None) };
                         let want = conv2d_f64(&desc, &x, shape, &wt, b, res).unwrap();
-                        let got = conv2d_winograd_f32(&desc, m, &x, shape, &wt, b, res).unwrap();
+                        let got =
+                            conv2d_winograd_f32(&desc, &Transforms::for_tile(m, r), &x, shape, &wt, b, res)
+                                .unwrap();
                         let err = max_rel_error(&got, &want);
                         assert!(
                             err <= 1e-5,
@@ -665,14 +669,15 @@ mod tests {
         let r = conv2d_f64(&bad_groups, &x, shape, &wt, Some(&b), None);
         assert!(matches!(r, Err(Error::InvalidDescriptor(_))));
 
-        let r = conv2d_winograd_f32(&desc, 2, &x[..49], shape, &wt, Some(&b), None);
+        let t2 = Transforms::for_tile(2, 3);
+        let r = conv2d_winograd_f32(&desc, &t2, &x[..49], shape, &wt, Some(&b), None);
         assert!(matches!(r, Err(Error::InvalidShape(_))));
-        let r = conv2d_winograd_f32(&desc, 2, &x, shape, &wt, Some(&b[..1]), None);
+        let r = conv2d_winograd_f32(&desc, &t2, &x, shape, &wt, Some(&b[..1]), None);
         assert!(matches!(r, Err(Error::InvalidShape(_))));
-        let r = conv2d_winograd_f32(&desc, 3, &x, shape, &wt, Some(&b), None);
+        let r = conv2d_winograd_f32(&desc, &Transforms::for_tile(2, 5), &x, shape, &wt, Some(&b), None);
         assert!(matches!(r, Err(Error::Unsupported(_))));
         let strided = Conv2dDesc { stride: [2, 2], ..desc };
-        let r = conv2d_winograd_f32(&strided, 2, &x, shape, &wt, Some(&b), None);
+        let r = conv2d_winograd_f32(&strided, &t2, &x, shape, &wt, Some(&b), None);
         assert!(matches!(r, Err(Error::Unsupported(_))));
     }
 

@@ -75,8 +75,8 @@ impl Context {
                     })?
             }
             Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::from_env()
-                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
+                power_preference:
+                    wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
                 force_fallback_adapter: false,
                 compatible_surface: None,
                 apply_limit_buckets: false,
@@ -164,8 +164,9 @@ impl Context {
             };
             // SAFETY: every generated kernel guards its own indices (bounds are checked in
             // the kernel or proved by the plan), so wgpu's clamping and loop bounding only cost time.
-            let module =
-                unsafe { self.device().create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) };
+            let module = unsafe {
+                self.device().create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            };
             self.device().create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(&kernel.name),
                 layout: None,
@@ -327,8 +328,12 @@ impl Conv2d {
                     desc.out_channels
                 )))
             }
-            (Some(_), false) => return Err(Error::InvalidShape("bias given but desc.has_bias is false".into())),
-            (None, true) => return Err(Error::InvalidShape("desc.has_bias is set but no bias was given".into())),
+            (Some(_), false) => {
+                return Err(Error::InvalidShape("bias given but desc.has_bias is false".into()))
+            }
+            (None, true) => {
+                return Err(Error::InvalidShape("desc.has_bias is set but no bias was given".into()))
+            }
             _ => {}
         }
         if desc.dtype == DType::F16 && !ctx.features().contains(wgpu::Features::SHADER_F16) {
@@ -344,8 +349,8 @@ impl Conv2d {
                 usage: wgpu::BufferUsages::STORAGE,
             })
         };
-        let (weights, bias) =
-            ctx.scoped("uploading weights", || (upload("weights", weights), bias.map(|b| upload("bias", b))))?;
+        let (weights, bias) = ctx
+            .scoped("uploading weights", || (upload("weights", weights), bias.map(|b| upload("bias", b))))?;
         Ok(Conv2d {
             ctx: ctx.clone(),
             desc,
@@ -388,7 +393,12 @@ impl Conv2d {
         let a2 = (t.alpha() * t.alpha()) as u64;
         let pipeline = self.ctx.pipeline(&codegen::filter_transform(&t, layout))?;
         let u = self.ctx.scoped("transforming weights", || {
-            let u = storage(&self.ctx, "transformed weights", a2 * (k * c) as u64 * 4, wgpu::BufferUsages::empty());
+            let u = storage(
+                &self.ctx,
+                "transformed weights",
+                a2 * (k * c) as u64 * 4,
+                wgpu::BufferUsages::empty(),
+            );
             let [so, si, sh, sw] = weight_strides(&self.desc);
             let params = [k, c, so, si, sh, sw, 0, 0];
             let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -399,7 +409,11 @@ impl Conv2d {
             let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
                 layout: &pipeline.get_bind_group_layout(0),
-                entries: &[entry(0, &uniform, 0, None), entry(1, &self.weights, 0, None), entry(2, &u, 0, None)],
+                entries: &[
+                    entry(0, &uniform, 0, None),
+                    entry(1, &self.weights, 0, None),
+                    entry(2, &u, 0, None),
+                ],
             });
             let mut enc = self.ctx.device().create_command_encoder(&Default::default());
             {
@@ -466,21 +480,40 @@ impl Conv2d {
                 let [th, tw] = plan.tiles_hw();
                 let tpi = (th * tw) as u32;
                 let chunk_tiles = plan.chunk as u64 * tpi as u64;
-                v = Some(storage(&self.ctx, "transformed input", a2 * c as u64 * chunk_tiles * 4, wgpu::BufferUsages::empty()));
-                prod = Some(storage(&self.ctx, "products", a2 * k as u64 * chunk_tiles * 4, wgpu::BufferUsages::empty()));
+                v = Some(storage(
+                    &self.ctx,
+                    "transformed input",
+                    a2 * c as u64 * chunk_tiles * 4,
+                    wgpu::BufferUsages::empty(),
+                ));
+                prod = Some(storage(
+                    &self.ctx,
+                    "products",
+                    a2 * k as u64 * chunk_tiles * 4,
+                    wgpu::BufferUsages::empty(),
+                ));
                 for (first, count) in plan.chunks() {
                     let tiles = count as u32 * tpi;
                     let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
                     let (pt, pl) = (d.padding.top as u32, d.padding.left as u32);
-                    let input_params =
-                        [c as u32, tiles, tw as u32, tpi, h as u32, w as u32, pt, pl, x_rem, xs[0], xs[1], xs[2], xs[3]];
+                    let input_params = [
+                        c as u32, tiles, tw as u32, tpi, h as u32, w as u32, pt, pl, x_rem, xs[0], xs[1],
+                        xs[2], xs[3],
+                    ];
                     let grid = dispatch::grid(c as u64 * tiles as u64, &limits);
-                    push(&input_params, &input_k, grid, vec![Slot::Input, Slot::TransformedInput], first as u64);
+                    push(
+                        &input_params,
+                        &input_k,
+                        grid,
+                        vec![Slot::Input, Slot::TransformedInput],
+                        first as u64,
+                    );
                     let grid = [tiles.div_ceil(gemm.bn), (k as u32).div_ceil(gemm.bm), a2 as u32];
                     let slots = vec![Slot::Transformed, Slot::TransformedInput, Slot::Products];
                     push(&[k as u32, c as u32, tiles], &gemm_k, grid, slots, 0);
                     let output_params = [
-                        k as u32, tiles, tw as u32, tpi, oh as u32, ow as u32, y_rem, y_rem, ys[0], ys[1], ys[2], ys[3],
+                        k as u32, tiles, tw as u32, tpi, oh as u32, ow as u32, y_rem, y_rem, ys[0], ys[1],
+                        ys[2], ys[3],
                     ];
                     let mut slots = vec![Slot::Products, Slot::Output];
                     slots.extend(ep.bias.then_some(Slot::Bias));
@@ -595,7 +628,8 @@ impl Conv2d {
         let bind = |b: u32, buffer: &'a wgpu::Buffer, first_image: u64, per_image: u64| {
             let start = first_image * per_image * es;
             let aligned = start - start % align;
-            let size = (chunk * per_image * es + start - aligned).next_multiple_of(4).min(buffer.size() - aligned);
+            let size =
+                (chunk * per_image * es + start - aligned).next_multiple_of(4).min(buffer.size() - aligned);
             entry(b, buffer, aligned, NonZeroU64::new(size))
         };
         let mut groups = Vec::new();
@@ -628,7 +662,13 @@ impl Conv2d {
         Ok(groups)
     }
 
-    fn record(&self, encoder: &mut wgpu::CommandEncoder, res: &ShapeResources, groups: &[wgpu::BindGroup], timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>) {
+    fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        res: &ShapeResources,
+        groups: &[wgpu::BindGroup],
+        timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
+    ) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("conv2d"),
             timestamp_writes: timestamps,
@@ -640,15 +680,25 @@ impl Conv2d {
         }
     }
 
-    fn check_io(&self, shape: [usize; 4], input: &wgpu::Buffer, output: &wgpu::Buffer, residual: Option<&wgpu::Buffer>) -> Result<()> {
+    fn check_io(
+        &self,
+        shape: [usize; 4],
+        input: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+        residual: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
         let (in_bytes, out_bytes) = self.tensor_bytes(shape)?;
         self.check_buffer("input", input, in_bytes)?;
         self.check_buffer("output", output, out_bytes)?;
         match (residual, self.desc.residual) {
             (Some(r), true) => self.check_buffer("residual", r, out_bytes),
             (None, false) => Ok(()),
-            (None, true) => Err(Error::InvalidBuffer("this convolution adds a residual but none was given".into())),
-            (Some(_), false) => Err(Error::InvalidBuffer("a residual was given but desc.residual is false".into())),
+            (None, true) => {
+                Err(Error::InvalidBuffer("this convolution adds a residual but none was given".into()))
+            }
+            (Some(_), false) => {
+                Err(Error::InvalidBuffer("a residual was given but desc.residual is false".into()))
+            }
         }
     }
 
@@ -665,7 +715,8 @@ impl Conv2d {
     ) -> Result<()> {
         let res = self.resources(shape)?;
         self.check_io(shape, input, output, residual)?;
-        let groups = self.ctx.scoped("binding buffers", || self.bind_groups(&res, input, output, residual))??;
+        let groups =
+            self.ctx.scoped("binding buffers", || self.bind_groups(&res, input, output, residual))??;
         self.record(encoder, &res, &groups, None);
         Ok(())
     }
@@ -684,10 +735,17 @@ impl Conv2d {
         }
         match (residual, self.desc.residual) {
             (Some(r), true) if r.len() != out_len => {
-                return Err(Error::InvalidShape(format!("residual has {} values, output has {out_len}", r.len())))
+                return Err(Error::InvalidShape(format!(
+                    "residual has {} values, output has {out_len}",
+                    r.len()
+                )))
             }
-            (None, true) => return Err(Error::InvalidShape("this convolution needs a residual tensor".into())),
-            (Some(_), false) => return Err(Error::InvalidShape("residual given but desc.residual is false".into())),
+            (None, true) => {
+                return Err(Error::InvalidShape("this convolution needs a residual tensor".into()))
+            }
+            (Some(_), false) => {
+                return Err(Error::InvalidShape("residual given but desc.residual is false".into()))
+            }
             _ => {}
         }
         // Held for the whole call: the host buffers of a shape serve one call at a time.
@@ -735,8 +793,9 @@ impl Conv2d {
                 (input, output, residual, readback)
             })?;
             let (input, output, residual, readback) = made;
-            let bind_groups =
-                self.ctx.scoped("binding buffers", || self.bind_groups(&res, &input, &output, residual.as_ref()))??;
+            let bind_groups = self
+                .ctx
+                .scoped("binding buffers", || self.bind_groups(&res, &input, &output, residual.as_ref()))??;
             *guard = Some(HostIo { input, output, residual, readback, bind_groups });
         }
         drop(guard);
@@ -754,7 +813,8 @@ impl Conv2d {
         };
         let guard = lock(&res.host);
         let io = guard.as_ref().expect("host buffers were just made");
-        let pattern: Vec<f32> = (0..io.input.size() / 4).map(|i| ((i * 7919 % 1000) as f32) / 1000.0 - 0.5).collect();
+        let pattern: Vec<f32> =
+            (0..io.input.size() / 4).map(|i| ((i * 7919 % 1000) as f32) / 1000.0 - 0.5).collect();
         self.ctx.queue().write_buffer(&io.input, 0, bytemuck::cast_slice(&pattern));
         let call = |timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>| {
             let mut enc = self.ctx.device().create_command_encoder(&Default::default());
@@ -855,12 +915,18 @@ fn read_back(ctx: &Context, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
     rx.recv()
         .map_err(|_| Error::Gpu("buffer mapping was dropped".into()))?
         .map_err(|e| Error::Gpu(format!("mapping the result: {e}")))?;
-    let bytes = buffer.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading the result: {e}")))?.to_vec();
+    let bytes =
+        buffer.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading the result: {e}")))?.to_vec();
     buffer.unmap();
     Ok(bytes)
 }
 
-fn entry<'a>(binding: u32, buffer: &'a wgpu::Buffer, offset: u64, size: Option<NonZeroU64>) -> wgpu::BindGroupEntry<'a> {
+fn entry<'a>(
+    binding: u32,
+    buffer: &'a wgpu::Buffer,
+    offset: u64,
+    size: Option<NonZeroU64>,
+) -> wgpu::BindGroupEntry<'a> {
     wgpu::BindGroupEntry {
         binding,
         resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size }),

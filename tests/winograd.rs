@@ -45,7 +45,11 @@ fn winograd_f4_both_layouts_match_reference_and_each_other() {
         d.layout = TileLayout::R6_6_16;
         let (b, err_b) = check(&d, [n, c, h, w], i as u64);
         assert!(err_a <= TOL && err_b <= TOL, "shape {:?}: errors {err_a:e} {err_b:e}", SHAPES[i]);
-        assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "layouts differ at {:?}", SHAPES[i]);
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "layouts differ at {:?}",
+            SHAPES[i]
+        );
     }
 }
 
