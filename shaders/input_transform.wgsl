@@ -18,7 +18,7 @@ struct Params {
     stride_c: u32,
     stride_h: u32,
     stride_w: u32,
-    _pad0: u32,
+    tile_stride: u32,
     _pad1: u32,
     _pad2: u32,
 }

@@ -34,24 +34,33 @@ pub struct Epilogue {
 }
 
 /// Workgroup block of the Winograd-domain product: `bm` output channels × `bn` tiles, `bk`
-/// input channels per step through workgroup memory. Each invocation owns a 4×4 block.
+/// input channels per step through workgroup memory; each invocation owns `tm` × `tn`
+/// (multiples of 4) in registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GemmTile {
     pub bm: u32,
     pub bn: u32,
     pub bk: u32,
+    pub tm: u32,
+    pub tn: u32,
 }
 
 impl GemmTile {
-    /// The variants dispatch chooses from, smallest first.
-    pub const ALL: [GemmTile; 3] = [
-        GemmTile { bm: 16, bn: 64, bk: 16 },
-        GemmTile { bm: 32, bn: 64, bk: 8 },
-        GemmTile { bm: 64, bn: 64, bk: 8 },
+    /// The variants dispatch chooses from.
+    pub const ALL: [GemmTile; 6] = [
+        GemmTile { bm: 16, bn: 64, bk: 16, tm: 4, tn: 4 },
+        GemmTile { bm: 32, bn: 64, bk: 16, tm: 4, tn: 4 },
+        GemmTile { bm: 64, bn: 16, bk: 16, tm: 4, tn: 4 },
+        GemmTile { bm: 64, bn: 64, bk: 8, tm: 4, tn: 4 },
+        GemmTile { bm: 64, bn: 128, bk: 8, tm: 8, tn: 8 },
+        GemmTile { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
     ];
 
+    pub fn workgroup_size(&self) -> [u32; 2] {
+        [self.bn / self.tn, self.bm / self.tm]
+    }
     pub fn invocations(&self) -> u32 {
-        (self.bm / 4) * (self.bn / 4)
+        (self.bm / self.tm) * (self.bn / self.tn)
     }
     pub fn workgroup_bytes(&self) -> u32 {
         self.bk * (self.bm + self.bn) * 4
@@ -251,7 +260,7 @@ pub fn filter_transform(t: &Transforms, layout: TileLayout) -> Kernel {
     emit_sandwich(&t.g, "in", "out", &mut body);
     for_each_element(a, |i, j| {
         body.push(format!(
-            "u[wino_index({}u, k, c, params.out_channels, params.in_channels)] = out{i}_{j};",
+            "u[wino_index({}u, c, k, params.in_channels, params.k_stride)] = out{i}_{j};",
             i * a + j
         ))
     });
@@ -268,7 +277,10 @@ pub fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType) -> Kern
     for_each_element(a, |i, j| body.push(format!("let in{i}_{j} = load(base, y0 + {i}, x0 + {j});")));
     emit_sandwich(&t.bt, "in", "out", &mut body);
     for_each_element(a, |i, j| {
-        body.push(format!("v[wino_index({}u, c, p, params.channels, params.tiles)] = out{i}_{j};", i * a + j))
+        body.push(format!(
+            "v[wino_index({}u, c, p, params.channels, params.tile_stride)] = out{i}_{j};",
+            i * a + j
+        ))
     });
     let mut values =
         vec![("WINO_INDEX", wino_index(layout, a)), ("M", t.m.to_string()), ("BODY", indent(body))];
@@ -285,7 +297,7 @@ pub fn output_transform(t: &Transforms, layout: TileLayout, dtype: DType, ep: Ep
     let mut body = Vec::new();
     for_each_element(a, |i, j| {
         body.push(format!(
-            "let in{i}_{j} = prod[wino_index({}u, k, p, params.out_channels, params.tiles)];",
+            "let in{i}_{j} = prod[wino_index({}u, k, p, params.out_channels, params.tile_stride)];",
             i * a + j
         ))
     });
@@ -325,16 +337,70 @@ fn epilogue_suffix(ep: Epilogue) -> String {
     s
 }
 
-/// The batched Winograd-domain product for one layout and workgroup block.
+/// The batched Winograd-domain product for one layout and workgroup block, with the
+/// register block's loads, multiply-adds and stores unrolled.
 pub fn gemm(layout: TileLayout, alpha: usize, tile: GemmTile) -> Kernel {
+    let [wg_x, wg_y] = tile.workgroup_size();
+    let threads = tile.invocations();
+    let (row_groups, col_groups) = (tile.tm / 4, tile.tn / 4);
+    let mut decl = Vec::new();
+    let mut fma = Vec::new();
+    let mut stores = Vec::new();
+    for i in 0..row_groups {
+        fma.push(format!("let a{i} = a_tile[kk * (BM / 4u) + {}u + lid.y];", i * wg_y));
+    }
+    for j in 0..col_groups {
+        fma.push(format!("let b{j} = b_tile[kk * (BN / 4u) + {}u + lid.x];", j * wg_x));
+    }
+    for i in 0..row_groups {
+        for (r, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+            let row = i * 4 + r as u32;
+            for j in 0..col_groups {
+                decl.push(format!("var acc{row}_{j} = vec4<f32>(0.0);"));
+                fma.push(format!("acc{row}_{j} += a{i}.{lane} * b{j};"));
+                stores.push(format!(
+                    "store(e, row0 + ({}u + lid.y) * 4u + {r}u, col0 + ({}u + lid.x) * 4u, acc{row}_{j});",
+                    i * wg_y,
+                    j * wg_x
+                ));
+            }
+        }
+    }
+    let mut loads = Vec::new();
+    for (name, load, width, vecs) in
+        [("a", "load_a", "BM", tile.bk * tile.bm / 4), ("b", "load_b", "BN", tile.bk * tile.bn / 4)]
+    {
+        for it in 0..vecs.div_ceil(threads) {
+            let idx = format!("li + {}u", it * threads);
+            let body = format!(
+                "{name}_tile[{idx}] = {load}(e, k0 + ({idx}) / ({width} / 4u), {}0 + (({idx}) % ({width} / 4u)) * 4u);",
+                if name == "a" { "row" } else { "col" }
+            );
+            if (it + 1) * threads > vecs {
+                loads.push(format!("if ({idx} < {vecs}u) {{ {body} }}"));
+            } else {
+                loads.push(body);
+            }
+        }
+    }
+    let ind = |lines: Vec<String>, n: usize| -> String {
+        lines.iter().map(|l| format!("{}{l}\n", " ".repeat(n))).collect::<String>().trim_end().to_string()
+    };
     let values = [
         ("WINO_INDEX", wino_index(layout, alpha)),
         ("BM", tile.bm.to_string()),
         ("BN", tile.bn.to_string()),
         ("BK", tile.bk.to_string()),
+        ("THREADS", threads.to_string()),
+        ("WG_X", wg_x.to_string()),
+        ("WG_Y", wg_y.to_string()),
+        ("ACC_DECL", ind(decl, 4)),
+        ("TILE_LOADS", ind(loads, 8)),
+        ("FMA", ind(fma, 12)),
+        ("STORES", ind(stores, 4)),
     ];
     Kernel {
-        name: format!("gemm_a{alpha}_{layout}_{}x{}x{}", tile.bm, tile.bn, tile.bk),
+        name: format!("gemm_a{alpha}_{layout}_{}x{}x{}_{}x{}", tile.bm, tile.bn, tile.bk, tile.tm, tile.tn),
         source: fill(GEMM_SKELETON, &values),
     }
 }

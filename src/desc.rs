@@ -1,5 +1,6 @@
 //! What a caller asks for: the convolution descriptor and its option enums.
 
+use crate::codegen::GemmTile;
 use crate::error::Error;
 use std::fmt;
 use std::str::FromStr;
@@ -115,6 +116,8 @@ pub struct Conv2dDesc {
     /// Winograd output tile side m (2, 4 or 6 for 3×3; 2 for 5×5); `None` lets dispatch choose.
     pub tile: Option<usize>,
     pub layout: TileLayout,
+    /// Workgroup block of the Winograd-domain product; `None` lets dispatch choose.
+    pub gemm: Option<GemmTile>,
     pub dtype: DType,
     pub data_format: DataFormat,
     pub weight_format: WeightFormat,
@@ -137,6 +140,7 @@ impl Conv2dDesc {
             algo: Algo::Auto,
             tile: None,
             layout: TileLayout::Auto,
+            gemm: None,
             dtype: DType::F32,
             data_format: DataFormat::Nchw,
             weight_format: WeightFormat::Oihw,

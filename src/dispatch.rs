@@ -77,17 +77,28 @@ pub fn auto_layout(c: usize, _tiles: usize) -> TileLayout {
     }
 }
 
-/// The largest product block that fits the adapter and is not much larger than K.
-fn auto_gemm(k: usize, limits: &Limits) -> Result<GemmTile> {
+/// The product block for K output channels and `tiles` columns: as tall as K needs, wide
+/// where there are many tiles, narrow where there are few; the first that fits the adapter.
+pub fn auto_gemm(k: usize, tiles: usize, limits: &Limits) -> Result<GemmTile> {
     let fits = |g: &GemmTile| {
+        let [x, y] = g.workgroup_size();
         g.invocations() <= limits.max_compute_invocations_per_workgroup
-            && g.bn / 4 <= limits.max_compute_workgroup_size_x
-            && g.bm / 4 <= limits.max_compute_workgroup_size_y
+            && x <= limits.max_compute_workgroup_size_x
+            && y <= limits.max_compute_workgroup_size_y
             && g.workgroup_bytes() <= limits.max_compute_workgroup_storage_size
     };
-    let usable: Vec<GemmTile> = GemmTile::ALL.iter().copied().filter(fits).collect();
-    let pick = usable.iter().rev().find(|g| g.bm as usize <= k.next_power_of_two()).or(usable.first());
-    pick.copied()
+    let [t16, t32, narrow, t64, wide, t128] = GemmTile::ALL;
+    let preference = match (k, tiles) {
+        (..=16, _) => vec![t16],
+        (..=32, _) => vec![t32, t16],
+        (_, ..=64) => vec![narrow, t32, t16],
+        (128.., 1024..) => vec![t128, wide, t64, t32, t16],
+        (_, 512..) => vec![wide, t64, t32, t16],
+        _ => vec![t64, t32, t16],
+    };
+    preference
+        .into_iter()
+        .find(fits)
         .ok_or_else(|| Error::Unsupported("no product block fits this adapter's workgroup limits".into()))
 }
 
@@ -132,7 +143,11 @@ pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits) -> Result<Pla
                 TileLayout::Auto => auto_layout(c, tiles),
                 fixed => fixed,
             };
-            Path::Winograd { m, r, layout, gemm: auto_gemm(desc.out_channels, limits)? }
+            let gemm = match desc.gemm {
+                Some(g) => g,
+                None => auto_gemm(desc.out_channels, tiles, limits)?,
+            };
+            Path::Winograd { m, r, layout, gemm }
         }
     };
     let chunk = chunk_size(&path, input, output, desc.dtype, limits)?;
@@ -166,6 +181,8 @@ fn chunk_size(
             per_image_bytes.push(a2 * c as u64 * tiles * 4);
             per_image_bytes.push(a2 * k as u64 * tiles * 4);
             per_image_invocations = tiles * c.max(k) as u64;
+            // Rows are padded by up to 3 tiles; keep room for that.
+            let max_binding = max_binding - a2 * c.max(k) as u64 * 16;
             // The product's grid x counts column blocks of all tiles in the chunk.
             let by_gemm_grid = max_groups * gemm.bn as u64 / tiles.max(1);
             return finish(n, &per_image_bytes, max_binding, per_image_invocations, max_groups, by_gemm_grid);

@@ -396,11 +396,11 @@ impl Conv2d {
             let u = storage(
                 &self.ctx,
                 "transformed weights",
-                a2 * (k * c) as u64 * 4,
+                a2 * (k.next_multiple_of(4) * c) as u64 * 4,
                 wgpu::BufferUsages::empty(),
             );
             let [so, si, sh, sw] = weight_strides(&self.desc);
-            let params = [k, c, so, si, sh, sw, 0, 0];
+            let params = [k, c, so, si, sh, sw, k.next_multiple_of(4), 0];
             let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("filter params"),
                 contents: bytemuck::cast_slice(&params),
@@ -479,7 +479,8 @@ impl Conv2d {
                 transformed = Some(self.transformed_weights(m, r, layout)?);
                 let [th, tw] = plan.tiles_hw();
                 let tpi = (th * tw) as u32;
-                let chunk_tiles = plan.chunk as u64 * tpi as u64;
+                // Rows of the Winograd-domain matrices are padded to a multiple of 4 for vec4 access.
+                let chunk_tiles = (plan.chunk as u64 * tpi as u64).next_multiple_of(4);
                 v = Some(storage(
                     &self.ctx,
                     "transformed input",
@@ -494,11 +495,24 @@ impl Conv2d {
                 ));
                 for (first, count) in plan.chunks() {
                     let tiles = count as u32 * tpi;
+                    let tile_stride = tiles.next_multiple_of(4);
                     let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
                     let (pt, pl) = (d.padding.top as u32, d.padding.left as u32);
                     let input_params = [
-                        c as u32, tiles, tw as u32, tpi, h as u32, w as u32, pt, pl, x_rem, xs[0], xs[1],
-                        xs[2], xs[3],
+                        c as u32,
+                        tiles,
+                        tw as u32,
+                        tpi,
+                        h as u32,
+                        w as u32,
+                        pt,
+                        pl,
+                        x_rem,
+                        xs[0],
+                        xs[1],
+                        xs[2],
+                        xs[3],
+                        tile_stride,
                     ];
                     let grid = dispatch::grid(c as u64 * tiles as u64, &limits);
                     push(
@@ -510,10 +524,23 @@ impl Conv2d {
                     );
                     let grid = [tiles.div_ceil(gemm.bn), (k as u32).div_ceil(gemm.bm), a2 as u32];
                     let slots = vec![Slot::Transformed, Slot::TransformedInput, Slot::Products];
-                    push(&[k as u32, c as u32, tiles], &gemm_k, grid, slots, 0);
+                    let gemm_params =
+                        [k as u32, c as u32, tiles, (k as u32).next_multiple_of(4), tile_stride];
+                    push(&gemm_params, &gemm_k, grid, slots, 0);
                     let output_params = [
-                        k as u32, tiles, tw as u32, tpi, oh as u32, ow as u32, y_rem, y_rem, ys[0], ys[1],
-                        ys[2], ys[3],
+                        k as u32,
+                        tiles,
+                        tw as u32,
+                        tpi,
+                        oh as u32,
+                        ow as u32,
+                        y_rem,
+                        y_rem,
+                        ys[0],
+                        ys[1],
+                        ys[2],
+                        ys[3],
+                        tile_stride,
                     ];
                     let mut slots = vec![Slot::Products, Slot::Output];
                     slots.extend(ep.bias.then_some(Slot::Bias));

@@ -65,3 +65,16 @@ fn direct_matches_reference() {
         assert!(err <= TOL, "shape {:?}: error {err:e}", SHAPES[i]);
     }
 }
+
+#[test]
+fn every_product_block_matches_reference() {
+    for (i, gemm) in wgpu_winograd::codegen::GemmTile::ALL.into_iter().enumerate() {
+        for &(n, c, k, h, w) in &[(2, 19, 70, 13, 11), (1, 5, 3, 6, 6), (1, 33, 130, 30, 30)] {
+            let mut d = desc(c, k, 1, true);
+            d.algo = Algo::Winograd;
+            d.gemm = Some(gemm);
+            let (_, err) = check(&d, [n, c, h, w], 50 + i as u64);
+            assert!(err <= TOL, "{gemm:?} on {:?}: error {err:e}", (n, c, k, h, w));
+        }
+    }
+}
