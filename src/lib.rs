@@ -28,6 +28,7 @@ pub mod error;
 pub mod lowering;
 pub mod reference;
 pub mod runtime;
+pub mod tune;
 
 pub use desc::{Activation, Algo, Conv2dDesc, DType, DataFormat, Padding, TileLayout, WeightFormat};
 pub use error::{Error, Result};

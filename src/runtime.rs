@@ -368,9 +368,10 @@ impl Conv2d {
         &self.ctx
     }
 
-    /// The plan (path, tile, layout, chunking) a call on this input shape takes.
+    /// The plan (path, tile, layout, chunking) a call on this input shape takes: what the
+    /// descriptor forces, then what `tune` measured for this adapter and shape, then heuristics.
     pub fn plan(&self, input: [usize; 4]) -> Result<Plan> {
-        dispatch::plan(&self.desc, input, &self.ctx.limits())
+        dispatch::plan(&crate::tune::apply(&self.ctx, &self.desc, input), input, &self.ctx.limits())
     }
 
     /// The logical output shape `[n, k, oh, ow]` for a logical input shape `[n, c, h, w]`.
