@@ -19,7 +19,7 @@ struct Params {
     stride_h: u32,
     stride_w: u32,
     tile_stride: u32,
-    _pad1: u32,
+    tile_row0: u32,
     _pad2: u32,
 }
 
@@ -45,7 +45,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let c = id / params.tiles;
     let p = id % params.tiles;
     let t = p % params.tiles_per_image;
-    let y0 = i32((t / params.tiles_w) * {{M}}u) - params.pad_top;
+    let y0 = i32((params.tile_row0 + t / params.tiles_w) * {{M}}u) - params.pad_top;
     let x0 = i32((t % params.tiles_w) * {{M}}u) - params.pad_left;
     let base = params.x_offset + (p / params.tiles_per_image) * params.stride_n + c * params.stride_c;
 {{BODY}}

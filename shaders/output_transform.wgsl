@@ -18,7 +18,7 @@ struct Params {
     stride_h: u32,
     stride_w: u32,
     tile_stride: u32,
-    _pad0: u32,
+    tile_row0: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -41,7 +41,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let k = id / params.tiles;
     let p = id % params.tiles;
     let t = p % params.tiles_per_image;
-    let y0 = (t / params.tiles_w) * {{M}}u;
+    let y0 = (params.tile_row0 + t / params.tiles_w) * {{M}}u;
     let x0 = (t % params.tiles_w) * {{M}}u;
     let base = (p / params.tiles_per_image) * params.stride_n + k * params.stride_c;
 {{BODY}}

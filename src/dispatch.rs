@@ -30,6 +30,17 @@ pub struct Plan {
     pub output: [usize; 4],
     /// Images per pass through the pipeline; the batch is split into chunks of this many.
     pub chunk: usize,
+    /// Tile rows per pass (Winograd); less than the image's when one image must be split.
+    pub band_rows: usize,
+}
+
+/// One pass through the pipeline: a run of whole images, or a band of tile rows of one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub first_image: usize,
+    pub images: usize,
+    pub tile_row0: usize,
+    pub tile_rows: usize,
 }
 
 impl Plan {
@@ -41,9 +52,19 @@ impl Plan {
         }
     }
 
-    /// The batch chunks as (first image, image count).
-    pub fn chunks(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        (0..self.input[0]).step_by(self.chunk).map(|s| (s, self.chunk.min(self.input[0] - s)))
+    /// The passes, in order.
+    pub fn pieces(&self) -> Vec<Piece> {
+        let n = self.input[0];
+        let th = self.tiles_hw()[0].max(1);
+        let mut out = Vec::new();
+        for first_image in (0..n).step_by(self.chunk) {
+            for tile_row0 in (0..th).step_by(self.band_rows) {
+                let (images, tile_rows) =
+                    (self.chunk.min(n - first_image), self.band_rows.min(th - tile_row0));
+                out.push(Piece { first_image, images, tile_row0, tile_rows });
+            }
+        }
+        out
     }
 }
 
@@ -150,18 +171,20 @@ pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits) -> Result<Pla
             Path::Winograd { m, r, layout, gemm }
         }
     };
-    let chunk = chunk_size(&path, input, output, desc.dtype, limits)?;
-    Ok(Plan { path, input, output, chunk })
+    let (chunk, band_rows) = split(&path, input, output, desc.dtype, limits)?;
+    Ok(Plan { path, input, output, chunk, band_rows })
 }
 
-/// The most images per chunk such that every buffer binding and every grid fits.
-fn chunk_size(
+/// Splits the work so every buffer binding and grid fits: whole images per chunk where they
+/// fit, else one image at a time in bands of tile rows (the Winograd-domain buffers are the
+/// biggest, 2–4× the input). Returns (images per chunk, tile rows per band).
+fn split(
     path: &Path,
     input: [usize; 4],
     output: [usize; 4],
     dtype: DType,
     limits: &Limits,
-) -> Result<usize> {
+) -> Result<(usize, usize)> {
     let [n, c, h, w] = input;
     let [_, k, oh, ow] = output;
     let es = match dtype {
@@ -172,45 +195,44 @@ fn chunk_size(
     let slack = limits.min_storage_buffer_offset_alignment as u64;
     let max_binding = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size) - slack;
     let max_groups = limits.max_compute_workgroups_per_dimension as u64;
-    let mut per_image_bytes = vec![(c * h * w) as u64 * es, (k * oh * ow) as u64 * es];
-    let per_image_invocations;
-    match *path {
-        Path::Winograd { m, r, gemm, .. } => {
-            let tiles = (oh.div_ceil(m) * ow.div_ceil(m)) as u64;
-            let a2 = ((m + r - 1) * (m + r - 1)) as u64;
-            per_image_bytes.push(a2 * c as u64 * tiles * 4);
-            per_image_bytes.push(a2 * k as u64 * tiles * 4);
-            per_image_invocations = tiles * c.max(k) as u64;
-            // Rows are padded by up to 3 tiles; keep room for that.
-            let max_binding = max_binding - a2 * c.max(k) as u64 * 16;
-            // The product's grid x counts column blocks of all tiles in the chunk.
-            let by_gemm_grid = max_groups * gemm.bn as u64 / tiles.max(1);
-            return finish(n, &per_image_bytes, max_binding, per_image_invocations, max_groups, by_gemm_grid);
-        }
-        Path::Direct => per_image_invocations = (k.div_ceil(4) * oh * ow) as u64,
-    }
-    finish(n, &per_image_bytes, max_binding, per_image_invocations, max_groups, u64::MAX)
-}
-
-fn finish(
-    n: usize,
-    per_image_bytes: &[u64],
-    max_binding: u64,
-    per_image_invocations: u64,
-    max_groups: u64,
-    other_cap: u64,
-) -> Result<usize> {
-    let biggest = per_image_bytes.iter().copied().max().unwrap_or(0).max(1);
-    let by_bytes = max_binding / biggest;
     // Element-wise kernels fold their grid into two dimensions of at most max_groups each.
-    let by_grid = max_groups * max_groups * WORKGROUP as u64 / per_image_invocations.max(1);
-    let chunk = by_bytes.min(by_grid).min(other_cap).min(n as u64) as usize;
-    if chunk == 0 {
+    let max_invocations = max_groups * max_groups * WORKGROUP as u64;
+    let activations = ((c * h * w) as u64 * es).max((k * oh * ow) as u64 * es);
+    if activations > max_binding {
         return Err(Error::TooLarge(format!(
-            "one image needs a {biggest}-byte buffer binding but the device allows {max_binding} bytes"
+            "one image's input or output needs a {activations}-byte binding but the device allows {max_binding} bytes"
         )));
     }
-    Ok(chunk)
+    let by_activations = max_binding / activations.max(1);
+    match *path {
+        Path::Direct => {
+            let per_image = (k.div_ceil(4) * oh * ow) as u64;
+            Ok(((max_invocations / per_image.max(1)).min(by_activations).min(n as u64).max(1) as usize, 1))
+        }
+        Path::Winograd { m, r, gemm, .. } => {
+            let (th, tw) = (oh.div_ceil(m) as u64, ow.div_ceil(m) as u64);
+            let a2 = ((m + r - 1) * (m + r - 1)) as u64;
+            // Bytes and invocations per tile row of the biggest Winograd-domain buffer; rows of
+            // the buffer are padded by up to 3 tiles, so keep room for that.
+            let row_bytes = a2 * c.max(k) as u64 * tw * 4;
+            let max_domain = max_binding.saturating_sub(a2 * c.max(k) as u64 * 16);
+            let row_invocations = tw * c.max(k) as u64;
+            // The product's grid x counts column blocks of the chunk's tiles.
+            let max_rows = (max_domain / row_bytes)
+                .min(max_invocations / row_invocations)
+                .min(max_groups * gemm.bn as u64 / tw);
+            if max_rows == 0 {
+                return Err(Error::TooLarge(format!(
+                    "one row of {tw} tiles needs a {row_bytes}-byte Winograd-domain binding but the device allows {max_binding} bytes"
+                )));
+            }
+            if max_rows >= th {
+                Ok(((max_rows / th).min(by_activations).min(n as u64) as usize, th as usize))
+            } else {
+                Ok((1, max_rows as usize))
+            }
+        }
+    }
 }
 
 /// A 2-D grid of `WORKGROUP`-wide workgroups covering `invocations`, folded so each dimension
@@ -244,7 +266,20 @@ mod tests {
         let d = Conv2dDesc::new(32, 32, 3, 1);
         let p = plan(&d, [8, 32, 32, 32], &limits).unwrap();
         assert!(p.chunk < 8 && p.chunk >= 1, "chunk {}", p.chunk);
-        assert_eq!(p.chunks().map(|(_, c)| c).sum::<usize>(), 8);
+        assert_eq!(p.pieces().iter().map(|p| p.images).sum::<usize>(), 8);
+    }
+
+    #[test]
+    fn one_big_image_is_split_into_tile_row_bands() {
+        let limits = Limits { max_storage_buffer_binding_size: 1 << 20, ..Limits::default() };
+        let d = Conv2dDesc::new(16, 16, 3, 1);
+        let p = plan(&d, [2, 16, 200, 60], &limits).unwrap();
+        let pieces = p.pieces();
+        assert_eq!(p.chunk, 1);
+        assert!(p.band_rows < 50, "band {}", p.band_rows);
+        assert_eq!(pieces.iter().filter(|q| q.first_image == 1).map(|q| q.tile_rows).sum::<usize>(), 50);
+        let tiny = Limits { max_storage_buffer_binding_size: 4096, ..Limits::default() };
+        assert!(matches!(plan(&d, [1, 16, 100, 60], &tiny), Err(Error::TooLarge(_))));
     }
 
     #[test]

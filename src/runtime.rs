@@ -246,8 +246,9 @@ struct Pass {
     pipeline: Arc<wgpu::ComputePipeline>,
     grid: [u32; 3],
     slots: Vec<Slot>,
-    /// The batch index of this chunk's first image.
+    /// The batch index of this pass's first image, and how many images it binds.
     first_image: u64,
+    images: u64,
 }
 
 /// Everything a shape needs on the GPU besides the caller's tensors.
@@ -460,15 +461,17 @@ impl Conv2d {
         let remainder = |first: usize, per_image: u64| ((first as u64 * per_image * es % align) / es) as u32;
         let mut params: Vec<[u32; 32]> = Vec::new();
         let mut passes = Vec::new();
-        let mut push = |p: &[u32], pipeline: &Arc<wgpu::ComputePipeline>, grid, slots: Vec<Slot>, start| {
-            let mut padded = [0u32; 32];
-            padded[..p.len()].copy_from_slice(p);
-            let uniform = params.len() as u64 * slot_size;
-            params.push(padded);
-            let mut all = vec![Slot::Uniform(uniform)];
-            all.extend(slots);
-            passes.push(Pass { pipeline: pipeline.clone(), grid, slots: all, first_image: start });
-        };
+        let mut push =
+            |p: &[u32], pipeline: &Arc<wgpu::ComputePipeline>, grid, slots: Vec<Slot>, start: (u64, u64)| {
+                let mut padded = [0u32; 32];
+                padded[..p.len()].copy_from_slice(p);
+                let uniform = params.len() as u64 * slot_size;
+                params.push(padded);
+                let mut all = vec![Slot::Uniform(uniform)];
+                all.extend(slots);
+                let (first_image, images) = start;
+                passes.push(Pass { pipeline: pipeline.clone(), grid, slots: all, first_image, images });
+            };
         let (mut transformed, mut v, mut prod) = (None, None, None);
         match plan.path {
             Path::Winograd { m, r, layout, gemm } => {
@@ -478,10 +481,9 @@ impl Conv2d {
                 let gemm_k = self.ctx.pipeline(&codegen::gemm(layout, t.alpha(), gemm))?;
                 let output_k = self.ctx.pipeline(&codegen::output_transform(&t, layout, d.dtype, ep))?;
                 transformed = Some(self.transformed_weights(m, r, layout)?);
-                let [th, tw] = plan.tiles_hw();
-                let tpi = (th * tw) as u32;
+                let tw = plan.tiles_hw()[1];
                 // Rows of the Winograd-domain matrices are padded to a multiple of 4 for vec4 access.
-                let chunk_tiles = (plan.chunk as u64 * tpi as u64).next_multiple_of(4);
+                let chunk_tiles = ((plan.chunk * plan.band_rows * tw) as u64).next_multiple_of(4);
                 v = Some(storage(
                     &self.ctx,
                     "transformed input",
@@ -494,8 +496,11 @@ impl Conv2d {
                     a2 * k as u64 * chunk_tiles * 4,
                     wgpu::BufferUsages::empty(),
                 ));
-                for (first, count) in plan.chunks() {
-                    let tiles = count as u32 * tpi;
+                for piece in plan.pieces() {
+                    let (first, at) = (piece.first_image, (piece.first_image as u64, piece.images as u64));
+                    let row0 = piece.tile_row0 as u32;
+                    let tpi = (piece.tile_rows * tw) as u32;
+                    let tiles = piece.images as u32 * tpi;
                     let tile_stride = tiles.next_multiple_of(4);
                     let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
                     let (pt, pl) = (d.padding.top as u32, d.padding.left as u32);
@@ -514,20 +519,15 @@ impl Conv2d {
                         xs[2],
                         xs[3],
                         tile_stride,
+                        row0,
                     ];
                     let grid = dispatch::grid(c as u64 * tiles as u64, &limits);
-                    push(
-                        &input_params,
-                        &input_k,
-                        grid,
-                        vec![Slot::Input, Slot::TransformedInput],
-                        first as u64,
-                    );
+                    push(&input_params, &input_k, grid, vec![Slot::Input, Slot::TransformedInput], at);
                     let grid = [tiles.div_ceil(gemm.bn), (k as u32).div_ceil(gemm.bm), a2 as u32];
                     let slots = vec![Slot::Transformed, Slot::TransformedInput, Slot::Products];
                     let gemm_params =
                         [k as u32, c as u32, tiles, (k as u32).next_multiple_of(4), tile_stride];
-                    push(&gemm_params, &gemm_k, grid, slots, 0);
+                    push(&gemm_params, &gemm_k, grid, slots, at);
                     let output_params = [
                         k as u32,
                         tiles,
@@ -542,12 +542,13 @@ impl Conv2d {
                         ys[2],
                         ys[3],
                         tile_stride,
+                        row0,
                     ];
                     let mut slots = vec![Slot::Products, Slot::Output];
                     slots.extend(ep.bias.then_some(Slot::Bias));
                     slots.extend(ep.residual.then_some(Slot::Residual));
                     let grid = dispatch::grid(k as u64 * tiles as u64, &limits);
-                    push(&output_params, &output_k, grid, slots, first as u64);
+                    push(&output_params, &output_k, grid, slots, at);
                 }
             }
             Path::Direct => {
@@ -555,7 +556,8 @@ impl Conv2d {
                 let (cg, kg) = ((c / d.groups) as u32, (k / d.groups) as u32);
                 let kbpg = kg.div_ceil(4);
                 let ws = weight_strides(d);
-                for (first, count) in plan.chunks() {
+                for piece in plan.pieces() {
+                    let (first, count) = (piece.first_image, piece.images);
                     let pixels = (count * oh * ow) as u32;
                     let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
                     let blocks = kbpg * d.groups as u32;
@@ -597,7 +599,7 @@ impl Conv2d {
                     slots.extend(ep.bias.then_some(Slot::Bias));
                     slots.extend(ep.residual.then_some(Slot::Residual));
                     let grid = dispatch::grid(blocks as u64 * pixels as u64, &limits);
-                    push(&p, &pipeline, grid, slots, first as u64);
+                    push(&p, &pipeline, grid, slots, (first as u64, count as u64));
                 }
             }
         }
@@ -651,9 +653,8 @@ impl Conv2d {
         let align = self.ctx.limits().min_storage_buffer_offset_alignment as u64;
         let [_, c, h, w] = res.plan.input;
         let [_, k, oh, ow] = res.plan.output;
-        let chunk = res.plan.chunk as u64;
         let (in_image, out_image) = ((c * h * w) as u64, (k * oh * ow) as u64);
-        let bind = |b: u32, buffer: &'a wgpu::Buffer, first_image: u64, per_image: u64| {
+        let bind = |b: u32, buffer: &'a wgpu::Buffer, (first_image, chunk): (u64, u64), per_image: u64| {
             let start = first_image * per_image * es;
             let aligned = start - start % align;
             let size =
@@ -666,13 +667,13 @@ impl Conv2d {
             for (b, slot) in (0u32..).zip(&pass.slots) {
                 entries.push(match *slot {
                     Slot::Uniform(off) => entry(b, &res.uniforms, off, NonZeroU64::new(res.slot_size)),
-                    Slot::Input => bind(b, input, pass.first_image, in_image),
-                    Slot::Output => bind(b, output, pass.first_image, out_image),
+                    Slot::Input => bind(b, input, (pass.first_image, pass.images), in_image),
+                    Slot::Output => bind(b, output, (pass.first_image, pass.images), out_image),
                     Slot::Residual => {
                         let r = residual.ok_or_else(|| {
                             Error::InvalidBuffer("this convolution adds a residual but none was given".into())
                         })?;
-                        bind(b, r, pass.first_image, out_image)
+                        bind(b, r, (pass.first_image, pass.images), out_image)
                     }
                     Slot::Weights => entry(b, &self.weights, 0, None),
                     Slot::Bias => entry(b, self.bias.as_ref().expect("bias slot only with a bias"), 0, None),

@@ -78,3 +78,35 @@ fn every_product_block_matches_reference() {
         }
     }
 }
+
+/// With a 1 MiB binding limit, batches are split into chunks and single images into bands
+/// of tile rows; both must still match the reference.
+#[test]
+fn work_past_the_binding_limit_is_split_and_correct() {
+    use wgpu_winograd::{reference, Context, ContextOptions, Conv2d};
+    let adapter_limits = wgpu_winograd::runtime::enumerate_adapters()
+        .into_iter()
+        .map(|a| a.limits())
+        .next()
+        .expect("an adapter");
+    let limits = wgpu::Limits { max_storage_buffer_binding_size: 1 << 20, ..adapter_limits };
+    let ctx = Context::with_options(ContextOptions { limits: Some(limits) }).unwrap();
+    for (shape, algo) in [
+        ([4, 16, 48, 48], Algo::Winograd),
+        ([2, 16, 200, 60], Algo::Winograd),
+        ([3, 16, 90, 90], Algo::Direct),
+    ] {
+        let mut d = desc(16, 16, 1, true);
+        d.algo = algo;
+        let x = common::data(shape.iter().product(), 1);
+        let w = common::data(d.weight_len(), 2);
+        let b = common::data(16, 3);
+        let conv = Conv2d::new(&ctx, d.clone(), &w, Some(&b)).unwrap();
+        let plan = conv.plan(shape).unwrap();
+        assert!(plan.pieces().len() > 1, "{shape:?} was not split: {plan:?}");
+        let got = conv.run(&x, shape, None).unwrap();
+        let want = reference::conv2d_f64(&d, &x, shape, &w, Some(&b), None).unwrap();
+        let err = reference::max_rel_error(&got, &want);
+        assert!(err <= TOL, "{shape:?} {algo:?} split into {} pieces: error {err:e}", plan.pieces().len());
+    }
+}
