@@ -110,7 +110,7 @@ pub fn auto_gemm(k: usize, tiles: usize, limits: &Limits) -> Result<GemmTile> {
             && y <= limits.max_compute_workgroup_size_y
             && g.workgroup_bytes() <= limits.max_compute_workgroup_storage_size
     };
-    let [t16, t32, narrow, t64, wide, t128] = GemmTile::ALL;
+    let [t16, t32, narrow, t64, _, wide, _, _, t128, _] = GemmTile::ALL;
     let preference = match (k, tiles) {
         (..=16, _) => vec![t16],
         (..=32, _) => vec![t32, t16],
