@@ -78,10 +78,13 @@ pub fn winograd_applies(desc: &Conv2dDesc) -> bool {
         && desc.groups == 1
 }
 
-/// Picks the output tile m for an r×r kernel: F(2,3) on small images (few tiles, where the
-/// bigger tile wastes work on cropped edges), F(4,3) otherwise; F(2,5) for 5×5.
-fn auto_tile(r: usize, oh: usize, ow: usize) -> usize {
-    if r == 3 && oh.max(ow) > 16 {
+/// Picks the output tile m for an r×r kernel. F(4,3) does 2.25× fewer multiplies than F(2,3)
+/// but makes 4× fewer, bigger tiles; on an H100 it only pays once the product has real work
+/// (C·K·tiles ≥ 4M, the ResNet layers at batch 32); small problems are latency-bound and
+/// F(2,3) wins (ncnn makes the same switch for small images). F(2,5) for 5×5.
+fn auto_tile(r: usize, [n, c, k]: [usize; 3], oh: usize, ow: usize) -> usize {
+    let tiles4 = n * oh.div_ceil(4) * ow.div_ceil(4);
+    if r == 3 && c * k * tiles4 >= 4 << 20 {
         4
     } else {
         2
@@ -100,8 +103,9 @@ pub fn auto_layout(c: usize, tiles: usize) -> TileLayout {
     }
 }
 
-/// The product block for K output channels and `tiles` columns: as tall as K needs, wide
-/// where there are many tiles, narrow where there are few; the first that fits the adapter.
+/// The product block for K output channels and `tiles` columns, from the H100 tuning runs in
+/// `BENCHMARKS.md`: as tall as K needs, narrow where there are few tiles, 64×64 with 8×4 per
+/// invocation for the big ResNet products; the first that fits the adapter.
 pub fn auto_gemm(k: usize, tiles: usize, limits: &Limits) -> Result<GemmTile> {
     let fits = |g: &GemmTile| {
         let [x, y] = g.workgroup_size();
@@ -110,14 +114,13 @@ pub fn auto_gemm(k: usize, tiles: usize, limits: &Limits) -> Result<GemmTile> {
             && y <= limits.max_compute_workgroup_size_y
             && g.workgroup_bytes() <= limits.max_compute_workgroup_storage_size
     };
-    let [t16, t32, narrow, t64, _, wide, _, _, t128, _] = GemmTile::ALL;
+    let [t16, t32, narrow, t64, t64_deep, ..] = GemmTile::ALL;
     let preference = match (k, tiles) {
         (..=16, _) => vec![t16],
         (..=32, _) => vec![t32, t16],
         (_, ..=64) => vec![narrow, t32, t16],
-        (128.., 1024..) => vec![t128, wide, t64, t32, t16],
-        (_, 512..) => vec![wide, t64, t32, t16],
-        _ => vec![t64, t32, t16],
+        (_, ..=1023) => vec![t32, t16],
+        _ => vec![t64_deep, t64, t32, t16],
     };
     preference
         .into_iter()
@@ -152,7 +155,7 @@ pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits) -> Result<Pla
         Algo::Auto if !winograd_applies(desc) || c * desc.out_channels < 64 => Path::Direct,
         Algo::Winograd | Algo::Auto => {
             let r = desc.kernel[0];
-            let m = desc.tile.unwrap_or_else(|| auto_tile(r, oh, ow));
+            let m = desc.tile.unwrap_or_else(|| auto_tile(r, [n, c, desc.out_channels], oh, ow));
             if !WINOGRAD_TILES.contains(&(m, r)) {
                 let tiles: Vec<String> =
                     WINOGRAD_TILES.iter().filter(|t| t.1 == r).map(|t| t.0.to_string()).collect();
@@ -253,9 +256,10 @@ mod tests {
     #[test]
     fn auto_uses_winograd_only_where_it_applies() {
         let limits = Limits::default();
+        let big = Conv2dDesc::new(64, 64, 3, 1);
+        assert!(matches!(plan(&big, [32, 64, 56, 56], &limits).unwrap().path, Path::Winograd { m: 4, .. }));
         let mut d = Conv2dDesc::new(16, 16, 3, 1);
-        assert!(matches!(plan(&d, [1, 16, 32, 32], &limits).unwrap().path, Path::Winograd { m: 4, .. }));
-        assert!(matches!(plan(&d, [1, 16, 8, 8], &limits).unwrap().path, Path::Winograd { m: 2, .. }));
+        assert!(matches!(plan(&d, [1, 16, 32, 32], &limits).unwrap().path, Path::Winograd { m: 2, .. }));
         d.stride = [2, 2];
         assert_eq!(plan(&d, [1, 16, 32, 32], &limits).unwrap().path, Path::Direct);
         d.algo = Algo::Winograd;
@@ -274,7 +278,7 @@ mod tests {
     #[test]
     fn one_big_image_is_split_into_tile_row_bands() {
         let limits = Limits { max_storage_buffer_binding_size: 1 << 20, ..Limits::default() };
-        let d = Conv2dDesc::new(16, 16, 3, 1);
+        let d = Conv2dDesc { tile: Some(4), ..Conv2dDesc::new(16, 16, 3, 1) };
         let p = plan(&d, [2, 16, 200, 60], &limits).unwrap();
         let pieces = p.pieces();
         assert_eq!(p.chunk, 1);
