@@ -36,7 +36,7 @@ enum Command {
     /// List adapters and show the chosen one's limits and features.
     Info,
     /// Run one convolution.
-    Conv(ConvArgs),
+    Conv(Box<ConvArgs>),
     /// Write every generated kernel to a directory.
     Emit {
         /// wgsl, msl or spv.

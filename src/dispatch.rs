@@ -199,7 +199,7 @@ fn split(
     } as u64;
     // Activations are bound from an aligned-down offset, so allow one alignment of slack.
     let slack = limits.min_storage_buffer_offset_alignment as u64;
-    let max_binding = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size) - slack;
+    let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) - slack;
     let max_groups = limits.max_compute_workgroups_per_dimension as u64;
     // Element-wise kernels fold their grid into two dimensions of at most max_groups each.
     let max_invocations = max_groups * max_groups * WORKGROUP as u64;
