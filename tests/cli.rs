@@ -1,0 +1,144 @@
+//! The `wino` binary as a user meets it: right answers on `.npy` files, and for every bad input
+//! one `wino: error:` line, a non-zero exit and no output file left behind.
+
+use npyz::WriterBuilder;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `cargo test` builds the examples next to the test binaries.
+fn wino() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("examples").join(if cfg!(windows) { "wino.exe" } else { "wino" });
+    assert!(bin.exists(), "{} missing: run through `cargo test`, which builds the examples", bin.display());
+    bin
+}
+
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wino-cli-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_f32(path: &Path, shape: &[u64], data: &[f32]) {
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(std::io::BufWriter::new(std::fs::File::create(path).unwrap()))
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
+
+fn values(len: usize, seed: u32) -> Vec<f32> {
+    (0..len)
+        .map(|i| ((i as u32).wrapping_mul(2654435761) ^ seed) % 1000)
+        .map(|v| v as f32 / 500.0 - 1.0)
+        .collect()
+}
+
+/// Runs wino; returns (exit code, stdout, stderr).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(wino()).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn conv_on_npy_files_verifies_and_writes_output() {
+    let dir = scratch("conv");
+    let (x, w, b, y) = (dir.join("x.npy"), dir.join("w.npy"), dir.join("b.npy"), dir.join("y.npy"));
+    write_f32(&x, &[2, 5, 9, 13], &values(2 * 5 * 9 * 13, 1));
+    write_f32(&w, &[7, 5, 3, 3], &values(7 * 5 * 9, 2));
+    write_f32(&b, &[7], &values(7, 3));
+    let (x_s, w_s, b_s, y_s) =
+        (x.to_str().unwrap(), w.to_str().unwrap(), b.to_str().unwrap(), y.to_str().unwrap());
+    for extra in [
+        &["--padding", "1"][..],
+        &["--padding", "0,2,1,0", "--algo", "winograd", "--tile", "2"],
+        &["--stride", "2"],
+    ] {
+        let mut args =
+            vec!["conv", "--input", x_s, "--weight", w_s, "--bias", b_s, "--output", y_s, "--verify"];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{args:?}\n{stdout}\n{stderr}");
+        assert!(stdout.contains("verify: max relative error") && stdout.contains("OK"), "{stdout}");
+        assert!(stderr.contains("path: ") && stderr.contains("time: "), "{stderr}");
+        let npy = npyz::NpyFile::new(std::fs::File::open(&y).unwrap()).unwrap();
+        assert_eq!(npy.shape()[..2], [2, 7]);
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_inputs_give_one_line_and_no_output() {
+    let dir = scratch("bad");
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    write_f32(Path::new(&p("x.npy")), &[1, 4, 6, 6], &values(144, 1));
+    write_f32(Path::new(&p("w.npy")), &[3, 4, 3, 3], &values(108, 2));
+    write_f32(Path::new(&p("w5.npy")), &[3, 5, 3, 3], &values(135, 2));
+    write_f32(Path::new(&p("rank3.npy")), &[4, 6, 6], &values(144, 1));
+    write_f32(Path::new(&p("bias4.npy")), &[4], &values(4, 1));
+    let good = std::fs::read(p("x.npy")).unwrap();
+    std::fs::write(p("trunc.npy"), &good[..good.len() - 40]).unwrap();
+    std::fs::write(p("garbage.npy"), b"this is not a numpy file at all").unwrap();
+    // Rewrites a piece of the header, keeping its length (padding spaces absorb the change).
+    let header_end = good.iter().position(|&c| c == b'\n').unwrap();
+    let patched = |name: &str, from: &str, to: &str| {
+        let header = &good[..header_end];
+        let at = header.windows(from.len()).position(|w| w == from.as_bytes()).unwrap();
+        let mut h = [&header[..at], to.as_bytes(), &header[at + from.len()..]].concat();
+        h.resize(header_end, b' ');
+        std::fs::write(p(name), [&h[..], &good[header_end..]].concat()).unwrap();
+    };
+    patched("huge.npy", "(1, 4,", "(100000, 4,");
+    patched("f64.npy", "'<f4'", "'<f8'");
+    patched("i32.npy", "'<f4'", "'<i4'");
+
+    let (x, w, out) = (p("x.npy"), p("w.npy"), p("y.npy"));
+    let cases: Vec<Vec<String>> = [
+        vec!["--input", &p("missing.npy"), "--weight", &w],
+        vec!["--input", &p("trunc.npy"), "--weight", &w],
+        vec!["--input", &p("garbage.npy"), "--weight", &w],
+        vec!["--input", &p("huge.npy"), "--weight", &w],
+        vec!["--input", &p("f64.npy"), "--weight", &w],
+        vec!["--input", &p("i32.npy"), "--weight", &w],
+        vec!["--input", &p("rank3.npy"), "--weight", &w],
+        vec!["--input", &x, "--weight", &p("w5.npy")],
+        vec!["--input", &x, "--weight", &w, "--bias", &p("bias4.npy")],
+        vec!["--input", &x, "--weight", &w, "--padding", "-1"],
+        vec!["--input", &x, "--weight", &w, "--stride", "0"],
+        vec!["--input", &x, "--weight", &w, "--dilation", "0"],
+        vec!["--input", &x, "--weight", &w, "--groups", "3"],
+        vec!["--input", &x, "--weight", &w, "--dilation", "5"],
+        vec!["--input", &x, "--weight", &w, "--layout", "r_1_2_3"],
+        vec!["--input", &x, "--weight", &w, "--tile", "3", "--algo", "winograd"],
+        vec!["--input", &x, "--weight", &w, "--algo", "fastest"],
+        vec!["--input", &x, "--weight", &w, "--dtype", "f64"],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|s| s.to_string()).collect())
+    .collect();
+    for case in cases {
+        let mut args = vec!["conv".to_string(), "--output".into(), out.clone()];
+        args.extend(case);
+        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let (code, _, stderr) = run(&refs);
+        assert_ne!(code, 0, "{args:?} succeeded");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.contains("XDG_RUNTIME_DIR")).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: expected one line, got:\n{stderr}");
+        assert!(lines[0].starts_with("wino: error: "), "{args:?}: {stderr}");
+        assert!(!Path::new(&out).exists(), "{args:?} left an output file");
+        assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")));
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
