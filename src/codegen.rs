@@ -47,7 +47,7 @@ pub struct GemmTile {
 
 impl GemmTile {
     /// The variants dispatch and tuning choose from.
-    pub const ALL: [GemmTile; 10] = [
+    pub const ALL: [GemmTile; 12] = [
         GemmTile { bm: 16, bn: 64, bk: 16, tm: 4, tn: 4 },
         GemmTile { bm: 32, bn: 64, bk: 16, tm: 4, tn: 4 },
         GemmTile { bm: 64, bn: 16, bk: 16, tm: 4, tn: 4 },
@@ -58,6 +58,8 @@ impl GemmTile {
         GemmTile { bm: 128, bn: 64, bk: 8, tm: 8, tn: 4 },
         GemmTile { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 },
         GemmTile { bm: 128, bn: 128, bk: 16, tm: 8, tn: 8 },
+        GemmTile { bm: 64, bn: 64, bk: 32, tm: 8, tn: 4 },
+        GemmTile { bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 },
     ];
 
     pub fn workgroup_size(&self) -> [u32; 2] {
