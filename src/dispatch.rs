@@ -119,7 +119,7 @@ pub fn auto_gemm(k: usize, tiles: usize, limits: &Limits) -> Result<GemmTile> {
         (..=16, _) => vec![t16],
         (..=32, _) => vec![t32, t16],
         (_, ..=64) => vec![narrow, t32, t16],
-        (128.., 256..) => vec![t64_deep, t64, t32, t16],
+        (128.., 256..) | (256.., 128..) => vec![t64_deep, t64, t32, t16],
         (_, ..=1023) => vec![t32, t16],
         _ => vec![t64_deep, t64, t32, t16],
     };
