@@ -262,7 +262,13 @@ struct ShapeResources {
     prod: Option<wgpu::Buffer>,
     /// Buffers and bind groups of the blocking API, made on its first call for this shape.
     host: Mutex<Option<HostIo>>,
+    /// Bind groups of recent `encode` calls, keyed by the caller's buffers, so a layer encoded
+    /// again on the same buffers creates nothing. Holds at most `ENCODE_CACHE` buffer sets alive.
+    encoded: Mutex<Vec<(IoKey, Arc<Vec<wgpu::BindGroup>>)>>,
 }
+
+type IoKey = (wgpu::Buffer, wgpu::Buffer, Option<wgpu::Buffer>);
+const ENCODE_CACHE: usize = 8;
 
 struct HostIo {
     input: wgpu::Buffer,
@@ -618,7 +624,17 @@ impl Conv2d {
                 usage: wgpu::BufferUsages::UNIFORM,
             })
         })?;
-        Ok(ShapeResources { plan, passes, uniforms, slot_size, transformed, v, prod, host: Mutex::default() })
+        Ok(ShapeResources {
+            plan,
+            passes,
+            uniforms,
+            slot_size,
+            transformed,
+            v,
+            prod,
+            host: Mutex::default(),
+            encoded: Mutex::default(),
+        })
     }
 
     /// Bytes of the input, output and residual tensors for a logical input shape.
@@ -744,8 +760,23 @@ impl Conv2d {
     ) -> Result<()> {
         let res = self.resources(shape)?;
         self.check_io(shape, input, output, residual)?;
-        let groups =
-            self.ctx.scoped("binding buffers", || self.bind_groups(&res, input, output, residual))??;
+        let key: IoKey = (input.clone(), output.clone(), residual.cloned());
+        let cached = lock(&res.encoded).iter().find(|(k, _)| *k == key).map(|(_, g)| g.clone());
+        let groups = match cached {
+            Some(g) => g,
+            None => {
+                let g = Arc::new(
+                    self.ctx
+                        .scoped("binding buffers", || self.bind_groups(&res, input, output, residual))??,
+                );
+                let mut cache = lock(&res.encoded);
+                if cache.len() == ENCODE_CACHE {
+                    cache.remove(0);
+                }
+                cache.push((key, g.clone()));
+                g
+            }
+        };
         self.record(encoder, &res, &groups, None);
         Ok(())
     }

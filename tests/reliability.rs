@@ -249,3 +249,34 @@ proptest! {
         prop_assert!(err <= tol, "{:?} {:?}: {:e}", d, shape, err);
     }
 }
+
+/// A second `encode` on the same buffers reuses its bind groups; it must still read the
+/// buffers' new contents.
+#[test]
+fn encode_on_the_same_buffers_twice_sees_new_data() {
+    let d = desc();
+    let (w, b) = (data(d.weight_len(), 1), data(6, 2));
+    let conv = Conv2d::new(ctx(), d.clone(), &w, Some(&b)).unwrap();
+    let device = ctx().device();
+    let shape = [2, 4, 7, 5];
+    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+    let make = |size: u64, usage| {
+        device.create_buffer(&wgpu::BufferDescriptor { label: None, size, usage, mapped_at_creation: false })
+    };
+    let (input, output) = (make(2 * 4 * 35 * 4, usage), make(2 * 6 * 35 * 4, usage));
+    let readback = make(2 * 6 * 35 * 4, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+    for seed in [10, 11] {
+        let x = data(2 * 4 * 35, seed);
+        ctx().queue().write_buffer(&input, 0, bytemuck::cast_slice(&x));
+        let mut enc = device.create_command_encoder(&Default::default());
+        conv.encode(&mut enc, shape, &input, &output, None).unwrap();
+        enc.copy_buffer_to_buffer(&output, 0, &readback, 0, None);
+        ctx().queue().submit([enc.finish()]);
+        readback.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
+        ctx().wait().unwrap();
+        let got: Vec<f32> = bytemuck::pod_collect_to_vec(&readback.get_mapped_range(..).unwrap());
+        readback.unmap();
+        let want = reference::conv2d_f64(&d, &x, shape, &w, Some(&b), None).unwrap();
+        assert!(reference::max_rel_error(&got, &want) <= 1e-4, "seed {seed}");
+    }
+}
