@@ -15,6 +15,7 @@ use std::collections::HashMap;
 pub struct Kernel {
     /// A file-name-safe name that says what the kernel is, e.g. `input_f4_3_r_6_6_16_f32`.
     pub name: String,
+    /// WGSL source.
     pub source: String,
 }
 
@@ -28,8 +29,11 @@ impl Kernel {
 /// What the output stage does after the convolution sum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Epilogue {
+    /// Add the per-channel bias.
     pub bias: bool,
+    /// Add a residual tensor shaped like the output.
     pub residual: bool,
+    /// Activation applied last.
     pub activation: Activation,
 }
 
@@ -38,10 +42,15 @@ pub struct Epilogue {
 /// (multiples of 4) in registers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GemmTile {
+    /// Output channels per workgroup.
     pub bm: u32,
+    /// Tiles per workgroup.
     pub bn: u32,
+    /// Input channels staged in workgroup memory per step.
     pub bk: u32,
+    /// Output channels per invocation (multiple of 4).
     pub tm: u32,
+    /// Tiles per invocation (multiple of 4).
     pub tn: u32,
 }
 
@@ -62,12 +71,15 @@ impl GemmTile {
         GemmTile { bm: 128, bn: 64, bk: 16, tm: 8, tn: 4 },
     ];
 
+    /// Workgroup size `[x, y]`: tiles across, channels down.
     pub fn workgroup_size(&self) -> [u32; 2] {
         [self.bn / self.tn, self.bm / self.tm]
     }
+    /// Invocations per workgroup.
     pub fn invocations(&self) -> u32 {
         (self.bm / self.tm) * (self.bn / self.tn)
     }
+    /// Workgroup memory the block needs.
     pub fn workgroup_bytes(&self) -> u32 {
         self.bk * (self.bm + self.bn) * 4
     }

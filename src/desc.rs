@@ -35,7 +35,9 @@ pub enum TileLayout {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum DType {
     #[default]
+    /// 32-bit floats.
     F32,
+    /// 16-bit floats in memory (`half::f16` on the host), converted to f32 on load.
     F16,
 }
 
@@ -43,7 +45,9 @@ pub enum DType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum DataFormat {
     #[default]
+    /// Batch, channel, row, column.
     Nchw,
+    /// Batch, row, column, channel.
     Nhwc,
 }
 
@@ -60,10 +64,14 @@ pub enum WeightFormat {
 /// The activation fused into the output stage, applied after bias and residual.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Activation {
+    /// Identity.
     #[default]
     None,
+    /// `max(v, 0)`.
     Relu,
+    /// `clamp(v, 0, 6)`.
     Relu6,
+    /// `v · sigmoid(v)`.
     Silu,
 }
 
@@ -82,9 +90,13 @@ impl Activation {
 /// Zero padding on each side, in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Padding {
+    /// Rows of zeros above the image.
     pub top: usize,
+    /// Rows of zeros below the image.
     pub bottom: usize,
+    /// Columns of zeros left of the image.
     pub left: usize,
+    /// Columns of zeros right of the image.
     pub right: usize,
 }
 
@@ -98,7 +110,9 @@ impl Padding {
 /// Everything about a convolution except the batch and image size, which vary per call.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conv2dDesc {
+    /// Input channels C.
     pub in_channels: usize,
+    /// Output channels K.
     pub out_channels: usize,
     /// `[kh, kw]`.
     pub kernel: [usize; 2],
@@ -106,20 +120,29 @@ pub struct Conv2dDesc {
     pub stride: [usize; 2],
     /// `[dh, dw]`.
     pub dilation: [usize; 2],
+    /// Zero padding per side.
     pub padding: Padding,
+    /// Channel groups (1 = dense, C = depthwise); must divide C and K.
     pub groups: usize,
+    /// Whether a bias of K values is added.
     pub has_bias: bool,
+    /// Activation fused into the output stage.
     pub activation: Activation,
     /// Add a tensor shaped like the output before the activation (ResNet shortcut).
     pub residual: bool,
+    /// Which algorithm; `Auto` chooses per shape.
     pub algo: Algo,
     /// Winograd output tile side m (2, 4 or 6 for 3×3; 2 for 5×5); `None` lets dispatch choose.
     pub tile: Option<usize>,
+    /// Winograd-domain layout; `Auto` chooses per shape.
     pub layout: TileLayout,
     /// Workgroup block of the Winograd-domain product; `None` lets dispatch choose.
     pub gemm: Option<GemmTile>,
+    /// Element type of input, output and residual in GPU memory.
     pub dtype: DType,
+    /// Memory order of input, output and residual.
     pub data_format: DataFormat,
+    /// Memory order of the weights.
     pub weight_format: WeightFormat,
 }
 

@@ -16,13 +16,25 @@ pub const WORKGROUP: u32 = 64;
 /// The path a call takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Path {
-    Winograd { m: usize, r: usize, layout: TileLayout, gemm: GemmTile },
+    /// Winograd F(m×m, r×r) with this Winograd-domain layout and product block.
+    Winograd {
+        /// Output tile side.
+        m: usize,
+        /// Kernel side.
+        r: usize,
+        /// Winograd-domain layout.
+        layout: TileLayout,
+        /// Product block.
+        gemm: GemmTile,
+    },
+    /// The GPU direct convolution.
     Direct,
 }
 
 /// A resolved plan for one input shape.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
+    /// The algorithm and its parameters.
     pub path: Path,
     /// Logical input shape `[n, c, h, w]`.
     pub input: [usize; 4],
@@ -37,9 +49,13 @@ pub struct Plan {
 /// One pass through the pipeline: a run of whole images, or a band of tile rows of one image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Piece {
+    /// First image of the batch in this piece.
     pub first_image: usize,
+    /// Images in this piece.
     pub images: usize,
+    /// First tile row (Winograd).
     pub tile_row0: usize,
+    /// Tile rows in this piece (Winograd).
     pub tile_rows: usize,
 }
 

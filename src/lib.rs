@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # wgpu-winograd
 //!
 //! Fast 2-D convolution on any GPU wgpu reaches (Vulkan, Metal, DX12, GL), built on Winograd's

@@ -37,12 +37,15 @@ impl Rational {
         let g = gcd(num, den).max(1) * den.signum();
         Rational { num: num / g, den: den / g }
     }
+    /// The integer n.
     pub fn int(n: i128) -> Self {
         Rational { num: n, den: 1 }
     }
+    /// Whether this is 0.
     pub fn is_zero(self) -> bool {
         self.num == 0
     }
+    /// Nearest f64.
     pub fn to_f64(self) -> f64 {
         self.num as f64 / self.den as f64
     }
@@ -82,16 +85,22 @@ impl Div for Rational {
 /// An exact element `a + b·√2` of the field Q(√2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Exact {
+    /// Rational part.
     pub a: Rational,
+    /// Coefficient of √2.
     pub b: Rational,
 }
 
 impl Exact {
+    /// 0.
     pub const ZERO: Exact = Exact { a: Rational { num: 0, den: 1 }, b: Rational { num: 0, den: 1 } };
+    /// 1.
     pub const ONE: Exact = Exact { a: Rational { num: 1, den: 1 }, b: Rational { num: 0, den: 1 } };
+    /// The integer n.
     pub fn int(n: i128) -> Self {
         Exact { a: Rational::int(n), b: Rational::int(0) }
     }
+    /// The rational num/den.
     pub fn ratio(num: i128, den: i128) -> Self {
         Exact { a: Rational::new(num, den), b: Rational::int(0) }
     }
@@ -99,12 +108,15 @@ impl Exact {
     pub fn sqrt2_times(q: Rational) -> Self {
         Exact { a: Rational::int(0), b: q }
     }
+    /// Whether this is 0.
     pub fn is_zero(self) -> bool {
         self.a.is_zero() && self.b.is_zero()
     }
+    /// Nearest f64 (√2 in f64).
     pub fn to_f64(self) -> f64 {
         self.a.to_f64() + self.b.to_f64() * std::f64::consts::SQRT_2
     }
+    /// Absolute value (sign decided in f64, exact for every point set here).
     pub fn abs(self) -> Self {
         if self.to_f64() < 0.0 {
             -self
@@ -112,6 +124,7 @@ impl Exact {
             self
         }
     }
+    /// `self^e`.
     pub fn pow(self, e: usize) -> Self {
         (0..e).fold(Exact::ONE, |acc, _| acc * self)
     }

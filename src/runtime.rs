@@ -111,18 +111,23 @@ impl Context {
         Context { shared: Arc::new(Shared { device, queue, info, lost, pipelines: Mutex::default() }) }
     }
 
+    /// The device, for creating buffers and encoders to pass to [`Conv2d::encode`].
     pub fn device(&self) -> &wgpu::Device {
         &self.shared.device
     }
+    /// The queue the library submits on.
     pub fn queue(&self) -> &wgpu::Queue {
         &self.shared.queue
     }
+    /// Name, backend and driver of the adapter.
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
         &self.shared.info
     }
+    /// The device limits plans are made against.
     pub fn limits(&self) -> wgpu::Limits {
         self.shared.device.limits()
     }
+    /// The device features (SHADER_F16, TIMESTAMP_QUERY where the adapter has them).
     pub fn features(&self) -> wgpu::Features {
         self.shared.device.features()
     }
@@ -206,6 +211,7 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
 
 /// A host element type the blocking API accepts: `f32`, or `half::f16` for [`DType::F16`].
 pub trait Element: bytemuck::Pod {
+    /// The matching [`DType`].
     const DTYPE: DType;
 }
 impl Element for f32 {
@@ -368,9 +374,11 @@ impl Conv2d {
         })
     }
 
+    /// The descriptor this convolution was built from.
     pub fn desc(&self) -> &Conv2dDesc {
         &self.desc
     }
+    /// The context it runs on.
     pub fn context(&self) -> &Context {
         &self.ctx
     }
@@ -956,7 +964,9 @@ impl Conv2d {
 /// Result of [`Conv2d::benchmark`].
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Timing {
+    /// Median GPU time per call from timestamps; `None` without TIMESTAMP_QUERY.
     pub gpu_ms: Option<f64>,
+    /// Median wall time of one synchronous call (submit + wait).
     pub wall_ms: f64,
 }
 

@@ -17,15 +17,20 @@ use std::sync::{Mutex, OnceLock};
 /// A tuned Winograd choice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Choice {
+    /// Output tile side.
     pub m: usize,
+    /// Winograd-domain layout.
     pub layout: TileLayout,
+    /// Product block.
     pub gemm: GemmTile,
 }
 
 /// One timed candidate.
 #[derive(Clone, Copy, Debug)]
 pub struct Candidate {
+    /// What was timed.
     pub choice: Choice,
+    /// Median time per call (GPU timestamps, else wall).
     pub ms: f64,
 }
 
