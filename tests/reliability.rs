@@ -3,7 +3,7 @@
 //! memory, and random convolutions agree with the reference (property tests).
 
 mod common;
-use common::{check, ctx, data};
+use common::{check, ctx, data, encode_and_read, gpu_buffer};
 use proptest::prelude::*;
 use std::sync::Arc;
 use wgpu_winograd::{reference, Algo, Context, Conv2d, Conv2dDesc, DType, Error, Padding, TileLayout};
@@ -128,32 +128,9 @@ fn shared_across_threads_with_run_and_encode() {
                     assert!(reference::max_rel_error(&got, &want) <= 1e-4);
                 }
                 // The same convolution encoded into this thread's own encoder and buffers.
-                let device = ctx().device();
-                let usage =
-                    wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
-                let make = |len: usize| {
-                    device.create_buffer(&wgpu::BufferDescriptor {
-                        label: None,
-                        size: (len * 4) as u64,
-                        usage,
-                        mapped_at_creation: false,
-                    })
-                };
-                let (input, output) = (make(x.len()), make(want.len()));
-                let readback = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: None,
-                    size: (want.len() * 4) as u64,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                ctx().queue().write_buffer(&input, 0, bytemuck::cast_slice(&x));
-                let mut enc = device.create_command_encoder(&Default::default());
-                conv.encode(&mut enc, shape, &input, &output, None).unwrap();
-                enc.copy_buffer_to_buffer(&output, 0, &readback, 0, None);
-                ctx().queue().submit([enc.finish()]);
-                readback.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
-                ctx().wait().unwrap();
-                let got: Vec<f32> = bytemuck::pod_collect_to_vec(&readback.get_mapped_range(..).unwrap());
+                let (input, output) = (gpu_buffer(x.len(), Some(&x)), gpu_buffer(want.len(), None));
+                let got =
+                    encode_and_read(|enc| conv.encode(enc, shape, &input, &output, None).unwrap(), &output);
                 assert!(reference::max_rel_error(&got, &want) <= 1e-4);
             })
         })
@@ -257,25 +234,12 @@ fn encode_on_the_same_buffers_twice_sees_new_data() {
     let d = desc();
     let (w, b) = (data(d.weight_len(), 1), data(6, 2));
     let conv = Conv2d::new(ctx(), d.clone(), &w, Some(&b)).unwrap();
-    let device = ctx().device();
     let shape = [2, 4, 7, 5];
-    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
-    let make = |size: u64, usage| {
-        device.create_buffer(&wgpu::BufferDescriptor { label: None, size, usage, mapped_at_creation: false })
-    };
-    let (input, output) = (make(2 * 4 * 35 * 4, usage), make(2 * 6 * 35 * 4, usage));
-    let readback = make(2 * 6 * 35 * 4, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+    let (input, output) = (gpu_buffer(2 * 4 * 35, None), gpu_buffer(2 * 6 * 35, None));
     for seed in [10, 11] {
         let x = data(2 * 4 * 35, seed);
         ctx().queue().write_buffer(&input, 0, bytemuck::cast_slice(&x));
-        let mut enc = device.create_command_encoder(&Default::default());
-        conv.encode(&mut enc, shape, &input, &output, None).unwrap();
-        enc.copy_buffer_to_buffer(&output, 0, &readback, 0, None);
-        ctx().queue().submit([enc.finish()]);
-        readback.map_async(wgpu::MapMode::Read, .., |r| r.unwrap());
-        ctx().wait().unwrap();
-        let got: Vec<f32> = bytemuck::pod_collect_to_vec(&readback.get_mapped_range(..).unwrap());
-        readback.unmap();
+        let got = encode_and_read(|enc| conv.encode(enc, shape, &input, &output, None).unwrap(), &output);
         let want = reference::conv2d_f64(&d, &x, shape, &w, Some(&b), None).unwrap();
         assert!(reference::max_rel_error(&got, &want) <= 1e-4, "seed {seed}");
     }

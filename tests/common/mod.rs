@@ -40,3 +40,36 @@ pub fn check(desc: &Conv2dDesc, shape: [usize; 4], seed: u64) -> (Vec<f32>, f64)
     let err = reference::max_rel_error(&got, &want);
     (got, err)
 }
+
+/// A STORAGE | COPY_SRC | COPY_DST buffer of `len` f32 values, filled with `values` if given.
+pub fn gpu_buffer(len: usize, values: Option<&[f32]>) -> wgpu::Buffer {
+    let buffer = ctx().device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: (len * 4) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    if let Some(v) = values {
+        ctx().queue().write_buffer(&buffer, 0, bytemuck::cast_slice(v));
+    }
+    buffer
+}
+
+/// Records with `record` into a fresh encoder, submits, waits, and returns `output`'s values.
+pub fn encode_and_read(record: impl FnOnce(&mut wgpu::CommandEncoder), output: &wgpu::Buffer) -> Vec<f32> {
+    let device = ctx().device();
+    let readback = device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: output.size(),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = device.create_command_encoder(&Default::default());
+    record(&mut enc);
+    enc.copy_buffer_to_buffer(output, 0, &readback, 0, None);
+    ctx().queue().submit([enc.finish()]);
+    readback.map_async(wgpu::MapMode::Read, .., |r| r.expect("mapping the readback buffer"));
+    ctx().wait().unwrap();
+    let view = readback.get_mapped_range(..).unwrap();
+    bytemuck::pod_collect_to_vec(&view)
+}
