@@ -3,7 +3,8 @@
 // stored channel-major ([c][k]) like the transformed input ([c][p]), and rows of both are
 // padded to a multiple of 4, so every global access is an aligned vec4.
 // A workgroup computes a BM×BN block, BK input channels at a time through workgroup memory;
-// each invocation holds a TM×TN block in registers (generated, unrolled code below).
+// each invocation holds a TM×TN block in registers (generated, unrolled code below), and
+// fetches the next step's operands into registers before this step's multiply-adds.
 // Rows past K and channels past C load as zero; padding columns compute values nobody reads.
 struct Params {
     rows: u32,
@@ -62,9 +63,11 @@ fn main(
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
 {{ACC_DECL}}
+{{PREFETCH_FIRST}}
     for (var k0 = 0u; k0 < params.inner; k0 += BK) {
-{{TILE_LOADS}}
+{{TILE_STORES}}
         workgroupBarrier();
+{{PREFETCH_NEXT}}
         for (var kk = 0u; kk < BK; kk++) {
 {{FMA}}
         }

@@ -384,21 +384,29 @@ pub fn gemm(layout: TileLayout, alpha: usize, tile: GemmTile) -> Kernel {
             }
         }
     }
-    let mut loads = Vec::new();
+    // Operand tiles are double-buffered through registers: the next step's global loads are
+    // issued before this step's multiply-adds, so their latency hides behind the arithmetic.
+    let (mut stage, mut first, mut next) = (Vec::new(), Vec::new(), Vec::new());
     for (name, load, width, vecs) in
         [("a", "load_a", "BM", tile.bk * tile.bm / 4), ("b", "load_b", "BN", tile.bk * tile.bn / 4)]
     {
+        let origin = if name == "a" { "row0" } else { "col0" };
         for it in 0..vecs.div_ceil(threads) {
-            let idx = format!("li + {}u", it * threads);
-            let body = format!(
-                "{name}_tile[{idx}] = {load}(e, k0 + ({idx}) / ({width} / 4u), {}0 + (({idx}) % ({width} / 4u)) * 4u);",
-                if name == "a" { "row" } else { "col" }
-            );
-            if (it + 1) * threads > vecs {
-                loads.push(format!("if ({idx} < {vecs}u) {{ {body} }}"));
-            } else {
-                loads.push(body);
-            }
+            let (reg, idx) = (format!("p{name}{it}"), format!("li + {}u", it * threads));
+            let fetch = |k: &str| {
+                format!("{reg} = {load}(e, {k} + ({idx}) / ({width} / 4u), {origin} + (({idx}) % ({width} / 4u)) * 4u);")
+            };
+            let guarded = |body: String| {
+                if (it + 1) * threads > vecs {
+                    format!("if ({idx} < {vecs}u) {{ {body} }}")
+                } else {
+                    body
+                }
+            };
+            first.push(format!("var {reg} = vec4<f32>(0.0);"));
+            first.push(guarded(fetch("0u")));
+            next.push(guarded(fetch("k0 + BK")));
+            stage.push(guarded(format!("{name}_tile[{idx}] = {reg};")));
         }
     }
     let ind = |lines: Vec<String>, n: usize| -> String {
@@ -413,7 +421,9 @@ pub fn gemm(layout: TileLayout, alpha: usize, tile: GemmTile) -> Kernel {
         ("WG_X", wg_x.to_string()),
         ("WG_Y", wg_y.to_string()),
         ("ACC_DECL", ind(decl, 4)),
-        ("TILE_LOADS", ind(loads, 8)),
+        ("PREFETCH_FIRST", ind(first, 4)),
+        ("TILE_STORES", ind(stage, 8)),
+        ("PREFETCH_NEXT", ind(next, 8)),
         ("FMA", ind(fma, 12)),
         ("STORES", ind(stores, 4)),
     ];
