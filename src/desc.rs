@@ -190,6 +190,12 @@ impl Conv2dDesc {
         if self.dilation.contains(&0) {
             return bad("dilation must be positive".into());
         }
+        let weights = [self.in_channels / self.groups.max(1), self.kernel[0], self.kernel[1]]
+            .iter()
+            .try_fold(self.out_channels, |acc, &d| acc.checked_mul(d));
+        if weights.is_none_or(|n| n.checked_mul(4).is_none()) {
+            return bad("the weight tensor's size overflows".into());
+        }
         if self.groups == 0
             || !self.in_channels.is_multiple_of(self.groups)
             || !self.out_channels.is_multiple_of(self.groups)
@@ -204,10 +210,18 @@ impl Conv2dDesc {
 
     /// Output `[oh, ow]` for an `[h, w]` input, or an error if the kernel does not fit.
     pub fn output_hw(&self, h: usize, w: usize) -> Result<[usize; 2], Error> {
-        let span = |k: usize, d: usize| (k - 1) * d + 1;
-        let ph = h + self.padding.top + self.padding.bottom;
-        let pw = w + self.padding.left + self.padding.right;
-        let (kh, kw) = (span(self.kernel[0], self.dilation[0]), span(self.kernel[1], self.dilation[1]));
+        let too_big = || Error::InvalidShape(format!("sizes overflow: input {h}×{w}, {self:?}"));
+        let span = |k: usize, d: usize| k.checked_sub(1)?.checked_mul(d)?.checked_add(1);
+        let pad = |x: usize, a: usize, b: usize| {
+            x.checked_add(a).and_then(|v| v.checked_add(b)).ok_or_else(too_big)
+        };
+        let ph = pad(h, self.padding.top, self.padding.bottom)?;
+        let pw = pad(w, self.padding.left, self.padding.right)?;
+        let kh = span(self.kernel[0], self.dilation[0]).ok_or_else(too_big)?;
+        let kw = span(self.kernel[1], self.dilation[1]).ok_or_else(too_big)?;
+        if self.stride.contains(&0) {
+            return Err(Error::InvalidDescriptor("stride must be positive".into()));
+        }
         if kh > ph || kw > pw {
             return Err(Error::InvalidShape(format!(
                 "kernel {kh}×{kw} (dilated) is larger than the padded input {ph}×{pw}"

@@ -159,6 +159,21 @@ pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits) -> Result<Pla
         )));
     }
     let [oh, ow] = desc.output_hw(h, w)?;
+    // Whole tensors must exist as single buffers; refuse what no buffer can hold, before any
+    // product below can overflow.
+    let bytes = |dims: [usize; 4]| dims.iter().try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
+    for (what, dims) in [("input", input), ("output", [n, desc.out_channels, oh, ow])] {
+        match bytes(dims) {
+            Some(b) if b <= limits.max_buffer_size => {}
+            b => {
+                return Err(Error::TooLarge(format!(
+                    "the {what} tensor {dims:?} needs {} bytes but a buffer holds at most {}",
+                    b.map_or("more than 2^64".to_string(), |b| b.to_string()),
+                    limits.max_buffer_size
+                )))
+            }
+        }
+    }
     let output = [n, desc.out_channels, oh, ow];
     let path = match desc.algo {
         Algo::Direct => Path::Direct,
@@ -193,7 +208,13 @@ pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits) -> Result<Pla
             Path::Winograd { m, r, layout, gemm }
         }
     };
-    let (chunk, band_rows) = split(&path, input, output, desc.dtype, limits)?;
+    let (path, (chunk, band_rows)) = match split(&path, input, output, desc.dtype, limits) {
+        // Auto never refuses what the direct path can still do.
+        Err(Error::TooLarge(_)) if desc.algo == Algo::Auto && path != Path::Direct => {
+            (Path::Direct, split(&Path::Direct, input, output, desc.dtype, limits)?)
+        }
+        other => (path, other?),
+    };
     Ok(Plan { path, input, output, chunk, band_rows })
 }
 
@@ -239,6 +260,13 @@ fn split(
             let row_bytes = a2 * c.max(k) as u64 * tw * 4;
             let max_domain = max_binding.saturating_sub(a2 * c.max(k) as u64 * 16);
             let row_invocations = tw * c.max(k) as u64;
+            let channel_blocks = (k as u64).div_ceil(gemm.bm as u64);
+            if a2 > max_groups || channel_blocks > max_groups {
+                return Err(Error::TooLarge(format!(
+                    "the product grid ({a2} tile elements, {channel_blocks} channel blocks) exceeds \
+                     {max_groups} workgroups per dimension"
+                )));
+            }
             // The product's grid x counts column blocks of the chunk's tiles.
             let max_rows = (max_domain / row_bytes)
                 .min(max_invocations / row_invocations)

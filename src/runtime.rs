@@ -792,6 +792,15 @@ impl Conv2d {
     /// The blocking convenience call: uploads `input` (logical shape `shape`, laid out per
     /// `desc.data_format`), runs, and returns the output. `T` must match `desc.dtype`.
     pub fn run<T: Element>(&self, input: &[T], shape: [usize; 4], residual: Option<&[T]>) -> Result<Vec<T>> {
+        // Lengths first: nothing is planned or allocated for data that does not match.
+        let expected = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        if expected != Some(input.len()) {
+            return Err(Error::InvalidShape(format!(
+                "input has {} values but shape {shape:?} needs {}",
+                input.len(),
+                expected.map_or("more than usize::MAX".to_string(), |e| e.to_string())
+            )));
+        }
         let res = self.host_io::<T>(shape)?;
         let out_len = res.plan.output.iter().product::<usize>();
         if input.len() != shape.iter().product::<usize>() {
