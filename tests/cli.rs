@@ -142,3 +142,30 @@ fn bad_inputs_give_one_line_and_no_output() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, failure_persistence: None, ..Default::default() })]
+    /// Arbitrary bytes, and valid headers with arbitrary bodies, never crash the `.npy` reader.
+    #[test]
+    fn npy_reader_survives_arbitrary_bytes(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        keep_header in proptest::prelude::any::<bool>(),
+    ) {
+        let dir = scratch("fuzz");
+        let (x, w) = (dir.join("x.npy"), dir.join("w.npy"));
+        write_f32(&w, &[2, 1, 3, 3], &values(18, 1));
+        let mut data = Vec::new();
+        if keep_header {
+            write_f32(&x, &[1, 1, 4, 4], &values(16, 2));
+            let good = std::fs::read(&x).unwrap();
+            data.extend_from_slice(&good[..good.iter().position(|&c| c == b'\n').unwrap() + 1]);
+        }
+        data.extend_from_slice(&bytes);
+        std::fs::write(&x, &data).unwrap();
+        let (code, _, stderr) = run(&["conv", "--input", x.to_str().unwrap(), "--weight", w.to_str().unwrap()]);
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("wino: error")).collect();
+        // Either the bytes happened to form a valid 1×1×4×4 tensor, or one clean error line.
+        proptest::prop_assert!(code == 0 || (code == 1 && lines.len() == 1), "exit {code}: {stderr}");
+        proptest::prop_assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
