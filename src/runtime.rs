@@ -803,13 +803,6 @@ impl Conv2d {
         }
         let res = self.host_io::<T>(shape)?;
         let out_len = res.plan.output.iter().product::<usize>();
-        if input.len() != shape.iter().product::<usize>() {
-            return Err(Error::InvalidShape(format!(
-                "input has {} values but shape {shape:?} needs {}",
-                input.len(),
-                shape.iter().product::<usize>()
-            )));
-        }
         match (residual, self.desc.residual) {
             (Some(r), true) if r.len() != out_len => {
                 return Err(Error::InvalidShape(format!(
