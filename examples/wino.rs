@@ -7,6 +7,7 @@
 //! wino conv --input X.npy --weight W.npy [--bias B.npy] [--residual R.npy] [--output Y.npy]
 //!           [--padding P|T,B,L,R] [--stride S|SH,SW] [--dilation D|DH,DW] [--groups G]
 //!           [--algo auto|winograd|direct] [--tile 2|4|6] [--layout auto|r_16_6_6|r_6_6_16]
+//!           [--fuse auto|on|off]
 //!           [--dtype f32|f16] [--data-format nchw|nhwc] [--weight-format oihw|hwio]
 //!           [--activation none|relu|relu6|silu] [--iters N] [--verify]
 //! wino conv --random N,C,H,W [--out-channels K] [--kernel R] [...]
@@ -16,9 +17,10 @@
 //! wino emit --target wgsl|msl|spv --out DIR
 //!     Every generated kernel as WGSL, Metal Shading Language or SPIR-V, one file each.
 //! wino bench --suite seed|resnet|all [--json FILE] [--plot FILE.svg] [--iters N] [--dtype f32|f16]
-//!            [--tune]
+//!            [--tune] [--fuse auto|on|off] [--kernels]
 //!     Winograd (layout auto and both fixed layouts) against direct on each suite shape: a
 //!     table on stdout, progress on stderr, optionally JSON records and an SVG plot.
+//!     `--kernels` adds each Winograd record's per-kernel GPU times (timestamps per dispatch).
 //! ```
 //!
 //! Every failure is one `wino: error: …` line on stderr and exit code 1. Output files are
@@ -33,7 +35,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use wgpu_winograd::dispatch::{Path as ConvPath, Plan};
+use wgpu_winograd::dispatch::{Path as ConvPath, Plan, Product};
 use wgpu_winograd::{
     codegen, emit, reference, runtime, tune, Activation, Algo, Context, Conv2d, Conv2dDesc, DType,
     DataFormat, Padding, TileLayout, Timing, WeightFormat,
@@ -108,6 +110,9 @@ struct ConvArgs {
     /// Winograd-domain layout: auto, r_16_6_6 or r_6_6_16.
     #[arg(long, default_value = "auto")]
     layout: TileLayout,
+    /// Winograd in one fused kernel (on), as three kernels (off), or per shape (auto).
+    #[arg(long, default_value = "auto")]
+    fuse: Fuse,
     /// Element type of activations on the GPU: f32 or f16 (arithmetic is f32).
     #[arg(long, default_value = "f32")]
     dtype: DType,
@@ -139,6 +144,23 @@ struct EmitArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum Fuse {
+    Auto,
+    On,
+    Off,
+}
+
+impl Fuse {
+    fn choice(self) -> Option<bool> {
+        match self {
+            Fuse::Auto => None,
+            Fuse::On => Some(true),
+            Fuse::Off => Some(false),
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum Target {
     Wgsl,
     Msl,
@@ -165,6 +187,12 @@ struct BenchArgs {
     /// First time every Winograd candidate per shape and cache the winner, which `auto` then uses.
     #[arg(long)]
     tune: bool,
+    /// Winograd variants in one fused kernel (on), as three kernels (off), or per shape (auto).
+    #[arg(long, default_value = "auto")]
+    fuse: Fuse,
+    /// Also time each kernel of the Winograd variants on its own (needs TIMESTAMP_QUERY).
+    #[arg(long)]
+    kernels: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -622,6 +650,7 @@ fn descriptor(
         tile: a.tile,
         layout: a.layout,
         gemm: None,
+        fuse: a.fuse.choice(),
         dtype: a.dtype,
         data_format: a.data_format,
         weight_format: a.weight_format,
@@ -710,11 +739,21 @@ fn describe(plan: &Plan) -> String {
     let passes = plan.pieces().len();
     let passes = format!("{passes} pass{}", if passes == 1 { "" } else { "es" });
     match plan.path {
-        ConvPath::Winograd { m, r, layout, gemm } => format!(
-            "winograd F({m}×{m},{r}×{r}) layout {layout}, product block {}×{}×{} ({split}, {passes})",
-            gemm.bm, gemm.bn, gemm.bk
-        ),
+        ConvPath::Winograd { m, r, layout, product } => {
+            format!(
+                "winograd F({m}×{m},{r}×{r}) layout {layout}, {} ({split}, {passes})",
+                product_name(product)
+            )
+        }
         ConvPath::Direct => format!("direct ({split}, {passes})"),
+    }
+}
+
+/// `fused kernel` or `product block 64×64×16`.
+fn product_name(product: Product) -> String {
+    match product {
+        Product::Fused => "fused kernel".into(),
+        Product::Gemm(g) => format!("product block {}×{}×{}", g.bm, g.bn, g.bk),
     }
 }
 
@@ -732,7 +771,10 @@ fn run(conv: &Conv2d, input: &[f32], shape: [usize; 4], residual: Option<&[f32]>
 
 fn timing(t: &Timing) -> String {
     let gpu = t.gpu_ms.map_or("n/a".to_string(), |g| format!("{g:.3} ms"));
-    format!("gpu {gpu} (timestamps), wall {:.3} ms per call (submit + wait, upload excluded)", t.wall_ms)
+    format!(
+        "gpu {gpu} (timestamps), wall {:.3} ms per call (submit + wait, upload excluded; empty submit + wait {:.3} ms)",
+        t.wall_ms, t.floor_ms
+    )
 }
 
 /// What the GPU saw: f16 runs round the input and residual to f16.
@@ -851,10 +893,23 @@ struct Record {
     algo: String,
     layout: String,
     tile: Option<usize>,
+    /// Winograd only: `fused kernel` or the product block.
+    product: Option<String>,
     dtype: String,
     gpu_ms: Option<f64>,
     wall_ms: f64,
+    /// Empty submit + wait, timed alternately with the calls.
+    floor_ms: f64,
     tflops: f64,
+    /// With `--kernels`: each dispatch's median GPU time, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernels: Option<Vec<KernelTime>>,
+}
+
+#[derive(Serialize)]
+struct KernelTime {
+    kernel: String,
+    gpu_ms: f64,
 }
 
 impl Record {
@@ -932,11 +987,14 @@ fn bench_weights(desc: &Conv2dDesc) -> Vec<f32> {
 fn tune_shape(ctx: &Context, shape: &Shape, a: &BenchArgs) -> Res<()> {
     let desc = bench_desc(shape, a.dtype);
     let tuned = lib(tune::tune(ctx, &desc, &bench_weights(&desc), None, shape.nchw, a.iters as usize))?;
-    let (best, g) = (&tuned[0], tuned[0].choice.gemm);
+    let best = &tuned[0];
     let m = best.choice.m;
     eprintln!(
-        "tuned {}: F({m}×{m},3×3) {} product block {}×{}×{}: {:.3} ms",
-        shape.name, best.choice.layout, g.bm, g.bn, g.bk, best.ms
+        "tuned {}: F({m}×{m},3×3) {} {}: {:.3} ms",
+        shape.name,
+        best.choice.layout,
+        product_name(best.choice.product),
+        best.ms
     );
     Ok(())
 }
@@ -949,14 +1007,24 @@ fn bench_one(
     layout: TileLayout,
     a: &BenchArgs,
 ) -> Res<(Record, Option<TileLayout>)> {
-    let desc = Conv2dDesc { algo, layout, ..bench_desc(shape, a.dtype) };
+    let fuse = if algo == Algo::Direct { None } else { a.fuse.choice() };
+    let desc = Conv2dDesc { algo, layout, fuse, ..bench_desc(shape, a.dtype) };
     let weights = bench_weights(&desc);
     let conv = lib(Conv2d::new(ctx, desc, &weights, None))?;
     let plan = lib(conv.plan(shape.nchw))?;
     let t = lib(conv.benchmark(shape.nchw, a.iters as usize))?;
-    let (tile, resolved) = match plan.path {
-        ConvPath::Winograd { m, layout, .. } => (Some(m), Some(layout)),
-        ConvPath::Direct => (None, None),
+    let (tile, resolved, product) = match plan.path {
+        ConvPath::Winograd { m, layout, product, .. } => (Some(m), Some(layout), Some(product_name(product))),
+        ConvPath::Direct => (None, None, None),
+    };
+    let kernels = match (a.kernels, plan.path) {
+        (true, ConvPath::Winograd { .. }) => Some(
+            lib(conv.benchmark_kernels(shape.nchw, a.iters as usize))?
+                .into_iter()
+                .map(|(kernel, gpu_ms)| KernelTime { kernel, gpu_ms })
+                .collect(),
+        ),
+        _ => None,
     };
     let [n, c, h, w] = shape.nchw;
     let flop = 2.0 * 9.0 * (n * c * c * h * w) as f64;
@@ -970,18 +1038,21 @@ fn bench_one(
         algo: algo.to_string(),
         layout: layout.to_string(),
         tile,
+        product,
         dtype: a.dtype.to_string(),
         gpu_ms: t.gpu_ms,
         wall_ms: t.wall_ms,
+        floor_ms: t.floor_ms,
         tflops: flop / t.gpu_ms.unwrap_or(t.wall_ms) / 1e9,
+        kernels,
     };
     Ok((record, resolved))
 }
 
 fn print_header() {
     println!(
-        "{:<24} {:<9} {:<20} {:>4} {:>5} {:>10} {:>10} {:>8}",
-        "shape", "algo", "layout", "tile", "dtype", "gpu ms", "wall ms", "TFLOP/s"
+        "{:<24} {:<9} {:<20} {:>4} {:<14} {:>5} {:>10} {:>10} {:>10} {:>8}",
+        "shape", "algo", "layout", "tile", "product", "dtype", "gpu ms", "wall ms", "wall/floor", "TFLOP/s"
     );
 }
 
@@ -992,10 +1063,23 @@ fn print_row(r: &Record, resolved: Option<TileLayout>) {
     };
     let gpu = r.gpu_ms.map_or("n/a".to_string(), |g| format!("{g:.4}"));
     let tile = r.tile.map_or("-".to_string(), |m| m.to_string());
+    let product = r.product.as_deref().unwrap_or("-").replace("product block ", "");
     println!(
-        "{:<24} {:<9} {:<20} {:>4} {:>5} {:>10} {:>10.4} {:>8.4}",
-        r.name, r.algo, layout, tile, r.dtype, gpu, r.wall_ms, r.tflops
+        "{:<24} {:<9} {:<20} {:>4} {:<14} {:>5} {:>10} {:>10.4} {:>10.3} {:>8.4}",
+        r.name,
+        r.algo,
+        layout,
+        tile,
+        product,
+        r.dtype,
+        gpu,
+        r.wall_ms,
+        r.wall_ms / r.floor_ms,
+        r.tflops
     );
+    for k in r.kernels.iter().flatten() {
+        println!("{:<24}   {:<60} {:>10.4}", "", k.kernel, k.gpu_ms);
+    }
 }
 
 /// Per shape: Winograd (auto layout) time over direct, and auto over the faster fixed layout.

@@ -1,6 +1,7 @@
 // Output transform: one invocation per (output channel, tile). Gathers the α×α products of the
 // tile, computes Y = Aᵀ M A, crops it at the image edge and applies the fused epilogue
-// (bias, residual, activation) on the way out.
+// (bias, residual, activation) on the way out. The row-store variant binds the output (and
+// residual) as vec4s and writes each output row of the tile with one store.
 {{ENABLE}}
 alias act_t = {{ACT}};
 
@@ -25,7 +26,7 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> prod: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<act_t>;
+@group(0) @binding(2) var<storage, read_write> y: array<{{OUT_T}}>;
 {{EPILOGUE_BINDINGS}}
 
 {{WINO_INDEX}}

@@ -90,6 +90,13 @@ const OUTPUT_SKELETON: &str = include_str!("../shaders/output_transform.wgsl");
 const FILTER_SKELETON: &str = include_str!("../shaders/filter_transform.wgsl");
 const GEMM_SKELETON: &str = include_str!("../shaders/gemm.wgsl");
 const DIRECT_SKELETON: &str = include_str!("../shaders/direct.wgsl");
+const FUSED_SKELETON: &str = include_str!("../shaders/fused.wgsl");
+
+/// Tiles per workgroup of the fused kernel (its workgroup's x size).
+pub const FUSED_TILES: u32 = 16;
+/// Output-channel groups of 4 per workgroup of the fused kernel (its y size), which is also
+/// the number of input channels transformed per step.
+pub const FUSED_KG: u32 = 4;
 
 /// Fills `{{KEY}}` placeholders; every placeholder must be given, so a typo fails loudly in tests.
 fn fill(skeleton: &str, values: &[(&str, String)]) -> String {
@@ -208,6 +215,11 @@ fn emit_sandwich(mat: &Matrix, input: &str, output: &str, out: &mut Vec<String>)
     }
 }
 
+/// Lines indented by `n` spaces, for a placeholder that already sits at its indentation.
+fn ind(lines: Vec<String>, n: usize) -> String {
+    lines.iter().map(|l| format!("{}{l}\n", " ".repeat(n))).collect::<String>().trim_end().to_string()
+}
+
 fn indent(lines: Vec<String>) -> String {
     lines.into_iter().map(|l| format!("    {l}\n")).collect()
 }
@@ -232,8 +244,13 @@ fn act_header(dtype: DType) -> [(&'static str, String); 2] {
 }
 
 /// The epilogue's extra bindings (from `first_binding` on) and its `finish` function, which maps
-/// an accumulated value for channel k at output offset `rel` to the stored element.
-fn epilogue(ep: Epilogue, first_binding: u32) -> [(&'static str, String); 2] {
+/// an accumulated value for channel k at output offset `rel` to the stored element. With
+/// `vec4`, values, the residual binding and `rel` all count in 4-element vectors.
+fn epilogue(ep: Epilogue, first_binding: u32, vec4: bool) -> [(&'static str, String); 2] {
+    let (acc, out, zero, six, r_offset) = match vec4 {
+        false => ("f32", "act_t", "0.0", "6.0", "params.r_offset"),
+        true => ("vec4<f32>", "vec4<act_t>", "vec4<f32>(0.0)", "vec4<f32>(6.0)", "params.r_offset / 4u"),
+    };
     let mut bindings = Vec::new();
     let mut body = vec!["var v = acc;".to_string()];
     if ep.bias {
@@ -242,17 +259,17 @@ fn epilogue(ep: Epilogue, first_binding: u32) -> [(&'static str, String); 2] {
     }
     if ep.residual {
         let b = first_binding + ep.bias as u32;
-        bindings.push(format!("@group(0) @binding({b}) var<storage, read> residual: array<act_t>;"));
-        body.push("v += f32(residual[params.r_offset + rel]);".into());
+        bindings.push(format!("@group(0) @binding({b}) var<storage, read> residual: array<{out}>;"));
+        body.push(format!("v += {acc}(residual[{r_offset} + rel]);"));
     }
     match ep.activation {
         Activation::None => {}
-        Activation::Relu => body.push("v = max(v, 0.0);".into()),
-        Activation::Relu6 => body.push("v = clamp(v, 0.0, 6.0);".into()),
+        Activation::Relu => body.push(format!("v = max(v, {zero});")),
+        Activation::Relu6 => body.push(format!("v = clamp(v, {zero}, {six});")),
         Activation::Silu => body.push("v = v / (1.0 + exp(-v));".into()),
     }
-    body.push("return act_t(v);".into());
-    let func = format!("fn finish(acc: f32, k: u32, rel: u32) -> act_t {{\n{}}}", indent(body));
+    body.push(format!("return {out}(v);"));
+    let func = format!("fn finish(acc: {acc}, k: u32, rel: u32) -> {out} {{\n{}}}", indent(body));
     [("EPILOGUE_BINDINGS", bindings.join("\n")), ("EPILOGUE", func)]
 }
 
@@ -309,8 +326,24 @@ pub fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType) -> Kern
     }
 }
 
+/// How the output transform writes its m×m block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutputStore {
+    /// One element at a time, cropped per element: any layout and size.
+    Scalar,
+    /// One aligned vec4 per output row: NCHW, m = 4 and a width that is a multiple of 4, so
+    /// a warp's stores cover whole lines instead of every fourth element of them.
+    Rows4,
+}
+
 /// Output transform `Y = Aᵀ M A` with crop and fused epilogue.
-pub fn output_transform(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilogue) -> Kernel {
+pub fn output_transform(
+    t: &Transforms,
+    layout: TileLayout,
+    dtype: DType,
+    ep: Epilogue,
+    store: OutputStore,
+) -> Kernel {
     let (a, m) = (t.alpha(), t.m);
     let mut body = Vec::new();
     for_each_element(a, |i, j| {
@@ -320,23 +353,37 @@ pub fn output_transform(t: &Transforms, layout: TileLayout, dtype: DType, ep: Ep
         ))
     });
     emit_sandwich(&t.at, "in", "out", &mut body);
+    let vec4 = store == OutputStore::Rows4;
+    assert!(!vec4 || m == 4, "row stores need m = 4");
     for i in 0..m {
         body.push(format!("if (y0 + {i}u < params.out_h) {{"));
         body.push(format!("    let row = base + (y0 + {i}u) * params.stride_h;"));
-        for j in 0..m {
-            body.push(format!("    if (x0 + {j}u < params.out_w) {{"));
-            body.push(format!("        let rel = row + (x0 + {j}u) * params.stride_w;"));
-            body.push(format!("        y[params.y_offset + rel] = finish(out{i}_{j}, k, rel);"));
-            body.push("    }".into());
+        if vec4 {
+            body.push("    let rel = (row + x0) / 4u;".into());
+            body.push(format!(
+                "    y[params.y_offset / 4u + rel] = finish(vec4<f32>(out{i}_0, out{i}_1, out{i}_2, out{i}_3), k, rel);"
+            ));
+        } else {
+            for j in 0..m {
+                body.push(format!("    if (x0 + {j}u < params.out_w) {{"));
+                body.push(format!("        let rel = row + (x0 + {j}u) * params.stride_w;"));
+                body.push(format!("        y[params.y_offset + rel] = finish(out{i}_{j}, k, rel);"));
+                body.push("    }".into());
+            }
         }
         body.push("}".into());
     }
-    let mut values =
-        vec![("WINO_INDEX", wino_index(layout, a)), ("M", m.to_string()), ("BODY", indent(body))];
+    let mut values = vec![
+        ("WINO_INDEX", wino_index(layout, a)),
+        ("M", m.to_string()),
+        ("BODY", indent(body)),
+        ("OUT_T", if vec4 { "vec4<act_t>" } else { "act_t" }.to_string()),
+    ];
     values.extend(act_header(dtype));
-    values.extend(epilogue(ep, 3));
+    values.extend(epilogue(ep, 3, vec4));
+    let suffix = if vec4 { "_rows4" } else { "" };
     Kernel {
-        name: format!("output_{}_{}_{}{}", tile_name(t), layout, dtype, epilogue_suffix(ep)),
+        name: format!("output_{}_{}_{}{}{suffix}", tile_name(t), layout, dtype, epilogue_suffix(ep)),
         source: fill(OUTPUT_SKELETON, &values),
     }
 }
@@ -409,9 +456,6 @@ pub fn gemm(layout: TileLayout, alpha: usize, tile: GemmTile) -> Kernel {
             stage.push(guarded(format!("{name}_tile[{idx}] = {reg};")));
         }
     }
-    let ind = |lines: Vec<String>, n: usize| -> String {
-        lines.iter().map(|l| format!("{}{l}\n", " ".repeat(n))).collect::<String>().trim_end().to_string()
-    };
     let values = [
         ("WINO_INDEX", wino_index(layout, alpha)),
         ("BM", tile.bm.to_string()),
@@ -433,10 +477,61 @@ pub fn gemm(layout: TileLayout, alpha: usize, tile: GemmTile) -> Kernel {
     }
 }
 
+/// Input transform, product and output transform in one kernel (`shaders/fused.wgsl`): the
+/// transforms are the same straight-line code as the separate kernels, applied to vec4
+/// accumulators on the way out.
+pub fn fused(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilogue) -> Kernel {
+    let (a, m) = (t.alpha(), t.m);
+    let (mut decl, mut patch_decl, mut patch_load) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut input, mut product, mut output, mut stores) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for_each_element(a, |i, j| {
+        patch_decl.push(format!("var in{i}_{j} = 0.0;"));
+        patch_load.push(format!("in{i}_{j} = load(base, y0 + {i}, x0 + {j});"));
+    });
+    emit_sandwich(&t.bt, "in", "v", &mut input);
+    for_each_element(a, |i, j| {
+        let e = i * a + j;
+        input.push(format!("vt[(lid.y * A2 + {e}u) * TILES + lid.x] = v{i}_{j};"));
+        decl.push(format!("var acc{i}_{j} = vec4<f32>(0.0);"));
+        product.push(format!(
+            "acc{i}_{j} += vt[(s * A2 + {e}u) * TILES + lid.x] * u[wino_index({e}u, c, kq, params.channels, params.k_stride) / 4u];"
+        ));
+    });
+    emit_sandwich(&t.at, "acc", "out", &mut output);
+    for_each_element(m, |i, j| {
+        stores.extend([
+            format!("if (oy0 + {i}u < params.out_h && ox0 + {j}u < params.out_w) {{"),
+            format!("    let rel = base + (oy0 + {i}u) * params.ys_h + (ox0 + {j}u) * params.ys_w;"),
+            format!("    y[params.y_offset + rel] = finish(out{i}_{j}[lane], k, rel);"),
+            "}".into(),
+        ])
+    });
+    let mut values = vec![
+        ("WINO_INDEX", wino_index(layout, a)),
+        ("M", m.to_string()),
+        ("A2", (a * a).to_string()),
+        ("TILES", FUSED_TILES.to_string()),
+        ("KG", FUSED_KG.to_string()),
+        ("ACC_DECL", ind(decl, 4)),
+        ("PATCH_DECL", ind(patch_decl, 4)),
+        ("PATCH_LOAD", ind(patch_load, 8)),
+        ("INPUT", ind(input, 12)),
+        ("PRODUCT", ind(product, 12)),
+        ("OUTPUT", ind(output, 4)),
+        ("STORES", ind(stores, 12)),
+    ];
+    values.extend(act_header(dtype));
+    values.extend(epilogue(ep, 4, false));
+    Kernel {
+        name: format!("fused_{}_{}_{}{}", tile_name(t), layout, dtype, epilogue_suffix(ep)),
+        source: fill(FUSED_SKELETON, &values),
+    }
+}
+
 /// The direct convolution with a fused epilogue.
 pub fn direct(dtype: DType, ep: Epilogue) -> Kernel {
     let mut values = act_header(dtype).to_vec();
-    values.extend(epilogue(ep, 4));
+    values.extend(epilogue(ep, 4, false));
     Kernel { name: format!("direct_{dtype}{}", epilogue_suffix(ep)), source: fill(DIRECT_SKELETON, &values) }
 }
 
@@ -458,7 +553,11 @@ pub fn all_kernels() -> Vec<Kernel> {
             for dtype in [DType::F32, DType::F16] {
                 out.push(input_transform(&t, layout, dtype));
                 for ep in epilogues {
-                    out.push(output_transform(&t, layout, dtype, ep));
+                    out.push(output_transform(&t, layout, dtype, ep, OutputStore::Scalar));
+                    if t.m == 4 {
+                        out.push(output_transform(&t, layout, dtype, ep, OutputStore::Rows4));
+                    }
+                    out.push(fused(&t, layout, dtype, ep));
                 }
             }
             if seen_alpha.insert((t.alpha(), layout), ()).is_none() {

@@ -138,6 +138,9 @@ pub struct Conv2dDesc {
     pub layout: TileLayout,
     /// Workgroup block of the Winograd-domain product; `None` lets dispatch choose.
     pub gemm: Option<GemmTile>,
+    /// Fuse the Winograd stages into one kernel (`Some(true)`), keep them separate
+    /// (`Some(false)`), or let dispatch choose (`None`).
+    pub fuse: Option<bool>,
     /// Element type of input, output and residual in GPU memory.
     pub dtype: DType,
     /// Memory order of input, output and residual.
@@ -164,6 +167,7 @@ impl Conv2dDesc {
             tile: None,
             layout: TileLayout::Auto,
             gemm: None,
+            fuse: None,
             dtype: DType::F32,
             data_format: DataFormat::Nchw,
             weight_format: WeightFormat::Oihw,

@@ -2,8 +2,8 @@
 //! go through the pipeline at once so that every binding and grid fits the adapter's limits.
 //! Pure functions of the descriptor, the shape and `wgpu::Limits`, so they are unit-testable.
 
-use crate::codegen::GemmTile;
-use crate::desc::{Algo, Conv2dDesc, DType, TileLayout};
+use crate::codegen::{GemmTile, OutputStore, FUSED_KG, FUSED_TILES};
+use crate::desc::{Algo, Conv2dDesc, DType, DataFormat, TileLayout};
 use crate::error::{Error, Result};
 use wgpu::Limits;
 
@@ -13,10 +13,21 @@ pub const WINOGRAD_TILES: [(usize, usize); 4] = [(2, 3), (4, 3), (6, 3), (2, 5)]
 /// Invocations per workgroup of the element-wise kernels (transforms, direct).
 pub const WORKGROUP: u32 = 64;
 
+/// How the Winograd path computes its product stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Product {
+    /// Three kernels (input transform, batched product with this block, output transform)
+    /// through Winograd-domain buffers in memory.
+    Gemm(GemmTile),
+    /// One kernel that transforms, multiplies and transforms back in registers
+    /// (`codegen::fused`); for few channels, where launches and memory round trips dominate.
+    Fused,
+}
+
 /// The path a call takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Path {
-    /// Winograd F(m×m, r×r) with this Winograd-domain layout and product block.
+    /// Winograd F(m×m, r×r) with this Winograd-domain layout and product stage.
     Winograd {
         /// Output tile side.
         m: usize,
@@ -24,8 +35,8 @@ pub enum Path {
         r: usize,
         /// Winograd-domain layout.
         layout: TileLayout,
-        /// Product block.
-        gemm: GemmTile,
+        /// Separate kernels with a product block, or one fused kernel.
+        product: Product,
     },
     /// The GPU direct convolution.
     Direct,
@@ -94,6 +105,11 @@ pub fn winograd_applies(desc: &Conv2dDesc) -> bool {
         && desc.groups == 1
 }
 
+/// Whether the descriptor sets any Winograd-only option, which `Algo::Auto` then honours.
+fn forces_winograd(desc: &Conv2dDesc) -> bool {
+    desc.tile.is_some() || desc.fuse.is_some() || desc.gemm.is_some() || desc.layout != TileLayout::Auto
+}
+
 /// Picks the output tile m for an r×r kernel. F(4,3) does 2.25× fewer multiplies than F(2,3)
 /// but makes 4× fewer, bigger tiles; on an H100 it only pays once the product has real work
 /// (C·K·tiles ≥ 4M, the ResNet layers at batch 32); small problems are latency-bound and
@@ -116,6 +132,24 @@ pub fn auto_layout(c: usize, tiles: usize) -> TileLayout {
         TileLayout::R6_6_16
     } else {
         TileLayout::R16_6_6
+    }
+}
+
+/// Whether to fuse the three Winograd stages into one kernel. The fused kernel keeps α²
+/// accumulators per invocation and re-transforms the input for every 16 output channels, so it
+/// pays only for F(2,3) with few channels; measured on an H100 in `BENCHMARKS.md`.
+pub fn auto_fuse(m: usize, c: usize, k: usize) -> bool {
+    m == 2 && c <= 32 && k <= 32
+}
+
+/// How the output transform stores: whole vec4 rows where every tile row is 4 aligned
+/// elements (NCHW, m = 4, output width a multiple of 4; then every image, channel and row
+/// starts on a multiple of 4 elements), else element by element.
+pub fn output_store(format: DataFormat, m: usize, out_w: usize) -> OutputStore {
+    if format == DataFormat::Nchw && m == 4 && out_w.is_multiple_of(4) {
+        OutputStore::Rows4
+    } else {
+        OutputStore::Scalar
     }
 }
 
@@ -184,7 +218,16 @@ pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits) -> Result<Pla
                 desc.kernel, desc.stride, desc.dilation, desc.groups
             )))
         }
-        Algo::Auto if !winograd_applies(desc) || c * desc.out_channels < 64 => Path::Direct,
+        Algo::Auto if forces_winograd(desc) && !winograd_applies(desc) => {
+            return Err(Error::Unsupported(format!(
+                "Winograd options (tile, layout, fuse, product block) were given but Winograd cannot \
+                 do kernel {:?}, stride {:?}, dilation {:?}, groups {}",
+                desc.kernel, desc.stride, desc.dilation, desc.groups
+            )))
+        }
+        Algo::Auto if !winograd_applies(desc) || (c * desc.out_channels < 64 && !forces_winograd(desc)) => {
+            Path::Direct
+        }
         Algo::Winograd | Algo::Auto => {
             let r = desc.kernel[0];
             let m = desc.tile.unwrap_or_else(|| auto_tile(r, [n, c, desc.out_channels], oh, ow));
@@ -201,11 +244,18 @@ pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits) -> Result<Pla
                 TileLayout::Auto => auto_layout(c, tiles),
                 fixed => fixed,
             };
-            let gemm = match desc.gemm {
-                Some(g) => g,
-                None => auto_gemm(desc.out_channels, tiles, limits)?,
+            let product = match (desc.fuse, desc.gemm) {
+                (Some(true), Some(_)) => {
+                    return Err(Error::InvalidDescriptor(
+                        "a product block (gemm) and fuse = true exclude each other".into(),
+                    ))
+                }
+                (Some(true), None) => Product::Fused,
+                (None, None) if auto_fuse(m, c, desc.out_channels) => Product::Fused,
+                (_, Some(g)) => Product::Gemm(g),
+                (_, None) => Product::Gemm(auto_gemm(desc.out_channels, tiles, limits)?),
             };
-            Path::Winograd { m, r, layout, gemm }
+            Path::Winograd { m, r, layout, product }
         }
     };
     let (path, (chunk, band_rows)) = match split(&path, input, output, desc.dtype, limits) {
@@ -252,7 +302,20 @@ fn split(
             let per_image = (k.div_ceil(4) * oh * ow) as u64;
             Ok(((max_invocations / per_image.max(1)).min(by_activations).min(n as u64).max(1) as usize, 1))
         }
-        Path::Winograd { m, r, gemm, .. } => {
+        Path::Winograd { m, product: Product::Fused, .. } => {
+            // Nothing but activations in memory; the grid is (tile blocks, channel blocks).
+            let (th, tw) = (oh.div_ceil(m) as u64, ow.div_ceil(m) as u64);
+            let channel_blocks = (k as u64).div_ceil(4 * FUSED_KG as u64);
+            let max_rows = max_groups * FUSED_TILES as u64 / tw;
+            if channel_blocks > max_groups || max_rows == 0 {
+                return Err(Error::TooLarge(format!(
+                    "the fused grid ({tw} tiles per row, {channel_blocks} channel blocks) exceeds \
+                     {max_groups} workgroups per dimension"
+                )));
+            }
+            Ok(fit_rows(max_rows, th, by_activations, n))
+        }
+        Path::Winograd { m, r, product: Product::Gemm(gemm), .. } => {
             let (th, tw) = (oh.div_ceil(m) as u64, ow.div_ceil(m) as u64);
             let a2 = ((m + r - 1) * (m + r - 1)) as u64;
             // Bytes and invocations per tile row of the biggest Winograd-domain buffer; rows of
@@ -276,12 +339,18 @@ fn split(
                     "one row of {tw} tiles needs a {row_bytes}-byte Winograd-domain binding but the device allows {max_binding} bytes"
                 )));
             }
-            if max_rows >= th {
-                Ok(((max_rows / th).min(by_activations).min(n as u64) as usize, th as usize))
-            } else {
-                Ok((1, max_rows as usize))
-            }
+            Ok(fit_rows(max_rows, th, by_activations, n))
         }
+    }
+}
+
+/// Whole images per chunk when `max_rows` tile rows hold at least one image of `th` rows, else
+/// one image in bands of `max_rows` rows.
+fn fit_rows(max_rows: u64, th: u64, by_activations: u64, n: usize) -> (usize, usize) {
+    if max_rows >= th {
+        ((max_rows / th).min(by_activations).min(n as u64) as usize, th as usize)
+    } else {
+        (1, max_rows as usize)
     }
 }
 

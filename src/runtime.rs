@@ -2,7 +2,7 @@
 
 use crate::codegen::{self, Epilogue, Kernel};
 use crate::desc::{Conv2dDesc, DType, DataFormat, TileLayout, WeightFormat};
-use crate::dispatch::{self, Path, Plan};
+use crate::dispatch::{self, Path, Plan, Product};
 use crate::error::{Error, Result};
 use crate::lowering::Transforms;
 use std::collections::HashMap;
@@ -249,6 +249,8 @@ enum Slot {
 
 /// One dispatch of one batch chunk.
 struct Pass {
+    /// The kernel's name, for per-pass timings.
+    kernel: String,
     pipeline: Arc<wgpu::ComputePipeline>,
     grid: [u32; 3],
     slots: Vec<Slot>,
@@ -475,25 +477,84 @@ impl Conv2d {
         let remainder = |first: usize, per_image: u64| ((first as u64 * per_image * es % align) / es) as u32;
         let mut params: Vec<[u32; 32]> = Vec::new();
         let mut passes = Vec::new();
-        let mut push =
-            |p: &[u32], pipeline: &Arc<wgpu::ComputePipeline>, grid, slots: Vec<Slot>, start: (u64, u64)| {
-                let mut padded = [0u32; 32];
-                padded[..p.len()].copy_from_slice(p);
-                let uniform = params.len() as u64 * slot_size;
-                params.push(padded);
-                let mut all = vec![Slot::Uniform(uniform)];
-                all.extend(slots);
-                let (first_image, images) = start;
-                passes.push(Pass { pipeline: pipeline.clone(), grid, slots: all, first_image, images });
-            };
+        let kernel = |k: Kernel| -> Result<(String, Arc<wgpu::ComputePipeline>)> {
+            let pipeline = self.ctx.pipeline(&k)?;
+            Ok((k.name, pipeline))
+        };
+        let mut push = |p: &[u32],
+                        (name, pipeline): &(String, Arc<wgpu::ComputePipeline>),
+                        grid,
+                        slots: Vec<Slot>,
+                        start: (u64, u64)| {
+            let mut padded = [0u32; 32];
+            padded[..p.len()].copy_from_slice(p);
+            let uniform = params.len() as u64 * slot_size;
+            params.push(padded);
+            let mut all = vec![Slot::Uniform(uniform)];
+            all.extend(slots);
+            let (first_image, images) = start;
+            passes.push(Pass {
+                kernel: name.clone(),
+                pipeline: pipeline.clone(),
+                grid,
+                slots: all,
+                first_image,
+                images,
+            });
+        };
         let (mut transformed, mut v, mut prod) = (None, None, None);
         match plan.path {
-            Path::Winograd { m, r, layout, gemm } => {
+            Path::Winograd { m, r, layout, product: Product::Fused } => {
+                let t = Transforms::for_tile(m, r);
+                let fused_k = kernel(codegen::fused(&t, layout, d.dtype, ep))?;
+                transformed = Some(self.transformed_weights(m, r, layout)?);
+                let tw = plan.tiles_hw()[1];
+                let k_groups = (k as u32).div_ceil(4 * codegen::FUSED_KG);
+                for piece in plan.pieces() {
+                    let (first, at) = (piece.first_image, (piece.first_image as u64, piece.images as u64));
+                    let tpi = (piece.tile_rows * tw) as u32;
+                    let tiles = piece.images as u32 * tpi;
+                    let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
+                    let p = [
+                        c as u32,
+                        k as u32,
+                        (k as u32).next_multiple_of(4),
+                        tiles,
+                        tw as u32,
+                        tpi,
+                        piece.tile_row0 as u32,
+                        x_rem,
+                        h as u32,
+                        w as u32,
+                        d.padding.top as u32,
+                        d.padding.left as u32,
+                        xs[0],
+                        xs[1],
+                        xs[2],
+                        xs[3],
+                        oh as u32,
+                        ow as u32,
+                        y_rem,
+                        y_rem,
+                        ys[0],
+                        ys[1],
+                        ys[2],
+                        ys[3],
+                    ];
+                    let mut slots = vec![Slot::Input, Slot::Output, Slot::Transformed];
+                    slots.extend(ep.bias.then_some(Slot::Bias));
+                    slots.extend(ep.residual.then_some(Slot::Residual));
+                    let grid = [tiles.div_ceil(codegen::FUSED_TILES), k_groups, 1];
+                    push(&p, &fused_k, grid, slots, at);
+                }
+            }
+            Path::Winograd { m, r, layout, product: Product::Gemm(gemm) } => {
                 let t = Transforms::for_tile(m, r);
                 let a2 = (t.alpha() * t.alpha()) as u64;
-                let input_k = self.ctx.pipeline(&codegen::input_transform(&t, layout, d.dtype))?;
-                let gemm_k = self.ctx.pipeline(&codegen::gemm(layout, t.alpha(), gemm))?;
-                let output_k = self.ctx.pipeline(&codegen::output_transform(&t, layout, d.dtype, ep))?;
+                let input_k = kernel(codegen::input_transform(&t, layout, d.dtype))?;
+                let gemm_k = kernel(codegen::gemm(layout, t.alpha(), gemm))?;
+                let store = dispatch::output_store(d.data_format, m, ow);
+                let output_k = kernel(codegen::output_transform(&t, layout, d.dtype, ep, store))?;
                 transformed = Some(self.transformed_weights(m, r, layout)?);
                 let tw = plan.tiles_hw()[1];
                 // Rows of the Winograd-domain matrices are padded to a multiple of 4 for vec4 access.
@@ -566,7 +627,7 @@ impl Conv2d {
                 }
             }
             Path::Direct => {
-                let pipeline = self.ctx.pipeline(&codegen::direct(d.dtype, ep))?;
+                let pipeline = kernel(codegen::direct(d.dtype, ep))?;
                 let (cg, kg) = ((c / d.groups) as u32, (k / d.groups) as u32);
                 let kbpg = kg.div_ceil(4);
                 let ws = weight_strides(d);
@@ -715,21 +776,41 @@ impl Conv2d {
         Ok(groups)
     }
 
-    fn record(
+    fn record(&self, encoder: &mut wgpu::CommandEncoder, res: &ShapeResources, groups: &[wgpu::BindGroup]) {
+        self.record_timed(encoder, res, groups, Stamps::None)
+    }
+
+    /// Records the passes: all in one compute pass, timestamped around the whole call or not at
+    /// all, or each dispatch in its own timestamped compute pass (for per-kernel timings).
+    fn record_timed(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         res: &ShapeResources,
         groups: &[wgpu::BindGroup],
-        timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
+        stamps: Stamps<'_>,
     ) {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("conv2d"),
-            timestamp_writes: timestamps,
-        });
-        for (p, bg) in res.passes.iter().zip(groups) {
-            pass.set_pipeline(&p.pipeline);
-            pass.set_bind_group(0, bg, &[]);
-            pass.dispatch_workgroups(p.grid[0], p.grid[1], p.grid[2]);
+        let writes = |query_set, index: u32| wgpu::ComputePassTimestampWrites {
+            query_set,
+            beginning_of_pass_write_index: Some(index),
+            end_of_pass_write_index: Some(index + 1),
+        };
+        let one = |encoder: &mut wgpu::CommandEncoder, timestamp_writes, range: std::ops::Range<usize>| {
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("conv2d"), timestamp_writes });
+            for (p, bg) in res.passes[range.clone()].iter().zip(&groups[range]) {
+                pass.set_pipeline(&p.pipeline);
+                pass.set_bind_group(0, bg, &[]);
+                pass.dispatch_workgroups(p.grid[0], p.grid[1], p.grid[2]);
+            }
+        };
+        match stamps {
+            Stamps::None => one(encoder, None, 0..res.passes.len()),
+            Stamps::Call(q, i) => one(encoder, Some(writes(q, i)), 0..res.passes.len()),
+            Stamps::EachPass(q, i) => {
+                for p in 0..res.passes.len() {
+                    one(encoder, Some(writes(q, i + 2 * p as u32)), p..p + 1);
+                }
+            }
         }
     }
 
@@ -785,7 +866,7 @@ impl Conv2d {
                 g
             }
         };
-        self.record(encoder, &res, &groups, None);
+        self.record(encoder, &res, &groups);
         Ok(())
     }
 
@@ -828,7 +909,7 @@ impl Conv2d {
                 self.ctx.queue().write_buffer(buf, 0, &padded_bytes(r));
             }
             let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-            self.record(&mut enc, &res, &io.bind_groups, None);
+            self.record(&mut enc, &res, &io.bind_groups);
             enc.copy_buffer_to_buffer(&io.output, 0, &io.readback, 0, out_bytes);
             self.ctx.queue().submit([enc.finish()]);
         })?;
@@ -877,48 +958,92 @@ impl Conv2d {
     /// the median wall time of one synchronous call (submit + wait, no upload, no readback).
     pub fn benchmark(&self, shape: [usize; 4], iterations: usize) -> Result<Timing> {
         let iterations = iterations.max(1);
-        let res = match self.desc.dtype {
-            DType::F32 => self.host_io::<f32>(shape)?,
-            DType::F16 => self.host_io::<half::f16>(shape)?,
-        };
-        let guard = lock(&res.host);
-        let io = guard.as_ref().expect("host buffers were just made");
-        let pattern: Vec<f32> =
-            (0..io.input.size() / 4).map(|i| ((i * 7919 % 1000) as f32) / 1000.0 - 0.5).collect();
-        self.ctx.queue().write_buffer(&io.input, 0, bytemuck::cast_slice(&pattern));
-        let call = |timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>| {
-            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-            self.record(&mut enc, &res, &io.bind_groups, timestamps);
-            enc
-        };
-        // Warm up: first submissions pay for driver-side pipeline finalisation.
-        for _ in 0..3 {
-            self.ctx.scoped("benchmark warm-up", || self.ctx.queue().submit([call(None).finish()]))?;
-            self.ctx.wait()?;
-        }
-        let mut wall = Vec::with_capacity(iterations);
+        let (_res, call) = self.bench_setup(shape)?;
+        // Calls alternate with empty submits, so drift in the host's clocks and scheduling
+        // affects both alike and `wall_ms / floor_ms` compares like with like.
+        let (mut wall, mut floor) = (Vec::with_capacity(iterations), Vec::with_capacity(iterations));
         for _ in 0..iterations {
+            floor.push(self.ctx.empty_submit_ms(1)?);
             let start = Instant::now();
-            self.ctx.queue().submit([call(None).finish()]);
+            self.ctx.queue().submit([call(Stamps::None).finish()]);
             self.ctx.wait()?;
             wall.push(start.elapsed().as_secs_f64() * 1e3);
         }
         let gpu_ms = if self.ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
-            Some(self.gpu_ms(&call, iterations)?)
+            let call = |q: &wgpu::QuerySet, i: u32| call(Stamps::Call(q, i));
+            Some(self.gpu_ms(&call, 1, iterations)?[0])
         } else {
             None
         };
-        Ok(Timing { gpu_ms, wall_ms: median(&mut wall) })
+        Ok(Timing { gpu_ms, wall_ms: median(&mut wall), floor_ms: median(&mut floor) })
     }
 
+    /// Median GPU time of each dispatch of a call on `shape`, each recorded in its own
+    /// timestamped compute pass, as (kernel name, ms) in dispatch order. Needs TIMESTAMP_QUERY.
+    pub fn benchmark_kernels(&self, shape: [usize; 4], iterations: usize) -> Result<Vec<(String, f64)>> {
+        if !self.ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Err(Error::Unsupported(format!(
+                "per-kernel timing needs TIMESTAMP_QUERY, which adapter '{}' lacks",
+                self.ctx.adapter_info().name
+            )));
+        }
+        let (res, call) = self.bench_setup(shape)?;
+        let passes = res.passes.len();
+        let call = |q: &wgpu::QuerySet, i: u32| call(Stamps::EachPass(q, i));
+        let ms = self.gpu_ms(&call, passes, iterations.max(1))?;
+        Ok(res.passes.iter().map(|p| p.kernel.clone()).zip(ms).collect())
+    }
+
+    /// The blocking path's buffers for `shape`, filled with a fixed pattern and warmed up, and a
+    /// function that records one call into a new encoder.
+    #[allow(clippy::type_complexity)]
+    fn bench_setup(
+        &self,
+        shape: [usize; 4],
+    ) -> Result<(Arc<ShapeResources>, impl Fn(Stamps<'_>) -> wgpu::CommandEncoder + '_)> {
+        let res = match self.desc.dtype {
+            DType::F32 => self.host_io::<f32>(shape)?,
+            DType::F16 => self.host_io::<half::f16>(shape)?,
+        };
+        let (input, bind_groups) = {
+            let guard = lock(&res.host);
+            let io = guard.as_ref().expect("host buffers were just made");
+            (io.input.clone(), io.bind_groups.clone())
+        };
+        // Values in [-0.5, 0.5), written in the convolution's element type.
+        let values = (0..input.size() as usize / element_size(self.desc.dtype) as usize)
+            .map(|i| ((i * 7919 % 1000) as f32) / 1000.0 - 0.5);
+        let bytes: Vec<u8> = match self.desc.dtype {
+            DType::F32 => values.flat_map(f32::to_le_bytes).collect(),
+            DType::F16 => values.flat_map(|v| half::f16::from_f32(v).to_le_bytes()).collect(),
+        };
+        self.ctx.queue().write_buffer(&input, 0, &bytes);
+        let held = res.clone();
+        let call = move |stamps: Stamps<'_>| {
+            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+            self.record_timed(&mut enc, &held, &bind_groups, stamps);
+            enc
+        };
+        // Warm up: first submissions pay for driver-side pipeline finalisation.
+        for _ in 0..3 {
+            self.ctx
+                .scoped("benchmark warm-up", || self.ctx.queue().submit([call(Stamps::None).finish()]))?;
+            self.ctx.wait()?;
+        }
+        Ok((res, call))
+    }
+
+    /// Median durations over `iterations` calls of the `spans` timestamp pairs each call writes.
     fn gpu_ms(
         &self,
-        call: &dyn Fn(Option<wgpu::ComputePassTimestampWrites<'_>>) -> wgpu::CommandEncoder,
+        call: &dyn Fn(&wgpu::QuerySet, u32) -> wgpu::CommandEncoder,
+        spans: usize,
         iterations: usize,
-    ) -> Result<f64> {
-        // A query set holds at most 4096 queries; the median of 1024 timed calls is plenty.
-        let iterations = iterations.min(1024);
-        let count = 2 * iterations as u32;
+    ) -> Result<Vec<f64>> {
+        // A query set holds at most 4096 queries.
+        let iterations = iterations.min(2048 / spans).max(1);
+        let per_call = 2 * spans as u32;
+        let count = per_call * iterations as u32;
         let (queries, resolve, readback) = self.ctx.scoped("creating timestamp queries", || {
             let queries = self.ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
                 label: Some("timestamps"),
@@ -942,12 +1067,7 @@ impl Conv2d {
         })?;
         self.ctx.scoped("timing", || {
             for i in 0..iterations as u32 {
-                let enc = call(Some(wgpu::ComputePassTimestampWrites {
-                    query_set: &queries,
-                    beginning_of_pass_write_index: Some(2 * i),
-                    end_of_pass_write_index: Some(2 * i + 1),
-                }));
-                self.ctx.queue().submit([enc.finish()]);
+                self.ctx.queue().submit([call(&queries, i * per_call).finish()]);
             }
             let mut enc = self.ctx.device().create_command_encoder(&Default::default());
             enc.resolve_query_set(&queries, 0..count, &resolve, 0);
@@ -957,10 +1077,24 @@ impl Conv2d {
         let bytes = read_back(&self.ctx, &readback)?;
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
         let period = self.ctx.queue().get_timestamp_period() as f64;
-        let mut ms: Vec<f64> =
-            ticks.chunks(2).map(|t| t[1].saturating_sub(t[0]) as f64 * period / 1e6).collect();
-        Ok(median(&mut ms))
+        let span_ms = |call: usize, span: usize| {
+            let t = &ticks[call * per_call as usize + 2 * span..];
+            t[1].saturating_sub(t[0]) as f64 * period / 1e6
+        };
+        Ok((0..spans)
+            .map(|s| median(&mut (0..iterations).map(|c| span_ms(c, s)).collect::<Vec<_>>()))
+            .collect())
     }
+}
+
+/// Where a recorded call writes timestamps.
+#[derive(Clone, Copy)]
+enum Stamps<'a> {
+    None,
+    /// Around the whole call, at this query index and the next.
+    Call(&'a wgpu::QuerySet, u32),
+    /// Around each dispatch, from this query index on.
+    EachPass(&'a wgpu::QuerySet, u32),
 }
 
 /// Result of [`Conv2d::benchmark`].
@@ -970,6 +1104,8 @@ pub struct Timing {
     pub gpu_ms: Option<f64>,
     /// Median wall time of one synchronous call (submit + wait).
     pub wall_ms: f64,
+    /// Median wall time of an empty submit + wait, measured alternately with the calls.
+    pub floor_ms: f64,
 }
 
 /// Host data as bytes padded to the 4-byte multiple that buffer writes need.

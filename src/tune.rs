@@ -2,12 +2,13 @@
 //! the adapter, keep the winner in a cache file, and let `auto` read it before its heuristics.
 //!
 //! The cache is a small text file, one line per adapter and shape:
-//! `adapter<TAB>shape<TAB>m<TAB>layout<TAB>bm bn bk tm tn`. It lives at `$WGPU_WINOGRAD_CACHE` if
+//! `adapter<TAB>shape<TAB>m<TAB>layout<TAB>product`, where product is `fused` or the product
+//! block as `bm bn bk tm tn`. It lives at `$WGPU_WINOGRAD_CACHE` if
 //! set, else under the user's cache directory as `wgpu-winograd/tune.tsv`.
 
 use crate::codegen::GemmTile;
 use crate::desc::{Conv2dDesc, TileLayout};
-use crate::dispatch::{self, WINOGRAD_TILES};
+use crate::dispatch::{self, Product, WINOGRAD_TILES};
 use crate::error::{Error, Result};
 use crate::runtime::{Context, Conv2d};
 use std::collections::HashMap;
@@ -21,8 +22,8 @@ pub struct Choice {
     pub m: usize,
     /// Winograd-domain layout.
     pub layout: TileLayout,
-    /// Product block.
-    pub gemm: GemmTile,
+    /// Fused kernel or product block.
+    pub product: Product,
 }
 
 /// One timed candidate.
@@ -68,15 +69,21 @@ fn parse(text: &str) -> Table {
     let mut table = Table::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
-        let [adapter, shape, m, layout, gemm] = f[..] else { continue };
-        let g: Vec<u32> = gemm.split(' ').filter_map(|v| v.parse().ok()).collect();
-        let (Ok(m), Ok(layout), &[bm, bn, bk, tm, tn]) = (m.parse(), layout.parse(), &g[..]) else {
-            continue;
+        let [adapter, shape, m, layout, product] = f[..] else { continue };
+        let g: Vec<u32> = product.split(' ').filter_map(|v| v.parse().ok()).collect();
+        let product = match g[..] {
+            _ if product == "fused" => Product::Fused,
+            [bm, bn, bk, tm, tn] => Product::Gemm(GemmTile { bm, bn, bk, tm, tn }),
+            _ => continue,
         };
-        let gemm = GemmTile { bm, bn, bk, tm, tn };
+        let (Ok(m), Ok(layout)) = (m.parse(), layout.parse()) else { continue };
         // Only entries the current generator can build are trusted.
-        if GemmTile::ALL.contains(&gemm) && WINOGRAD_TILES.iter().any(|t| t.0 == m) {
-            table.insert((adapter.into(), shape.into()), Choice { m, layout, gemm });
+        let known = match product {
+            Product::Gemm(g) => GemmTile::ALL.contains(&g),
+            Product::Fused => true,
+        };
+        if known && WINOGRAD_TILES.iter().any(|t| t.0 == m) {
+            table.insert((adapter.into(), shape.into()), Choice { m, layout, product });
         }
     }
     table
@@ -103,8 +110,11 @@ fn store(ctx: &Context, desc: &Conv2dDesc, shape: [usize; 4], choice: Choice) ->
     let mut lines: Vec<String> = t
         .iter()
         .map(|((a, s), c)| {
-            let g = c.gemm;
-            format!("{a}\t{s}\t{}\t{}\t{} {} {} {} {}", c.m, c.layout, g.bm, g.bn, g.bk, g.tm, g.tn)
+            let product = match c.product {
+                Product::Fused => "fused".to_string(),
+                Product::Gemm(g) => format!("{} {} {} {} {}", g.bm, g.bn, g.bk, g.tm, g.tn),
+            };
+            format!("{a}\t{s}\t{}\t{}\t{product}", c.m, c.layout)
         })
         .collect();
     lines.sort();
@@ -118,7 +128,8 @@ fn store(ctx: &Context, desc: &Conv2dDesc, shape: [usize; 4], choice: Choice) ->
     std::fs::rename(&tmp, &path).map_err(io)
 }
 
-/// Times every Winograd candidate the descriptor leaves open (tile, layout, product block) on
+/// Times every Winograd candidate the descriptor leaves open (tile, layout, fused kernel or
+/// product block) on
 /// `shape`, stores the fastest in the cache, and returns all timings, fastest first.
 /// Timing uses GPU timestamps where the adapter has them, else wall time.
 pub fn tune(
@@ -141,31 +152,43 @@ pub fn tune(
         TileLayout::Auto => vec![TileLayout::R16_6_6, TileLayout::R6_6_16],
         fixed => vec![fixed],
     };
-    let gemms: Vec<GemmTile> = desc.gemm.map(|g| vec![g]).unwrap_or_else(|| GemmTile::ALL.to_vec());
     let limits = ctx.limits();
+    let fits = |g: &GemmTile| {
+        let [x, y] = g.workgroup_size();
+        g.invocations() <= limits.max_compute_invocations_per_workgroup
+            && x <= limits.max_compute_workgroup_size_x
+            && y <= limits.max_compute_workgroup_size_y
+    };
+    let mut products: Vec<Product> = match desc.gemm {
+        Some(g) => vec![Product::Gemm(g)],
+        None => GemmTile::ALL.iter().filter(|g| fits(g)).map(|&g| Product::Gemm(g)).collect(),
+    };
+    match desc.fuse {
+        Some(true) => products = vec![Product::Fused],
+        None if desc.gemm.is_none() => products.push(Product::Fused),
+        _ => {}
+    }
     let mut results = Vec::new();
     for &m in &tiles {
         for &layout in &layouts {
-            for &gemm in &gemms {
-                let [x, y] = gemm.workgroup_size();
-                if gemm.invocations() > limits.max_compute_invocations_per_workgroup
-                    || x > limits.max_compute_workgroup_size_x
-                    || y > limits.max_compute_workgroup_size_y
-                {
-                    continue;
-                }
+            for &product in &products {
+                let (fuse, gemm) = match product {
+                    Product::Fused => (Some(true), None),
+                    Product::Gemm(g) => (Some(false), Some(g)),
+                };
                 let forced = Conv2dDesc {
                     algo: crate::Algo::Winograd,
                     tile: Some(m),
                     layout,
-                    gemm: Some(gemm),
+                    gemm,
+                    fuse,
                     residual: false,
                     ..desc.clone()
                 };
                 let conv = Conv2d::new(ctx, forced, weights, bias)?;
                 let t = conv.benchmark(shape, iterations)?;
                 results.push(Candidate {
-                    choice: Choice { m, layout, gemm },
+                    choice: Choice { m, layout, product },
                     ms: t.gpu_ms.unwrap_or(t.wall_ms),
                 });
             }
@@ -185,7 +208,12 @@ pub fn apply(ctx: &Context, desc: &Conv2dDesc, shape: [usize; 4]) -> Conv2dDesc 
         if d.layout == TileLayout::Auto {
             d.layout = c.layout;
         }
-        d.gemm = d.gemm.or(Some(c.gemm));
+        if d.gemm.is_none() && d.fuse.is_none() {
+            match c.product {
+                Product::Fused => d.fuse = Some(true),
+                Product::Gemm(g) => d.gemm = Some(g),
+            }
+        }
     }
     d
 }
@@ -198,11 +226,15 @@ mod tests {
     fn cache_lines_round_trip_and_reject_unknown_blocks() {
         let g = GemmTile::ALL[3];
         let text = format!(
-            "gpu\tshape\t4\tr_6_6_16\t{} {} {} {} {}\ngpu\tother\t4\tr_6_6_16\t1 2 3 4 5\nbroken line\n",
+            "gpu\tshape\t4\tr_6_6_16\t{} {} {} {} {}\ngpu\tother\t4\tr_6_6_16\t1 2 3 4 5\nbroken line\n\
+             gpu\tsmall\t2\tr_16_6_6\tfused\n",
             g.bm, g.bn, g.bk, g.tm, g.tn
         );
         let t = parse(&text);
-        assert_eq!(t.len(), 1);
-        assert_eq!(t[&("gpu".into(), "shape".into())], Choice { m: 4, layout: TileLayout::R6_6_16, gemm: g });
+        assert_eq!(t.len(), 2);
+        let tiled = Choice { m: 4, layout: TileLayout::R6_6_16, product: Product::Gemm(g) };
+        assert_eq!(t[&("gpu".into(), "shape".into())], tiled);
+        let fused = Choice { m: 2, layout: TileLayout::R16_6_6, product: Product::Fused };
+        assert_eq!(t[&("gpu".into(), "small".into())], fused);
     }
 }

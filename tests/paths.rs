@@ -6,7 +6,7 @@
 mod common;
 use common::{ctx, data, encode_and_read, gpu_buffer, nchw_to_nhwc, oihw_to_hwio};
 use half::f16;
-use wgpu_winograd::dispatch::{Path, Plan, WINOGRAD_TILES};
+use wgpu_winograd::dispatch::{Path, Plan, Product, WINOGRAD_TILES};
 use wgpu_winograd::reference::{conv2d_f64, max_rel_error};
 use wgpu_winograd::{
     Activation, Algo, Conv2d, Conv2dDesc, DType, DataFormat, Error, Padding, TileLayout, WeightFormat,
@@ -110,24 +110,31 @@ fn every_winograd_tile_matches_reference_in_both_layouts() {
             let shape = [n, c, h, w];
             let t = Tensors::new(&base, shape, 10 + i as u64);
             let want = t.reference(&base, shape);
-            let outs = LAYOUTS.map(|layout| {
-                let d = wino(m, r, layout, base.clone());
-                let conv = t.conv(&d);
-                let path = conv.plan(shape).unwrap().path;
+            // The separate kernels and the fused kernel, each in both layouts.
+            for fuse in [false, true] {
+                let outs = LAYOUTS.map(|layout| {
+                    let d = Conv2dDesc { fuse: Some(fuse), ..wino(m, r, layout, base.clone()) };
+                    let conv = t.conv(&d);
+                    let path = conv.plan(shape).unwrap().path;
+                    assert!(
+                        matches!(path, Path::Winograd { m: pm, r: pr, layout: pl, product }
+                            if (pm, pr, pl) == (m, r, layout) && (product == Product::Fused) == fuse),
+                        "{d:?} on {shape:?} planned {path:?}"
+                    );
+                    let got = t.run(&conv, shape);
+                    let err = max_rel_error(&got, &want);
+                    assert_close(err, TOL, &d, shape);
+                    cases += 1;
+                    if err > worst.0 {
+                        worst = (err, c);
+                    }
+                    got
+                });
                 assert!(
-                    matches!(path, Path::Winograd { m: pm, r: pr, layout: pl, .. } if (pm, pr, pl) == (m, r, layout)),
-                    "{d:?} on {shape:?} planned {path:?}"
+                    bits(&outs[0]) == bits(&outs[1]),
+                    "F({m},{r}) fused={fuse}: layouts differ on {shape:?}"
                 );
-                let got = t.run(&conv, shape);
-                let err = max_rel_error(&got, &want);
-                assert_close(err, TOL, &d, shape);
-                cases += 1;
-                if err > worst.0 {
-                    worst = (err, c);
-                }
-                got
-            });
-            assert!(bits(&outs[0]) == bits(&outs[1]), "F({m},{r}) layouts differ on {shape:?}");
+            }
         }
         eprintln!(
             "F({m},{r}): {cases} runs, worst max relative error {:.2e} (at {} channels)",
@@ -195,10 +202,13 @@ fn f16_storage_matches_reference() {
         ("F(2,5)", Conv2dDesc { padding: Padding::uniform(2), ..wino(2, 5, TileLayout::Auto, base.clone()) }),
         ("direct", Conv2dDesc { algo: Algo::Direct, ..base.clone() }),
         ("direct stride 2", Conv2dDesc { stride: [2, 2], ..base.clone() }),
+        ("F(2,3) fused", Conv2dDesc { fuse: Some(true), ..wino(2, 3, TileLayout::Auto, base.clone()) }),
+        ("F(4,3) fused", Conv2dDesc { fuse: Some(true), ..wino(4, 3, TileLayout::Auto, base.clone()) }),
     ];
     for (name, d) in &cases {
-        // An even and an odd element count (f16 pairs share a 32-bit word).
-        for (n, h, w) in [(2, 15, 18), (3, 5, 7)] {
+        // An even and an odd element count (f16 pairs share a 32-bit word); width 16 takes
+        // F(4,3)'s vec4 row stores.
+        for (n, h, w) in [(2, 15, 18), (3, 5, 7), (1, 9, 16)] {
             let shape = [n, 24, h, w];
             let t = Tensors::new(d, shape, 7);
             let t = Tensors { x: round(&t.x), r: t.r.as_deref().map(round), ..t };
@@ -254,15 +264,40 @@ fn nhwc_and_hwio_match_reference_in_the_same_format() {
 }
 
 #[test]
+fn row_stores_equal_element_stores_bit_for_bit() {
+    // NCHW with a width that is a multiple of 4 takes the vec4 row stores; the same data in NHWC
+    // takes element stores; the arithmetic is the same, so the outputs must be identical.
+    let base = Conv2dDesc {
+        has_bias: true,
+        residual: true,
+        activation: Activation::Relu6,
+        ..wino(4, 3, TileLayout::Auto, conv(8, 12, 3, Padding::uniform(1)))
+    };
+    for shape in [[2, 8, 13, 8], [1, 8, 4, 20], [3, 8, 9, 12]] {
+        let out = out_shape(&base, shape);
+        let t = Tensors::new(&base, shape, 40);
+        let nchw = t.run(&t.conv(&base), shape);
+        assert_close(max_rel_error(&nchw, &t.reference(&base, shape)), TOL, &base, shape);
+        let d = Conv2dDesc { data_format: DataFormat::Nhwc, ..base.clone() };
+        let t =
+            Tensors { x: nchw_to_nhwc(&t.x, shape), r: t.r.as_deref().map(|r| nchw_to_nhwc(r, out)), ..t };
+        let nhwc = t.run(&t.conv(&d), shape);
+        assert!(bits(&nhwc) == bits(&nchw_to_nhwc(&nchw, out)), "row stores differ on {shape:?}");
+    }
+}
+
+#[test]
 fn every_epilogue_matches_reference() {
     let paths = [
         Conv2dDesc { algo: Algo::Direct, ..conv(16, 9, 3, Padding::uniform(1)) },
         wino(2, 3, TileLayout::Auto, conv(16, 9, 3, Padding::uniform(1))),
         wino(4, 3, TileLayout::Auto, conv(16, 9, 3, Padding::uniform(1))),
         wino(2, 5, TileLayout::Auto, conv(16, 9, 5, Padding::uniform(2))),
+        Conv2dDesc { fuse: Some(true), ..wino(2, 3, TileLayout::Auto, conv(16, 9, 3, Padding::uniform(1))) },
+        Conv2dDesc { fuse: Some(true), ..wino(4, 3, TileLayout::Auto, conv(16, 9, 3, Padding::uniform(1))) },
     ];
-    let shape = [2, 16, 10, 6];
-    for base in &paths {
+    // Output widths 6 (element stores) and 12 (F(4,3) stores whole vec4 rows).
+    for (base, shape) in paths.iter().flat_map(|p| [(p, [2, 16, 10, 6]), (p, [2, 16, 7, 12])]) {
         for activation in ACTIVATIONS {
             for (has_bias, residual) in [(false, false), (true, false), (false, true), (true, true)] {
                 let d = Conv2dDesc { activation, has_bias, residual, ..base.clone() };
@@ -367,6 +402,27 @@ fn options_change_the_path() {
     let small = conv(4, 8, 3, Padding::uniform(1));
     let plan = Tensors::new(&small, [1, 4, 32, 32], 3).conv(&small).plan([1, 4, 32, 32]).unwrap();
     assert_eq!(plan.path, Path::Direct);
+    // ... unless a Winograd option is given, which auto then honours.
+    for d in [
+        Conv2dDesc { tile: Some(4), ..small.clone() },
+        Conv2dDesc { fuse: Some(true), ..small.clone() },
+        Conv2dDesc { layout: TileLayout::R6_6_16, ..small.clone() },
+    ] {
+        let got = Tensors::new(&d, [1, 4, 32, 32], 3).conv(&d).plan([1, 4, 32, 32]).unwrap().path;
+        assert!(matches!(got, Path::Winograd { .. }), "{d:?}: planned {got:?}");
+    }
+    // Fusion: forced either way, and both it and a product block is an error.
+    for (fuse, fused) in [(Some(true), true), (Some(false), false)] {
+        let d = Conv2dDesc { fuse, ..base.clone() };
+        let got = t.conv(&d).plan(shape).unwrap().path;
+        assert!(
+            matches!(got, Path::Winograd { product, .. } if (product == Product::Fused) == fused),
+            "{d:?}: planned {got:?}"
+        );
+    }
+    let both =
+        Conv2dDesc { fuse: Some(true), gemm: Some(wgpu_winograd::codegen::GemmTile::ALL[0]), ..base.clone() };
+    assert!(matches!(t.conv(&both).plan(shape), Err(Error::InvalidDescriptor(_))));
     for (m, r) in WINOGRAD_TILES {
         for layout in LAYOUTS {
             let d = wino(m, r, layout, Conv2dDesc { padding: Padding::uniform(r / 2), ..base.clone() });
@@ -385,6 +441,9 @@ fn options_change_the_path() {
         Conv2dDesc { groups: 2, ..forced.clone() },
         Conv2dDesc { tile: Some(3), ..forced.clone() },
         wino(4, 5, TileLayout::Auto, base.clone()),
+        // Winograd options under auto on a convolution Winograd cannot do.
+        Conv2dDesc { stride: [2, 2], tile: Some(4), ..base.clone() },
+        Conv2dDesc { groups: 2, fuse: Some(true), ..base.clone() },
     ];
     for d in &unsupported {
         let t = Tensors::new(d, shape, 5);

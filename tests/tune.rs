@@ -18,7 +18,7 @@ fn tuned_choice_is_cached_and_used_by_auto() {
     assert!(text.contains("n1_c8_h12_w12_k20_r3"), "cache: {text}");
     let conv = Conv2d::new(common::ctx(), desc.clone(), &w, None).unwrap();
     let plan = conv.plan(shape).unwrap();
-    assert_eq!(plan.path, Path::Winograd { m: best.m, r: 3, layout: best.layout, gemm: best.gemm });
+    assert_eq!(plan.path, Path::Winograd { m: best.m, r: 3, layout: best.layout, product: best.product });
     // The tuned plan still computes the right thing.
     let (_, err) = common::check(&desc, shape, 3);
     assert!(err <= 1e-4, "error {err:e}");
