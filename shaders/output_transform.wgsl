@@ -1,7 +1,7 @@
 // Output transform: one invocation per (output channel, tile). Gathers the α×α products of the
 // tile, computes Y = Aᵀ M A, crops it at the image edge and applies the fused epilogue
-// (bias, residual, activation) on the way out. The row-store variant binds the output (and
-// residual) as vec4s and writes each output row of the tile with one store.
+// (bias, residual, activation) on the way out. The vector-store variants bind the output (and
+// residual) as vec2s or vec4s and write each row of the tile with m/2 or m/4 stores.
 {{ENABLE}}
 alias act_t = {{ACT}};
 

@@ -244,13 +244,14 @@ fn act_header(dtype: DType) -> [(&'static str, String); 2] {
 }
 
 /// The epilogue's extra bindings (from `first_binding` on) and its `finish` function, which maps
-/// an accumulated value for channel k at output offset `rel` to the stored element. With
-/// `vec4`, values, the residual binding and `rel` all count in 4-element vectors.
-fn epilogue(ep: Epilogue, first_binding: u32, vec4: bool) -> [(&'static str, String); 2] {
-    let (acc, out, zero, six, r_offset) = match vec4 {
-        false => ("f32", "act_t", "0.0", "6.0", "params.r_offset"),
-        true => ("vec4<f32>", "vec4<act_t>", "vec4<f32>(0.0)", "vec4<f32>(6.0)", "params.r_offset / 4u"),
-    };
+/// an accumulated value for channel k at output offset `rel` to the stored element. With a
+/// vector `width` > 1, values, the residual binding and `rel` all count in vectors of that width.
+fn epilogue(ep: Epilogue, first_binding: u32, width: usize) -> [(&'static str, String); 2] {
+    let vector = |t: &str| if width == 1 { t.to_string() } else { format!("vec{width}<{t}>") };
+    let (acc, out) = (vector("f32"), vector("act_t"));
+    let (zero, six) = (format!("{acc}(0.0)"), format!("{acc}(6.0)"));
+    let r_offset =
+        if width == 1 { "params.r_offset".to_string() } else { format!("params.r_offset / {width}u") };
     let mut bindings = Vec::new();
     let mut body = vec!["var v = acc;".to_string()];
     if ep.bias {
@@ -326,17 +327,32 @@ pub fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType) -> Kern
     }
 }
 
-/// How the output transform writes its m×m block.
+/// How the output transform writes each row of its m×m block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OutputStore {
-    /// One element at a time, cropped per element: any layout and size.
+    /// One element at a time, cropped per element: any format and size.
     Scalar,
-    /// One aligned vec4 per output row: NCHW, m = 4 and a width that is a multiple of 4, so
-    /// a warp's stores cover whole lines instead of every fourth element of them.
-    Rows4,
+    /// Aligned vec2 stores: NCHW, even m and an even output width.
+    Vec2,
+    /// Aligned vec4 stores: NCHW, m a multiple of 4 and an output width that is too.
+    Vec4,
 }
 
-/// Output transform `Y = Aᵀ M A` with crop and fused epilogue.
+impl OutputStore {
+    /// Elements per store.
+    pub fn width(self) -> usize {
+        match self {
+            OutputStore::Scalar => 1,
+            OutputStore::Vec2 => 2,
+            OutputStore::Vec4 => 4,
+        }
+    }
+}
+
+/// Output transform `Y = Aᵀ M A` with crop and fused epilogue. Vector stores matter: with one
+/// element per store a warp writes every m-th element of a row, so each store instruction
+/// touches m times the cache sectors it fills (the element-store kernel ran at half the speed
+/// on the ResNet layers, `BENCHMARKS.md`).
 pub fn output_transform(
     t: &Transforms,
     layout: TileLayout,
@@ -344,7 +360,8 @@ pub fn output_transform(
     ep: Epilogue,
     store: OutputStore,
 ) -> Kernel {
-    let (a, m) = (t.alpha(), t.m);
+    let (a, m, width) = (t.alpha(), t.m, store.width());
+    assert!(m.is_multiple_of(width), "stores of {width} need m = {m} to be a multiple");
     let mut body = Vec::new();
     for_each_element(a, |i, j| {
         body.push(format!(
@@ -353,35 +370,36 @@ pub fn output_transform(
         ))
     });
     emit_sandwich(&t.at, "in", "out", &mut body);
-    let vec4 = store == OutputStore::Rows4;
-    assert!(!vec4 || m == 4, "row stores need m = 4");
     for i in 0..m {
         body.push(format!("if (y0 + {i}u < params.out_h) {{"));
         body.push(format!("    let row = base + (y0 + {i}u) * params.stride_h;"));
-        if vec4 {
-            body.push("    let rel = (row + x0) / 4u;".into());
-            body.push(format!(
-                "    y[params.y_offset / 4u + rel] = finish(vec4<f32>(out{i}_0, out{i}_1, out{i}_2, out{i}_3), k, rel);"
-            ));
-        } else {
-            for j in 0..m {
-                body.push(format!("    if (x0 + {j}u < params.out_w) {{"));
+        for j in (0..m).step_by(width) {
+            body.push(format!("    if (x0 + {j}u < params.out_w) {{"));
+            if width == 1 {
                 body.push(format!("        let rel = row + (x0 + {j}u) * params.stride_w;"));
                 body.push(format!("        y[params.y_offset + rel] = finish(out{i}_{j}, k, rel);"));
-                body.push("    }".into());
+            } else {
+                let parts: Vec<String> = (j..j + width).map(|q| format!("out{i}_{q}")).collect();
+                body.push(format!("        let rel = (row + x0 + {j}u) / {width}u;"));
+                body.push(format!(
+                    "        y[params.y_offset / {width}u + rel] = finish(vec{width}<f32>({}), k, rel);",
+                    parts.join(", ")
+                ));
             }
+            body.push("    }".into());
         }
         body.push("}".into());
     }
+    let out_t = if width == 1 { "act_t".to_string() } else { format!("vec{width}<act_t>") };
     let mut values = vec![
         ("WINO_INDEX", wino_index(layout, a)),
         ("M", m.to_string()),
         ("BODY", indent(body)),
-        ("OUT_T", if vec4 { "vec4<act_t>" } else { "act_t" }.to_string()),
+        ("OUT_T", out_t),
     ];
     values.extend(act_header(dtype));
-    values.extend(epilogue(ep, 3, vec4));
-    let suffix = if vec4 { "_rows4" } else { "" };
+    values.extend(epilogue(ep, 3, width));
+    let suffix = if width == 1 { String::new() } else { format!("_vec{width}") };
     Kernel {
         name: format!("output_{}_{}_{}{}{suffix}", tile_name(t), layout, dtype, epilogue_suffix(ep)),
         source: fill(OUTPUT_SKELETON, &values),
@@ -521,7 +539,7 @@ pub fn fused(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilogue) -> 
         ("STORES", ind(stores, 12)),
     ];
     values.extend(act_header(dtype));
-    values.extend(epilogue(ep, 4, false));
+    values.extend(epilogue(ep, 4, 1));
     Kernel {
         name: format!("fused_{}_{}_{}{}", tile_name(t), layout, dtype, epilogue_suffix(ep)),
         source: fill(FUSED_SKELETON, &values),
@@ -531,7 +549,7 @@ pub fn fused(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilogue) -> 
 /// The direct convolution with a fused epilogue.
 pub fn direct(dtype: DType, ep: Epilogue) -> Kernel {
     let mut values = act_header(dtype).to_vec();
-    values.extend(epilogue(ep, 4, false));
+    values.extend(epilogue(ep, 4, 1));
     Kernel { name: format!("direct_{dtype}{}", epilogue_suffix(ep)), source: fill(DIRECT_SKELETON, &values) }
 }
 
@@ -553,9 +571,10 @@ pub fn all_kernels() -> Vec<Kernel> {
             for dtype in [DType::F32, DType::F16] {
                 out.push(input_transform(&t, layout, dtype));
                 for ep in epilogues {
-                    out.push(output_transform(&t, layout, dtype, ep, OutputStore::Scalar));
-                    if t.m == 4 {
-                        out.push(output_transform(&t, layout, dtype, ep, OutputStore::Rows4));
+                    for store in [OutputStore::Scalar, OutputStore::Vec2, OutputStore::Vec4] {
+                        if t.m.is_multiple_of(store.width()) {
+                            out.push(output_transform(&t, layout, dtype, ep, store));
+                        }
                     }
                     out.push(fused(&t, layout, dtype, ep));
                 }

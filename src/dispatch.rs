@@ -142,15 +142,16 @@ pub fn auto_fuse(m: usize, c: usize, k: usize) -> bool {
     m == 2 && c <= 32 && k <= 32
 }
 
-/// How the output transform stores: whole vec4 rows where every tile row is 4 aligned
-/// elements (NCHW, m = 4, output width a multiple of 4; then every image, channel and row
-/// starts on a multiple of 4 elements), else element by element.
+/// How the output transform stores: the widest aligned vectors that both the tile side m and
+/// the output width divide into (NCHW only; then every image, channel and row starts on a
+/// multiple of the vector width), else element by element.
 pub fn output_store(format: DataFormat, m: usize, out_w: usize) -> OutputStore {
-    if format == DataFormat::Nchw && m == 4 && out_w.is_multiple_of(4) {
-        OutputStore::Rows4
-    } else {
-        OutputStore::Scalar
-    }
+    [OutputStore::Vec4, OutputStore::Vec2]
+        .into_iter()
+        .find(|s| {
+            format == DataFormat::Nchw && m.is_multiple_of(s.width()) && out_w.is_multiple_of(s.width())
+        })
+        .unwrap_or(OutputStore::Scalar)
 }
 
 /// The product block for K output channels and `tiles` columns, from the H100 tuning runs in

@@ -264,25 +264,30 @@ fn nhwc_and_hwio_match_reference_in_the_same_format() {
 }
 
 #[test]
-fn row_stores_equal_element_stores_bit_for_bit() {
-    // NCHW with a width that is a multiple of 4 takes the vec4 row stores; the same data in NHWC
-    // takes element stores; the arithmetic is the same, so the outputs must be identical.
-    let base = Conv2dDesc {
-        has_bias: true,
-        residual: true,
-        activation: Activation::Relu6,
-        ..wino(4, 3, TileLayout::Auto, conv(8, 12, 3, Padding::uniform(1)))
-    };
-    for shape in [[2, 8, 13, 8], [1, 8, 4, 20], [3, 8, 9, 12]] {
-        let out = out_shape(&base, shape);
-        let t = Tensors::new(&base, shape, 40);
-        let nchw = t.run(&t.conv(&base), shape);
-        assert_close(max_rel_error(&nchw, &t.reference(&base, shape)), TOL, &base, shape);
-        let d = Conv2dDesc { data_format: DataFormat::Nhwc, ..base.clone() };
-        let t =
-            Tensors { x: nchw_to_nhwc(&t.x, shape), r: t.r.as_deref().map(|r| nchw_to_nhwc(r, out)), ..t };
-        let nhwc = t.run(&t.conv(&d), shape);
-        assert!(bits(&nhwc) == bits(&nchw_to_nhwc(&nchw, out)), "row stores differ on {shape:?}");
+fn vector_stores_equal_element_stores_bit_for_bit() {
+    // NCHW with an even output width takes vec2 or vec4 row stores; the same data in NHWC takes
+    // element stores; the arithmetic is the same, so the outputs must be identical.
+    for m in [2, 4, 6] {
+        let base = Conv2dDesc {
+            has_bias: true,
+            residual: true,
+            activation: Activation::Relu6,
+            ..wino(m, 3, TileLayout::Auto, conv(8, 12, 3, Padding::uniform(1)))
+        };
+        for shape in [[2, 8, 13, 8], [1, 8, 4, 20], [3, 8, 9, 14], [1, 8, 5, 7], [2, 8, 3, 2]] {
+            let out = out_shape(&base, shape);
+            let t = Tensors::new(&base, shape, 40);
+            let nchw = t.run(&t.conv(&base), shape);
+            assert_close(max_rel_error(&nchw, &t.reference(&base, shape)), TOL, &base, shape);
+            let d = Conv2dDesc { data_format: DataFormat::Nhwc, ..base.clone() };
+            let t = Tensors {
+                x: nchw_to_nhwc(&t.x, shape),
+                r: t.r.as_deref().map(|r| nchw_to_nhwc(r, out)),
+                ..t
+            };
+            let nhwc = t.run(&t.conv(&d), shape);
+            assert!(bits(&nhwc) == bits(&nchw_to_nhwc(&nchw, out)), "F({m},3) stores differ on {shape:?}");
+        }
     }
 }
 
