@@ -1,6 +1,8 @@
 // Input transform: one invocation per (channel, tile). Reads the α×α input patch of the tile
 // (zero outside the image, so padding costs no copy) and writes V = Bᵀ d B to the
-// Winograd-domain buffer, one value per tile element e.
+// Winograd-domain buffer, one value per tile element e. The vector-load variants bind the input
+// as vec2s or vec4s and fetch the aligned middle of each patch row with whole-vector loads, so a
+// warp's loads cover whole lines instead of every m-th element of them.
 {{ENABLE}}
 alias act_t = {{ACT}};
 
@@ -24,7 +26,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<act_t>;
+@group(0) @binding(1) var<storage, read> x: array<{{IN_T}}>;
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;
 
 {{WINO_INDEX}}
@@ -33,7 +35,8 @@ fn load(base: u32, iy: i32, ix: i32) -> f32 {
     if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {
         return 0.0;
     }
-    return f32(x[base + u32(iy) * params.stride_h + u32(ix) * params.stride_w]);
+    let e = base + u32(iy) * params.stride_h + u32(ix) * params.stride_w;
+    return f32({{ELEMENT}});
 }
 
 @compute @workgroup_size(64)
@@ -46,7 +49,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let p = id % params.tiles;
     let t = p % params.tiles_per_image;
     let y0 = i32((params.tile_row0 + t / params.tiles_w) * {{M}}u) - params.pad_top;
-    let x0 = i32((t % params.tiles_w) * {{M}}u) - params.pad_left;
+    let xa = (t % params.tiles_w) * {{M}}u;
+    let x0 = i32(xa) - params.pad_left;
     let base = params.x_offset + (p / params.tiles_per_image) * params.stride_n + c * params.stride_c;
 {{BODY}}
 }

@@ -306,11 +306,60 @@ pub fn filter_transform(t: &Transforms, layout: TileLayout) -> Kernel {
     }
 }
 
+/// How the input transform reads its α×α patch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InputLoad {
+    /// Element by element: any format, size and padding.
+    Scalar,
+    /// The m columns of each patch row that start at the tile's aligned position `m · tx` come as
+    /// aligned vectors of `width` (NCHW, `width` divides m and the input width); the `pad_left`
+    /// columns before them and the rest after come element by element. `pad_left < r`, so
+    /// those m columns lie inside the patch.
+    Vector {
+        /// Elements per vector load: 2 or 4.
+        width: usize,
+        /// The convolution's left padding, which fixes where the vectors sit in the patch.
+        pad_left: usize,
+    },
+}
+
 /// Input transform `V = Bᵀ d B`, padding handled in the loads.
-pub fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType) -> Kernel {
-    let a = t.alpha();
+pub fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType, load: InputLoad) -> Kernel {
+    let (a, m) = (t.alpha(), t.m);
     let mut body = Vec::new();
-    for_each_element(a, |i, j| body.push(format!("let in{i}_{j} = load(base, y0 + {i}, x0 + {j});")));
+    let (width, suffix) = match load {
+        InputLoad::Scalar => {
+            for_each_element(a, |i, j| body.push(format!("let in{i}_{j} = load(base, y0 + {i}, x0 + {j});")));
+            (1, String::new())
+        }
+        InputLoad::Vector { width, pad_left } => {
+            assert!(
+                m.is_multiple_of(width) && pad_left < t.r,
+                "vector loads need width | m and pad_left < r"
+            );
+            let lanes = ["x", "y", "z", "w"];
+            for i in 0..a {
+                body.push(format!("let iy{i} = y0 + {i};"));
+                body.push(format!("let row{i} = iy{i} >= 0 && iy{i} < params.in_h;"));
+                for q in 0..m / width {
+                    let (vec, col) = (format!("vec{width}<f32>"), format!("xa + {}u", q * width));
+                    // A branch, not select(): the load must not happen outside the image.
+                    body.push(format!("var c{i}_{q} = {vec}(0.0);"));
+                    body.push(format!(
+                        "if (row{i} && {col} < u32(params.in_w)) {{ c{i}_{q} = {vec}(x[(base + u32(iy{i}) * params.stride_h + {col}) / {width}u]); }}"
+                    ));
+                }
+                for j in 0..a {
+                    let value = match j.checked_sub(pad_left).filter(|&k| k < m) {
+                        Some(k) => format!("c{i}_{}.{}", k / width, lanes[k % width]),
+                        None => format!("load(base, iy{i}, x0 + {j})"),
+                    };
+                    body.push(format!("let in{i}_{j} = {value};"));
+                }
+            }
+            (width, format!("_vec{width}_pad{pad_left}"))
+        }
+    };
     emit_sandwich(&t.bt, "in", "out", &mut body);
     for_each_element(a, |i, j| {
         body.push(format!(
@@ -318,11 +367,20 @@ pub fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType) -> Kern
             i * a + j
         ))
     });
-    let mut values =
-        vec![("WINO_INDEX", wino_index(layout, a)), ("M", t.m.to_string()), ("BODY", indent(body))];
+    let (in_t, element) = match width {
+        1 => ("act_t".to_string(), "x[e]".to_string()),
+        w => (format!("vec{w}<act_t>"), format!("x[e / {w}u][e % {w}u]")),
+    };
+    let mut values = vec![
+        ("WINO_INDEX", wino_index(layout, a)),
+        ("M", m.to_string()),
+        ("BODY", indent(body)),
+        ("IN_T", in_t),
+        ("ELEMENT", element),
+    ];
     values.extend(act_header(dtype));
     Kernel {
-        name: format!("input_{}_{}_{}", tile_name(t), layout, dtype),
+        name: format!("input_{}_{}_{}{suffix}", tile_name(t), layout, dtype),
         source: fill(INPUT_SKELETON, &values),
     }
 }
@@ -569,7 +627,12 @@ pub fn all_kernels() -> Vec<Kernel> {
         for layout in [TileLayout::R16_6_6, TileLayout::R6_6_16] {
             out.push(filter_transform(&t, layout));
             for dtype in [DType::F32, DType::F16] {
-                out.push(input_transform(&t, layout, dtype));
+                out.push(input_transform(&t, layout, dtype, InputLoad::Scalar));
+                for width in [2, 4].into_iter().filter(|w| t.m.is_multiple_of(*w)) {
+                    for pad_left in 0..t.r {
+                        out.push(input_transform(&t, layout, dtype, InputLoad::Vector { width, pad_left }));
+                    }
+                }
                 for ep in epilogues {
                     for store in [OutputStore::Scalar, OutputStore::Vec2, OutputStore::Vec4] {
                         if t.m.is_multiple_of(store.width()) {

@@ -2,7 +2,7 @@
 //! go through the pipeline at once so that every binding and grid fits the adapter's limits.
 //! Pure functions of the descriptor, the shape and `wgpu::Limits`, so they are unit-testable.
 
-use crate::codegen::{GemmTile, OutputStore, FUSED_KG, FUSED_TILES};
+use crate::codegen::{GemmTile, InputLoad, OutputStore, FUSED_KG, FUSED_TILES};
 use crate::desc::{Algo, Conv2dDesc, DType, DataFormat, TileLayout};
 use crate::error::{Error, Result};
 use wgpu::Limits;
@@ -152,6 +152,18 @@ pub fn output_store(format: DataFormat, m: usize, out_w: usize) -> OutputStore {
             format == DataFormat::Nchw && m.is_multiple_of(s.width()) && out_w.is_multiple_of(s.width())
         })
         .unwrap_or(OutputStore::Scalar)
+}
+
+/// How the input transform loads: aligned vectors for the middle of each patch row where NCHW,
+/// the tile side m and the input width allow it and the left padding is under r, else element
+/// by element.
+pub fn input_load(format: DataFormat, m: usize, r: usize, in_w: usize, pad_left: usize) -> InputLoad {
+    [4, 2]
+        .into_iter()
+        .find(|&w| {
+            format == DataFormat::Nchw && m.is_multiple_of(w) && in_w.is_multiple_of(w) && pad_left < r
+        })
+        .map_or(InputLoad::Scalar, |width| InputLoad::Vector { width, pad_left })
 }
 
 /// The product block for K output channels and `tiles` columns, from the H100 tuning runs in

@@ -551,7 +551,8 @@ impl Conv2d {
             Path::Winograd { m, r, layout, product: Product::Gemm(gemm) } => {
                 let t = Transforms::for_tile(m, r);
                 let a2 = (t.alpha() * t.alpha()) as u64;
-                let input_k = kernel(codegen::input_transform(&t, layout, d.dtype))?;
+                let load = dispatch::input_load(d.data_format, m, r, w, d.padding.left);
+                let input_k = kernel(codegen::input_transform(&t, layout, d.dtype, load))?;
                 let gemm_k = kernel(codegen::gemm(layout, t.alpha(), gemm))?;
                 let store = dispatch::output_store(d.data_format, m, ow);
                 let output_k = kernel(codegen::output_transform(&t, layout, d.dtype, ep, store))?;
