@@ -435,10 +435,20 @@ fn small_ctx() -> &'static Context {
 #[test]
 fn batches_past_the_limits_are_split_and_correct() {
     let _g = shared();
-    let wino =
-        |c, k, r, m| Conv2dDesc { algo: Algo::Winograd, tile: Some(m), ..Conv2dDesc::new(c, k, r, r / 2) };
+    let wino = |c, k, r, m| Conv2dDesc {
+        algo: Algo::Winograd,
+        tile: Some(m),
+        fuse: Some(false),
+        ..Conv2dDesc::new(c, k, r, r / 2)
+    };
+    let fused = |c, k, m| Conv2dDesc { fuse: Some(true), ..wino(c, k, 3, m) };
     let direct = |c, k| Conv2dDesc { algo: Algo::Direct, has_bias: true, ..Conv2dDesc::new(c, k, 3, 1) };
-    let cases: [(Conv2dDesc, [usize; 4]); 10] = [
+    let cases: [(Conv2dDesc, [usize; 4]); 13] = [
+        // The fused kernel keeps only activations in memory: chunks of whole images, and bands
+        // of tile rows once a row of tiles needs more workgroups than the limit allows.
+        (fused(8, 8, 2), [8, 8, 40, 40]),
+        (Conv2dDesc { residual: true, has_bias: true, ..fused(5, 7, 4) }, [12, 5, 33, 31]),
+        (fused(1, 1, 2), [2, 1, 300, 200]),
         (wino(8, 8, 3, 2), [4, 8, 32, 32]),
         (wino(8, 8, 3, 4), [4, 8, 32, 32]),
         (wino(8, 8, 3, 6), [4, 8, 32, 32]),
@@ -753,10 +763,17 @@ fn arb_case() -> impl Strategy<Value = (Conv2dDesc, [usize; 4])> {
     let sizes = (1usize..=3, 1usize..=20, 1usize..=20, 1usize..=20, 1usize..=20);
     let kernel = (1usize..=5, 1usize..=5, [0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2]);
     let stepping = (1usize..=3, 1usize..=3, 1usize..=2, 1usize..=2, any::<prop::sample::Index>());
-    let options =
-        (0usize..3, any::<prop::sample::Index>(), 0usize..3, any::<bool>(), any::<bool>(), 0usize..4);
+    let options = (
+        0usize..3,
+        any::<prop::sample::Index>(),
+        0usize..3,
+        any::<bool>(),
+        any::<bool>(),
+        0usize..4,
+        0usize..3,
+    );
     (sizes, kernel, stepping, options).prop_map(|((n, c, k, h, w), (kh, kw, p), (sh, sw, dh, dw, g), o)| {
-        let (algo_pick, tile_pick, layout_pick, has_bias, residual, act) = o;
+        let (algo_pick, tile_pick, layout_pick, has_bias, residual, act, fuse_pick) = o;
         let algo = [Algo::Auto, Algo::Winograd, Algo::Direct][algo_pick];
         let mut d = Conv2dDesc {
             kernel: [kh, kw],
@@ -784,6 +801,13 @@ fn arb_case() -> impl Strategy<Value = (Conv2dDesc, [usize; 4])> {
             _ => &[0],
         };
         d.tile = Some(*tile_pick.get(tiles)).filter(|&m| m != 0);
+        // Winograd-only options (layout, fusion) only where Winograd can run: auto refuses them
+        // elsewhere.
+        if algo == Algo::Direct || !wgpu_winograd::dispatch::winograd_applies(&d) {
+            d.layout = TileLayout::Auto;
+        } else {
+            d.fuse = [None, Some(true), Some(false)][fuse_pick];
+        }
         (d, [n, c, h, w])
     })
 }
