@@ -900,6 +900,8 @@ struct Record {
     wall_ms: f64,
     /// Empty submit + wait, timed alternately with the calls.
     floor_ms: f64,
+    /// Host time to record and submit one call.
+    submit_ms: f64,
     tflops: f64,
     /// With `--kernels`: each dispatch's median GPU time, in order.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1043,6 +1045,7 @@ fn bench_one(
         gpu_ms: t.gpu_ms,
         wall_ms: t.wall_ms,
         floor_ms: t.floor_ms,
+        submit_ms: t.submit_ms,
         tflops: flop / t.gpu_ms.unwrap_or(t.wall_ms) / 1e9,
         kernels,
     };

@@ -2,7 +2,7 @@
 //! go through the pipeline at once so that every binding and grid fits the adapter's limits.
 //! Pure functions of the descriptor, the shape and `wgpu::Limits`, so they are unit-testable.
 
-use crate::codegen::{GemmTile, InputLoad, OutputStore, FUSED_KG, FUSED_TILES};
+use crate::codegen::{fused_workgroup_bytes, GemmTile, InputLoad, OutputStore, FUSED_KG, FUSED_TILES};
 use crate::desc::{Algo, Conv2dDesc, DType, DataFormat, TileLayout};
 use crate::error::{Error, Result};
 use wgpu::Limits;
@@ -315,7 +315,18 @@ fn split(
             let per_image = (k.div_ceil(4) * oh * ow) as u64;
             Ok(((max_invocations / per_image.max(1)).min(by_activations).min(n as u64).max(1) as usize, 1))
         }
-        Path::Winograd { m, product: Product::Fused, .. } => {
+        Path::Winograd { m, r, product: Product::Fused, .. } => {
+            let bytes = fused_workgroup_bytes(m + r - 1);
+            let threads = FUSED_TILES * FUSED_KG;
+            if bytes > limits.max_compute_workgroup_storage_size
+                || threads > limits.max_compute_invocations_per_workgroup
+            {
+                return Err(Error::TooLarge(format!(
+                    "the fused kernel needs {bytes} bytes of workgroup memory and {threads} invocations; \
+                     the adapter allows {} and {}",
+                    limits.max_compute_workgroup_storage_size, limits.max_compute_invocations_per_workgroup
+                )));
+            }
             // Nothing but activations in memory; the grid is (tile blocks, channel blocks).
             let (th, tw) = (oh.div_ceil(m) as u64, ow.div_ceil(m) as u64);
             let channel_blocks = (k as u64).div_ceil(4 * FUSED_KG as u64);

@@ -962,11 +962,12 @@ impl Conv2d {
         let (_res, call) = self.bench_setup(shape)?;
         // Calls alternate with empty submits, so drift in the host's clocks and scheduling
         // affects both alike and `wall_ms / floor_ms` compares like with like.
-        let (mut wall, mut floor) = (Vec::with_capacity(iterations), Vec::with_capacity(iterations));
+        let (mut wall, mut floor, mut host) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..iterations {
             floor.push(self.ctx.empty_submit_ms(1)?);
             let start = Instant::now();
             self.ctx.queue().submit([call(Stamps::None).finish()]);
+            host.push(start.elapsed().as_secs_f64() * 1e3);
             self.ctx.wait()?;
             wall.push(start.elapsed().as_secs_f64() * 1e3);
         }
@@ -976,7 +977,12 @@ impl Conv2d {
         } else {
             None
         };
-        Ok(Timing { gpu_ms, wall_ms: median(&mut wall), floor_ms: median(&mut floor) })
+        Ok(Timing {
+            gpu_ms,
+            wall_ms: median(&mut wall),
+            floor_ms: median(&mut floor),
+            submit_ms: median(&mut host),
+        })
     }
 
     /// Median GPU time of each dispatch of a call on `shape`, each recorded in its own
@@ -1107,6 +1113,8 @@ pub struct Timing {
     pub wall_ms: f64,
     /// Median wall time of an empty submit + wait, measured alternately with the calls.
     pub floor_ms: f64,
+    /// Median host time to record and submit one call: the CPU share of `wall_ms`.
+    pub submit_ms: f64,
 }
 
 /// Host data as bytes padded to the 4-byte multiple that buffer writes need.
