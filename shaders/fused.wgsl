@@ -3,8 +3,8 @@
 // where the three-kernel pipeline is bound by launch latency and memory round trips, not
 // arithmetic. A workgroup takes TILES tiles × 4·KG output channels. Each invocation owns one
 // tile and 4 output channels and keeps all α×α products for them in vec4 registers.
-// Per step of CB input channels, invocation (tile, j) transforms channels j, j + KG, … of its
-// tile's input patch (fetched into registers during the previous step) into workgroup memory; then every invocation multiplies its tile's transformed values by
+// Per step of KG input channels, invocation (tile, j) transforms channel j of its tile's input
+// patch (fetched into registers during the previous step) into workgroup memory; then every invocation multiplies its tile's transformed values by
 // the transformed weights (vec4 over output channels). At the end each invocation applies the
 // output transform to its registers, crops at the image edge and runs the epilogue.
 {{ENABLE}}
@@ -40,9 +40,6 @@ struct Params {
 const TILES: u32 = {{TILES}}u;
 const KG: u32 = {{KG}}u;
 const A2: u32 = {{A2}}u;
-// Input channels per step: each invocation transforms PATCHES patches per step.
-const PATCHES: u32 = {{PATCHES}}u;
-const CB: u32 = KG * PATCHES;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<act_t>;
@@ -51,7 +48,7 @@ const CB: u32 = KG * PATCHES;
 {{EPILOGUE_BINDINGS}}
 
 // vt[j][e][tile]: this step's transformed input, channel j of the step, element e.
-var<workgroup> vt: array<f32, CB * A2 * TILES>;
+var<workgroup> vt: array<f32, KG * A2 * TILES>;
 
 {{WINO_INDEX}}
 
@@ -80,13 +77,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let in_base = params.x_offset + image * params.xs_n;
 {{ACC_DECL}}
 {{PATCH_DECL}}
-{{PATCH_LOAD_FIRST}}
-    for (var c0 = 0u; c0 < params.channels; c0 += CB) {
+    if (lid.y < params.channels) {
+        let base = in_base + lid.y * params.xs_c;
+{{PATCH_LOAD}}
+    }
+    for (var c0 = 0u; c0 < params.channels; c0 += KG) {
+        if (c0 + lid.y < params.channels) {
 {{INPUT}}
+        }
         workgroupBarrier();
-        // The next step's patches are fetched before this step's multiply-adds, to hide their latency.
-{{PATCH_LOAD_NEXT}}
-        let steps = min(CB, params.channels - c0);
+        // The next step's patch is fetched before this step's multiply-adds, to hide its latency.
+        if (c0 + KG + lid.y < params.channels) {
+            let base = in_base + (c0 + KG + lid.y) * params.xs_c;
+{{PATCH_LOAD}}
+        }
+        let steps = min(KG, params.channels - c0);
         for (var s = 0u; s < steps; s++) {
             let c = c0 + s;
 {{PRODUCT}}

@@ -94,23 +94,13 @@ const FUSED_SKELETON: &str = include_str!("../shaders/fused.wgsl");
 
 /// Tiles per workgroup of the fused kernel (its workgroup's x size).
 pub const FUSED_TILES: u32 = 16;
-/// Output-channel groups of 4 per workgroup of the fused kernel (its y size).
+/// Output-channel groups of 4 per workgroup of the fused kernel (its y size), which is also
+/// the number of input channels transformed per step.
 pub const FUSED_KG: u32 = 4;
 
-/// Input patches each invocation of the fused kernel transforms per step: 4 for α ≤ 4 (all 16
-/// channels of a small layer in one step, one barrier pair), else 1, which keeps the step's
-/// workgroup memory within WebGPU's default 16 KiB for every tile up to α = 8.
-pub fn fused_patches(alpha: usize) -> u32 {
-    if alpha <= 4 {
-        4
-    } else {
-        1
-    }
-}
-
-/// Workgroup memory of the fused kernel for tiles of side α.
+/// Workgroup memory of the fused kernel for tiles of side α: one step's transformed input.
 pub fn fused_workgroup_bytes(alpha: usize) -> u32 {
-    FUSED_KG * fused_patches(alpha) * (alpha * alpha) as u32 * FUSED_TILES * 4
+    FUSED_KG * (alpha * alpha) as u32 * FUSED_TILES * 4
 }
 
 /// Fills `{{KEY}}` placeholders; every placeholder must be given, so a typo fails loudly in tests.
@@ -573,37 +563,16 @@ pub fn gemm(layout: TileLayout, alpha: usize, tile: GemmTile) -> Kernel {
 /// accumulators on the way out.
 pub fn fused(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilogue) -> Kernel {
     let (a, m) = (t.alpha(), t.m);
-    let patches = fused_patches(a) as usize;
-    let (mut decl, mut patch_decl, mut input, mut product) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut output, mut stores) = (Vec::new(), Vec::new());
-    // Patch q of an invocation is input channel `origin + q·KG + lid.y` of the step.
-    let patch_load = |origin: &str| -> Vec<String> {
-        let mut lines = Vec::new();
-        for q in 0..patches {
-            let channel = format!("{origin} + {}u + lid.y", q as u32 * FUSED_KG);
-            lines.push(format!("if ({channel} < params.channels) {{"));
-            lines.push(format!("    let base = in_base + ({channel}) * params.xs_c;"));
-            for_each_element(a, |i, j| {
-                lines.push(format!("    in{q}_{i}_{j} = load(base, y0 + {i}, x0 + {j});"))
-            });
-            lines.push("}".into());
-        }
-        lines
-    };
-    for q in 0..patches {
-        let slot = format!("{}u + lid.y", q as u32 * FUSED_KG);
-        input.push(format!("if (c0 + {slot} < params.channels) {{"));
-        let mut block = Vec::new();
-        emit_sandwich(&t.bt, &format!("in{q}_"), "v", &mut block);
-        for_each_element(a, |i, j| {
-            patch_decl.push(format!("var in{q}_{i}_{j} = 0.0;"));
-            block.push(format!("vt[(({slot}) * A2 + {}u) * TILES + lid.x] = v{i}_{j};", i * a + j));
-        });
-        input.extend(block.into_iter().map(|l| format!("    {l}")));
-        input.push("}".into());
-    }
+    let (mut decl, mut patch_decl, mut patch_load) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut input, mut product, mut output, mut stores) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for_each_element(a, |i, j| {
+        patch_decl.push(format!("var in{i}_{j} = 0.0;"));
+        patch_load.push(format!("in{i}_{j} = load(base, y0 + {i}, x0 + {j});"));
+    });
+    emit_sandwich(&t.bt, "in", "v", &mut input);
     for_each_element(a, |i, j| {
         let e = i * a + j;
+        input.push(format!("vt[(lid.y * A2 + {e}u) * TILES + lid.x] = v{i}_{j};"));
         decl.push(format!("var acc{i}_{j} = vec4<f32>(0.0);"));
         product.push(format!(
             "acc{i}_{j} += vt[(s * A2 + {e}u) * TILES + lid.x] * u[wino_index({e}u, c, kq, params.channels, params.k_stride) / 4u];"
@@ -625,11 +594,9 @@ pub fn fused(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilogue) -> 
         ("TILES", FUSED_TILES.to_string()),
         ("KG", FUSED_KG.to_string()),
         ("ACC_DECL", ind(decl, 4)),
-        ("PATCHES", patches.to_string()),
         ("PATCH_DECL", ind(patch_decl, 4)),
-        ("PATCH_LOAD_FIRST", ind(patch_load("0u"), 4)),
-        ("PATCH_LOAD_NEXT", ind(patch_load("c0 + CB"), 8)),
-        ("INPUT", ind(input, 8)),
+        ("PATCH_LOAD", ind(patch_load, 8)),
+        ("INPUT", ind(input, 12)),
         ("PRODUCT", ind(product, 12)),
         ("OUTPUT", ind(output, 4)),
         ("STORES", ind(stores, 12)),

@@ -168,31 +168,37 @@ pub fn tune(
         None if desc.gemm.is_none() => products.push(Product::Fused),
         _ => {}
     }
+    let time = |choice: Choice, iterations: usize| -> Result<f64> {
+        let (fuse, gemm) = match choice.product {
+            Product::Fused => (Some(true), None),
+            Product::Gemm(g) => (Some(false), Some(g)),
+        };
+        let forced = Conv2dDesc {
+            algo: crate::Algo::Winograd,
+            tile: Some(choice.m),
+            layout: choice.layout,
+            gemm,
+            fuse,
+            residual: false,
+            ..desc.clone()
+        };
+        let t = Conv2d::new(ctx, forced, weights, bias)?.benchmark(shape, iterations)?;
+        Ok(t.gpu_ms.unwrap_or(t.wall_ms))
+    };
     let mut results = Vec::new();
     for &m in &tiles {
         for &layout in &layouts {
             for &product in &products {
-                let (fuse, gemm) = match product {
-                    Product::Fused => (Some(true), None),
-                    Product::Gemm(g) => (Some(false), Some(g)),
-                };
-                let forced = Conv2dDesc {
-                    algo: crate::Algo::Winograd,
-                    tile: Some(m),
-                    layout,
-                    gemm,
-                    fuse,
-                    residual: false,
-                    ..desc.clone()
-                };
-                let conv = Conv2d::new(ctx, forced, weights, bias)?;
-                let t = conv.benchmark(shape, iterations)?;
-                results.push(Candidate {
-                    choice: Choice { m, layout, product },
-                    ms: t.gpu_ms.unwrap_or(t.wall_ms),
-                });
+                let choice = Choice { m, layout, product };
+                results.push(Candidate { choice, ms: time(choice, iterations)? });
             }
         }
+    }
+    // Small problems time within noise of each other: the leaders are timed again and keep
+    // the slower of their two figures, so one lucky run cannot pick the cached winner.
+    results.sort_by(|a, b| a.ms.total_cmp(&b.ms));
+    for c in results.iter_mut().take(3) {
+        c.ms = c.ms.max(time(c.choice, iterations)?);
     }
     results.sort_by(|a, b| a.ms.total_cmp(&b.ms));
     let best = results.first().ok_or_else(|| Error::Unsupported("no candidate fits this adapter".into()))?;

@@ -801,10 +801,10 @@ fn arb_case() -> impl Strategy<Value = (Conv2dDesc, [usize; 4])> {
             _ => &[0],
         };
         d.tile = Some(*tile_pick.get(tiles)).filter(|&m| m != 0);
-        // Winograd-only options (layout, fusion) only where Winograd can run: auto refuses them
-        // elsewhere.
+        // Winograd-only options (tile, layout, fusion) only where Winograd can run: auto refuses
+        // them elsewhere.
         if algo == Algo::Direct || !wgpu_winograd::dispatch::winograd_applies(&d) {
-            d.layout = TileLayout::Auto;
+            (d.layout, d.tile) = (TileLayout::Auto, None);
         } else {
             d.fuse = [None, Some(true), Some(false)][fuse_pick];
         }
