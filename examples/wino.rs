@@ -868,6 +868,8 @@ const VARIANTS: [(Algo, TileLayout); 4] = [
 struct Report {
     adapter: AdapterJson,
     empty_submit_ms: f64,
+    /// One pass with one empty single-invocation dispatch, submit + wait.
+    empty_dispatch_ms: f64,
     date: String,
     results: Vec<Record>,
 }
@@ -931,9 +933,14 @@ fn bench(a: &BenchArgs) -> Res<()> {
     }
     let shapes = suite_shapes(a.suite);
     let ctx = lib(Context::new())?;
-    let floor = lib(ctx.empty_submit_ms(50))?;
+    let (floor, one_dispatch) = lib(ctx.dispatch_floor_ms(200))?;
     let i = ctx.adapter_info();
-    eprintln!("adapter: {} ({}); empty submit + wait {floor:.3} ms", i.name, i.backend);
+    eprintln!(
+        "adapter: {} ({}); empty submit + wait {floor:.4} ms; one empty dispatch + wait {one_dispatch:.4} ms ({:.3}×)",
+        i.name,
+        i.backend,
+        one_dispatch / floor
+    );
     let total = shapes.len() * VARIANTS.len();
     let mut results = Vec::new();
     print_header();
@@ -959,6 +966,7 @@ fn bench(a: &BenchArgs) -> Res<()> {
             driver_info: i.driver_info.clone(),
         },
         empty_submit_ms: floor,
+        empty_dispatch_ms: one_dispatch,
         date: utc_now(),
         results,
     };

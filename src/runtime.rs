@@ -202,6 +202,30 @@ impl Context {
         }
         Ok(median(&mut times))
     }
+
+    /// Wall time of the smallest synchronous compute call: one pass with one single-invocation
+    /// dispatch of an empty kernel, submit + wait, timed alternately with empty submits. Returns
+    /// (empty submit ms, empty dispatch ms): what any compute call costs on this adapter and
+    /// driver, next to the floor that [`Conv2d::benchmark`] compares a call with.
+    pub fn dispatch_floor_ms(&self, iterations: usize) -> Result<(f64, f64)> {
+        let kernel = Kernel { name: "empty".into(), source: "@compute @workgroup_size(1)\nfn main() {}\n".into() };
+        let pipeline = self.pipeline(&kernel)?;
+        let (mut empty, mut dispatch) = (Vec::new(), Vec::new());
+        for _ in 0..iterations.max(1) {
+            empty.push(self.empty_submit_ms(1)?);
+            let start = Instant::now();
+            let mut enc = self.device().create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.dispatch_workgroups(1, 1, 1);
+            }
+            self.queue().submit([enc.finish()]);
+            self.wait()?;
+            dispatch.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok((median(&mut empty), median(&mut dispatch)))
+    }
 }
 
 pub(crate) fn median(v: &mut [f64]) -> f64 {
