@@ -137,9 +137,11 @@ pub fn auto_layout(c: usize, tiles: usize) -> TileLayout {
 
 /// Whether to fuse the three Winograd stages into one kernel. The fused kernel keeps α²
 /// accumulators per invocation and re-transforms the input for every 16 output channels, so it
-/// pays only for F(2,3) with few channels; measured on an H100 in `BENCHMARKS.md`.
-pub fn auto_fuse(m: usize, c: usize, k: usize) -> bool {
-    m == 2 && c <= 32 && k <= 32
+/// can only pay for F(2,3) with few channels. Measured (`BENCHMARKS.md`): on an H100 it matches
+/// the three kernels' GPU time on the seed shapes and trims the synchronous call by one
+/// dispatch; on lavapipe, a CPU, it is 1.3–2× slower, so CPU adapters never fuse.
+pub fn auto_fuse(m: usize, c: usize, k: usize, device: wgpu::DeviceType) -> bool {
+    device != wgpu::DeviceType::Cpu && m == 2 && c <= 32 && k <= 32
 }
 
 /// How the output transform stores: the widest aligned vectors that both the tile side m and
@@ -192,8 +194,9 @@ pub fn auto_gemm(k: usize, tiles: usize, limits: &Limits) -> Result<GemmTile> {
         .ok_or_else(|| Error::Unsupported("no product block fits this adapter's workgroup limits".into()))
 }
 
-/// Resolves algo, tile, layout and chunking for `desc` on an input of logical shape `[n, c, h, w]`.
-pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits) -> Result<Plan> {
+/// Resolves algo, tile, layout, product stage and chunking for `desc` on an input of logical
+/// shape `[n, c, h, w]`, for an adapter with these limits and device type.
+pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits, device: wgpu::DeviceType) -> Result<Plan> {
     desc.validate()?;
     let [n, c, h, w] = input;
     if n == 0 || h == 0 || w == 0 {
@@ -264,7 +267,7 @@ pub fn plan(desc: &Conv2dDesc, input: [usize; 4], limits: &Limits) -> Result<Pla
                     ))
                 }
                 (Some(true), None) => Product::Fused,
-                (None, None) if auto_fuse(m, c, desc.out_channels) => Product::Fused,
+                (None, None) if auto_fuse(m, c, desc.out_channels, device) => Product::Fused,
                 (_, Some(g)) => Product::Gemm(g),
                 (_, None) => Product::Gemm(auto_gemm(desc.out_channels, tiles, limits)?),
             };
@@ -390,25 +393,29 @@ pub fn grid(invocations: u64, limits: &Limits) -> [u32; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    const GPU: wgpu::DeviceType = wgpu::DeviceType::DiscreteGpu;
 
     #[test]
     fn auto_uses_winograd_only_where_it_applies() {
         let limits = Limits::default();
         let big = Conv2dDesc::new(64, 64, 3, 1);
-        assert!(matches!(plan(&big, [32, 64, 56, 56], &limits).unwrap().path, Path::Winograd { m: 4, .. }));
+        assert!(matches!(
+            plan(&big, [32, 64, 56, 56], &limits, GPU).unwrap().path,
+            Path::Winograd { m: 4, .. }
+        ));
         let mut d = Conv2dDesc::new(16, 16, 3, 1);
-        assert!(matches!(plan(&d, [1, 16, 32, 32], &limits).unwrap().path, Path::Winograd { m: 2, .. }));
+        assert!(matches!(plan(&d, [1, 16, 32, 32], &limits, GPU).unwrap().path, Path::Winograd { m: 2, .. }));
         d.stride = [2, 2];
-        assert_eq!(plan(&d, [1, 16, 32, 32], &limits).unwrap().path, Path::Direct);
+        assert_eq!(plan(&d, [1, 16, 32, 32], &limits, GPU).unwrap().path, Path::Direct);
         d.algo = Algo::Winograd;
-        assert!(matches!(plan(&d, [1, 16, 32, 32], &limits), Err(Error::Unsupported(_))));
+        assert!(matches!(plan(&d, [1, 16, 32, 32], &limits, GPU), Err(Error::Unsupported(_))));
     }
 
     #[test]
     fn batch_is_chunked_under_small_binding_limits() {
         let limits = Limits { max_storage_buffer_binding_size: 1 << 20, ..Limits::default() };
         let d = Conv2dDesc::new(32, 32, 3, 1);
-        let p = plan(&d, [8, 32, 32, 32], &limits).unwrap();
+        let p = plan(&d, [8, 32, 32, 32], &limits, GPU).unwrap();
         assert!(p.chunk < 8 && p.chunk >= 1, "chunk {}", p.chunk);
         assert_eq!(p.pieces().iter().map(|p| p.images).sum::<usize>(), 8);
     }
@@ -417,13 +424,27 @@ mod tests {
     fn one_big_image_is_split_into_tile_row_bands() {
         let limits = Limits { max_storage_buffer_binding_size: 1 << 20, ..Limits::default() };
         let d = Conv2dDesc { tile: Some(4), ..Conv2dDesc::new(16, 16, 3, 1) };
-        let p = plan(&d, [2, 16, 200, 60], &limits).unwrap();
+        let p = plan(&d, [2, 16, 200, 60], &limits, GPU).unwrap();
         let pieces = p.pieces();
         assert_eq!(p.chunk, 1);
         assert!(p.band_rows < 50, "band {}", p.band_rows);
         assert_eq!(pieces.iter().filter(|q| q.first_image == 1).map(|q| q.tile_rows).sum::<usize>(), 50);
         let tiny = Limits { max_storage_buffer_binding_size: 4096, ..Limits::default() };
-        assert!(matches!(plan(&d, [1, 16, 100, 60], &tiny), Err(Error::TooLarge(_))));
+        assert!(matches!(plan(&d, [1, 16, 100, 60], &tiny, GPU), Err(Error::TooLarge(_))));
+    }
+
+    #[test]
+    fn auto_fuses_few_channels_on_gpus_only() {
+        let limits = Limits::default();
+        let seed = Conv2dDesc::new(16, 16, 3, 1);
+        let product = |d: &Conv2dDesc, device| match plan(d, [1, d.in_channels, 32, 32], &limits, device) {
+            Ok(Plan { path: Path::Winograd { product, .. }, .. }) => product,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(product(&seed, GPU), Product::Fused);
+        assert_ne!(product(&seed, wgpu::DeviceType::Cpu), Product::Fused);
+        assert_ne!(product(&Conv2dDesc::new(64, 64, 3, 1), GPU), Product::Fused);
+        assert_ne!(product(&Conv2dDesc { fuse: Some(false), ..seed }, GPU), Product::Fused);
     }
 
     #[test]

@@ -208,7 +208,8 @@ impl Context {
     /// (empty submit ms, empty dispatch ms): what any compute call costs on this adapter and
     /// driver, next to the floor that [`Conv2d::benchmark`] compares a call with.
     pub fn dispatch_floor_ms(&self, iterations: usize) -> Result<(f64, f64)> {
-        let kernel = Kernel { name: "empty".into(), source: "@compute @workgroup_size(1)\nfn main() {}\n".into() };
+        let kernel =
+            Kernel { name: "empty".into(), source: "@compute @workgroup_size(1)\nfn main() {}\n".into() };
         let pipeline = self.pipeline(&kernel)?;
         let (mut empty, mut dispatch) = (Vec::new(), Vec::new());
         for _ in 0..iterations.max(1) {
@@ -412,7 +413,8 @@ impl Conv2d {
     /// The plan (path, tile, layout, chunking) a call on this input shape takes: what the
     /// descriptor forces, then what `tune` measured for this adapter and shape, then heuristics.
     pub fn plan(&self, input: [usize; 4]) -> Result<Plan> {
-        dispatch::plan(&crate::tune::apply(&self.ctx, &self.desc, input), input, &self.ctx.limits())
+        let device = self.ctx.adapter_info().device_type;
+        dispatch::plan(&crate::tune::apply(&self.ctx, &self.desc, input), input, &self.ctx.limits(), device)
     }
 
     /// The logical output shape `[n, k, oh, ow]` for a logical input shape `[n, c, h, w]`.
