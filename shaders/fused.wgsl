@@ -1,12 +1,15 @@
 // Fused Winograd: input transform, product and output transform in one kernel, so nothing of
 // the Winograd domain but the prepared weights ever touches memory. Meant for few channels,
-// where the three-kernel pipeline is bound by launch latency and memory round trips, not
-// arithmetic. A workgroup takes TILES tiles × 4·KG output channels. Each invocation owns one
-// tile and 4 output channels and keeps all α×α products for them in vec4 registers.
-// Per step of KG input channels, invocation (tile, j) transforms channel j of its tile's input
-// patch (fetched into registers during the previous step) into workgroup memory; then every invocation multiplies its tile's transformed values by
-// the transformed weights (vec4 over output channels). At the end each invocation applies the
-// output transform to its registers, crops at the image edge and runs the epilogue.
+// where the three-kernel pipeline is bound by launch latency rather than arithmetic, so the
+// work is spread to keep every invocation's chain of dependent steps short.
+// A workgroup takes TILES tiles × KB output channels; invocation (k, i, tile) owns row i of
+// the α×α products of one tile and one output channel.
+//  1. Per step of CB input channels, the first TILES·CB invocations each transform one input
+//     patch into workgroup memory (vt).
+//  2. Every invocation accumulates its row: α products per input channel.
+//  3. It applies Aᵀ along its row (α values → m) and leaves the m values in workgroup memory
+//     (rows); the invocations of row 0 then apply Aᵀ down the columns, crop and run the
+//     epilogue.
 {{ENABLE}}
 alias act_t = {{ACT}};
 
@@ -38,17 +41,22 @@ struct Params {
 }
 
 const TILES: u32 = {{TILES}}u;
-const KG: u32 = {{KG}}u;
-const A2: u32 = {{A2}}u;
+const KB: u32 = {{KB}}u;
+const CB: u32 = {{CB}}u;
+const ALPHA: u32 = {{ALPHA}}u;
+const A2: u32 = ALPHA * ALPHA;
+const M: u32 = {{M}}u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<act_t>;
 @group(0) @binding(2) var<storage, read_write> y: array<act_t>;
-@group(0) @binding(3) var<storage, read> u: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> u: array<f32>;
 {{EPILOGUE_BINDINGS}}
 
-// vt[j][e][tile]: this step's transformed input, channel j of the step, element e.
-var<workgroup> vt: array<f32, KG * A2 * TILES>;
+// vt[c][e][tile]: this step's transformed input.
+var<workgroup> vt: array<f32, CB * A2 * TILES>;
+// rows[tile][k][i][q]: row i of the products after the row pass.
+var<workgroup> rows: array<f32, TILES * KB * ALPHA * M>;
 
 {{WINO_INDEX}}
 
@@ -61,52 +69,50 @@ fn load(base: u32, iy: i32, ix: i32) -> f32 {
     return f32(x[base + u32(iy) * params.xs_h + u32(ix) * params.xs_w]);
 }
 
-@compute @workgroup_size(TILES, KG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let tile = wid.x * TILES + lid.x;
-    let k0 = (wid.y * KG + lid.y) * 4u;
-    // Invocations past the last tile or channel compute on valid data and store nothing.
-    let p = min(tile, params.tiles - 1u);
-    let kq = min(k0, params.k_stride - 4u);
-    let image = p / params.tiles_per_image;
+// Where tile `slot` of this workgroup starts, in output pixels: (image, oy0, ox0). Slots past
+// the last tile repeat it; their results are never stored.
+fn tile_origin(group: u32, slot: u32) -> vec3<u32> {
+    let p = min(group * TILES + slot, params.tiles - 1u);
     let t = p % params.tiles_per_image;
-    let oy0 = (params.tile_row0 + t / params.tiles_w) * {{M}}u;
-    let ox0 = (t % params.tiles_w) * {{M}}u;
-    let y0 = i32(oy0) - params.pad_top;
-    let x0 = i32(ox0) - params.pad_left;
-    let in_base = params.x_offset + image * params.xs_n;
+    return vec3<u32>(p / params.tiles_per_image, (params.tile_row0 + t / params.tiles_w) * M, (t % params.tiles_w) * M);
+}
+
+@compute @workgroup_size({{WG_X}}, TILES)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let k_local = lid.x % KB;
+    let i = lid.x / KB;
+    let k = wid.y * KB + k_local;
+    let kq = min(k, params.out_channels - 1u);
 {{ACC_DECL}}
-{{PATCH_DECL}}
-    if (lid.y < params.channels) {
-        let base = in_base + lid.y * params.xs_c;
-{{PATCH_LOAD}}
-    }
-    for (var c0 = 0u; c0 < params.channels; c0 += KG) {
-        if (c0 + lid.y < params.channels) {
+    for (var c0 = 0u; c0 < params.channels; c0 += CB) {
+        if (li < TILES * CB && c0 + li / TILES < params.channels) {
+            let slot = li % TILES;
+            let at = tile_origin(wid.x, slot);
+            let y0 = i32(at.y) - params.pad_top;
+            let x0 = i32(at.z) - params.pad_left;
+            let base = params.x_offset + at.x * params.xs_n + (c0 + li / TILES) * params.xs_c;
 {{INPUT}}
         }
         workgroupBarrier();
-        // The next step's patch is fetched before this step's multiply-adds, to hide its latency.
-        if (c0 + KG + lid.y < params.channels) {
-            let base = in_base + (c0 + KG + lid.y) * params.xs_c;
-{{PATCH_LOAD}}
-        }
-        let steps = min(KG, params.channels - c0);
+        let steps = min(CB, params.channels - c0);
         for (var s = 0u; s < steps; s++) {
             let c = c0 + s;
 {{PRODUCT}}
         }
         workgroupBarrier();
     }
-    if (tile >= params.tiles) {
+{{ROW_PASS}}
+    workgroupBarrier();
+    let tile = wid.x * TILES + lid.y;
+    if (i != 0u || k >= params.out_channels || tile >= params.tiles) {
         return;
     }
-{{OUTPUT}}
-    for (var lane = 0u; lane < 4u; lane++) {
-        let k = k0 + lane;
-        if (k < params.out_channels) {
-            let base = image * params.ys_n + k * params.ys_c;
+    let at = tile_origin(wid.x, lid.y);
+    let base = at.x * params.ys_n + k * params.ys_c;
+{{COLUMN_PASS}}
 {{STORES}}
-        }
-    }
 }

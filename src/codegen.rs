@@ -92,15 +92,49 @@ const GEMM_SKELETON: &str = include_str!("../shaders/gemm.wgsl");
 const DIRECT_SKELETON: &str = include_str!("../shaders/direct.wgsl");
 const FUSED_SKELETON: &str = include_str!("../shaders/fused.wgsl");
 
-/// Tiles per workgroup of the fused kernel (its workgroup's x size).
-pub const FUSED_TILES: u32 = 16;
-/// Output-channel groups of 4 per workgroup of the fused kernel (its y size), which is also
-/// the number of input channels transformed per step.
-pub const FUSED_KG: u32 = 4;
+/// Workgroup block of the fused kernel: `tiles` tiles × `out_channels` output channels, with
+/// one invocation per (output channel, row of the α×α products, tile), `in_channels` input
+/// channels transformed per step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FusedBlock {
+    /// Tiles per workgroup (workgroup y).
+    pub tiles: u32,
+    /// Output channels per workgroup.
+    pub out_channels: u32,
+    /// Input channels staged in workgroup memory per step.
+    pub in_channels: u32,
+    /// Tile side α = m + r − 1.
+    pub alpha: u32,
+    /// Output tile side m.
+    pub m: u32,
+}
 
-/// Workgroup memory of the fused kernel for tiles of side α: one step's transformed input.
-pub fn fused_workgroup_bytes(alpha: usize) -> u32 {
-    FUSED_KG * (alpha * alpha) as u32 * FUSED_TILES * 4
+impl FusedBlock {
+    /// The block for F(m×m, r×r): 16 output and 16 input channels, and as many tiles as keep
+    /// the workgroup at most 256 invocations.
+    pub fn new(m: usize, r: usize) -> FusedBlock {
+        let alpha = (m + r - 1) as u32;
+        FusedBlock {
+            tiles: (256 / (16 * alpha)).max(1),
+            out_channels: 16,
+            in_channels: 16,
+            alpha,
+            m: m as u32,
+        }
+    }
+    /// Workgroup size `[x, y]`: (output channel, row) across, tiles down.
+    pub fn workgroup_size(&self) -> [u32; 2] {
+        [self.out_channels * self.alpha, self.tiles]
+    }
+    /// Invocations per workgroup.
+    pub fn invocations(&self) -> u32 {
+        self.out_channels * self.alpha * self.tiles
+    }
+    /// Workgroup memory: one step's transformed input and the row-pass results.
+    pub fn workgroup_bytes(&self) -> u32 {
+        let a = self.alpha;
+        (self.in_channels * a * a * self.tiles + self.tiles * self.out_channels * a * self.m) * 4
+    }
 }
 
 /// Fills `{{KEY}}` placeholders; every placeholder must be given, so a typo fails loudly in tests.
@@ -558,48 +592,62 @@ pub fn gemm(layout: TileLayout, alpha: usize, tile: GemmTile) -> Kernel {
     }
 }
 
-/// Input transform, product and output transform in one kernel (`shaders/fused.wgsl`): the
-/// transforms are the same straight-line code as the separate kernels, applied to vec4
-/// accumulators on the way out.
+/// Input transform, product and output transform in one kernel (`shaders/fused.wgsl`), from the
+/// same straight-line transforms as the separate kernels; the output transform is split into a
+/// row pass per invocation and a column pass over workgroup memory.
 pub fn fused(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilogue) -> Kernel {
     let (a, m) = (t.alpha(), t.m);
-    let (mut decl, mut patch_decl, mut patch_load) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut input, mut product, mut output, mut stores) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for_each_element(a, |i, j| {
-        patch_decl.push(format!("var in{i}_{j} = 0.0;"));
-        patch_load.push(format!("in{i}_{j} = load(base, y0 + {i}, x0 + {j});"));
-    });
+    let block = FusedBlock::new(m, t.r);
+    let (mut decl, mut input, mut product, mut row_pass) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut column_pass, mut stores) = (Vec::new(), Vec::new());
+    for_each_element(a, |i, j| input.push(format!("let in{i}_{j} = load(base, y0 + {i}, x0 + {j});")));
     emit_sandwich(&t.bt, "in", "v", &mut input);
     for_each_element(a, |i, j| {
-        let e = i * a + j;
-        input.push(format!("vt[(lid.y * A2 + {e}u) * TILES + lid.x] = v{i}_{j};"));
-        decl.push(format!("var acc{i}_{j} = vec4<f32>(0.0);"));
-        product.push(format!(
-            "acc{i}_{j} += vt[(s * A2 + {e}u) * TILES + lid.x] * u[wino_index({e}u, c, kq, params.channels, params.k_stride) / 4u];"
-        ));
+        input.push(format!("vt[((li / TILES) * A2 + {}u) * TILES + slot] = v{i}_{j};", i * a + j))
     });
-    emit_sandwich(&t.at, "acc", "out", &mut output);
-    for_each_element(m, |i, j| {
+    let accs: Vec<String> = (0..a).map(|j| format!("acc{j}")).collect();
+    for (j, acc) in accs.iter().enumerate() {
+        decl.push(format!("var {acc} = 0.0;"));
+        product.push(format!(
+            "{acc} += vt[(s * A2 + i * ALPHA + {j}u) * TILES + lid.y] * u[wino_index(i * ALPHA + {j}u, c, kq, params.channels, params.k_stride)];"
+        ));
+    }
+    let row: Vec<String> = (0..m).map(|q| format!("row{q}")).collect();
+    emit_matvec(&t.at, &accs, &row, &mut row_pass);
+    let slot = |i: &str, q: usize| format!("rows[((lid.y * KB + k_local) * ALPHA + {i}) * M + {q}u]");
+    for (q, name) in row.iter().enumerate() {
+        row_pass.push(format!("{} = {name};", slot("i", q)));
+    }
+    for q in 0..m {
+        let column: Vec<String> = (0..a).map(|i| format!("r{i}_{q}")).collect();
+        for (i, name) in column.iter().enumerate() {
+            column_pass.push(format!("let {name} = {};", slot(&format!("{i}u"), q)));
+        }
+        let out: Vec<String> = (0..m).map(|p| format!("out{p}_{q}")).collect();
+        emit_matvec(&t.at, &column, &out, &mut column_pass);
+    }
+    for_each_element(m, |p, q| {
         stores.extend([
-            format!("if (oy0 + {i}u < params.out_h && ox0 + {j}u < params.out_w) {{"),
-            format!("    let rel = base + (oy0 + {i}u) * params.ys_h + (ox0 + {j}u) * params.ys_w;"),
-            format!("    y[params.y_offset + rel] = finish(out{i}_{j}[lane], k, rel);"),
+            format!("if (at.y + {p}u < params.out_h && at.z + {q}u < params.out_w) {{"),
+            format!("    let rel = base + (at.y + {p}u) * params.ys_h + (at.z + {q}u) * params.ys_w;"),
+            format!("    y[params.y_offset + rel] = finish(out{p}_{q}, k, rel);"),
             "}".into(),
         ])
     });
     let mut values = vec![
         ("WINO_INDEX", wino_index(layout, a)),
         ("M", m.to_string()),
-        ("A2", (a * a).to_string()),
-        ("TILES", FUSED_TILES.to_string()),
-        ("KG", FUSED_KG.to_string()),
+        ("ALPHA", a.to_string()),
+        ("TILES", block.tiles.to_string()),
+        ("KB", block.out_channels.to_string()),
+        ("CB", block.in_channels.to_string()),
+        ("WG_X", block.workgroup_size()[0].to_string()),
         ("ACC_DECL", ind(decl, 4)),
-        ("PATCH_DECL", ind(patch_decl, 4)),
-        ("PATCH_LOAD", ind(patch_load, 8)),
         ("INPUT", ind(input, 12)),
         ("PRODUCT", ind(product, 12)),
-        ("OUTPUT", ind(output, 4)),
-        ("STORES", ind(stores, 12)),
+        ("ROW_PASS", ind(row_pass, 4)),
+        ("COLUMN_PASS", ind(column_pass, 4)),
+        ("STORES", ind(stores, 4)),
     ];
     values.extend(act_header(dtype));
     values.extend(epilogue(ep, 4, 1));

@@ -2,7 +2,7 @@
 //! go through the pipeline at once so that every binding and grid fits the adapter's limits.
 //! Pure functions of the descriptor, the shape and `wgpu::Limits`, so they are unit-testable.
 
-use crate::codegen::{fused_workgroup_bytes, GemmTile, InputLoad, OutputStore, FUSED_KG, FUSED_TILES};
+use crate::codegen::{FusedBlock, GemmTile, InputLoad, OutputStore};
 use crate::desc::{Algo, Conv2dDesc, DType, DataFormat, TileLayout};
 use crate::error::{Error, Result};
 use wgpu::Limits;
@@ -319,21 +319,25 @@ fn split(
             Ok(((max_invocations / per_image.max(1)).min(by_activations).min(n as u64).max(1) as usize, 1))
         }
         Path::Winograd { m, r, product: Product::Fused, .. } => {
-            let bytes = fused_workgroup_bytes(m + r - 1);
-            let threads = FUSED_TILES * FUSED_KG;
-            if bytes > limits.max_compute_workgroup_storage_size
-                || threads > limits.max_compute_invocations_per_workgroup
+            let block = FusedBlock::new(m, r);
+            let [x, y] = block.workgroup_size();
+            if block.workgroup_bytes() > limits.max_compute_workgroup_storage_size
+                || block.invocations() > limits.max_compute_invocations_per_workgroup
+                || x > limits.max_compute_workgroup_size_x
+                || y > limits.max_compute_workgroup_size_y
             {
                 return Err(Error::TooLarge(format!(
-                    "the fused kernel needs {bytes} bytes of workgroup memory and {threads} invocations; \
-                     the adapter allows {} and {}",
-                    limits.max_compute_workgroup_storage_size, limits.max_compute_invocations_per_workgroup
+                    "the fused kernel needs {} bytes of workgroup memory and {x}×{y} invocations; \
+                     the adapter allows {} bytes and {} invocations",
+                    block.workgroup_bytes(),
+                    limits.max_compute_workgroup_storage_size,
+                    limits.max_compute_invocations_per_workgroup
                 )));
             }
             // Nothing but activations in memory; the grid is (tile blocks, channel blocks).
             let (th, tw) = (oh.div_ceil(m) as u64, ow.div_ceil(m) as u64);
-            let channel_blocks = (k as u64).div_ceil(4 * FUSED_KG as u64);
-            let max_rows = max_groups * FUSED_TILES as u64 / tw;
+            let channel_blocks = (k as u64).div_ceil(block.out_channels as u64);
+            let max_rows = max_groups * block.tiles as u64 / tw;
             if channel_blocks > max_groups || max_rows == 0 {
                 return Err(Error::TooLarge(format!(
                     "the fused grid ({tw} tiles per row, {channel_blocks} channel blocks) exceeds \

@@ -535,7 +535,8 @@ impl Conv2d {
                 let fused_k = kernel(codegen::fused(&t, layout, d.dtype, ep))?;
                 transformed = Some(self.transformed_weights(m, r, layout)?);
                 let tw = plan.tiles_hw()[1];
-                let k_groups = (k as u32).div_ceil(4 * codegen::FUSED_KG);
+                let block = codegen::FusedBlock::new(m, r);
+                let k_groups = (k as u32).div_ceil(block.out_channels);
                 for piece in plan.pieces() {
                     let (first, at) = (piece.first_image, (piece.first_image as u64, piece.images as u64));
                     let tpi = (piece.tile_rows * tw) as u32;
@@ -570,7 +571,7 @@ impl Conv2d {
                     let mut slots = vec![Slot::Input, Slot::Output, Slot::Transformed];
                     slots.extend(ep.bias.then_some(Slot::Bias));
                     slots.extend(ep.residual.then_some(Slot::Residual));
-                    let grid = [tiles.div_ceil(codegen::FUSED_TILES), k_groups, 1];
+                    let grid = [tiles.div_ceil(block.tiles), k_groups, 1];
                     push(&p, &fused_k, grid, slots, at);
                 }
             }
