@@ -2,7 +2,7 @@
 // the Winograd domain but the prepared weights ever touches memory. Meant for few channels,
 // where the three-kernel pipeline is bound by launch latency rather than arithmetic, so the
 // work is spread to keep every invocation's chain of dependent steps short.
-// A workgroup takes TILES tiles × KB output channels; invocation (k, i, tile) owns row i of
+// A workgroup takes TILES tiles × KB output channels; invocation (tile, k, i) owns row i of
 // the α×α products of one tile and one output channel.
 //  1. Per step of CB input channels, the first TILES·CB invocations each transform one input
 //     patch into workgroup memory (vt).
@@ -77,21 +77,22 @@ fn tile_origin(group: u32, slot: u32) -> vec3<u32> {
     return vec3<u32>(p / params.tiles_per_image, (params.tile_row0 + t / params.tiles_w) * M, (t % params.tiles_w) * M);
 }
 
-@compute @workgroup_size({{WG_X}}, TILES)
+@compute @workgroup_size(TILES * KB, ALPHA)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let k_local = lid.x % KB;
-    let i = lid.x / KB;
+    // Tiles vary fastest, so a warp's loads and stores walk along image rows.
+    let slot = lid.x % TILES;
+    let k_local = lid.x / TILES;
+    let i = lid.y;
     let k = wid.y * KB + k_local;
     let kq = min(k, params.out_channels - 1u);
 {{ACC_DECL}}
     for (var c0 = 0u; c0 < params.channels; c0 += CB) {
         if (li < TILES * CB && c0 + li / TILES < params.channels) {
-            let slot = li % TILES;
-            let at = tile_origin(wid.x, slot);
+            let at = tile_origin(wid.x, li % TILES);
             let y0 = i32(at.y) - params.pad_top;
             let x0 = i32(at.z) - params.pad_left;
             let base = params.x_offset + at.x * params.xs_n + (c0 + li / TILES) * params.xs_c;
@@ -107,11 +108,11 @@ fn main(
     }
 {{ROW_PASS}}
     workgroupBarrier();
-    let tile = wid.x * TILES + lid.y;
+    let tile = wid.x * TILES + slot;
     if (i != 0u || k >= params.out_channels || tile >= params.tiles) {
         return;
     }
-    let at = tile_origin(wid.x, lid.y);
+    let at = tile_origin(wid.x, slot);
     let base = at.x * params.ys_n + k * params.ys_c;
 {{COLUMN_PASS}}
 {{STORES}}
