@@ -5,9 +5,9 @@
 //! minimal filtering algorithm F(m×m, r×r). The transform matrices are derived from
 //! interpolation points in exact arithmetic ([`lowering`]), turned into straight-line WGSL
 //! ([`codegen`]), planned per shape and adapter ([`dispatch`]) and run with wgpu ([`runtime`]);
-//! [`reference`] holds the CPU reference the tests and `wino conv --verify` check against.
+//! [`reference`](mod@reference) holds the CPU reference the tests and `wino conv --verify` check against.
 //!
-//! ```no_run
+//! ```
 //! use wgpu_winograd::{Context, Conv2d, Conv2dDesc};
 //!
 //! # fn main() -> Result<(), wgpu_winograd::Error> {
