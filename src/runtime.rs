@@ -528,6 +528,12 @@ impl Conv2d {
                 images,
             });
         };
+        // The epilogue's bindings follow a kernel's own, in the order `codegen::epilogue` declares.
+        let with_epilogue = |mut slots: Vec<Slot>| {
+            slots.extend(ep.bias.then_some(Slot::Bias));
+            slots.extend(ep.residual.then_some(Slot::Residual));
+            slots
+        };
         let (mut transformed, mut v, mut prod) = (None, None, None);
         match plan.path {
             Path::Winograd { m, r, layout, product: Product::Fused } => {
@@ -568,9 +574,7 @@ impl Conv2d {
                         ys[2],
                         ys[3],
                     ];
-                    let mut slots = vec![Slot::Input, Slot::Output, Slot::Transformed];
-                    slots.extend(ep.bias.then_some(Slot::Bias));
-                    slots.extend(ep.residual.then_some(Slot::Residual));
+                    let slots = with_epilogue(vec![Slot::Input, Slot::Output, Slot::Transformed]);
                     let grid = [tiles.div_ceil(block.tiles), k_groups, 1];
                     push(&p, &fused_k, grid, slots, at);
                 }
@@ -647,9 +651,7 @@ impl Conv2d {
                         tile_stride,
                         row0,
                     ];
-                    let mut slots = vec![Slot::Products, Slot::Output];
-                    slots.extend(ep.bias.then_some(Slot::Bias));
-                    slots.extend(ep.residual.then_some(Slot::Residual));
+                    let slots = with_epilogue(vec![Slot::Products, Slot::Output]);
                     let grid = dispatch::grid(k as u64 * tiles as u64, &limits);
                     push(&output_params, &output_k, grid, slots, at);
                 }
@@ -698,9 +700,7 @@ impl Conv2d {
                         ws[2],
                         ws[3],
                     ];
-                    let mut slots = vec![Slot::Input, Slot::Output, Slot::Weights];
-                    slots.extend(ep.bias.then_some(Slot::Bias));
-                    slots.extend(ep.residual.then_some(Slot::Residual));
+                    let slots = with_epilogue(vec![Slot::Input, Slot::Output, Slot::Weights]);
                     let grid = dispatch::grid(blocks as u64 * pixels as u64, &limits);
                     push(&p, &pipeline, grid, slots, (first as u64, count as u64));
                 }
