@@ -214,7 +214,12 @@ impl Conv2dDesc {
 
     /// Output `[oh, ow]` for an `[h, w]` input, or an error if the kernel does not fit.
     pub fn output_hw(&self, h: usize, w: usize) -> Result<[usize; 2], Error> {
-        let too_big = || Error::InvalidShape(format!("sizes overflow: input {h}×{w}, {self:?}"));
+        let too_big = || {
+            Error::InvalidShape(format!(
+                "sizes overflow: input {h}×{w}, kernel {:?}, dilation {:?}, padding {:?}",
+                self.kernel, self.dilation, self.padding
+            ))
+        };
         let span = |k: usize, d: usize| k.checked_sub(1)?.checked_mul(d)?.checked_add(1);
         let pad = |x: usize, a: usize, b: usize| {
             x.checked_add(a).and_then(|v| v.checked_add(b)).ok_or_else(too_big)
