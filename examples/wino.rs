@@ -933,6 +933,12 @@ fn bench(a: &BenchArgs) -> Res<()> {
     }
     let shapes = suite_shapes(a.suite);
     let ctx = lib(Context::new())?;
+    if a.kernels && !ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+        return Err(format!(
+            "--kernels needs GPU timestamps (TIMESTAMP_QUERY), which adapter '{}' lacks",
+            ctx.adapter_info().name
+        ));
+    }
     let (floor, one_dispatch) = lib(ctx.dispatch_floor_ms(200))?;
     let i = ctx.adapter_info();
     eprintln!(

@@ -61,6 +61,8 @@ fn conv_on_npy_files_verifies_and_writes_output() {
         &["--padding", "1"][..],
         &["--padding", "0,2,1,0", "--algo", "winograd", "--tile", "2"],
         &["--stride", "2"],
+        &["--padding", "1", "--fuse", "on"],
+        &["--padding", "2", "--fuse", "off", "--tile", "4", "--layout", "r_6_6_16"],
     ] {
         let mut args =
             vec!["conv", "--input", x_s, "--weight", w_s, "--bias", b_s, "--output", y_s, "--verify"];
@@ -69,8 +71,39 @@ fn conv_on_npy_files_verifies_and_writes_output() {
         assert_eq!(code, 0, "{args:?}\n{stdout}\n{stderr}");
         assert!(stdout.contains("verify: max relative error") && stdout.contains("OK"), "{stdout}");
         assert!(stderr.contains("path: ") && stderr.contains("time: "), "{stderr}");
+        if extra.contains(&"--fuse") {
+            let fused = extra.contains(&"on");
+            assert_eq!(stderr.contains("fused kernel"), fused, "{args:?}: {stderr}");
+        }
         let npy = npyz::NpyFile::new(std::fs::File::open(&y).unwrap()).unwrap();
         assert_eq!(npy.shape()[..2], [2, 7]);
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bench_writes_json_with_per_kernel_times() {
+    let dir = scratch("bench");
+    let json = dir.join("seed.json");
+    let args = ["bench", "--suite", "seed", "--iters", "2", "--fuse", "on", "--kernels", "--json"];
+    let (code, stdout, stderr) = run(&[&args[..], &[json.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["empty_submit_ms"].as_f64().unwrap() > 0.0, "{report}");
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5 * 4, "5 seed shapes × (3 Winograd layouts + direct)");
+    for r in results {
+        for key in [
+            "name", "n", "c", "h", "w", "k", "algo", "layout", "tile", "dtype", "gpu_ms", "wall_ms", "tflops",
+        ] {
+            assert!(r.get(key).is_some(), "record lacks {key}: {r}");
+        }
+        if r["algo"] == "winograd" {
+            assert_eq!(r["product"], "fused kernel", "{r}");
+            let kernels = r["kernels"].as_array().unwrap();
+            assert_eq!(kernels.len(), 1, "one fused dispatch: {r}");
+            assert!(kernels[0]["kernel"].as_str().unwrap().starts_with("fused_f2_3"), "{r}");
+        }
     }
     std::fs::remove_dir_all(dir).ok();
 }
