@@ -5,40 +5,7 @@
 {{ENABLE}}
 alias act_t = {{ACT}};
 
-struct Params {
-    pixels: u32,
-    out_hw: u32,
-    out_w: u32,
-    k_blocks_per_group: u32,
-    group_in: u32,
-    group_out: u32,
-    kernel_h: u32,
-    kernel_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    dil_h: i32,
-    dil_w: i32,
-    pad_top: i32,
-    pad_left: i32,
-    in_h: i32,
-    in_w: i32,
-    x_offset: u32,
-    y_offset: u32,
-    r_offset: u32,
-    blocks: u32,
-    xs_n: u32,
-    xs_c: u32,
-    xs_h: u32,
-    xs_w: u32,
-    ys_n: u32,
-    ys_c: u32,
-    ys_h: u32,
-    ys_w: u32,
-    ws_o: u32,
-    ws_i: u32,
-    ws_h: u32,
-    ws_w: u32,
-}
+{{PARAMS}}
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<act_t>;

@@ -1,16 +1,7 @@
 // Filter transform, run once when weights are prepared: one invocation per (output, input
 // channel) computes U = G g Gᵀ in f32 and stores it channel-major ([c][k], rows padded to
 // k_stride) in the Winograd-domain layout, the operand order the product kernel loads as vec4.
-struct Params {
-    out_channels: u32,
-    in_channels: u32,
-    stride_o: u32,
-    stride_i: u32,
-    stride_h: u32,
-    stride_w: u32,
-    k_stride: u32,
-    _pad1: u32,
-}
+{{PARAMS}}
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> w: array<f32>;

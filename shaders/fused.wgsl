@@ -13,32 +13,7 @@
 {{ENABLE}}
 alias act_t = {{ACT}};
 
-struct Params {
-    channels: u32,
-    out_channels: u32,
-    k_stride: u32,
-    tiles: u32,
-    tiles_w: u32,
-    tiles_per_image: u32,
-    tile_row0: u32,
-    x_offset: u32,
-    in_h: i32,
-    in_w: i32,
-    pad_top: i32,
-    pad_left: i32,
-    xs_n: u32,
-    xs_c: u32,
-    xs_h: u32,
-    xs_w: u32,
-    out_h: u32,
-    out_w: u32,
-    y_offset: u32,
-    r_offset: u32,
-    ys_n: u32,
-    ys_c: u32,
-    ys_h: u32,
-    ys_w: u32,
-}
+{{PARAMS}}
 
 const TILES: u32 = {{TILES}}u;
 const KB: u32 = {{KB}}u;

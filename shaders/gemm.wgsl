@@ -6,16 +6,7 @@
 // each invocation holds a TM×TN block in registers (generated, unrolled code below), and
 // fetches the next step's operands into registers before this step's multiply-adds.
 // Rows past K and channels past C load as zero; padding columns compute values nobody reads.
-struct Params {
-    rows: u32,
-    inner: u32,
-    cols: u32,
-    row_stride: u32,
-    col_stride: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
+{{PARAMS}}
 
 const BM: u32 = {{BM}}u;
 const BN: u32 = {{BN}}u;

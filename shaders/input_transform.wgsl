@@ -6,24 +6,7 @@
 {{ENABLE}}
 alias act_t = {{ACT}};
 
-struct Params {
-    channels: u32,
-    tiles: u32,
-    tiles_w: u32,
-    tiles_per_image: u32,
-    in_h: i32,
-    in_w: i32,
-    pad_top: i32,
-    pad_left: i32,
-    x_offset: u32,
-    stride_n: u32,
-    stride_c: u32,
-    stride_h: u32,
-    stride_w: u32,
-    tile_stride: u32,
-    tile_row0: u32,
-    _pad2: u32,
-}
+{{PARAMS}}
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<{{IN_T}}>;

@@ -17,12 +17,152 @@ pub struct Kernel {
     pub name: String,
     /// WGSL source.
     pub source: String,
+    /// The fields of its uniform `Params` block (binding 0), in order.
+    pub params: Fields,
+}
+
+/// Names of a kernel's uniform fields. Each kernel's WGSL `Params` struct is generated from its
+/// list and the runtime packs values by name ([`Kernel::pack`]), so the two cannot drift apart.
+pub type Fields = &'static [&'static str];
+
+/// The uniform fields that are `i32` (coordinates that go negative in padding); the rest are `u32`.
+const SIGNED: Fields = &["in_h", "in_w", "pad_top", "pad_left", "dil_h", "dil_w"];
+const FILTER_PARAMS: Fields =
+    &["out_channels", "in_channels", "stride_o", "stride_i", "stride_h", "stride_w", "k_stride"];
+const INPUT_PARAMS: Fields = &[
+    "channels",
+    "tiles",
+    "tiles_w",
+    "tiles_per_image",
+    "in_h",
+    "in_w",
+    "pad_top",
+    "pad_left",
+    "x_offset",
+    "stride_n",
+    "stride_c",
+    "stride_h",
+    "stride_w",
+    "tile_stride",
+    "tile_row0",
+];
+const GEMM_PARAMS: Fields = &["rows", "inner", "row_stride", "col_stride"];
+const OUTPUT_PARAMS: Fields = &[
+    "out_channels",
+    "tiles",
+    "tiles_w",
+    "tiles_per_image",
+    "out_h",
+    "out_w",
+    "y_offset",
+    "r_offset",
+    "stride_n",
+    "stride_c",
+    "stride_h",
+    "stride_w",
+    "tile_stride",
+    "tile_row0",
+];
+const FUSED_PARAMS: Fields = &[
+    "channels",
+    "out_channels",
+    "k_stride",
+    "tiles",
+    "tiles_w",
+    "tiles_per_image",
+    "tile_row0",
+    "x_offset",
+    "in_h",
+    "in_w",
+    "pad_top",
+    "pad_left",
+    "xs_n",
+    "xs_c",
+    "xs_h",
+    "xs_w",
+    "out_h",
+    "out_w",
+    "y_offset",
+    "r_offset",
+    "ys_n",
+    "ys_c",
+    "ys_h",
+    "ys_w",
+];
+const DIRECT_PARAMS: Fields = &[
+    "pixels",
+    "out_hw",
+    "out_w",
+    "k_blocks_per_group",
+    "group_in",
+    "group_out",
+    "kernel_h",
+    "kernel_w",
+    "stride_h",
+    "stride_w",
+    "dil_h",
+    "dil_w",
+    "pad_top",
+    "pad_left",
+    "in_h",
+    "in_w",
+    "x_offset",
+    "y_offset",
+    "r_offset",
+    "blocks",
+    "xs_n",
+    "xs_c",
+    "xs_h",
+    "xs_w",
+    "ys_n",
+    "ys_c",
+    "ys_h",
+    "ys_w",
+    "ws_o",
+    "ws_i",
+    "ws_h",
+    "ws_w",
+];
+
+/// The most uniform fields a kernel has: each pass gets a slot of at least 128 bytes.
+pub const MAX_PARAMS: usize = 32;
+
+/// `struct Params { … }` for a field list.
+fn params_struct(fields: Fields) -> String {
+    let lines: String = fields
+        .iter()
+        .map(|f| format!("    {f}: {},\n", if SIGNED.contains(f) { "i32" } else { "u32" }))
+        .collect();
+    format!("struct Params {{\n{lines}}}")
 }
 
 impl Kernel {
     /// Size of the generated WGSL in lines.
     pub fn lines(&self) -> usize {
         self.source.lines().count()
+    }
+
+    /// The uniform block's words for named values (`i32` fields as their two's-complement bits).
+    /// Every field must be given exactly once; a mismatch is a bug in the caller, caught by any
+    /// test that runs the kernel.
+    pub fn pack(&self, values: &[(&str, u32)]) -> [u32; MAX_PARAMS] {
+        assert_eq!(
+            values.len(),
+            self.params.len(),
+            "{}: {} values for fields {:?}",
+            self.name,
+            values.len(),
+            self.params
+        );
+        let mut words = [0u32; MAX_PARAMS];
+        for (slot, field) in words.iter_mut().zip(self.params) {
+            *slot = values
+                .iter()
+                .find(|(name, _)| name == field)
+                .map(|&(_, v)| v)
+                .unwrap_or_else(|| panic!("{}: no value for uniform field {field}", self.name));
+        }
+        words
     }
 }
 
@@ -343,7 +483,15 @@ pub fn filter_transform(t: &Transforms, layout: TileLayout) -> Kernel {
     });
     Kernel {
         name: format!("filter_{}_{}", tile_name(t), layout),
-        source: fill(FILTER_SKELETON, &[("WINO_INDEX", wino_index(layout, a)), ("BODY", indent(body))]),
+        source: fill(
+            FILTER_SKELETON,
+            &[
+                ("PARAMS", params_struct(FILTER_PARAMS)),
+                ("WINO_INDEX", wino_index(layout, a)),
+                ("BODY", indent(body)),
+            ],
+        ),
+        params: FILTER_PARAMS,
     }
 }
 
@@ -419,10 +567,12 @@ pub fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType, load: I
         ("IN_T", in_t),
         ("ELEMENT", element),
     ];
+    values.push(("PARAMS", params_struct(INPUT_PARAMS)));
     values.extend(act_header(dtype));
     Kernel {
         name: format!("input_{}_{}_{}{suffix}", tile_name(t), layout, dtype),
         source: fill(INPUT_SKELETON, &values),
+        params: INPUT_PARAMS,
     }
 }
 
@@ -496,12 +646,14 @@ pub fn output_transform(
         ("BODY", indent(body)),
         ("OUT_T", out_t),
     ];
+    values.push(("PARAMS", params_struct(OUTPUT_PARAMS)));
     values.extend(act_header(dtype));
     values.extend(epilogue(ep, 3, width));
     let suffix = if width == 1 { String::new() } else { format!("_vec{width}") };
     Kernel {
         name: format!("output_{}_{}_{}{}{suffix}", tile_name(t), layout, dtype, epilogue_suffix(ep)),
         source: fill(OUTPUT_SKELETON, &values),
+        params: OUTPUT_PARAMS,
     }
 }
 
@@ -574,6 +726,7 @@ pub fn gemm(layout: TileLayout, alpha: usize, tile: GemmTile) -> Kernel {
         }
     }
     let values = [
+        ("PARAMS", params_struct(GEMM_PARAMS)),
         ("WINO_INDEX", wino_index(layout, alpha)),
         ("BM", tile.bm.to_string()),
         ("BN", tile.bn.to_string()),
@@ -591,6 +744,7 @@ pub fn gemm(layout: TileLayout, alpha: usize, tile: GemmTile) -> Kernel {
     Kernel {
         name: format!("gemm_a{alpha}_{layout}_{}x{}x{}_{}x{}", tile.bm, tile.bn, tile.bk, tile.tm, tile.tn),
         source: fill(GEMM_SKELETON, &values),
+        params: GEMM_PARAMS,
     }
 }
 
@@ -650,11 +804,13 @@ pub fn fused(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilogue) -> 
         ("COLUMN_PASS", ind(column_pass, 4)),
         ("STORES", ind(stores, 4)),
     ];
+    values.push(("PARAMS", params_struct(FUSED_PARAMS)));
     values.extend(act_header(dtype));
     values.extend(epilogue(ep, 4, 1));
     Kernel {
         name: format!("fused_{}_{}_{}{}", tile_name(t), layout, dtype, epilogue_suffix(ep)),
         source: fill(FUSED_SKELETON, &values),
+        params: FUSED_PARAMS,
     }
 }
 
@@ -662,7 +818,12 @@ pub fn fused(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilogue) -> 
 pub fn direct(dtype: DType, ep: Epilogue) -> Kernel {
     let mut values = act_header(dtype).to_vec();
     values.extend(epilogue(ep, 4, 1));
-    Kernel { name: format!("direct_{dtype}{}", epilogue_suffix(ep)), source: fill(DIRECT_SKELETON, &values) }
+    values.push(("PARAMS", params_struct(DIRECT_PARAMS)));
+    Kernel {
+        name: format!("direct_{dtype}{}", epilogue_suffix(ep)),
+        source: fill(DIRECT_SKELETON, &values),
+        params: DIRECT_PARAMS,
+    }
 }
 
 /// Every kernel the library can generate for the shipped tiles, layouts and dtypes, with the
@@ -737,6 +898,26 @@ mod tests {
                 assert!(!k.source.contains(bad), "{} contains '{bad}'", k.name);
             }
         }
+    }
+
+    #[test]
+    fn every_uniform_field_is_declared_and_read() {
+        for k in all_kernels() {
+            assert!(k.source.contains(&params_struct(k.params)), "{}: Params struct not generated", k.name);
+            for field in k.params {
+                // r_offset is read only by the residual epilogue; vector stores imply stride_w = 1.
+                let read = k.source.contains(&format!("params.{field}"));
+                let optional = *field == "r_offset" || (*field == "stride_w" && k.name.contains("_vec"));
+                assert!(read || optional, "{}: uniform field {field} is never read", k.name);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "no value for uniform field")]
+    fn packing_a_missing_field_is_caught() {
+        let k = gemm(TileLayout::R16_6_6, 4, GemmTile::ALL[0]);
+        k.pack(&[("rows", 1), ("inner", 2), ("row_stride", 4), ("typo", 4)]);
     }
 
     #[test]

@@ -208,8 +208,11 @@ impl Context {
     /// (empty submit ms, empty dispatch ms): what any compute call costs on this adapter and
     /// driver, next to the floor that [`Conv2d::benchmark`] compares a call with.
     pub fn dispatch_floor_ms(&self, iterations: usize) -> Result<(f64, f64)> {
-        let kernel =
-            Kernel { name: "empty".into(), source: "@compute @workgroup_size(1)\nfn main() {}\n".into() };
+        let kernel = Kernel {
+            name: "empty".into(),
+            source: "@compute @workgroup_size(1)\nfn main() {}\n".into(),
+            params: &[],
+        };
         let pipeline = self.pipeline(&kernel)?;
         let (mut empty, mut dispatch) = (Vec::new(), Vec::new());
         for _ in 0..iterations.max(1) {
@@ -435,7 +438,8 @@ impl Conv2d {
         let t = Transforms::for_tile(m, r);
         let (k, c) = (self.desc.out_channels as u32, self.desc.in_channels as u32);
         let a2 = (t.alpha() * t.alpha()) as u64;
-        let pipeline = self.ctx.pipeline(&codegen::filter_transform(&t, layout))?;
+        let kernel = codegen::filter_transform(&t, layout);
+        let pipeline = self.ctx.pipeline(&kernel)?;
         let u = self.ctx.scoped("transforming weights", || {
             let u = storage(
                 &self.ctx,
@@ -444,7 +448,15 @@ impl Conv2d {
                 wgpu::BufferUsages::empty(),
             );
             let [so, si, sh, sw] = weight_strides(&self.desc);
-            let params = [k, c, so, si, sh, sw, k.next_multiple_of(4), 0];
+            let params = kernel.pack(&[
+                ("out_channels", k),
+                ("in_channels", c),
+                ("stride_o", so),
+                ("stride_i", si),
+                ("stride_h", sh),
+                ("stride_w", sw),
+                ("k_stride", k.next_multiple_of(4)),
+            ]);
             let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("filter params"),
                 contents: bytemuck::cast_slice(&params),
@@ -501,26 +513,24 @@ impl Conv2d {
         // Activations are bound from the aligned-down start of each chunk; the kernels add
         // the remaining element offset, which depends only on the plan.
         let remainder = |first: usize, per_image: u64| ((first as u64 * per_image * es % align) / es) as u32;
-        let mut params: Vec<[u32; 32]> = Vec::new();
+        let mut params: Vec<[u32; codegen::MAX_PARAMS]> = Vec::new();
         let mut passes = Vec::new();
-        let kernel = |k: Kernel| -> Result<(String, Arc<wgpu::ComputePipeline>)> {
+        let kernel = |k: Kernel| -> Result<(Kernel, Arc<wgpu::ComputePipeline>)> {
             let pipeline = self.ctx.pipeline(&k)?;
-            Ok((k.name, pipeline))
+            Ok((k, pipeline))
         };
-        let mut push = |p: &[u32],
-                        (name, pipeline): &(String, Arc<wgpu::ComputePipeline>),
+        let mut push = |values: &[(&str, u32)],
+                        (kernel, pipeline): &(Kernel, Arc<wgpu::ComputePipeline>),
                         grid,
                         slots: Vec<Slot>,
                         start: (u64, u64)| {
-            let mut padded = [0u32; 32];
-            padded[..p.len()].copy_from_slice(p);
             let uniform = params.len() as u64 * slot_size;
-            params.push(padded);
+            params.push(kernel.pack(values));
             let mut all = vec![Slot::Uniform(uniform)];
             all.extend(slots);
             let (first_image, images) = start;
             passes.push(Pass {
-                kernel: name.clone(),
+                kernel: kernel.name.clone(),
                 pipeline: pipeline.clone(),
                 grid,
                 slots: all,
@@ -549,30 +559,30 @@ impl Conv2d {
                     let tiles = piece.images as u32 * tpi;
                     let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
                     let p = [
-                        c as u32,
-                        k as u32,
-                        (k as u32).next_multiple_of(4),
-                        tiles,
-                        tw as u32,
-                        tpi,
-                        piece.tile_row0 as u32,
-                        x_rem,
-                        h as u32,
-                        w as u32,
-                        d.padding.top as u32,
-                        d.padding.left as u32,
-                        xs[0],
-                        xs[1],
-                        xs[2],
-                        xs[3],
-                        oh as u32,
-                        ow as u32,
-                        y_rem,
-                        y_rem,
-                        ys[0],
-                        ys[1],
-                        ys[2],
-                        ys[3],
+                        ("channels", c as u32),
+                        ("out_channels", k as u32),
+                        ("k_stride", (k as u32).next_multiple_of(4)),
+                        ("tiles", tiles),
+                        ("tiles_w", tw as u32),
+                        ("tiles_per_image", tpi),
+                        ("tile_row0", piece.tile_row0 as u32),
+                        ("x_offset", x_rem),
+                        ("in_h", h as u32),
+                        ("in_w", w as u32),
+                        ("pad_top", d.padding.top as u32),
+                        ("pad_left", d.padding.left as u32),
+                        ("xs_n", xs[0]),
+                        ("xs_c", xs[1]),
+                        ("xs_h", xs[2]),
+                        ("xs_w", xs[3]),
+                        ("out_h", oh as u32),
+                        ("out_w", ow as u32),
+                        ("y_offset", y_rem),
+                        ("r_offset", y_rem),
+                        ("ys_n", ys[0]),
+                        ("ys_c", ys[1]),
+                        ("ys_h", ys[2]),
+                        ("ys_w", ys[3]),
                     ];
                     let slots = with_epilogue(vec![Slot::Input, Slot::Output, Slot::Transformed]);
                     let grid = [tiles.div_ceil(block.tiles), k_groups, 1];
@@ -612,44 +622,48 @@ impl Conv2d {
                     let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
                     let (pt, pl) = (d.padding.top as u32, d.padding.left as u32);
                     let input_params = [
-                        c as u32,
-                        tiles,
-                        tw as u32,
-                        tpi,
-                        h as u32,
-                        w as u32,
-                        pt,
-                        pl,
-                        x_rem,
-                        xs[0],
-                        xs[1],
-                        xs[2],
-                        xs[3],
-                        tile_stride,
-                        row0,
+                        ("channels", c as u32),
+                        ("tiles", tiles),
+                        ("tiles_w", tw as u32),
+                        ("tiles_per_image", tpi),
+                        ("in_h", h as u32),
+                        ("in_w", w as u32),
+                        ("pad_top", pt),
+                        ("pad_left", pl),
+                        ("x_offset", x_rem),
+                        ("stride_n", xs[0]),
+                        ("stride_c", xs[1]),
+                        ("stride_h", xs[2]),
+                        ("stride_w", xs[3]),
+                        ("tile_stride", tile_stride),
+                        ("tile_row0", row0),
                     ];
                     let grid = dispatch::grid(c as u64 * tiles as u64, &limits);
                     push(&input_params, &input_k, grid, vec![Slot::Input, Slot::TransformedInput], at);
                     let grid = [tiles.div_ceil(gemm.bn), (k as u32).div_ceil(gemm.bm), a2 as u32];
                     let slots = vec![Slot::Transformed, Slot::TransformedInput, Slot::Products];
-                    let gemm_params =
-                        [k as u32, c as u32, tiles, (k as u32).next_multiple_of(4), tile_stride];
+                    let gemm_params = [
+                        ("rows", k as u32),
+                        ("inner", c as u32),
+                        ("row_stride", (k as u32).next_multiple_of(4)),
+                        ("col_stride", tile_stride),
+                    ];
                     push(&gemm_params, &gemm_k, grid, slots, at);
                     let output_params = [
-                        k as u32,
-                        tiles,
-                        tw as u32,
-                        tpi,
-                        oh as u32,
-                        ow as u32,
-                        y_rem,
-                        y_rem,
-                        ys[0],
-                        ys[1],
-                        ys[2],
-                        ys[3],
-                        tile_stride,
-                        row0,
+                        ("out_channels", k as u32),
+                        ("tiles", tiles),
+                        ("tiles_w", tw as u32),
+                        ("tiles_per_image", tpi),
+                        ("out_h", oh as u32),
+                        ("out_w", ow as u32),
+                        ("y_offset", y_rem),
+                        ("r_offset", y_rem),
+                        ("stride_n", ys[0]),
+                        ("stride_c", ys[1]),
+                        ("stride_h", ys[2]),
+                        ("stride_w", ys[3]),
+                        ("tile_stride", tile_stride),
+                        ("tile_row0", row0),
                     ];
                     let slots = with_epilogue(vec![Slot::Products, Slot::Output]);
                     let grid = dispatch::grid(k as u64 * tiles as u64, &limits);
@@ -667,38 +681,38 @@ impl Conv2d {
                     let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
                     let blocks = kbpg * d.groups as u32;
                     let p = [
-                        pixels,
-                        (oh * ow) as u32,
-                        ow as u32,
-                        kbpg,
-                        cg,
-                        kg,
-                        d.kernel[0] as u32,
-                        d.kernel[1] as u32,
-                        d.stride[0] as u32,
-                        d.stride[1] as u32,
-                        d.dilation[0] as u32,
-                        d.dilation[1] as u32,
-                        d.padding.top as u32,
-                        d.padding.left as u32,
-                        h as u32,
-                        w as u32,
-                        x_rem,
-                        y_rem,
-                        y_rem,
-                        blocks,
-                        xs[0],
-                        xs[1],
-                        xs[2],
-                        xs[3],
-                        ys[0],
-                        ys[1],
-                        ys[2],
-                        ys[3],
-                        ws[0],
-                        ws[1],
-                        ws[2],
-                        ws[3],
+                        ("pixels", pixels),
+                        ("out_hw", (oh * ow) as u32),
+                        ("out_w", ow as u32),
+                        ("k_blocks_per_group", kbpg),
+                        ("group_in", cg),
+                        ("group_out", kg),
+                        ("kernel_h", d.kernel[0] as u32),
+                        ("kernel_w", d.kernel[1] as u32),
+                        ("stride_h", d.stride[0] as u32),
+                        ("stride_w", d.stride[1] as u32),
+                        ("dil_h", d.dilation[0] as u32),
+                        ("dil_w", d.dilation[1] as u32),
+                        ("pad_top", d.padding.top as u32),
+                        ("pad_left", d.padding.left as u32),
+                        ("in_h", h as u32),
+                        ("in_w", w as u32),
+                        ("x_offset", x_rem),
+                        ("y_offset", y_rem),
+                        ("r_offset", y_rem),
+                        ("blocks", blocks),
+                        ("xs_n", xs[0]),
+                        ("xs_c", xs[1]),
+                        ("xs_h", xs[2]),
+                        ("xs_w", xs[3]),
+                        ("ys_n", ys[0]),
+                        ("ys_c", ys[1]),
+                        ("ys_h", ys[2]),
+                        ("ys_w", ys[3]),
+                        ("ws_o", ws[0]),
+                        ("ws_i", ws[1]),
+                        ("ws_h", ws[2]),
+                        ("ws_w", ws[3]),
                     ];
                     let slots = with_epilogue(vec![Slot::Input, Slot::Output, Slot::Weights]);
                     let grid = dispatch::grid(blocks as u64 * pixels as u64, &limits);
