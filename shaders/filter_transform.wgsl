@@ -17,6 +17,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     let k = id / params.in_channels;
     let c = id % params.in_channels;
-    let base = k * params.stride_o + c * params.stride_i;
+    let base = k * params.ws_o + c * params.ws_i;
 {{BODY}}
 }

@@ -18,7 +18,7 @@ fn load(base: u32, iy: i32, ix: i32) -> f32 {
     if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {
         return 0.0;
     }
-    let e = base + u32(iy) * params.stride_h + u32(ix) * params.stride_w;
+    let e = base + u32(iy) * params.xs_h + u32(ix) * params.xs_w;
     return f32({{ELEMENT}});
 }
 
@@ -34,6 +34,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let y0 = i32((params.tile_row0 + t / params.tiles_w) * {{M}}u) - params.pad_top;
     let xa = (t % params.tiles_w) * {{M}}u;
     let x0 = i32(xa) - params.pad_left;
-    let base = params.x_offset + (p / params.tiles_per_image) * params.stride_n + c * params.stride_c;
+    let base = params.x_offset + (p / params.tiles_per_image) * params.xs_n + c * params.xs_c;
 {{BODY}}
 }

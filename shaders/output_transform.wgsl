@@ -27,6 +27,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let t = p % params.tiles_per_image;
     let y0 = (params.tile_row0 + t / params.tiles_w) * {{M}}u;
     let x0 = (t % params.tiles_w) * {{M}}u;
-    let base = (p / params.tiles_per_image) * params.stride_n + k * params.stride_c;
+    let base = (p / params.tiles_per_image) * params.ys_n + k * params.ys_c;
 {{BODY}}
 }

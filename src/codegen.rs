@@ -27,8 +27,7 @@ pub type Fields = &'static [&'static str];
 
 /// The uniform fields that are `i32` (coordinates that go negative in padding); the rest are `u32`.
 const SIGNED: Fields = &["in_h", "in_w", "pad_top", "pad_left", "dil_h", "dil_w"];
-const FILTER_PARAMS: Fields =
-    &["out_channels", "in_channels", "stride_o", "stride_i", "stride_h", "stride_w", "k_stride"];
+const FILTER_PARAMS: Fields = &["out_channels", "in_channels", "ws_o", "ws_i", "ws_h", "ws_w", "k_stride"];
 const INPUT_PARAMS: Fields = &[
     "channels",
     "tiles",
@@ -39,10 +38,10 @@ const INPUT_PARAMS: Fields = &[
     "pad_top",
     "pad_left",
     "x_offset",
-    "stride_n",
-    "stride_c",
-    "stride_h",
-    "stride_w",
+    "xs_n",
+    "xs_c",
+    "xs_h",
+    "xs_w",
     "tile_stride",
     "tile_row0",
 ];
@@ -56,10 +55,10 @@ const OUTPUT_PARAMS: Fields = &[
     "out_w",
     "y_offset",
     "r_offset",
-    "stride_n",
-    "stride_c",
-    "stride_h",
-    "stride_w",
+    "ys_n",
+    "ys_c",
+    "ys_h",
+    "ys_w",
     "tile_stride",
     "tile_row0",
 ];
@@ -143,17 +142,9 @@ impl Kernel {
     }
 
     /// The uniform block's words for named values (`i32` fields as their two's-complement bits).
-    /// Every field must be given exactly once; a mismatch is a bug in the caller, caught by any
-    /// test that runs the kernel.
+    /// Values for fields the kernel does not have are ignored, so callers can share one list
+    /// among kernels; a missing field is a bug in the caller, caught by any test that runs it.
     pub fn pack(&self, values: &[(&str, u32)]) -> [u32; MAX_PARAMS] {
-        assert_eq!(
-            values.len(),
-            self.params.len(),
-            "{}: {} values for fields {:?}",
-            self.name,
-            values.len(),
-            self.params
-        );
         let mut words = [0u32; MAX_PARAMS];
         for (slot, field) in words.iter_mut().zip(self.params) {
             *slot = values
@@ -472,7 +463,7 @@ pub fn filter_transform(t: &Transforms, layout: TileLayout) -> Kernel {
     let (a, r) = (t.alpha(), t.r);
     let mut body = Vec::new();
     for_each_element(r, |i, j| {
-        body.push(format!("let in{i}_{j} = w[base + {i}u * params.stride_h + {j}u * params.stride_w];"))
+        body.push(format!("let in{i}_{j} = w[base + {i}u * params.ws_h + {j}u * params.ws_w];"))
     });
     emit_sandwich(&t.g, "in", "out", &mut body);
     for_each_element(a, |i, j| {
@@ -535,7 +526,7 @@ pub fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType, load: I
                     // A branch, not select(): the load must not happen outside the image.
                     body.push(format!("var c{i}_{q} = {vec}(0.0);"));
                     body.push(format!(
-                        "if (row{i} && {col} < u32(params.in_w)) {{ c{i}_{q} = {vec}(x[(base + u32(iy{i}) * params.stride_h + {col}) / {width}u]); }}"
+                        "if (row{i} && {col} < u32(params.in_w)) {{ c{i}_{q} = {vec}(x[(base + u32(iy{i}) * params.xs_h + {col}) / {width}u]); }}"
                     ));
                 }
                 for j in 0..a {
@@ -621,11 +612,11 @@ pub fn output_transform(
     emit_sandwich(&t.at, "in", "out", &mut body);
     for i in 0..m {
         body.push(format!("if (y0 + {i}u < params.out_h) {{"));
-        body.push(format!("    let row = base + (y0 + {i}u) * params.stride_h;"));
+        body.push(format!("    let row = base + (y0 + {i}u) * params.ys_h;"));
         for j in (0..m).step_by(width) {
             body.push(format!("    if (x0 + {j}u < params.out_w) {{"));
             if width == 1 {
-                body.push(format!("        let rel = row + (x0 + {j}u) * params.stride_w;"));
+                body.push(format!("        let rel = row + (x0 + {j}u) * params.ys_w;"));
                 body.push(format!("        y[params.y_offset + rel] = finish(out{i}_{j}, k, rel);"));
             } else {
                 let parts: Vec<String> = (j..j + width).map(|q| format!("out{i}_{q}")).collect();
@@ -905,9 +896,9 @@ mod tests {
         for k in all_kernels() {
             assert!(k.source.contains(&params_struct(k.params)), "{}: Params struct not generated", k.name);
             for field in k.params {
-                // r_offset is read only by the residual epilogue; vector stores imply stride_w = 1.
+                // r_offset is read only by the residual epilogue; vector stores imply ys_w = 1.
                 let read = k.source.contains(&format!("params.{field}"));
-                let optional = *field == "r_offset" || (*field == "stride_w" && k.name.contains("_vec"));
+                let optional = *field == "r_offset" || (*field == "ys_w" && k.name.contains("_vec"));
                 assert!(read || optional, "{}: uniform field {field} is never read", k.name);
             }
         }

@@ -1,235 +1,24 @@
-//! wgpu objects: the device context, prepared weights, per-shape resources, and encoding.
+//! wgpu objects: the device context (`context`), prepared weights, per-shape resources and
+//! encoding (here), and timing (`timing`).
+
+mod context;
+mod timing;
+
+pub use context::{enumerate_adapters, Context, ContextOptions};
+pub use timing::Timing;
 
 use crate::codegen::{self, Epilogue, Kernel};
 use crate::desc::{Conv2dDesc, DType, DataFormat, TileLayout, WeightFormat};
-use crate::dispatch::{self, Path, Plan, Product};
+use crate::dispatch::{self, Path, Piece, Plan, Product};
 use crate::error::{Error, Result};
 use crate::lowering::Transforms;
 use std::collections::HashMap;
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
 use wgpu::util::DeviceExt;
-
-/// How [`Context::with_options`] creates its device.
-#[derive(Clone, Debug, Default)]
-pub struct ContextOptions {
-    /// Limits to request instead of the adapter's own (e.g. lowered, to exercise splitting).
-    pub limits: Option<wgpu::Limits>,
-}
-
-/// A device and queue plus the compiled pipelines shared by every convolution made from it.
-/// Cheap to clone.
-#[derive(Clone)]
-pub struct Context {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    device: wgpu::Device,
-    queue: wgpu::Queue,
-    info: wgpu::AdapterInfo,
-    lost: Arc<AtomicBool>,
-    pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
-}
-
-const NO_ADAPTER_HINT: &str = "no wgpu adapter found; on Linux without a GPU install the lavapipe software \
-     Vulkan driver (apt-get install mesa-vulkan-drivers), or set WGPU_BACKEND";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Lists the adapters wgpu can see, honouring WGPU_BACKEND.
-pub fn enumerate_adapters() -> Vec<wgpu::Adapter> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-}
-
-impl Context {
-    /// Creates a device on the adapter chosen by WGPU_BACKEND, WGPU_ADAPTER_NAME (a
-    /// case-insensitive substring of the adapter name) and WGPU_POWER_PREF.
-    pub fn new() -> Result<Context> {
-        Context::with_options(ContextOptions::default())
-    }
-
-    /// Like [`Context::new`], with options.
-    pub fn with_options(options: ContextOptions) -> Result<Context> {
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        // Indirect-call validation costs time per dispatch and we issue no indirect calls.
-        desc.flags = wgpu::InstanceFlags::empty().with_env();
-        let instance = wgpu::Instance::new(desc);
-        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
-            Ok(wanted) => {
-                let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-                adapters
-                    .into_iter()
-                    .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
-                    .ok_or_else(|| {
-                        Error::NoAdapter(format!(
-                            "WGPU_ADAPTER_NAME='{wanted}' matches none of the adapters: [{}]",
-                            names.join(", ")
-                        ))
-                    })?
-            }
-            Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference:
-                    wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
-                force_fallback_adapter: false,
-                compatible_surface: None,
-                apply_limit_buckets: false,
-            }))
-            .map_err(|_| Error::NoAdapter(NO_ADAPTER_HINT.into()))?,
-        };
-        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
-        let limits = options.limits.unwrap_or_else(|| adapter.limits());
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("wgpu-winograd"),
-            required_features: adapter.features() & wanted,
-            required_limits: limits,
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| Error::RequestDevice(e.to_string()))?;
-        Ok(Context::from_device(device, queue))
-    }
-
-    /// Wraps a device and queue the caller already has. Errors the library causes come back
-    /// as [`Error::Gpu`]; the caller's own uncaptured-error handler is replaced by one that logs.
-    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
-        let lost = Arc::new(AtomicBool::new(false));
-        let flag = lost.clone();
-        device.set_device_lost_callback(move |_, msg| {
-            log::error!("device lost: {msg}");
-            flag.store(true, Ordering::SeqCst);
-        });
-        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| log::error!("uncaptured wgpu error: {e}")));
-        let info = device.adapter_info();
-        Context { shared: Arc::new(Shared { device, queue, info, lost, pipelines: Mutex::default() }) }
-    }
-
-    /// The device, for creating buffers and encoders to pass to [`Conv2d::encode`].
-    pub fn device(&self) -> &wgpu::Device {
-        &self.shared.device
-    }
-    /// The queue the library submits on.
-    pub fn queue(&self) -> &wgpu::Queue {
-        &self.shared.queue
-    }
-    /// Name, backend and driver of the adapter.
-    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
-        &self.shared.info
-    }
-    /// The device limits plans are made against.
-    pub fn limits(&self) -> wgpu::Limits {
-        self.shared.device.limits()
-    }
-    /// The device features (SHADER_F16, TIMESTAMP_QUERY where the adapter has them).
-    pub fn features(&self) -> wgpu::Features {
-        self.shared.device.features()
-    }
-
-    /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
-    /// into [`Error::Gpu`].
-    fn scoped<R>(&self, what: &str, f: impl FnOnce() -> R) -> Result<R> {
-        if self.shared.lost.load(Ordering::SeqCst) {
-            return Err(Error::Gpu("the device was lost".into()));
-        }
-        let oom = self.device().push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = self.device().push_error_scope(wgpu::ErrorFilter::Validation);
-        let out = f();
-        let v = pollster::block_on(validation.pop());
-        let o = pollster::block_on(oom.pop());
-        match v.or(o) {
-            Some(e) => Err(Error::Gpu(format!("{what}: {e}"))),
-            None => Ok(out),
-        }
-    }
-
-    /// Blocks until the queue is idle.
-    pub fn wait(&self) -> Result<()> {
-        self.device()
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
-    }
-
-    /// The compute pipeline for a generated kernel, compiled once per context.
-    pub fn pipeline(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
-        if let Some(p) = lock(&self.shared.pipelines).get(&kernel.name) {
-            return Ok(p.clone());
-        }
-        let pipeline = self.scoped(&format!("compiling {}", kernel.name), || {
-            let desc = wgpu::ShaderModuleDescriptor {
-                label: Some(&kernel.name),
-                source: wgpu::ShaderSource::Wgsl(kernel.source.as_str().into()),
-            };
-            // SAFETY: every generated kernel guards its own indices (bounds are checked in
-            // the kernel or proved by the plan), so wgpu's clamping and loop bounding only cost time.
-            let module = unsafe {
-                self.device().create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
-            };
-            self.device().create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&kernel.name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[],
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            })
-        })?;
-        let pipeline = Arc::new(pipeline);
-        lock(&self.shared.pipelines).insert(kernel.name.clone(), pipeline.clone());
-        Ok(pipeline)
-    }
-
-    /// Wall time of submitting an empty command buffer and waiting for it: the floor under any
-    /// synchronous call on this adapter.
-    pub fn empty_submit_ms(&self, iterations: usize) -> Result<f64> {
-        let mut times = Vec::with_capacity(iterations);
-        for _ in 0..iterations.max(1) {
-            let start = Instant::now();
-            let enc = self.device().create_command_encoder(&Default::default());
-            self.queue().submit([enc.finish()]);
-            self.wait()?;
-            times.push(start.elapsed().as_secs_f64() * 1e3);
-        }
-        Ok(median(&mut times))
-    }
-
-    /// Wall time of the smallest synchronous compute call: one pass with one single-invocation
-    /// dispatch of an empty kernel, submit + wait, timed alternately with empty submits. Returns
-    /// (empty submit ms, empty dispatch ms): what any compute call costs on this adapter and
-    /// driver, next to the floor that [`Conv2d::benchmark`] compares a call with.
-    pub fn dispatch_floor_ms(&self, iterations: usize) -> Result<(f64, f64)> {
-        let kernel = Kernel {
-            name: "empty".into(),
-            source: "@compute @workgroup_size(1)\nfn main() {}\n".into(),
-            params: &[],
-        };
-        let pipeline = self.pipeline(&kernel)?;
-        let (mut empty, mut dispatch) = (Vec::new(), Vec::new());
-        for _ in 0..iterations.max(1) {
-            empty.push(self.empty_submit_ms(1)?);
-            let start = Instant::now();
-            let mut enc = self.device().create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.dispatch_workgroups(1, 1, 1);
-            }
-            self.queue().submit([enc.finish()]);
-            self.wait()?;
-            dispatch.push(start.elapsed().as_secs_f64() * 1e3);
-        }
-        Ok((median(&mut empty), median(&mut dispatch)))
-    }
 }
 
 pub(crate) fn median(v: &mut [f64]) -> f64 {
@@ -451,10 +240,10 @@ impl Conv2d {
             let params = kernel.pack(&[
                 ("out_channels", k),
                 ("in_channels", c),
-                ("stride_o", so),
-                ("stride_i", si),
-                ("stride_h", sh),
-                ("stride_w", sw),
+                ("ws_o", so),
+                ("ws_i", si),
+                ("ws_h", sh),
+                ("ws_w", sw),
                 ("k_stride", k.next_multiple_of(4)),
             ]);
             let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -523,19 +312,18 @@ impl Conv2d {
                         (kernel, pipeline): &(Kernel, Arc<wgpu::ComputePipeline>),
                         grid,
                         slots: Vec<Slot>,
-                        start: (u64, u64)| {
+                        piece: &Piece| {
             let uniform = params.len() as u64 * slot_size;
             params.push(kernel.pack(values));
             let mut all = vec![Slot::Uniform(uniform)];
             all.extend(slots);
-            let (first_image, images) = start;
             passes.push(Pass {
                 kernel: kernel.name.clone(),
                 pipeline: pipeline.clone(),
                 grid,
                 slots: all,
-                first_image,
-                images,
+                first_image: piece.first_image as u64,
+                images: piece.images as u64,
             });
         };
         // The epilogue's bindings follow a kernel's own, in the order `codegen::epilogue` declares.
@@ -544,49 +332,62 @@ impl Conv2d {
             slots.extend(ep.residual.then_some(Slot::Residual));
             slots
         };
+        // What every kernel may need about the tensors of one piece; each takes its own fields.
+        let geometry = |piece: &Piece| -> Vec<(&'static str, u32)> {
+            let (x_rem, y_rem) =
+                (remainder(piece.first_image, in_image), remainder(piece.first_image, out_image));
+            let [xs_n, xs_c, xs_h, xs_w] = xs;
+            let [ys_n, ys_c, ys_h, ys_w] = ys;
+            vec![
+                ("channels", c as u32),
+                ("out_channels", k as u32),
+                ("in_h", h as u32),
+                ("in_w", w as u32),
+                ("out_h", oh as u32),
+                ("out_w", ow as u32),
+                ("pad_top", d.padding.top as u32),
+                ("pad_left", d.padding.left as u32),
+                ("x_offset", x_rem),
+                ("y_offset", y_rem),
+                ("r_offset", y_rem),
+                ("xs_n", xs_n),
+                ("xs_c", xs_c),
+                ("xs_h", xs_h),
+                ("xs_w", xs_w),
+                ("ys_n", ys_n),
+                ("ys_c", ys_c),
+                ("ys_h", ys_h),
+                ("ys_w", ys_w),
+                ("k_stride", (k as u32).next_multiple_of(4)),
+            ]
+        };
+        // Winograd pieces: which tiles they cover.
+        let tw = plan.tiles_hw()[1];
+        let tiling = |piece: &Piece| -> Vec<(&'static str, u32)> {
+            let tpi = (piece.tile_rows * tw) as u32;
+            let tiles = piece.images as u32 * tpi;
+            vec![
+                ("tiles", tiles),
+                ("tiles_w", tw as u32),
+                ("tiles_per_image", tpi),
+                ("tile_row0", piece.tile_row0 as u32),
+                ("tile_stride", tiles.next_multiple_of(4)),
+            ]
+        };
+        let tiles_of = |piece: &Piece| (piece.images * piece.tile_rows * tw) as u32;
         let (mut transformed, mut v, mut prod) = (None, None, None);
         match plan.path {
             Path::Winograd { m, r, layout, product: Product::Fused } => {
                 let t = Transforms::for_tile(m, r);
                 let fused_k = kernel(codegen::fused(&t, layout, d.dtype, ep))?;
                 transformed = Some(self.transformed_weights(m, r, layout)?);
-                let tw = plan.tiles_hw()[1];
                 let block = codegen::FusedBlock::new(m, r);
-                let k_groups = (k as u32).div_ceil(block.out_channels);
-                for piece in plan.pieces() {
-                    let (first, at) = (piece.first_image, (piece.first_image as u64, piece.images as u64));
-                    let tpi = (piece.tile_rows * tw) as u32;
-                    let tiles = piece.images as u32 * tpi;
-                    let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
-                    let p = [
-                        ("channels", c as u32),
-                        ("out_channels", k as u32),
-                        ("k_stride", (k as u32).next_multiple_of(4)),
-                        ("tiles", tiles),
-                        ("tiles_w", tw as u32),
-                        ("tiles_per_image", tpi),
-                        ("tile_row0", piece.tile_row0 as u32),
-                        ("x_offset", x_rem),
-                        ("in_h", h as u32),
-                        ("in_w", w as u32),
-                        ("pad_top", d.padding.top as u32),
-                        ("pad_left", d.padding.left as u32),
-                        ("xs_n", xs[0]),
-                        ("xs_c", xs[1]),
-                        ("xs_h", xs[2]),
-                        ("xs_w", xs[3]),
-                        ("out_h", oh as u32),
-                        ("out_w", ow as u32),
-                        ("y_offset", y_rem),
-                        ("r_offset", y_rem),
-                        ("ys_n", ys[0]),
-                        ("ys_c", ys[1]),
-                        ("ys_h", ys[2]),
-                        ("ys_w", ys[3]),
-                    ];
+                for piece in &plan.pieces() {
+                    let values = [geometry(piece), tiling(piece)].concat();
                     let slots = with_epilogue(vec![Slot::Input, Slot::Output, Slot::Transformed]);
-                    let grid = [tiles.div_ceil(block.tiles), k_groups, 1];
-                    push(&p, &fused_k, grid, slots, at);
+                    let grid =
+                        [tiles_of(piece).div_ceil(block.tiles), (k as u32).div_ceil(block.out_channels), 1];
+                    push(&values, &fused_k, grid, slots, piece);
                 }
             }
             Path::Winograd { m, r, layout, product: Product::Gemm(gemm) } => {
@@ -598,92 +399,43 @@ impl Conv2d {
                 let store = dispatch::output_store(d.data_format, m, ow);
                 let output_k = kernel(codegen::output_transform(&t, layout, d.dtype, ep, store))?;
                 transformed = Some(self.transformed_weights(m, r, layout)?);
-                let tw = plan.tiles_hw()[1];
                 // Rows of the Winograd-domain matrices are padded to a multiple of 4 for vec4 access.
                 let chunk_tiles = ((plan.chunk * plan.band_rows * tw) as u64).next_multiple_of(4);
-                v = Some(storage(
-                    &self.ctx,
-                    "transformed input",
-                    a2 * c as u64 * chunk_tiles * 4,
-                    wgpu::BufferUsages::empty(),
-                ));
-                prod = Some(storage(
-                    &self.ctx,
-                    "products",
-                    a2 * k as u64 * chunk_tiles * 4,
-                    wgpu::BufferUsages::empty(),
-                ));
-                for piece in plan.pieces() {
-                    let (first, at) = (piece.first_image, (piece.first_image as u64, piece.images as u64));
-                    let row0 = piece.tile_row0 as u32;
-                    let tpi = (piece.tile_rows * tw) as u32;
-                    let tiles = piece.images as u32 * tpi;
-                    let tile_stride = tiles.next_multiple_of(4);
-                    let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
-                    let (pt, pl) = (d.padding.top as u32, d.padding.left as u32);
-                    let input_params = [
-                        ("channels", c as u32),
-                        ("tiles", tiles),
-                        ("tiles_w", tw as u32),
-                        ("tiles_per_image", tpi),
-                        ("in_h", h as u32),
-                        ("in_w", w as u32),
-                        ("pad_top", pt),
-                        ("pad_left", pl),
-                        ("x_offset", x_rem),
-                        ("stride_n", xs[0]),
-                        ("stride_c", xs[1]),
-                        ("stride_h", xs[2]),
-                        ("stride_w", xs[3]),
-                        ("tile_stride", tile_stride),
-                        ("tile_row0", row0),
-                    ];
+                let domain = |label, rows: usize| {
+                    storage(&self.ctx, label, a2 * rows as u64 * chunk_tiles * 4, wgpu::BufferUsages::empty())
+                };
+                v = Some(domain("transformed input", c));
+                prod = Some(domain("products", k));
+                for piece in &plan.pieces() {
+                    let values = [geometry(piece), tiling(piece)].concat();
+                    let tiles = tiles_of(piece);
                     let grid = dispatch::grid(c as u64 * tiles as u64, &limits);
-                    push(&input_params, &input_k, grid, vec![Slot::Input, Slot::TransformedInput], at);
+                    push(&values, &input_k, grid, vec![Slot::Input, Slot::TransformedInput], piece);
                     let grid = [tiles.div_ceil(gemm.bn), (k as u32).div_ceil(gemm.bm), a2 as u32];
                     let slots = vec![Slot::Transformed, Slot::TransformedInput, Slot::Products];
-                    let gemm_params = [
+                    let product = [
                         ("rows", k as u32),
                         ("inner", c as u32),
                         ("row_stride", (k as u32).next_multiple_of(4)),
-                        ("col_stride", tile_stride),
+                        ("col_stride", tiles.next_multiple_of(4)),
                     ];
-                    push(&gemm_params, &gemm_k, grid, slots, at);
-                    let output_params = [
-                        ("out_channels", k as u32),
-                        ("tiles", tiles),
-                        ("tiles_w", tw as u32),
-                        ("tiles_per_image", tpi),
-                        ("out_h", oh as u32),
-                        ("out_w", ow as u32),
-                        ("y_offset", y_rem),
-                        ("r_offset", y_rem),
-                        ("stride_n", ys[0]),
-                        ("stride_c", ys[1]),
-                        ("stride_h", ys[2]),
-                        ("stride_w", ys[3]),
-                        ("tile_stride", tile_stride),
-                        ("tile_row0", row0),
-                    ];
+                    push(&product, &gemm_k, grid, slots, piece);
                     let slots = with_epilogue(vec![Slot::Products, Slot::Output]);
                     let grid = dispatch::grid(k as u64 * tiles as u64, &limits);
-                    push(&output_params, &output_k, grid, slots, at);
+                    push(&values, &output_k, grid, slots, piece);
                 }
             }
             Path::Direct => {
                 let pipeline = kernel(codegen::direct(d.dtype, ep))?;
                 let (cg, kg) = ((c / d.groups) as u32, (k / d.groups) as u32);
                 let kbpg = kg.div_ceil(4);
-                let ws = weight_strides(d);
-                for piece in plan.pieces() {
-                    let (first, count) = (piece.first_image, piece.images);
-                    let pixels = (count * oh * ow) as u32;
-                    let (x_rem, y_rem) = (remainder(first, in_image), remainder(first, out_image));
-                    let blocks = kbpg * d.groups as u32;
-                    let p = [
+                let blocks = kbpg * d.groups as u32;
+                let [ws_o, ws_i, ws_h, ws_w] = weight_strides(d);
+                for piece in &plan.pieces() {
+                    let pixels = (piece.images * oh * ow) as u32;
+                    let own = [
                         ("pixels", pixels),
                         ("out_hw", (oh * ow) as u32),
-                        ("out_w", ow as u32),
                         ("k_blocks_per_group", kbpg),
                         ("group_in", cg),
                         ("group_out", kg),
@@ -693,30 +445,16 @@ impl Conv2d {
                         ("stride_w", d.stride[1] as u32),
                         ("dil_h", d.dilation[0] as u32),
                         ("dil_w", d.dilation[1] as u32),
-                        ("pad_top", d.padding.top as u32),
-                        ("pad_left", d.padding.left as u32),
-                        ("in_h", h as u32),
-                        ("in_w", w as u32),
-                        ("x_offset", x_rem),
-                        ("y_offset", y_rem),
-                        ("r_offset", y_rem),
                         ("blocks", blocks),
-                        ("xs_n", xs[0]),
-                        ("xs_c", xs[1]),
-                        ("xs_h", xs[2]),
-                        ("xs_w", xs[3]),
-                        ("ys_n", ys[0]),
-                        ("ys_c", ys[1]),
-                        ("ys_h", ys[2]),
-                        ("ys_w", ys[3]),
-                        ("ws_o", ws[0]),
-                        ("ws_i", ws[1]),
-                        ("ws_h", ws[2]),
-                        ("ws_w", ws[3]),
+                        ("ws_o", ws_o),
+                        ("ws_i", ws_i),
+                        ("ws_h", ws_h),
+                        ("ws_w", ws_w),
                     ];
+                    let values = [geometry(piece), own.to_vec()].concat();
                     let slots = with_epilogue(vec![Slot::Input, Slot::Output, Slot::Weights]);
                     let grid = dispatch::grid(blocks as u64 * pixels as u64, &limits);
-                    push(&p, &pipeline, grid, slots, (first as u64, count as u64));
+                    push(&values, &pipeline, grid, slots, piece);
                 }
             }
         }
@@ -994,145 +732,6 @@ impl Conv2d {
         drop(guard);
         Ok(res)
     }
-
-    /// Times repeated calls on `shape` with the blocking path's buffers (filled with a fixed
-    /// pattern): the median GPU time from timestamp queries (None without TIMESTAMP_QUERY) and
-    /// the median wall time of one synchronous call (submit + wait, no upload, no readback).
-    pub fn benchmark(&self, shape: [usize; 4], iterations: usize) -> Result<Timing> {
-        let iterations = iterations.max(1);
-        let (_res, call) = self.bench_setup(shape)?;
-        // Calls alternate with empty submits, so drift in the host's clocks and scheduling
-        // affects both alike and `wall_ms / floor_ms` compares like with like.
-        let (mut wall, mut floor, mut host) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..iterations {
-            floor.push(self.ctx.empty_submit_ms(1)?);
-            let start = Instant::now();
-            self.ctx.queue().submit([call(Stamps::None).finish()]);
-            host.push(start.elapsed().as_secs_f64() * 1e3);
-            self.ctx.wait()?;
-            wall.push(start.elapsed().as_secs_f64() * 1e3);
-        }
-        let gpu_ms = if self.ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
-            let call = |q: &wgpu::QuerySet, i: u32| call(Stamps::Call(q, i));
-            Some(self.gpu_ms(&call, 1, iterations)?[0])
-        } else {
-            None
-        };
-        Ok(Timing {
-            gpu_ms,
-            wall_ms: median(&mut wall),
-            floor_ms: median(&mut floor),
-            submit_ms: median(&mut host),
-        })
-    }
-
-    /// Median GPU time of each dispatch of a call on `shape`, each recorded in its own
-    /// timestamped compute pass, as (kernel name, ms) in dispatch order. Needs TIMESTAMP_QUERY.
-    pub fn benchmark_kernels(&self, shape: [usize; 4], iterations: usize) -> Result<Vec<(String, f64)>> {
-        if !self.ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
-            return Err(Error::Unsupported(format!(
-                "per-kernel timing needs TIMESTAMP_QUERY, which adapter '{}' lacks",
-                self.ctx.adapter_info().name
-            )));
-        }
-        let (res, call) = self.bench_setup(shape)?;
-        let passes = res.passes.len();
-        let call = |q: &wgpu::QuerySet, i: u32| call(Stamps::EachPass(q, i));
-        let ms = self.gpu_ms(&call, passes, iterations.max(1))?;
-        Ok(res.passes.iter().map(|p| p.kernel.clone()).zip(ms).collect())
-    }
-
-    /// The blocking path's buffers for `shape`, filled with a fixed pattern and warmed up, and a
-    /// function that records one call into a new encoder.
-    #[allow(clippy::type_complexity)]
-    fn bench_setup(
-        &self,
-        shape: [usize; 4],
-    ) -> Result<(Arc<ShapeResources>, impl Fn(Stamps<'_>) -> wgpu::CommandEncoder + '_)> {
-        let res = match self.desc.dtype {
-            DType::F32 => self.host_io::<f32>(shape)?,
-            DType::F16 => self.host_io::<half::f16>(shape)?,
-        };
-        let (input, bind_groups) = {
-            let guard = lock(&res.host);
-            let io = guard.as_ref().expect("host buffers were just made");
-            (io.input.clone(), io.bind_groups.clone())
-        };
-        // Values in [-0.5, 0.5), written in the convolution's element type.
-        let values = (0..input.size() as usize / element_size(self.desc.dtype) as usize)
-            .map(|i| ((i * 7919 % 1000) as f32) / 1000.0 - 0.5);
-        let bytes: Vec<u8> = match self.desc.dtype {
-            DType::F32 => values.flat_map(f32::to_le_bytes).collect(),
-            DType::F16 => values.flat_map(|v| half::f16::from_f32(v).to_le_bytes()).collect(),
-        };
-        self.ctx.queue().write_buffer(&input, 0, &bytes);
-        let held = res.clone();
-        let call = move |stamps: Stamps<'_>| {
-            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-            self.record_timed(&mut enc, &held, &bind_groups, stamps);
-            enc
-        };
-        // Warm up: first submissions pay for driver-side pipeline finalisation.
-        for _ in 0..3 {
-            self.ctx
-                .scoped("benchmark warm-up", || self.ctx.queue().submit([call(Stamps::None).finish()]))?;
-            self.ctx.wait()?;
-        }
-        Ok((res, call))
-    }
-
-    /// Median durations over `iterations` calls of the `spans` timestamp pairs each call writes.
-    fn gpu_ms(
-        &self,
-        call: &dyn Fn(&wgpu::QuerySet, u32) -> wgpu::CommandEncoder,
-        spans: usize,
-        iterations: usize,
-    ) -> Result<Vec<f64>> {
-        // A query set holds at most 4096 queries.
-        let iterations = iterations.min(2048 / spans).max(1);
-        let per_call = 2 * spans as u32;
-        let count = per_call * iterations as u32;
-        let (queries, resolve, readback) = self.ctx.scoped("creating timestamp queries", || {
-            let queries = self.ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("timestamps"),
-                ty: wgpu::QueryType::Timestamp,
-                count,
-            });
-            let bytes = count as u64 * 8;
-            let resolve = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamp resolve"),
-                size: bytes,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let readback = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamp readback"),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            (queries, resolve, readback)
-        })?;
-        self.ctx.scoped("timing", || {
-            for i in 0..iterations as u32 {
-                self.ctx.queue().submit([call(&queries, i * per_call).finish()]);
-            }
-            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-            enc.resolve_query_set(&queries, 0..count, &resolve, 0);
-            enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, None);
-            self.ctx.queue().submit([enc.finish()]);
-        })?;
-        let bytes = read_back(&self.ctx, &readback)?;
-        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
-        let period = self.ctx.queue().get_timestamp_period() as f64;
-        let span_ms = |call: usize, span: usize| {
-            let t = &ticks[call * per_call as usize + 2 * span..];
-            t[1].saturating_sub(t[0]) as f64 * period / 1e6
-        };
-        Ok((0..spans)
-            .map(|s| median(&mut (0..iterations).map(|c| span_ms(c, s)).collect::<Vec<_>>()))
-            .collect())
-    }
 }
 
 /// Where a recorded call writes timestamps.
@@ -1143,19 +742,6 @@ enum Stamps<'a> {
     Call(&'a wgpu::QuerySet, u32),
     /// Around each dispatch, from this query index on.
     EachPass(&'a wgpu::QuerySet, u32),
-}
-
-/// Result of [`Conv2d::benchmark`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Timing {
-    /// Median GPU time per call from timestamps; `None` without TIMESTAMP_QUERY.
-    pub gpu_ms: Option<f64>,
-    /// Median wall time of one synchronous call (submit + wait).
-    pub wall_ms: f64,
-    /// Median wall time of an empty submit + wait, measured alternately with the calls.
-    pub floor_ms: f64,
-    /// Median host time to record and submit one call: the CPU share of `wall_ms`.
-    pub submit_ms: f64,
 }
 
 /// Host data as bytes padded to the 4-byte multiple that buffer writes need.

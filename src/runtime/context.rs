@@ -1,0 +1,225 @@
+//! The device and queue, the adapter choice, the pipeline cache and the submit floors.
+
+use super::{lock, median};
+use crate::codegen::Kernel;
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// How [`Context::with_options`] creates its device.
+#[derive(Clone, Debug, Default)]
+pub struct ContextOptions {
+    /// Limits to request instead of the adapter's own (e.g. lowered, to exercise splitting).
+    pub limits: Option<wgpu::Limits>,
+}
+
+/// A device and queue plus the compiled pipelines shared by every convolution made from it.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    lost: Arc<AtomicBool>,
+    pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+}
+
+const NO_ADAPTER_HINT: &str = "no wgpu adapter found; on Linux without a GPU install the lavapipe software \
+     Vulkan driver (apt-get install mesa-vulkan-drivers), or set WGPU_BACKEND";
+
+/// Lists the adapters wgpu can see, honouring WGPU_BACKEND.
+pub fn enumerate_adapters() -> Vec<wgpu::Adapter> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+}
+
+impl Context {
+    /// Creates a device on the adapter chosen by WGPU_BACKEND, WGPU_ADAPTER_NAME (a
+    /// case-insensitive substring of the adapter name) and WGPU_POWER_PREF.
+    pub fn new() -> Result<Context> {
+        Context::with_options(ContextOptions::default())
+    }
+
+    /// Like [`Context::new`], with options.
+    pub fn with_options(options: ContextOptions) -> Result<Context> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        // Indirect-call validation costs time per dispatch and we issue no indirect calls.
+        desc.flags = wgpu::InstanceFlags::empty().with_env();
+        let instance = wgpu::Instance::new(desc);
+        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
+            Ok(wanted) => {
+                let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+                adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
+                    .ok_or_else(|| {
+                        Error::NoAdapter(format!(
+                            "WGPU_ADAPTER_NAME='{wanted}' matches none of the adapters: [{}]",
+                            names.join(", ")
+                        ))
+                    })?
+            }
+            Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference:
+                    wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            }))
+            .map_err(|_| Error::NoAdapter(NO_ADAPTER_HINT.into()))?,
+        };
+        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        let limits = options.limits.unwrap_or_else(|| adapter.limits());
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgpu-winograd"),
+            required_features: adapter.features() & wanted,
+            required_limits: limits,
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::RequestDevice(e.to_string()))?;
+        Ok(Context::from_device(device, queue))
+    }
+
+    /// Wraps a device and queue the caller already has. Errors the library causes come back
+    /// as [`Error::Gpu`]; the caller's own uncaptured-error handler is replaced by one that logs.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
+        let lost = Arc::new(AtomicBool::new(false));
+        let flag = lost.clone();
+        device.set_device_lost_callback(move |_, msg| {
+            log::error!("device lost: {msg}");
+            flag.store(true, Ordering::SeqCst);
+        });
+        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| log::error!("uncaptured wgpu error: {e}")));
+        let info = device.adapter_info();
+        Context { shared: Arc::new(Shared { device, queue, info, lost, pipelines: Mutex::default() }) }
+    }
+
+    /// The device, for creating buffers and encoders to pass to [`Conv2d::encode`](super::Conv2d::encode).
+    pub fn device(&self) -> &wgpu::Device {
+        &self.shared.device
+    }
+    /// The queue the library submits on.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.shared.queue
+    }
+    /// Name, backend and driver of the adapter.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.shared.info
+    }
+    /// The device limits plans are made against.
+    pub fn limits(&self) -> wgpu::Limits {
+        self.shared.device.limits()
+    }
+    /// The device features (SHADER_F16, TIMESTAMP_QUERY where the adapter has them).
+    pub fn features(&self) -> wgpu::Features {
+        self.shared.device.features()
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
+    /// into [`Error::Gpu`].
+    pub(crate) fn scoped<R>(&self, what: &str, f: impl FnOnce() -> R) -> Result<R> {
+        if self.shared.lost.load(Ordering::SeqCst) {
+            return Err(Error::Gpu("the device was lost".into()));
+        }
+        let oom = self.device().push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device().push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let v = pollster::block_on(validation.pop());
+        let o = pollster::block_on(oom.pop());
+        match v.or(o) {
+            Some(e) => Err(Error::Gpu(format!("{what}: {e}"))),
+            None => Ok(out),
+        }
+    }
+
+    /// Blocks until the queue is idle.
+    pub fn wait(&self) -> Result<()> {
+        self.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
+    }
+
+    /// The compute pipeline for a generated kernel, compiled once per context.
+    pub fn pipeline(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
+        if let Some(p) = lock(&self.shared.pipelines).get(&kernel.name) {
+            return Ok(p.clone());
+        }
+        let pipeline = self.scoped(&format!("compiling {}", kernel.name), || {
+            let desc = wgpu::ShaderModuleDescriptor {
+                label: Some(&kernel.name),
+                source: wgpu::ShaderSource::Wgsl(kernel.source.as_str().into()),
+            };
+            // SAFETY: every generated kernel guards its own indices (bounds are checked in
+            // the kernel or proved by the plan), so wgpu's clamping and loop bounding only cost time.
+            let module = unsafe {
+                self.device().create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+            };
+            self.device().create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&kernel.name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &[],
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+        })?;
+        let pipeline = Arc::new(pipeline);
+        lock(&self.shared.pipelines).insert(kernel.name.clone(), pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Wall time of submitting an empty command buffer and waiting for it: the floor under any
+    /// synchronous call on this adapter.
+    pub fn empty_submit_ms(&self, iterations: usize) -> Result<f64> {
+        let mut times = Vec::with_capacity(iterations);
+        for _ in 0..iterations.max(1) {
+            let start = Instant::now();
+            let enc = self.device().create_command_encoder(&Default::default());
+            self.queue().submit([enc.finish()]);
+            self.wait()?;
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(median(&mut times))
+    }
+
+    /// Wall time of the smallest synchronous compute call: one pass with one single-invocation
+    /// dispatch of an empty kernel, submit + wait, timed alternately with empty submits. Returns
+    /// (empty submit ms, empty dispatch ms): what any compute call costs on this adapter and
+    /// driver, next to the floor that [`Conv2d::benchmark`](super::Conv2d::benchmark) compares a call with.
+    pub fn dispatch_floor_ms(&self, iterations: usize) -> Result<(f64, f64)> {
+        let kernel = Kernel {
+            name: "empty".into(),
+            source: "@compute @workgroup_size(1)\nfn main() {}\n".into(),
+            params: &[],
+        };
+        let pipeline = self.pipeline(&kernel)?;
+        let (mut empty, mut dispatch) = (Vec::new(), Vec::new());
+        for _ in 0..iterations.max(1) {
+            empty.push(self.empty_submit_ms(1)?);
+            let start = Instant::now();
+            let mut enc = self.device().create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.dispatch_workgroups(1, 1, 1);
+            }
+            self.queue().submit([enc.finish()]);
+            self.wait()?;
+            dispatch.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok((median(&mut empty), median(&mut dispatch)))
+    }
+}

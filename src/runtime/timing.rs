@@ -1,0 +1,162 @@
+//! Timing a convolution: GPU timestamps around the call or each dispatch, and the wall time
+//! of synchronous calls next to the empty-submit floor.
+
+use super::{element_size, lock, median, read_back, Conv2d, ShapeResources, Stamps};
+use crate::desc::DType;
+use crate::error::{Error, Result};
+use std::sync::Arc;
+use std::time::Instant;
+
+impl Conv2d {
+    /// Times repeated calls on `shape` with the blocking path's buffers (filled with a fixed
+    /// pattern): the median GPU time from timestamp queries (None without TIMESTAMP_QUERY) and
+    /// the median wall time of one synchronous call (submit + wait, no upload, no readback).
+    pub fn benchmark(&self, shape: [usize; 4], iterations: usize) -> Result<Timing> {
+        let iterations = iterations.max(1);
+        let (_res, call) = self.bench_setup(shape)?;
+        // Calls alternate with empty submits, so drift in the host's clocks and scheduling
+        // affects both alike and `wall_ms / floor_ms` compares like with like.
+        let (mut wall, mut floor, mut host) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..iterations {
+            floor.push(self.ctx.empty_submit_ms(1)?);
+            let start = Instant::now();
+            self.ctx.queue().submit([call(Stamps::None).finish()]);
+            host.push(start.elapsed().as_secs_f64() * 1e3);
+            self.ctx.wait()?;
+            wall.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        let gpu_ms = if self.ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            let call = |q: &wgpu::QuerySet, i: u32| call(Stamps::Call(q, i));
+            Some(self.gpu_ms(&call, 1, iterations)?[0])
+        } else {
+            None
+        };
+        Ok(Timing {
+            gpu_ms,
+            wall_ms: median(&mut wall),
+            floor_ms: median(&mut floor),
+            submit_ms: median(&mut host),
+        })
+    }
+
+    /// Median GPU time of each dispatch of a call on `shape`, each recorded in its own
+    /// timestamped compute pass, as (kernel name, ms) in dispatch order. Needs TIMESTAMP_QUERY.
+    pub fn benchmark_kernels(&self, shape: [usize; 4], iterations: usize) -> Result<Vec<(String, f64)>> {
+        if !self.ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Err(Error::Unsupported(format!(
+                "per-kernel timing needs TIMESTAMP_QUERY, which adapter '{}' lacks",
+                self.ctx.adapter_info().name
+            )));
+        }
+        let (res, call) = self.bench_setup(shape)?;
+        let passes = res.passes.len();
+        let call = |q: &wgpu::QuerySet, i: u32| call(Stamps::EachPass(q, i));
+        let ms = self.gpu_ms(&call, passes, iterations.max(1))?;
+        Ok(res.passes.iter().map(|p| p.kernel.clone()).zip(ms).collect())
+    }
+
+    /// The blocking path's buffers for `shape`, filled with a fixed pattern and warmed up, and a
+    /// function that records one call into a new encoder.
+    #[allow(clippy::type_complexity)]
+    fn bench_setup(
+        &self,
+        shape: [usize; 4],
+    ) -> Result<(Arc<ShapeResources>, impl Fn(Stamps<'_>) -> wgpu::CommandEncoder + '_)> {
+        let res = match self.desc.dtype {
+            DType::F32 => self.host_io::<f32>(shape)?,
+            DType::F16 => self.host_io::<half::f16>(shape)?,
+        };
+        let (input, bind_groups) = {
+            let guard = lock(&res.host);
+            let io = guard.as_ref().expect("host buffers were just made");
+            (io.input.clone(), io.bind_groups.clone())
+        };
+        // Values in [-0.5, 0.5), written in the convolution's element type.
+        let values = (0..input.size() as usize / element_size(self.desc.dtype) as usize)
+            .map(|i| ((i * 7919 % 1000) as f32) / 1000.0 - 0.5);
+        let bytes: Vec<u8> = match self.desc.dtype {
+            DType::F32 => values.flat_map(f32::to_le_bytes).collect(),
+            DType::F16 => values.flat_map(|v| half::f16::from_f32(v).to_le_bytes()).collect(),
+        };
+        self.ctx.queue().write_buffer(&input, 0, &bytes);
+        let held = res.clone();
+        let call = move |stamps: Stamps<'_>| {
+            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+            self.record_timed(&mut enc, &held, &bind_groups, stamps);
+            enc
+        };
+        // Warm up: first submissions pay for driver-side pipeline finalisation.
+        for _ in 0..3 {
+            self.ctx
+                .scoped("benchmark warm-up", || self.ctx.queue().submit([call(Stamps::None).finish()]))?;
+            self.ctx.wait()?;
+        }
+        Ok((res, call))
+    }
+
+    /// Median durations over `iterations` calls of the `spans` timestamp pairs each call writes.
+    fn gpu_ms(
+        &self,
+        call: &dyn Fn(&wgpu::QuerySet, u32) -> wgpu::CommandEncoder,
+        spans: usize,
+        iterations: usize,
+    ) -> Result<Vec<f64>> {
+        // A query set holds at most 4096 queries.
+        let iterations = iterations.min(2048 / spans).max(1);
+        let per_call = 2 * spans as u32;
+        let count = per_call * iterations as u32;
+        let (queries, resolve, readback) = self.ctx.scoped("creating timestamp queries", || {
+            let queries = self.ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count,
+            });
+            let bytes = count as u64 * 8;
+            let resolve = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamp resolve"),
+                size: bytes,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let readback = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamp readback"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            (queries, resolve, readback)
+        })?;
+        self.ctx.scoped("timing", || {
+            for i in 0..iterations as u32 {
+                self.ctx.queue().submit([call(&queries, i * per_call).finish()]);
+            }
+            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+            enc.resolve_query_set(&queries, 0..count, &resolve, 0);
+            enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, None);
+            self.ctx.queue().submit([enc.finish()]);
+        })?;
+        let bytes = read_back(&self.ctx, &readback)?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+        let period = self.ctx.queue().get_timestamp_period() as f64;
+        let span_ms = |call: usize, span: usize| {
+            let t = &ticks[call * per_call as usize + 2 * span..];
+            t[1].saturating_sub(t[0]) as f64 * period / 1e6
+        };
+        Ok((0..spans)
+            .map(|s| median(&mut (0..iterations).map(|c| span_ms(c, s)).collect::<Vec<_>>()))
+            .collect())
+    }
+}
+
+/// Result of [`Conv2d::benchmark`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Timing {
+    /// Median GPU time per call from timestamps; `None` without TIMESTAMP_QUERY.
+    pub gpu_ms: Option<f64>,
+    /// Median wall time of one synchronous call (submit + wait).
+    pub wall_ms: f64,
+    /// Median wall time of an empty submit + wait, measured alternately with the calls.
+    pub floor_ms: f64,
+    /// Median host time to record and submit one call: the CPU share of `wall_ms`.
+    pub submit_ms: f64,
+}
