@@ -27,100 +27,32 @@ pub type Fields = &'static [&'static str];
 
 /// The uniform fields that are `i32` (coordinates that go negative in padding); the rest are `u32`.
 const SIGNED: Fields = &["in_h", "in_w", "pad_top", "pad_left", "dil_h", "dil_w"];
-const FILTER_PARAMS: Fields = &["out_channels", "in_channels", "ws_o", "ws_i", "ws_h", "ws_w", "k_stride"];
+// Grouped per line: what the kernel computes over, the input tensor, the output tensor.
+#[rustfmt::skip]
+const FILTER_PARAMS: Fields = &["out_channels", "in_channels", "k_stride", "ws_o", "ws_i", "ws_h", "ws_w"];
+#[rustfmt::skip]
 const INPUT_PARAMS: Fields = &[
-    "channels",
-    "tiles",
-    "tiles_w",
-    "tiles_per_image",
-    "in_h",
-    "in_w",
-    "pad_top",
-    "pad_left",
-    "x_offset",
-    "xs_n",
-    "xs_c",
-    "xs_h",
-    "xs_w",
-    "tile_stride",
-    "tile_row0",
+    "channels", "tiles", "tiles_w", "tiles_per_image", "tile_row0", "tile_stride",
+    "x_offset", "in_h", "in_w", "pad_top", "pad_left", "xs_n", "xs_c", "xs_h", "xs_w",
 ];
 const GEMM_PARAMS: Fields = &["rows", "inner", "row_stride", "col_stride"];
+#[rustfmt::skip]
 const OUTPUT_PARAMS: Fields = &[
-    "out_channels",
-    "tiles",
-    "tiles_w",
-    "tiles_per_image",
-    "out_h",
-    "out_w",
-    "y_offset",
-    "r_offset",
-    "ys_n",
-    "ys_c",
-    "ys_h",
-    "ys_w",
-    "tile_stride",
-    "tile_row0",
+    "out_channels", "tiles", "tiles_w", "tiles_per_image", "tile_row0", "tile_stride",
+    "y_offset", "r_offset", "out_h", "out_w", "ys_n", "ys_c", "ys_h", "ys_w",
 ];
+#[rustfmt::skip]
 const FUSED_PARAMS: Fields = &[
-    "channels",
-    "out_channels",
-    "k_stride",
-    "tiles",
-    "tiles_w",
-    "tiles_per_image",
-    "tile_row0",
-    "x_offset",
-    "in_h",
-    "in_w",
-    "pad_top",
-    "pad_left",
-    "xs_n",
-    "xs_c",
-    "xs_h",
-    "xs_w",
-    "out_h",
-    "out_w",
-    "y_offset",
-    "r_offset",
-    "ys_n",
-    "ys_c",
-    "ys_h",
-    "ys_w",
+    "channels", "out_channels", "k_stride", "tiles", "tiles_w", "tiles_per_image", "tile_row0",
+    "x_offset", "in_h", "in_w", "pad_top", "pad_left", "xs_n", "xs_c", "xs_h", "xs_w",
+    "y_offset", "r_offset", "out_h", "out_w", "ys_n", "ys_c", "ys_h", "ys_w",
 ];
+#[rustfmt::skip]
 const DIRECT_PARAMS: Fields = &[
-    "pixels",
-    "out_hw",
-    "out_w",
-    "k_blocks_per_group",
-    "group_in",
-    "group_out",
-    "kernel_h",
-    "kernel_w",
-    "stride_h",
-    "stride_w",
-    "dil_h",
-    "dil_w",
-    "pad_top",
-    "pad_left",
-    "in_h",
-    "in_w",
-    "x_offset",
-    "y_offset",
-    "r_offset",
-    "blocks",
-    "xs_n",
-    "xs_c",
-    "xs_h",
-    "xs_w",
-    "ys_n",
-    "ys_c",
-    "ys_h",
-    "ys_w",
-    "ws_o",
-    "ws_i",
-    "ws_h",
-    "ws_w",
+    "pixels", "blocks", "out_hw", "k_blocks_per_group", "group_in", "group_out",
+    "kernel_h", "kernel_w", "stride_h", "stride_w", "dil_h", "dil_w", "ws_o", "ws_i", "ws_h", "ws_w",
+    "x_offset", "in_h", "in_w", "pad_top", "pad_left", "xs_n", "xs_c", "xs_h", "xs_w",
+    "y_offset", "r_offset", "out_w", "ys_n", "ys_c", "ys_h", "ys_w",
 ];
 
 /// The most uniform fields a kernel has: each pass gets a slot of at least 128 bytes.
