@@ -728,7 +728,7 @@ fn conv(a: &ConvArgs) -> Res<()> {
     Ok(())
 }
 
-/// `winograd F(4×4,3×3) layout r_6_6_16, product block 64×64×16 (chunk 2 images, 1 pass)`.
+/// `winograd F(4×4,3×3) layout r_6_6_16, product block 64×64×16 (8×4 each); chunk 2 images, 1 pass`.
 fn describe(plan: &Plan) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let split = if plan.band_rows < plan.tiles_hw()[0] {
@@ -741,19 +741,20 @@ fn describe(plan: &Plan) -> String {
     match plan.path {
         ConvPath::Winograd { m, r, layout, product } => {
             format!(
-                "winograd F({m}×{m},{r}×{r}) layout {layout}, {} ({split}, {passes})",
+                "winograd F({m}×{m},{r}×{r}) layout {layout}, {}; {split}, {passes}",
                 product_name(product)
             )
         }
-        ConvPath::Direct => format!("direct ({split}, {passes})"),
+        ConvPath::Direct => format!("direct; {split}, {passes}"),
     }
 }
 
-/// `fused kernel` or `product block 64×64×16`.
+/// `fused kernel` or `product block 64×64×16 (8×4 each)`: the workgroup block and what each
+/// invocation holds.
 fn product_name(product: Product) -> String {
     match product {
         Product::Fused => "fused kernel".into(),
-        Product::Gemm(g) => format!("product block {}×{}×{}", g.bm, g.bn, g.bk),
+        Product::Gemm(g) => format!("product block {}×{}×{} ({}×{} each)", g.bm, g.bn, g.bk, g.tm, g.tn),
     }
 }
 
@@ -1003,15 +1004,18 @@ fn bench_weights(desc: &Conv2dDesc) -> Vec<f32> {
 fn tune_shape(ctx: &Context, shape: &Shape, a: &BenchArgs) -> Res<()> {
     let desc = bench_desc(shape, a.dtype);
     let tuned = lib(tune::tune(ctx, &desc, &bench_weights(&desc), None, shape.nchw, a.iters as usize))?;
-    let best = &tuned[0];
-    let m = best.choice.m;
-    eprintln!(
-        "tuned {}: F({m}×{m},3×3) {} {}: {:.3} ms",
-        shape.name,
-        best.choice.layout,
-        product_name(best.choice.product),
-        best.ms
-    );
+    // The winner (cached) and the runners-up, fastest first.
+    for (rank, c) in tuned.iter().take(4).enumerate() {
+        let m = c.choice.m;
+        eprintln!(
+            "{} {}: F({m}×{m},3×3) {} {}: {:.4} ms",
+            if rank == 0 { "tuned" } else { "   then" },
+            shape.name,
+            c.choice.layout,
+            product_name(c.choice.product),
+            c.ms
+        );
+    }
     Ok(())
 }
 
@@ -1068,7 +1072,7 @@ fn bench_one(
 
 fn print_header() {
     println!(
-        "{:<24} {:<9} {:<20} {:>4} {:<14} {:>5} {:>10} {:>10} {:>10} {:>8}",
+        "{:<24} {:<9} {:<20} {:>4} {:<20} {:>5} {:>10} {:>10} {:>10} {:>8}",
         "shape", "algo", "layout", "tile", "product", "dtype", "gpu ms", "wall ms", "wall/floor", "TFLOP/s"
     );
 }
@@ -1082,7 +1086,7 @@ fn print_row(r: &Record, resolved: Option<TileLayout>) {
     let tile = r.tile.map_or("-".to_string(), |m| m.to_string());
     let product = r.product.as_deref().unwrap_or("-").replace("product block ", "");
     println!(
-        "{:<24} {:<9} {:<20} {:>4} {:<14} {:>5} {:>10} {:>10.4} {:>10.3} {:>8.4}",
+        "{:<24} {:<9} {:<20} {:>4} {:<20} {:>5} {:>10} {:>10.4} {:>10.3} {:>8.4}",
         r.name,
         r.algo,
         layout,
