@@ -39,6 +39,50 @@ pub fn enumerate_adapters() -> Vec<wgpu::Adapter> {
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
 }
 
+/// The adapter WGPU_ADAPTER_NAME names, else wgpu's pick for WGPU_POWER_PREF (high performance by
+/// default). Without WGPU_BACKEND the primary backends (Vulkan, Metal, DX12) are tried before GL,
+/// the least capable one (no f16, no subgroups, no timestamps on most drivers), which is used only
+/// when nothing else is there.
+fn choose_adapter() -> Result<wgpu::Adapter> {
+    let tiers = match std::env::var_os("WGPU_BACKEND") {
+        Some(_) => vec![wgpu::InstanceDescriptor::new_without_display_handle_from_env().backends],
+        None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY],
+    };
+    let wanted = std::env::var("WGPU_ADAPTER_NAME").ok();
+    let mut seen = Vec::new();
+    for backends in tiers {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        desc.backends = backends;
+        // Indirect-call validation costs time per dispatch and we issue no indirect calls.
+        desc.flags = wgpu::InstanceFlags::empty().with_env();
+        let instance = wgpu::Instance::new(desc);
+        let found = match &wanted {
+            Some(name) => {
+                let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+                seen.extend(adapters.iter().map(|a| a.get_info().name));
+                adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&name.to_lowercase()))
+            }
+            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference:
+                    wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            }))
+            .ok(),
+        };
+        if let Some(adapter) = found {
+            return Ok(adapter);
+        }
+    }
+    Err(Error::NoAdapter(match wanted {
+        Some(name) => {
+            format!("WGPU_ADAPTER_NAME='{name}' matches none of the adapters: [{}]", seen.join(", "))
+        }
+        None => NO_ADAPTER_HINT.into(),
+    }))
+}
+
 impl Context {
     /// Creates a device on the adapter chosen by WGPU_BACKEND, WGPU_ADAPTER_NAME (a
     /// case-insensitive substring of the adapter name) and WGPU_POWER_PREF.
@@ -48,33 +92,7 @@ impl Context {
 
     /// Like [`Context::new`], with options.
     pub fn with_options(options: ContextOptions) -> Result<Context> {
-        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        // Indirect-call validation costs time per dispatch and we issue no indirect calls.
-        desc.flags = wgpu::InstanceFlags::empty().with_env();
-        let instance = wgpu::Instance::new(desc);
-        let adapter = match std::env::var("WGPU_ADAPTER_NAME") {
-            Ok(wanted) => {
-                let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
-                let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-                adapters
-                    .into_iter()
-                    .find(|a| a.get_info().name.to_lowercase().contains(&wanted.to_lowercase()))
-                    .ok_or_else(|| {
-                        Error::NoAdapter(format!(
-                            "WGPU_ADAPTER_NAME='{wanted}' matches none of the adapters: [{}]",
-                            names.join(", ")
-                        ))
-                    })?
-            }
-            Err(_) => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference:
-                    wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
-                force_fallback_adapter: false,
-                compatible_surface: None,
-                apply_limit_buckets: false,
-            }))
-            .map_err(|_| Error::NoAdapter(NO_ADAPTER_HINT.into()))?,
-        };
+        let adapter = choose_adapter()?;
         let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
         let limits = options.limits.unwrap_or_else(|| adapter.limits());
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
