@@ -185,6 +185,7 @@ struct BenchArgs {
     #[arg(long, default_value = "f32")]
     dtype: DType,
     /// First time every Winograd candidate per shape and cache the winner, which `auto` then uses.
+    /// Time again in a new process for figures: after tuning, this process's timings run slow.
     #[arg(long)]
     tune: bool,
     /// Winograd variants in one fused kernel (on), as three kernels (off), or per shape (auto).
