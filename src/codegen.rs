@@ -191,10 +191,6 @@ impl FusedBlock {
     pub fn workgroup_size(&self) -> [u32; 2] {
         [self.tiles * self.out_channels, self.alpha]
     }
-    /// Invocations per workgroup.
-    pub fn invocations(&self) -> u32 {
-        self.out_channels * self.alpha * self.tiles
-    }
     /// Workgroup memory: one step's transformed input and the row-pass results.
     pub fn workgroup_bytes(&self) -> u32 {
         let a = self.alpha;

@@ -168,17 +168,20 @@ pub fn input_load(format: DataFormat, m: usize, r: usize, in_w: usize, pad_left:
         .map_or(InputLoad::Scalar, |width| InputLoad::Vector { width, pad_left })
 }
 
+/// Whether a workgroup of `[x, y]` invocations using `bytes` of workgroup memory is within the
+/// adapter's limits.
+pub fn workgroup_fits([x, y]: [u32; 2], bytes: u32, limits: &Limits) -> bool {
+    x * y <= limits.max_compute_invocations_per_workgroup
+        && x <= limits.max_compute_workgroup_size_x
+        && y <= limits.max_compute_workgroup_size_y
+        && bytes <= limits.max_compute_workgroup_storage_size
+}
+
 /// The product block for K output channels and `tiles` columns, from the H100 tuning runs in
 /// `BENCHMARKS.md`: as tall as K needs, narrow where there are few tiles, 64×64 with 8×4 per
 /// invocation for the big ResNet products; the first that fits the adapter.
 pub fn auto_gemm(k: usize, tiles: usize, limits: &Limits) -> Result<GemmTile> {
-    let fits = |g: &GemmTile| {
-        let [x, y] = g.workgroup_size();
-        g.invocations() <= limits.max_compute_invocations_per_workgroup
-            && x <= limits.max_compute_workgroup_size_x
-            && y <= limits.max_compute_workgroup_size_y
-            && g.workgroup_bytes() <= limits.max_compute_workgroup_storage_size
-    };
+    let fits = |g: &GemmTile| workgroup_fits(g.workgroup_size(), g.workgroup_bytes(), limits);
     let [t16, t32, narrow, t64, t64_deep, ..] = GemmTile::ALL;
     let preference = match (k, tiles) {
         (..=16, _) => vec![t16],
@@ -321,11 +324,7 @@ fn split(
         Path::Winograd { m, r, product: Product::Fused, .. } => {
             let block = FusedBlock::new(m, r);
             let [x, y] = block.workgroup_size();
-            if block.workgroup_bytes() > limits.max_compute_workgroup_storage_size
-                || block.invocations() > limits.max_compute_invocations_per_workgroup
-                || x > limits.max_compute_workgroup_size_x
-                || y > limits.max_compute_workgroup_size_y
-            {
+            if !workgroup_fits([x, y], block.workgroup_bytes(), limits) {
                 return Err(Error::TooLarge(format!(
                     "the fused kernel needs {} bytes of workgroup memory and {x}×{y} invocations; \
                      the adapter allows {} bytes and {} invocations",

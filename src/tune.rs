@@ -153,12 +153,7 @@ pub fn tune(
         fixed => vec![fixed],
     };
     let limits = ctx.limits();
-    let fits = |g: &GemmTile| {
-        let [x, y] = g.workgroup_size();
-        g.invocations() <= limits.max_compute_invocations_per_workgroup
-            && x <= limits.max_compute_workgroup_size_x
-            && y <= limits.max_compute_workgroup_size_y
-    };
+    let fits = |g: &GemmTile| dispatch::workgroup_fits(g.workgroup_size(), g.workgroup_bytes(), &limits);
     let mut products: Vec<Product> = match desc.gemm {
         Some(g) => vec![Product::Gemm(g)],
         None => GemmTile::ALL.iter().filter(|g| fits(g)).map(|&g| Product::Gemm(g)).collect(),
