@@ -6,7 +6,8 @@
 //! `cargo run --release --example vgg_block`
 
 use std::time::Instant;
-use wgpu_winograd::{reference, Activation, Context, Conv2d, Conv2dDesc, Error};
+use wgpu_winograd::reference::{self, pseudo_random};
+use wgpu_winograd::{Activation, Context, Conv2d, Conv2dDesc, Error};
 
 /// One layer: its descriptor and weights, and the GPU convolution built from them.
 struct Layer {
@@ -16,22 +17,10 @@ struct Layer {
     conv: Conv2d,
 }
 
-fn pseudo_random(len: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2654435761).wrapping_add(12345);
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s % 2000) as f32 / 1000.0 - 1.0
-        })
-        .collect()
-}
-
 fn layer(ctx: &Context, desc: Conv2dDesc, seed: u32) -> Result<Layer, Error> {
     let scale = 1.0 / ((desc.in_channels * 9) as f32).sqrt();
-    let weights: Vec<f32> = pseudo_random(desc.weight_len(), seed).iter().map(|w| w * scale).collect();
-    let bias = pseudo_random(desc.out_channels, seed + 1);
+    let weights: Vec<f32> = pseudo_random(desc.weight_len(), seed as u64).iter().map(|w| w * scale).collect();
+    let bias = pseudo_random(desc.out_channels, seed as u64 + 1);
     let conv = Conv2d::new(ctx, desc.clone(), &weights, Some(&bias))?;
     Ok(Layer { desc, weights, bias, conv })
 }

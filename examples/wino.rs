@@ -576,19 +576,6 @@ fn stored([n, c, h, w]: [usize; 4], format: DataFormat) -> Vec<usize> {
     }
 }
 
-/// Deterministic values in [-1, 1) (xorshift).
-fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
 /// The stored input and weight shapes `--random` makes.
 fn random_shapes(a: &ConvArgs, dims: [usize; 4]) -> (Vec<usize>, Vec<usize>) {
     let cg = dims[1] / a.groups.max(1);
@@ -607,7 +594,8 @@ fn random_operands(a: &ConvArgs, dims: [usize; 4], limits: &wgpu::Limits) -> Res
         let bytes = shape.iter().try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
         match bytes {
             Some(bytes) if bytes <= limits.max_buffer_size => {
-                let data = pseudo_random(bytes as usize / 4, seed).iter().map(|v| v * scale).collect();
+                let data =
+                    reference::pseudo_random(bytes as usize / 4, seed).iter().map(|v| v * scale).collect();
                 Ok(Array { shape, data, f16: false })
             }
             _ => Err(format!(
@@ -999,7 +987,7 @@ fn bench_desc(shape: &Shape, dtype: DType) -> Conv2dDesc {
 /// Deterministic weights scaled like a He initialisation.
 fn bench_weights(desc: &Conv2dDesc) -> Vec<f32> {
     let scale = 1.0 / (9.0 * desc.in_channels as f32).sqrt();
-    pseudo_random(desc.weight_len(), 3).iter().map(|v| v * scale).collect()
+    reference::pseudo_random(desc.weight_len(), 3).iter().map(|v| v * scale).collect()
 }
 
 fn tune_shape(ctx: &Context, shape: &Shape, a: &BenchArgs) -> Res<()> {

@@ -397,21 +397,22 @@ pub fn max_rel_error(got: &[f32], want: &[f64]) -> f64 {
     }
 }
 
+/// Deterministic pseudo-random values in [−1, 1) from a 64-bit LCG: the data of the tests,
+/// the examples and `wino conv --random`, reproducible without an extra crate.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::desc::Padding;
-
-    /// Deterministic values in [−1, 1) from a small LCG, so tests need no extra crate.
-    fn data(seed: u64, len: usize) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
-        (0..len)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     fn nchw_to_nhwc<T: Copy>(x: &[T], [n, c, h, w]: [usize; 4]) -> Vec<T> {
         let mut out = Vec::with_capacity(x.len());
@@ -517,10 +518,10 @@ mod tests {
         };
         let [oh, ow] = desc.output_hw(6, 5).unwrap();
         let out_shape = [2, 4, oh, ow];
-        let x = data(1, 2 * 3 * 6 * 5);
-        let wt = data(2, desc.weight_len());
-        let b = data(3, 4);
-        let res = data(4, 2 * 4 * oh * ow);
+        let x = pseudo_random(2 * 3 * 6 * 5, 1);
+        let wt = pseudo_random(desc.weight_len(), 2);
+        let b = pseudo_random(4, 3);
+        let res = pseudo_random(2 * 4 * oh * ow, 4);
         let base = conv2d_f64(&desc, &x, shape, &wt, Some(&b), Some(&res)).unwrap();
 
         let nhwc = Conv2dDesc { data_format: DataFormat::Nhwc, ..desc.clone() };
@@ -536,7 +537,7 @@ mod tests {
         let desc = Conv2dDesc { stride: [1, 1], ..desc };
         let [oh, ow] = desc.output_hw(6, 5).unwrap();
         let out_shape = [2, 4, oh, ow];
-        let res = data(5, 2 * 4 * oh * ow);
+        let res = pseudo_random(2 * 4 * oh * ow, 5);
         let base =
             conv2d_winograd_f32(&desc, &Transforms::for_tile(4, 3), &x, shape, &wt, Some(&b), Some(&res))
                 .unwrap();
@@ -552,9 +553,9 @@ mod tests {
     fn depthwise_equals_per_channel_convolutions() {
         let (c, mult, h, w) = (3, 2, 7, 6);
         let desc = Conv2dDesc { groups: c, has_bias: true, ..Conv2dDesc::new(c, c * mult, 3, 1) };
-        let x = data(6, 2 * c * h * w);
-        let wt = data(7, desc.weight_len());
-        let b = data(8, c * mult);
+        let x = pseudo_random(2 * c * h * w, 6);
+        let wt = pseudo_random(desc.weight_len(), 7);
+        let b = pseudo_random(c * mult, 8);
         let y = conv2d_f64(&desc, &x, [2, c, h, w], &wt, Some(&b), None).unwrap();
         let plane = h * w;
         let single = Conv2dDesc { has_bias: true, ..Conv2dDesc::new(1, mult, 3, 1) };
@@ -590,9 +591,9 @@ mod tests {
                 activation: Activation::Relu6,
                 ..Conv2dDesc::new(shape[1], 4, 3, 0)
             };
-            let x = data(10 + i as u64, shape.iter().product());
-            let wt = data(20 + i as u64, desc.weight_len());
-            let b = data(30 + i as u64, 4);
+            let x = pseudo_random(shape.iter().product(), 10 + i as u64);
+            let wt = pseudo_random(desc.weight_len(), 20 + i as u64);
+            let b = pseudo_random(4, 30 + i as u64);
             let got = conv2d_f64(&desc, &x, shape, &wt, Some(&b), None).unwrap();
             let want = naive(&desc, &x, shape, &wt, Some(&b));
             assert_eq!(got.len(), want.len(), "case {i}");
@@ -623,10 +624,10 @@ mod tests {
                             ..Conv2dDesc::new(shape[1], 4, r, 0)
                         };
                         let [oh, ow] = desc.output_hw(shape[2], shape[3]).unwrap();
-                        let x = data(seed, shape.iter().product());
-                        let wt = data(seed + 1000, desc.weight_len());
-                        let b = data(seed + 2000, 4);
-                        let res = data(seed + 3000, shape[0] * 4 * oh * ow);
+                        let x = pseudo_random(shape.iter().product(), seed);
+                        let wt = pseudo_random(desc.weight_len(), seed + 1000);
+                        let b = pseudo_random(4, seed + 2000);
+                        let res = pseudo_random(shape[0] * 4 * oh * ow, seed + 3000);
                         let (b, res) = if extras { (Some(&b[..]), Some(&res[..])) } else { (None, None) };
                         let want = conv2d_f64(&desc, &x, shape, &wt, b, res).unwrap();
                         let got =
@@ -647,9 +648,9 @@ mod tests {
     fn bad_inputs_are_errors_not_panics() {
         let desc = Conv2dDesc { has_bias: true, ..Conv2dDesc::new(2, 3, 3, 1) };
         let shape = [1, 2, 5, 5];
-        let x = data(1, 50);
-        let wt = data(2, desc.weight_len());
-        let b = data(3, 3);
+        let x = pseudo_random(50, 1);
+        let wt = pseudo_random(desc.weight_len(), 2);
+        let b = pseudo_random(3, 3);
         let is_shape_err = |r: Result<Vec<f64>>| matches!(r, Err(Error::InvalidShape(_)));
         assert!(conv2d_f64(&desc, &x, shape, &wt, Some(&b), None).is_ok());
         assert!(is_shape_err(conv2d_f64(&desc, &x[..49], shape, &wt, Some(&b), None)));

@@ -14,16 +14,8 @@ pub fn ctx() -> &'static Context {
     })
 }
 
-/// Deterministic pseudo-random values in [-1, 1).
-pub fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+/// Deterministic pseudo-random values in [-1, 1): `data(len, seed)`.
+pub use wgpu_winograd::reference::pseudo_random as data;
 
 /// Runs `desc` on the GPU and on the f64 reference; returns (gpu output, max relative error).
 pub fn check(desc: &Conv2dDesc, shape: [usize; 4], seed: u64) -> (Vec<f32>, f64) {
