@@ -25,22 +25,22 @@ var<workgroup> b_tile: array<vec4<f32>, BK * BN / 4u>;
 {{WINO_INDEX}}
 
 fn load_a(e: u32, c: u32, row: u32) -> vec4<f32> {
-    if (c >= params.inner || row >= params.row_stride) {
+    if (c >= params.channels || row >= params.k_stride) {
         return vec4<f32>(0.0);
     }
-    return u[wino_index(e, c, row, params.inner, params.row_stride) / 4u];
+    return u[wino_index(e, c, row, params.channels, params.k_stride) / 4u];
 }
 
 fn load_b(e: u32, c: u32, col: u32) -> vec4<f32> {
-    if (c >= params.inner || col >= params.col_stride) {
+    if (c >= params.channels || col >= params.tile_stride) {
         return vec4<f32>(0.0);
     }
-    return v[wino_index(e, c, col, params.inner, params.col_stride) / 4u];
+    return v[wino_index(e, c, col, params.channels, params.tile_stride) / 4u];
 }
 
 fn store(e: u32, row: u32, col: u32, value: vec4<f32>) {
-    if (row < params.rows && col < params.col_stride) {
-        prod[wino_index(e, row, col, params.rows, params.col_stride) / 4u] = value;
+    if (row < params.out_channels && col < params.tile_stride) {
+        prod[wino_index(e, row, col, params.out_channels, params.tile_stride) / 4u] = value;
     }
 }
 
@@ -55,7 +55,7 @@ fn main(
     let col0 = wid.x * BN;
 {{ACC_DECL}}
 {{PREFETCH_FIRST}}
-    for (var k0 = 0u; k0 < params.inner; k0 += BK) {
+    for (var k0 = 0u; k0 < params.channels; k0 += BK) {
 {{TILE_STORES}}
         workgroupBarrier();
 {{PREFETCH_NEXT}}

@@ -35,7 +35,7 @@ const INPUT_PARAMS: Fields = &[
     "channels", "tiles", "tiles_w", "tiles_per_image", "tile_row0", "tile_stride",
     "x_offset", "in_h", "in_w", "pad_top", "pad_left", "xs_n", "xs_c", "xs_h", "xs_w",
 ];
-const GEMM_PARAMS: Fields = &["rows", "inner", "row_stride", "col_stride"];
+const GEMM_PARAMS: Fields = &["out_channels", "channels", "k_stride", "tile_stride"];
 #[rustfmt::skip]
 const OUTPUT_PARAMS: Fields = &[
     "out_channels", "tiles", "tiles_w", "tiles_per_image", "tile_row0", "tile_stride",
@@ -836,7 +836,7 @@ mod tests {
     #[should_panic(expected = "no value for uniform field")]
     fn packing_a_missing_field_is_caught() {
         let k = gemm(TileLayout::R16_6_6, 4, GemmTile::ALL[0]);
-        k.pack(&[("rows", 1), ("inner", 2), ("row_stride", 4), ("typo", 4)]);
+        k.pack(&[("out_channels", 1), ("channels", 2), ("k_stride", 4), ("typo", 4)]);
     }
 
     #[test]

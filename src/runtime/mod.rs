@@ -363,18 +363,17 @@ impl Conv2d {
         };
         // Winograd pieces: which tiles they cover.
         let tw = plan.tiles_hw()[1];
+        let tiles_of = |piece: &Piece| (piece.images * piece.tile_rows * tw) as u32;
         let tiling = |piece: &Piece| -> Vec<(&'static str, u32)> {
-            let tpi = (piece.tile_rows * tw) as u32;
-            let tiles = piece.images as u32 * tpi;
             vec![
-                ("tiles", tiles),
+                ("tiles", tiles_of(piece)),
                 ("tiles_w", tw as u32),
-                ("tiles_per_image", tpi),
+                ("tiles_per_image", (piece.tile_rows * tw) as u32),
                 ("tile_row0", piece.tile_row0 as u32),
-                ("tile_stride", tiles.next_multiple_of(4)),
+                // Rows of the Winograd-domain matrices are padded to a multiple of 4 for vec4 access.
+                ("tile_stride", tiles_of(piece).next_multiple_of(4)),
             ]
         };
-        let tiles_of = |piece: &Piece| (piece.images * piece.tile_rows * tw) as u32;
         let (mut transformed, mut v, mut prod) = (None, None, None);
         match plan.path {
             Path::Winograd { m, r, layout, product: Product::Fused } => {
@@ -413,13 +412,7 @@ impl Conv2d {
                     push(&values, &input_k, grid, vec![Slot::Input, Slot::TransformedInput], piece);
                     let grid = [tiles.div_ceil(gemm.bn), (k as u32).div_ceil(gemm.bm), a2 as u32];
                     let slots = vec![Slot::Transformed, Slot::TransformedInput, Slot::Products];
-                    let product = [
-                        ("rows", k as u32),
-                        ("inner", c as u32),
-                        ("row_stride", (k as u32).next_multiple_of(4)),
-                        ("col_stride", tiles.next_multiple_of(4)),
-                    ];
-                    push(&product, &gemm_k, grid, slots, piece);
+                    push(&values, &gemm_k, grid, slots, piece);
                     let slots = with_epilogue(vec![Slot::Products, Slot::Output]);
                     let grid = dispatch::grid(k as u64 * tiles as u64, &limits);
                     push(&values, &output_k, grid, slots, piece);
