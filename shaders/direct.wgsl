@@ -15,9 +15,9 @@ alias act_t = {{ACT}};
 
 {{EPILOGUE}}
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WORKGROUP}})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = gid.x + gid.y * groups.x * 64u;
+    let id = gid.x + gid.y * groups.x * {{WORKGROUP}}u;
     if (id >= params.blocks * params.pixels) {
         return;
     }

@@ -9,14 +9,14 @@
 
 {{WINO_INDEX}}
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WORKGROUP}})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = gid.x + gid.y * groups.x * 64u;
+    let id = gid.x + gid.y * groups.x * {{WORKGROUP}}u;
     if (id >= params.out_channels * params.in_channels) {
         return;
     }
     let k = id / params.in_channels;
     let c = id % params.in_channels;
     let base = k * params.ws_o + c * params.ws_i;
-{{BODY}}
+    {{BODY}}
 }

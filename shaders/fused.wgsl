@@ -64,24 +64,24 @@ fn main(
     let i = lid.y;
     let k = wid.y * KB + k_local;
     let kq = min(k, params.out_channels - 1u);
-{{ACC_DECL}}
+    {{ACC_DECL}}
     for (var c0 = 0u; c0 < params.channels; c0 += CB) {
         if (li < TILES * CB && c0 + li / TILES < params.channels) {
             let at = tile_origin(wid.x, li % TILES);
             let y0 = i32(at.y) - params.pad_top;
             let x0 = i32(at.z) - params.pad_left;
             let base = params.x_offset + at.x * params.xs_n + (c0 + li / TILES) * params.xs_c;
-{{INPUT}}
+            {{INPUT}}
         }
         workgroupBarrier();
         let steps = min(CB, params.channels - c0);
         for (var s = 0u; s < steps; s++) {
             let c = c0 + s;
-{{PRODUCT}}
+            {{PRODUCT}}
         }
         workgroupBarrier();
     }
-{{ROW_PASS}}
+    {{ROW_PASS}}
     workgroupBarrier();
     let tile = wid.x * TILES + slot;
     if (i != 0u || k >= params.out_channels || tile >= params.tiles) {
@@ -89,6 +89,6 @@ fn main(
     }
     let at = tile_origin(wid.x, slot);
     let base = at.x * params.ys_n + k * params.ys_c;
-{{COLUMN_PASS}}
-{{STORES}}
+    {{COLUMN_PASS}}
+    {{STORES}}
 }

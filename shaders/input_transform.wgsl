@@ -22,9 +22,9 @@ fn load(base: u32, iy: i32, ix: i32) -> f32 {
     return f32({{ELEMENT}});
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WORKGROUP}})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = gid.x + gid.y * groups.x * 64u;
+    let id = gid.x + gid.y * groups.x * {{WORKGROUP}}u;
     if (id >= params.channels * params.tiles) {
         return;
     }
@@ -35,5 +35,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let xa = (t % params.tiles_w) * {{M}}u;
     let x0 = i32(xa) - params.pad_left;
     let base = params.x_offset + (p / params.tiles_per_image) * params.xs_n + c * params.xs_c;
-{{BODY}}
+    {{BODY}}
 }

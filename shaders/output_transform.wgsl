@@ -16,9 +16,9 @@ alias act_t = {{ACT}};
 
 {{EPILOGUE}}
 
-@compute @workgroup_size(64)
+@compute @workgroup_size({{WORKGROUP}})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let id = gid.x + gid.y * groups.x * 64u;
+    let id = gid.x + gid.y * groups.x * {{WORKGROUP}}u;
     if (id >= params.out_channels * params.tiles) {
         return;
     }
@@ -28,5 +28,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let y0 = (params.tile_row0 + t / params.tiles_w) * {{M}}u;
     let x0 = (t % params.tiles_w) * {{M}}u;
     let base = (p / params.tiles_per_image) * params.ys_n + k * params.ys_c;
-{{BODY}}
+    {{BODY}}
 }

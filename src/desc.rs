@@ -1,33 +1,206 @@
-//! What a caller asks for: the convolution descriptor and its option enums.
+//! What a caller asks for: the convolution descriptor, its option enums, and every rule that can
+//! be checked before a shape is seen ([`Conv2dDesc::validate`], run by `Conv2d::new`).
+//!
+//! "Automatic" is spelled one way: a `None` in an `Option` field. Forced choices are typed so
+//! that a block the kernels cannot run ([`GemmBlock`]) cannot be written.
 
-use crate::codegen::GemmTile;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use std::fmt;
 use std::str::FromStr;
 
-/// Which algorithm computes the convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+/// The Winograd tiles the generator ships, as (m, r): F(m×m, r×r).
+pub const WINOGRAD_TILES: [(usize, usize); 4] = [(2, 3), (4, 3), (6, 3), (2, 5)];
+
+/// Which algorithm computes the convolution. `None` in [`Conv2dDesc::algo`] lets the dispatch
+/// ladder choose per shape and adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algo {
-    /// Winograd where it applies (3×3 or 5×5, stride 1, dilation 1, groups 1), else direct.
-    #[default]
-    Auto,
-    /// Force Winograd; an error if the convolution is not one Winograd can do.
+    /// Winograd F(m×m, r×r): square 3×3 or 5×5 kernels, stride 1, dilation 1, groups 1.
     Winograd,
-    /// The GPU direct convolution; handles every convolution.
+    /// Implicit GEMM through the register-tiled product core: any dense or grouped convolution
+    /// (1×1 convolutions are its plain-GEMM special case).
+    Gemm,
+    /// One kernel per channel: groups = in_channels (a channel multiplier is allowed).
+    Depthwise,
+    /// The GPU direct convolution: every convolution, the reference path and last resort.
     Direct,
 }
 
 /// Memory and grid order of the Winograd-domain buffers (transformed weights, transformed
 /// input, products). Both give bit-identical results: only addresses differ, never arithmetic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TileLayout {
-    /// Chosen per shape and adapter by the dispatch layer.
-    #[default]
-    Auto,
     /// Channels outermost, then the α×α tile elements: `[c][e][p]`.
     R16_6_6,
     /// Tile elements outermost, channels inside: `[e][c][p]`.
     R6_6_16,
+}
+
+/// Workgroup block of the register-tiled product core: `bm` output channels × `bn` columns
+/// (tiles or pixels), `bk` reduction steps per stage through workgroup memory; each invocation
+/// owns `tm × tn` results in registers. Built only by [`GemmBlock::new`], which checks what the
+/// generated kernel assumes, so an invalid block cannot reach a kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GemmBlock {
+    bm: u32,
+    bn: u32,
+    bk: u32,
+    tm: u32,
+    tn: u32,
+}
+
+impl GemmBlock {
+    /// Checks and builds a block. The kernel keeps `tm × tn` accumulators as vec4 rows, so `tm`
+    /// and `tn` are multiples of 4 (at most 16); `bm` and `bn` are multiples of them; `bk` is
+    /// 1 to 64; the workgroup has at most 1024 invocations. The adapter's own workgroup limits
+    /// are checked when a shape is planned.
+    pub fn new(bm: u32, bn: u32, bk: u32, tm: u32, tn: u32) -> Result<GemmBlock> {
+        let bad = |why: &str| {
+            Err(Error::InvalidDescriptor(format!("product block {bm}×{bn}×{bk} ({tm}×{tn} per invocation): {why}")))
+        };
+        if ![tm, tn].iter().all(|&t| t > 0 && t % 4 == 0 && t <= 16) {
+            return bad("tm and tn must be 4, 8, 12 or 16");
+        }
+        if bm == 0 || bn == 0 || bm % tm != 0 || bn % tn != 0 {
+            return bad("bm must be a positive multiple of tm and bn of tn");
+        }
+        if bk == 0 || bk > 64 {
+            return bad("bk must be 1 to 64");
+        }
+        if (bm / tm) * (bn / tn) > 1024 || bm > 512 || bn > 512 {
+            return bad("more than 1024 invocations or a side over 512");
+        }
+        Ok(GemmBlock { bm, bn, bk, tm, tn })
+    }
+
+    const fn known(bm: u32, bn: u32, bk: u32, tm: u32, tn: u32) -> GemmBlock {
+        GemmBlock { bm, bn, bk, tm, tn }
+    }
+    /// 16 channels × 64 columns, 4×4 per invocation: for K ≤ 16.
+    pub const K16: GemmBlock = GemmBlock::known(16, 64, 16, 4, 4);
+    /// 32 × 64, 4×4: for K ≤ 32 and mid-sized products.
+    pub const K32: GemmBlock = GemmBlock::known(32, 64, 16, 4, 4);
+    /// 64 × 16, 4×4: many channels, few columns (tiny images).
+    pub const NARROW: GemmBlock = GemmBlock::known(64, 16, 16, 4, 4);
+    /// 64 × 64 × 8, 4×4.
+    pub const B64_SHALLOW: GemmBlock = GemmBlock::known(64, 64, 8, 4, 4);
+    /// 64 × 64 × 16, 8×4: the workhorse of the big ResNet products (about 32 TFLOP/s on the H100).
+    pub const B64: GemmBlock = GemmBlock::known(64, 64, 16, 8, 4);
+    /// 64 × 128 × 8, 8×8.
+    pub const B64X128_SHALLOW: GemmBlock = GemmBlock::known(64, 128, 8, 8, 8);
+    /// 64 × 128 × 16, 8×8.
+    pub const B64X128: GemmBlock = GemmBlock::known(64, 128, 16, 8, 8);
+    /// 128 × 64 × 8, 8×4.
+    pub const B128X64_SHALLOW: GemmBlock = GemmBlock::known(128, 64, 8, 8, 4);
+    /// 128 × 128 × 8, 8×8.
+    pub const B128_SHALLOW: GemmBlock = GemmBlock::known(128, 128, 8, 8, 8);
+    /// 128 × 128 × 16, 8×8.
+    pub const B128: GemmBlock = GemmBlock::known(128, 128, 16, 8, 8);
+    /// 64 × 64 × 32, 8×4.
+    pub const B64_DEEP: GemmBlock = GemmBlock::known(64, 64, 32, 8, 4);
+    /// 128 × 64 × 16, 8×4.
+    pub const B128X64: GemmBlock = GemmBlock::known(128, 64, 16, 8, 4);
+
+    /// The blocks dispatch and tuning choose from.
+    pub const CATALOGUE: [GemmBlock; 12] = [
+        GemmBlock::K16,
+        GemmBlock::K32,
+        GemmBlock::NARROW,
+        GemmBlock::B64_SHALLOW,
+        GemmBlock::B64,
+        GemmBlock::B64X128_SHALLOW,
+        GemmBlock::B64X128,
+        GemmBlock::B128X64_SHALLOW,
+        GemmBlock::B128_SHALLOW,
+        GemmBlock::B128,
+        GemmBlock::B64_DEEP,
+        GemmBlock::B128X64,
+    ];
+
+    /// Output channels per workgroup.
+    pub fn bm(&self) -> u32 {
+        self.bm
+    }
+    /// Columns per workgroup.
+    pub fn bn(&self) -> u32 {
+        self.bn
+    }
+    /// Reduction steps staged in workgroup memory per stage.
+    pub fn bk(&self) -> u32 {
+        self.bk
+    }
+    /// Output channels per invocation.
+    pub fn tm(&self) -> u32 {
+        self.tm
+    }
+    /// Columns per invocation.
+    pub fn tn(&self) -> u32 {
+        self.tn
+    }
+    /// Workgroup size `[x, y]`: columns across, channels down.
+    pub fn workgroup_size(&self) -> [u32; 2] {
+        [self.bn / self.tn, self.bm / self.tm]
+    }
+    /// Invocations per workgroup.
+    pub fn invocations(&self) -> u32 {
+        (self.bm / self.tm) * (self.bn / self.tn)
+    }
+    /// Workgroup memory the block needs.
+    pub fn workgroup_bytes(&self) -> u32 {
+        self.bk * (self.bm + self.bn) * 4
+    }
+}
+
+impl fmt::Display for GemmBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}x{}/{}x{}", self.bm, self.bn, self.bk, self.tm, self.tn)
+    }
+}
+
+impl FromStr for GemmBlock {
+    type Err = Error;
+    /// `BMxBNxBK/TMxTN`, as [`Display`](fmt::Display) writes it, e.g. `64x64x16/8x4`.
+    fn from_str(s: &str) -> Result<GemmBlock> {
+        let bad = || Error::InvalidDescriptor(format!("product block '{s}' is not BMxBNxBK/TMxTN, e.g. 64x64x16/8x4"));
+        let v: Vec<u32> = s.split(['x', '/']).map(|p| p.trim().parse().map_err(|_| bad())).collect::<Result<_>>()?;
+        match v[..] {
+            [bm, bn, bk, tm, tn] => GemmBlock::new(bm, bn, bk, tm, tn),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// How the Winograd path (and the GEMM path, which has only blocks) computes its product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Product {
+    /// Winograd: input transform, product and output transform in one kernel, in registers.
+    Fused,
+    /// Winograd: three separate kernels, with the product block chosen per shape.
+    Separate,
+    /// This product block (three separate kernels for Winograd; the block of the GEMM path).
+    Block(GemmBlock),
+}
+
+impl fmt::Display for Product {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Product::Fused => f.write_str("fused"),
+            Product::Separate => f.write_str("separate"),
+            Product::Block(b) => b.fmt(f),
+        }
+    }
+}
+
+impl FromStr for Product {
+    type Err = Error;
+    /// `fused`, `separate`, or a block `BMxBNxBK/TMxTN`.
+    fn from_str(s: &str) -> Result<Product> {
+        match s {
+            "fused" => Ok(Product::Fused),
+            "separate" => Ok(Product::Separate),
+            block => block.parse().map(Product::Block),
+        }
+    }
 }
 
 /// Element type of activations (input, output, residual) in GPU memory. Arithmetic and the
@@ -41,6 +214,16 @@ pub enum DType {
     F16,
 }
 
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> u64 {
+        match self {
+            DType::F32 => 4,
+            DType::F16 => 2,
+        }
+    }
+}
+
 /// Memory order of input, output and residual tensors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum DataFormat {
@@ -51,7 +234,31 @@ pub enum DataFormat {
     Nhwc,
 }
 
-/// Memory order of the weights handed to [`crate::Conv2d::new`].
+impl DataFormat {
+    /// Element strides `[n, c, y, x]` of a tensor of logical shape `[n, c, h, w]`.
+    pub fn strides(self, [_, c, h, w]: [usize; 4]) -> [usize; 4] {
+        match self {
+            DataFormat::Nchw => [c * h * w, h * w, w, 1],
+            DataFormat::Nhwc => [h * w * c, 1, w * c, c],
+        }
+    }
+    /// The stored shape of a tensor of logical shape `[n, c, h, w]`.
+    pub fn stored(self, [n, c, h, w]: [usize; 4]) -> [usize; 4] {
+        match self {
+            DataFormat::Nchw => [n, c, h, w],
+            DataFormat::Nhwc => [n, h, w, c],
+        }
+    }
+    /// The logical `[n, c, h, w]` of a stored shape.
+    pub fn logical(self, [a, b, c, d]: [usize; 4]) -> [usize; 4] {
+        match self {
+            DataFormat::Nchw => [a, b, c, d],
+            DataFormat::Nhwc => [a, d, b, c],
+        }
+    }
+}
+
+/// Memory order of the weights handed to `Conv2d::new`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum WeightFormat {
     /// `[out_channels][in_channels / groups][kh][kw]` (PyTorch, ONNX).
@@ -59,6 +266,23 @@ pub enum WeightFormat {
     Oihw,
     /// `[kh][kw][in_channels / groups][out_channels]` (TensorFlow).
     Hwio,
+}
+
+impl WeightFormat {
+    /// The stored shape of weights of logical shape `[o, i, kh, kw]`.
+    pub fn stored(self, [o, i, kh, kw]: [usize; 4]) -> [usize; 4] {
+        match self {
+            WeightFormat::Oihw => [o, i, kh, kw],
+            WeightFormat::Hwio => [kh, kw, i, o],
+        }
+    }
+    /// The logical `[o, i, kh, kw]` of a stored shape.
+    pub fn logical(self, [a, b, c, d]: [usize; 4]) -> [usize; 4] {
+        match self {
+            WeightFormat::Oihw => [a, b, c, d],
+            WeightFormat::Hwio => [d, c, a, b],
+        }
+    }
 }
 
 /// The activation fused into the output stage, applied after bias and residual.
@@ -130,17 +354,14 @@ pub struct Conv2dDesc {
     pub activation: Activation,
     /// Add a tensor shaped like the output before the activation (ResNet shortcut).
     pub residual: bool,
-    /// Which algorithm; `Auto` chooses per shape.
-    pub algo: Algo,
-    /// Winograd output tile side m (2, 4 or 6 for 3×3; 2 for 5×5); `None` lets dispatch choose.
+    /// Force an algorithm; `None` lets the dispatch ladder choose.
+    pub algo: Option<Algo>,
+    /// Force the Winograd output tile side m (2, 4 or 6 for 3×3; 2 for 5×5).
     pub tile: Option<usize>,
-    /// Winograd-domain layout; `Auto` chooses per shape.
-    pub layout: TileLayout,
-    /// Workgroup block of the Winograd-domain product; `None` lets dispatch choose.
-    pub gemm: Option<GemmTile>,
-    /// Fuse the Winograd stages into one kernel (`Some(true)`), keep them separate
-    /// (`Some(false)`), or let dispatch choose (`None`).
-    pub fuse: Option<bool>,
+    /// Force the Winograd-domain layout.
+    pub layout: Option<TileLayout>,
+    /// Force the product: fused or separate Winograd kernels, or a product block.
+    pub product: Option<Product>,
     /// Element type of input, output and residual in GPU memory.
     pub dtype: DType,
     /// Memory order of input, output and residual.
@@ -150,7 +371,7 @@ pub struct Conv2dDesc {
 }
 
 impl Conv2dDesc {
-    /// A 3×3, stride-1 convolution with `padding` on every side and defaults for the rest.
+    /// A square `kernel`, stride-1 convolution with `padding` on every side and defaults for the rest.
     pub fn new(in_channels: usize, out_channels: usize, kernel: usize, padding: usize) -> Conv2dDesc {
         Conv2dDesc {
             in_channels,
@@ -163,24 +384,61 @@ impl Conv2dDesc {
             has_bias: false,
             activation: Activation::None,
             residual: false,
-            algo: Algo::Auto,
+            algo: None,
             tile: None,
-            layout: TileLayout::Auto,
-            gemm: None,
-            fuse: None,
+            layout: None,
+            product: None,
             dtype: DType::F32,
             data_format: DataFormat::Nchw,
             weight_format: WeightFormat::Oihw,
         }
     }
 
-    /// Number of weight elements expected by [`crate::Conv2d::new`].
-    pub fn weight_len(&self) -> usize {
-        self.out_channels * (self.in_channels / self.groups.max(1)) * self.kernel[0] * self.kernel[1]
+    /// The logical weight shape `[out_channels, in_channels / groups, kh, kw]`.
+    pub fn weight_shape(&self) -> [usize; 4] {
+        [self.out_channels, self.in_channels / self.groups.max(1), self.kernel[0], self.kernel[1]]
     }
 
-    /// Checks the descriptor itself (shape-independent rules).
-    pub fn validate(&self) -> Result<(), Error> {
+    /// Number of weight elements expected by `Conv2d::new`, or an error if it overflows.
+    pub fn weight_len(&self) -> Result<usize> {
+        self.weight_shape().iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
+            Error::InvalidDescriptor(format!("the weight tensor {:?} overflows usize", self.weight_shape()))
+        })
+    }
+
+    /// Element strides `[o, i, y, x]` of the weights in `weight_format`.
+    pub fn weight_strides(&self) -> [usize; 4] {
+        let [k, cg, kh, kw] = self.weight_shape();
+        match self.weight_format {
+            WeightFormat::Oihw => [cg * kh * kw, kh * kw, kw, 1],
+            WeightFormat::Hwio => [1, k, kw * cg * k, cg * k],
+        }
+    }
+
+    /// Whether Winograd can compute this convolution: a square kernel the generator has a tile
+    /// for, stride 1, dilation 1, one group.
+    pub fn winograd_applies(&self) -> bool {
+        let [kh, kw] = self.kernel;
+        kh == kw
+            && WINOGRAD_TILES.iter().any(|&(_, r)| r == kh)
+            && self.stride == [1, 1]
+            && self.dilation == [1, 1]
+            && self.groups == 1
+    }
+
+    /// Whether this is a depthwise convolution: one group per input channel (any multiplier).
+    pub fn is_depthwise(&self) -> bool {
+        self.groups == self.in_channels && self.groups > 1
+    }
+
+    /// Whether a Winograd-only option (tile, layout, fused or separate kernels) is set.
+    pub fn forces_winograd(&self) -> bool {
+        self.tile.is_some() || self.layout.is_some() || matches!(self.product, Some(Product::Fused | Product::Separate))
+    }
+
+    /// Checks everything that can be known before a shape is seen: sizes, groups, and that the
+    /// forced options are ones the forced (or only possible) algorithm can honour.
+    pub fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::InvalidDescriptor(msg));
         if self.in_channels == 0 || self.out_channels == 0 {
             return bad("channel counts must be positive".into());
@@ -194,12 +452,6 @@ impl Conv2dDesc {
         if self.dilation.contains(&0) {
             return bad("dilation must be positive".into());
         }
-        let weights = [self.in_channels / self.groups.max(1), self.kernel[0], self.kernel[1]]
-            .iter()
-            .try_fold(self.out_channels, |acc, &d| acc.checked_mul(d));
-        if weights.is_none_or(|n| n.checked_mul(4).is_none()) {
-            return bad("the weight tensor's size overflows".into());
-        }
         if self.groups == 0
             || !self.in_channels.is_multiple_of(self.groups)
             || !self.out_channels.is_multiple_of(self.groups)
@@ -209,11 +461,80 @@ impl Conv2dDesc {
                 self.groups, self.in_channels, self.out_channels
             ));
         }
+        if self.weight_len()?.checked_mul(4).is_none() {
+            return bad("the weight tensor's size overflows".into());
+        }
+        let winograd_options = self.forces_winograd();
+        match self.algo {
+            Some(Algo::Direct | Algo::Depthwise) if winograd_options || self.product.is_some() => {
+                return bad(format!(
+                    "tile, layout and product options apply to winograd and gemm, not to {}",
+                    self.algo.expect("matched Some")
+                ))
+            }
+            Some(Algo::Gemm) if winograd_options => {
+                return bad("tile, layout, fused and separate are Winograd options; gemm takes only a product block".into())
+            }
+            Some(Algo::Depthwise) if !self.is_depthwise() => {
+                return bad(format!(
+                    "depthwise needs groups = in_channels > 1 (got groups {}, in_channels {})",
+                    self.groups, self.in_channels
+                ))
+            }
+            Some(Algo::Winograd) | None if (self.algo.is_some() || winograd_options) && !self.winograd_applies() => {
+                return Err(Error::Unsupported(format!(
+                    "Winograd needs a square 3×3 or 5×5 kernel with stride 1, dilation 1 and groups 1 \
+                     (got kernel {:?}, stride {:?}, dilation {:?}, groups {}); use another algo",
+                    self.kernel, self.stride, self.dilation, self.groups
+                )))
+            }
+            _ => {}
+        }
+        if let Some(m) = self.tile {
+            let r = self.kernel[0];
+            if !WINOGRAD_TILES.contains(&(m, r)) {
+                let tiles: Vec<String> =
+                    WINOGRAD_TILES.iter().filter(|t| t.1 == r).map(|t| t.0.to_string()).collect();
+                return Err(Error::Unsupported(format!(
+                    "tile {m} with a {r}×{r} kernel (available: {})",
+                    tiles.join(", ")
+                )));
+            }
+        }
         Ok(())
     }
 
-    /// Output `[oh, ow]` for an `[h, w]` input, or an error if the kernel does not fit.
-    pub fn output_hw(&self, h: usize, w: usize) -> Result<[usize; 2], Error> {
+    /// Checks that a bias is given exactly when the descriptor asks for one, with one value per
+    /// output channel. The one rule for every entry point (`Conv2d::new`, the reference).
+    pub fn check_bias(&self, bias: Option<usize>) -> Result<()> {
+        match (bias, self.has_bias) {
+            (Some(b), true) if b != self.out_channels => Err(Error::InvalidShape(format!(
+                "bias has {b} values but there are {} output channels",
+                self.out_channels
+            ))),
+            (Some(_), false) => Err(Error::InvalidShape("a bias was given but has_bias is false".into())),
+            (None, true) => Err(Error::InvalidShape("has_bias is set but no bias was given".into())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks that a residual is given exactly when the descriptor asks for one, and that it has
+    /// `output` values where its length is known (host slices; buffers are checked by size).
+    pub fn check_residual(&self, residual: Option<usize>, output: Option<usize>) -> Result<()> {
+        match (residual, self.residual) {
+            (Some(r), true) => match output {
+                Some(o) if o != r => Err(Error::InvalidShape(format!("residual has {r} values, the output has {o}"))),
+                _ => Ok(()),
+            },
+            (Some(_), false) => Err(Error::InvalidShape("a residual was given but residual is false".into())),
+            (None, true) => Err(Error::InvalidShape("residual is set but no residual was given".into())),
+            (None, false) => Ok(()),
+        }
+    }
+
+    /// Output `[oh, ow]` for an `[h, w]` input, or an error if the kernel does not fit: the one
+    /// stride formula, `(padded − dilated kernel) / stride + 1`.
+    pub fn output_hw(&self, h: usize, w: usize) -> Result<[usize; 2]> {
         let too_big = || {
             Error::InvalidShape(format!(
                 "sizes overflow: input {h}×{w}, kernel {:?}, dilation {:?}, padding {:?}",
@@ -221,9 +542,7 @@ impl Conv2dDesc {
             ))
         };
         let span = |k: usize, d: usize| k.checked_sub(1)?.checked_mul(d)?.checked_add(1);
-        let pad = |x: usize, a: usize, b: usize| {
-            x.checked_add(a).and_then(|v| v.checked_add(b)).ok_or_else(too_big)
-        };
+        let pad = |x: usize, a: usize, b: usize| x.checked_add(a).and_then(|v| v.checked_add(b)).ok_or_else(too_big);
         let ph = pad(h, self.padding.top, self.padding.bottom)?;
         let pw = pad(w, self.padding.left, self.padding.right)?;
         let kh = span(self.kernel[0], self.dilation[0]).ok_or_else(too_big)?;
@@ -237,6 +556,12 @@ impl Conv2dDesc {
             )));
         }
         Ok([(ph - kh) / self.stride[0] + 1, (pw - kw) / self.stride[1] + 1])
+    }
+
+    /// The logical output shape `[n, k, oh, ow]` for a logical input shape `[n, c, h, w]`.
+    pub fn output_shape(&self, [n, _, h, w]: [usize; 4]) -> Result<[usize; 4]> {
+        let [oh, ow] = self.output_hw(h, w)?;
+        Ok([n, self.out_channels, oh, ow])
     }
 }
 
@@ -262,9 +587,40 @@ macro_rules! named_enum {
     };
 }
 
-named_enum!(Algo, "algo", Algo::Auto => "auto", Algo::Winograd => "winograd", Algo::Direct => "direct");
-named_enum!(TileLayout, "layout", TileLayout::Auto => "auto", TileLayout::R16_6_6 => "r_16_6_6", TileLayout::R6_6_16 => "r_6_6_16");
+named_enum!(Algo, "algo", Algo::Winograd => "winograd", Algo::Gemm => "gemm", Algo::Depthwise => "depthwise", Algo::Direct => "direct");
+named_enum!(TileLayout, "layout", TileLayout::R16_6_6 => "r_16_6_6", TileLayout::R6_6_16 => "r_6_6_16");
 named_enum!(DType, "dtype", DType::F32 => "f32", DType::F16 => "f16");
 named_enum!(DataFormat, "data format", DataFormat::Nchw => "nchw", DataFormat::Nhwc => "nhwc");
 named_enum!(WeightFormat, "weight format", WeightFormat::Oihw => "oihw", WeightFormat::Hwio => "hwio");
 named_enum!(Activation, "activation", Activation::None => "none", Activation::Relu => "relu", Activation::Relu6 => "relu6", Activation::Silu => "silu");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_checked_where_they_are_built() {
+        for (bm, bn, bk, tm, tn) in [(0, 64, 16, 4, 4), (16, 60, 16, 4, 6), (48, 64, 16, 6, 4), (64, 64, 0, 4, 4), (64, 64, 16, 0, 4)] {
+            assert!(GemmBlock::new(bm, bn, bk, tm, tn).is_err(), "{bm} {bn} {bk} {tm} {tn}");
+        }
+        for b in GemmBlock::CATALOGUE {
+            assert_eq!(GemmBlock::new(b.bm, b.bn, b.bk, b.tm, b.tn).unwrap(), b);
+            assert_eq!(b.to_string().parse::<GemmBlock>().unwrap(), b);
+        }
+    }
+
+    #[test]
+    fn forced_options_must_fit_the_forced_algorithm() {
+        let d = Conv2dDesc::new(8, 8, 3, 1);
+        assert!(Conv2dDesc { algo: Some(Algo::Direct), tile: Some(2), ..d.clone() }.validate().is_err());
+        assert!(Conv2dDesc { algo: Some(Algo::Gemm), product: Some(Product::Fused), ..d.clone() }.validate().is_err());
+        assert!(Conv2dDesc { algo: Some(Algo::Gemm), product: Some(Product::Block(GemmBlock::B64)), ..d.clone() }
+            .validate()
+            .is_ok());
+        assert!(Conv2dDesc { stride: [2, 2], tile: Some(2), ..d.clone() }.validate().is_err());
+        assert!(Conv2dDesc { tile: Some(3), ..d.clone() }.validate().is_err());
+        assert!(Conv2dDesc { algo: Some(Algo::Depthwise), ..d.clone() }.validate().is_err());
+        assert!(Conv2dDesc { algo: Some(Algo::Depthwise), groups: 8, ..d.clone() }.validate().is_ok());
+        assert!(Conv2dDesc::new(1 << 33, 1 << 33, 3, 1).weight_len().is_err());
+    }
+}

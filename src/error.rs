@@ -21,6 +21,10 @@ pub enum Error {
     TooLarge(String),
     /// The GPU reported an error (validation, out of memory, device lost) while running.
     Gpu(String),
+    /// Reading or writing a file (the tune cache) failed.
+    Io(String),
+    /// A generated kernel failed naga's parser, validator or a back end (a bug in the generator).
+    Codegen(String),
 }
 
 impl fmt::Display for Error {
@@ -34,6 +38,8 @@ impl fmt::Display for Error {
             Error::Unsupported(m) => write!(f, "not supported: {m}"),
             Error::TooLarge(m) => write!(f, "too large for this device: {m}"),
             Error::Gpu(m) => write!(f, "GPU error: {m}"),
+            Error::Io(m) => write!(f, "I/O error: {m}"),
+            Error::Codegen(m) => write!(f, "code generation: {m}"),
         }
     }
 }

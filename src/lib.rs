@@ -1,11 +1,17 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! # wgpu-winograd
 //!
-//! Fast 2-D convolution on any GPU wgpu reaches (Vulkan, Metal, DX12, GL), built on Winograd's
-//! minimal filtering algorithm F(m×m, r×r). The transform matrices are derived from
-//! interpolation points in exact arithmetic ([`lowering`]), turned into straight-line WGSL
-//! ([`codegen`]), planned per shape and adapter ([`dispatch`]) and run with wgpu ([`runtime`]);
-//! [`reference`](mod@reference) holds the CPU reference the tests and `wino conv --verify` check against.
+//! Fast 2-D convolution on any GPU wgpu reaches (Vulkan, Metal, DX12, GL), built around
+//! Winograd's minimal filtering algorithm F(m×m, r×r), with implicit GEMM, depthwise and direct
+//! paths for every other convolution.
+//!
+//! Data flows one way through the modules: `desc` (what the caller asks for, and every
+//! shape-independent rule) → `dispatch` (the ladder that picks an algorithm per shape and
+//! adapter) → `algo` (one module per algorithm: its split and its passes) → `codegen` (WGSL
+//! from the skeletons in `shaders/`, with the exact transforms of `lowering`) → `runtime`
+//! (wgpu objects, recording, timing). [`reference`](mod@reference) holds the CPU reference the
+//! tests and `wino conv --verify` check against; [`backends`] writes MSL and SPIR-V for
+//! inspection; [`tune`] measures choices and `tuned` caches them.
 //!
 //! ```
 //! use wgpu_winograd::{Context, Conv2d, Conv2dDesc};
@@ -13,24 +19,33 @@
 //! # fn main() -> Result<(), wgpu_winograd::Error> {
 //! let ctx = Context::new()?;                              // default adapter
 //! let desc = Conv2dDesc::new(16, 32, 3, 1);                // 16 → 32 channels, 3×3, padding 1
-//! let weights = vec![0.01f32; desc.weight_len()];          // OIHW
-//! let conv = Conv2d::new(&ctx, desc, &weights, None)?;     // weights uploaded and prepared
+//! let weights = vec![0.01f32; desc.weight_len()?];         // OIHW
+//! let conv = Conv2d::new(&ctx, desc, &weights, None)?;     // weights uploaded
 //! let input = vec![1.0f32; 2 * 16 * 24 * 24];              // NCHW, batch 2
 //! let output = conv.run(&input, [2, 16, 24, 24], None)?;   // blocking call
 //! assert_eq!(output.len(), 2 * 32 * 24 * 24);
 //! # Ok(()) }
 //! ```
 
-pub mod codegen;
-pub mod desc;
-pub mod dispatch;
-pub mod emit;
-pub mod error;
+mod algo;
+pub mod backends;
+mod codegen;
+mod desc;
+mod dispatch;
+mod error;
 pub mod lowering;
+mod plan;
 pub mod reference;
-pub mod runtime;
+mod runtime;
 pub mod tune;
+mod tuned;
 
-pub use desc::{Activation, Algo, Conv2dDesc, DType, DataFormat, Padding, TileLayout, WeightFormat};
+pub use codegen::{all_kernels, Kernel};
+pub use desc::{
+    Activation, Algo, Conv2dDesc, DType, DataFormat, GemmBlock, Padding, Product, TileLayout, WeightFormat,
+    WINOGRAD_TILES,
+};
 pub use error::{Error, Result};
-pub use runtime::{Context, ContextOptions, Conv2d, Element, Timing};
+pub use plan::{Path, Piece, Plan, Tuned, WinogradKernels};
+pub use runtime::{enumerate_adapters, Context, ContextOptions, Conv2d, Element, Timing};
+pub use tuned::cache_path;

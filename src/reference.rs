@@ -1,7 +1,8 @@
 //! CPU reference convolutions for tests and the CLI's `--verify`: a direct convolution accumulated
 //! in f64, and an f32 Winograd that follows the GPU's arithmetic step by step.
 
-use crate::desc::{Activation, Conv2dDesc, DataFormat, WeightFormat};
+use crate::desc::{Activation, Conv2dDesc, DType};
+use crate::plan::{Path, Plan};
 use crate::error::{Error, Result};
 use crate::lowering::{to_f32, Transforms};
 use std::ops::Range;
@@ -54,25 +55,14 @@ fn check(
     let [kh, kw] = desc.kernel;
     let weight_dims = [k, c / desc.groups, kh, kw];
     checked_len("weight", &weight_dims)?;
-    if weights.len() != desc.weight_len() {
+    if weights.len() != desc.weight_len()? {
         return shape_error(format!(
             "weights have {} elements but {weight_dims:?} needs {}",
             weights.len(),
-            desc.weight_len()
+            desc.weight_len()?
         ));
     }
-    match (bias, desc.has_bias) {
-        (Some(b), true) if b.len() != k => {
-            return shape_error(format!("bias has {} elements but out_channels = {k}", b.len()));
-        }
-        (Some(_), false) => {
-            return shape_error("a bias was given but the descriptor has has_bias = false".into())
-        }
-        (None, true) => {
-            return shape_error("the descriptor has has_bias = true but no bias was given".into())
-        }
-        _ => {}
-    }
+    desc.check_bias(bias.map(<[f32]>::len))?;
     let p = desc.padding;
     let padded_fits = h.checked_add(p.top).and_then(|v| v.checked_add(p.bottom)).is_some()
         && w.checked_add(p.left).and_then(|v| v.checked_add(p.right)).is_some();
@@ -83,39 +73,8 @@ fn check(
     }
     let [oh, ow] = desc.output_hw(h, w)?;
     let out_len = checked_len("output", &[n, k, oh, ow])?;
-    match (residual, desc.residual) {
-        (Some(r), true) if r.len() != out_len => {
-            return shape_error(format!(
-                "residual has {} elements but the output [{n}, {k}, {oh}, {ow}] has {out_len}",
-                r.len()
-            ));
-        }
-        (Some(_), false) => {
-            return shape_error("a residual was given but the descriptor has residual = false".into())
-        }
-        (None, true) => {
-            return shape_error("the descriptor has residual = true but no residual was given".into())
-        }
-        _ => {}
-    }
+    desc.check_residual(residual.map(<[f32]>::len), Some(out_len))?;
     Ok(Geometry { n, c, h, w, k, oh, ow })
-}
-
-/// Element strides `[n, c, y, x]` of an activation tensor with `c` channels of `h × w` in `format`.
-fn data_strides(format: DataFormat, c: usize, h: usize, w: usize) -> [usize; 4] {
-    match format {
-        DataFormat::Nchw => [c * h * w, h * w, w, 1],
-        DataFormat::Nhwc => [h * w * c, 1, w * c, c],
-    }
-}
-
-/// Element strides `[o, i, y, x]` of the weights in `desc.weight_format`.
-fn weight_strides(desc: &Conv2dDesc) -> [usize; 4] {
-    let (k, ci, [kh, kw]) = (desc.out_channels, desc.in_channels / desc.groups, desc.kernel);
-    match desc.weight_format {
-        WeightFormat::Oihw => [ci * kh * kw, kh * kw, kw, 1],
-        WeightFormat::Hwio => [1, k, kw * ci * k, ci * k],
-    }
 }
 
 /// Output positions `o < out` whose input coordinate `o·stride + offset − pad` lies in `0..size`.
@@ -146,7 +105,7 @@ pub fn conv2d_f64(
     let p = desc.padding;
 
     // Gather input and weights into NCHW / OIHW f64 so that the inner loop runs along rows.
-    let xs = data_strides(desc.data_format, c, h, w);
+    let xs = desc.data_format.strides([n, c, h, w]);
     let mut x = Vec::with_capacity(input.len());
     for ni in 0..n {
         for ci in 0..c {
@@ -156,7 +115,7 @@ pub fn conv2d_f64(
             }
         }
     }
-    let ws = weight_strides(desc);
+    let ws = desc.weight_strides();
     let mut wt = Vec::with_capacity(weights.len());
     for ko in 0..k {
         for ci in 0..cpg {
@@ -200,7 +159,7 @@ pub fn conv2d_f64(
         }
     }
 
-    let ys = data_strides(desc.data_format, k, oh, ow);
+    let ys = desc.data_format.strides([n, k, oh, ow]);
     let mut out = vec![0f64; acc.len()];
     for (i, &a) in acc.iter().enumerate() {
         let (nk, pix) = (i / out_plane, i % out_plane);
@@ -280,7 +239,7 @@ pub fn conv2d_winograd_f32(
     let ee = alpha * alpha;
 
     // U[e][k][c] = (G g Gᵀ)[e].
-    let ws = weight_strides(desc);
+    let ws = desc.weight_strides();
     let mut u = vec![0f32; ee * k * c];
     let (mut kernel, mut half, mut tile) = (vec![0f32; r * r], vec![0f32; alpha * r], vec![0f32; ee]);
     for ko in 0..k {
@@ -299,8 +258,8 @@ pub fn conv2d_winograd_f32(
     let (tiles_h, tiles_w) = (oh.div_ceil(m), ow.div_ceil(m));
     let tiles = tiles_h * tiles_w;
     let (pt, pl) = (desc.padding.top, desc.padding.left);
-    let xs = data_strides(desc.data_format, c, h, w);
-    let ys = data_strides(desc.data_format, k, oh, ow);
+    let xs = desc.data_format.strides([n, c, h, w]);
+    let ys = desc.data_format.strides([n, k, oh, ow]);
     let mut v = vec![0f32; ee * c * tiles];
     let mut prod = vec![0f32; ee * k * tiles];
     let mut out = vec![0f32; n * k * oh * ow];
@@ -397,6 +356,18 @@ pub fn max_rel_error(got: &[f32], want: &[f64]) -> f64 {
     }
 }
 
+/// The largest [`max_rel_error`] a correct GPU result may have against [`conv2d_f64`] for a
+/// plan: f32 arithmetic gives 1e-4 (the F(6,3) transforms, with points up to ±2 and ±½,
+/// amplify rounding ~4×: 5e-4); f16 storage rounds input and output to 11 bits: 1e-2. The one
+/// rule the tests and `wino conv --verify` share.
+pub fn tolerance(dtype: DType, plan: &Plan) -> f64 {
+    match (dtype, plan.path) {
+        (DType::F16, _) => 1e-2,
+        (DType::F32, Path::Winograd { m: 6, .. }) => 5e-4,
+        (DType::F32, _) => 1e-4,
+    }
+}
+
 /// Deterministic pseudo-random values in [−1, 1) from a 64-bit LCG: the data of the tests,
 /// the examples and `wino conv --random`, reproducible without an extra crate.
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
@@ -412,7 +383,7 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desc::Padding;
+    use crate::desc::{DataFormat, Padding, WeightFormat};
 
     fn nchw_to_nhwc<T: Copy>(x: &[T], [n, c, h, w]: [usize; 4]) -> Vec<T> {
         let mut out = Vec::with_capacity(x.len());
@@ -519,7 +490,7 @@ mod tests {
         let [oh, ow] = desc.output_hw(6, 5).unwrap();
         let out_shape = [2, 4, oh, ow];
         let x = pseudo_random(2 * 3 * 6 * 5, 1);
-        let wt = pseudo_random(desc.weight_len(), 2);
+        let wt = pseudo_random(desc.weight_len().unwrap(), 2);
         let b = pseudo_random(4, 3);
         let res = pseudo_random(2 * 4 * oh * ow, 4);
         let base = conv2d_f64(&desc, &x, shape, &wt, Some(&b), Some(&res)).unwrap();
@@ -554,7 +525,7 @@ mod tests {
         let (c, mult, h, w) = (3, 2, 7, 6);
         let desc = Conv2dDesc { groups: c, has_bias: true, ..Conv2dDesc::new(c, c * mult, 3, 1) };
         let x = pseudo_random(2 * c * h * w, 6);
-        let wt = pseudo_random(desc.weight_len(), 7);
+        let wt = pseudo_random(desc.weight_len().unwrap(), 7);
         let b = pseudo_random(c * mult, 8);
         let y = conv2d_f64(&desc, &x, [2, c, h, w], &wt, Some(&b), None).unwrap();
         let plane = h * w;
@@ -592,7 +563,7 @@ mod tests {
                 ..Conv2dDesc::new(shape[1], 4, 3, 0)
             };
             let x = pseudo_random(shape.iter().product(), 10 + i as u64);
-            let wt = pseudo_random(desc.weight_len(), 20 + i as u64);
+            let wt = pseudo_random(desc.weight_len().unwrap(), 20 + i as u64);
             let b = pseudo_random(4, 30 + i as u64);
             let got = conv2d_f64(&desc, &x, shape, &wt, Some(&b), None).unwrap();
             let want = naive(&desc, &x, shape, &wt, Some(&b));
@@ -625,7 +596,7 @@ mod tests {
                         };
                         let [oh, ow] = desc.output_hw(shape[2], shape[3]).unwrap();
                         let x = pseudo_random(shape.iter().product(), seed);
-                        let wt = pseudo_random(desc.weight_len(), seed + 1000);
+                        let wt = pseudo_random(desc.weight_len().unwrap(), seed + 1000);
                         let b = pseudo_random(4, seed + 2000);
                         let res = pseudo_random(shape[0] * 4 * oh * ow, seed + 3000);
                         let (b, res) = if extras { (Some(&b[..]), Some(&res[..])) } else { (None, None) };
@@ -649,7 +620,7 @@ mod tests {
         let desc = Conv2dDesc { has_bias: true, ..Conv2dDesc::new(2, 3, 3, 1) };
         let shape = [1, 2, 5, 5];
         let x = pseudo_random(50, 1);
-        let wt = pseudo_random(desc.weight_len(), 2);
+        let wt = pseudo_random(desc.weight_len().unwrap(), 2);
         let b = pseudo_random(3, 3);
         let is_shape_err = |r: Result<Vec<f64>>| matches!(r, Err(Error::InvalidShape(_)));
         assert!(conv2d_f64(&desc, &x, shape, &wt, Some(&b), None).is_ok());

@@ -168,7 +168,7 @@ impl Context {
     }
 
     /// The compute pipeline for a generated kernel, compiled once per context.
-    pub fn pipeline(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
+    pub(crate) fn pipeline(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
         if let Some(p) = lock(&self.shared.pipelines).get(&kernel.name) {
             return Ok(p.clone());
         }
@@ -218,11 +218,8 @@ impl Context {
     /// (empty submit ms, empty dispatch ms): what any compute call costs on this adapter and
     /// driver, next to the floor that [`Conv2d::benchmark`](super::Conv2d::benchmark) compares a call with.
     pub fn dispatch_floor_ms(&self, iterations: usize) -> Result<(f64, f64)> {
-        let kernel = Kernel {
-            name: "empty".into(),
-            source: "@compute @workgroup_size(1)\nfn main() {}\n".into(),
-            params: &[],
-        };
+        let kernel =
+            Kernel { name: "empty".into(), source: "@compute @workgroup_size(1)\nfn main() {}\n".into(), fields: &[] };
         let pipeline = self.pipeline(&kernel)?;
         let (mut empty, mut dispatch) = (Vec::new(), Vec::new());
         for _ in 0..iterations.max(1) {

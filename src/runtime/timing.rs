@@ -1,7 +1,8 @@
 //! Timing a convolution: GPU timestamps around the call or each dispatch, and the wall time
 //! of synchronous calls next to the empty-submit floor.
 
-use super::{element_size, lock, median, read_back, Conv2d, ShapeResources, Stamps};
+use super::resources::{ShapeResources, Stamps};
+use super::{lock, median, read_back, Conv2d};
 use crate::desc::DType;
 use crate::error::{Error, Result};
 use std::sync::Arc;
@@ -72,7 +73,7 @@ impl Conv2d {
             (io.input.clone(), io.bind_groups.clone())
         };
         // Values in [-0.5, 0.5), written in the convolution's element type.
-        let values = (0..input.size() as usize / element_size(self.desc.dtype) as usize)
+        let values = (0..input.size() as usize / self.desc.dtype.size() as usize)
             .map(|i| ((i * 7919 % 1000) as f32) / 1000.0 - 0.5);
         let bytes: Vec<u8> = match self.desc.dtype {
             DType::F32 => values.flat_map(f32::to_le_bytes).collect(),
@@ -82,7 +83,7 @@ impl Conv2d {
         let held = res.clone();
         let call = move |stamps: Stamps<'_>| {
             let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-            self.record_timed(&mut enc, &held, &bind_groups, stamps);
+            self.record(&mut enc, &held, &bind_groups, stamps);
             enc
         };
         // Warm up: first submissions pay for driver-side pipeline finalisation.

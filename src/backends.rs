@@ -12,7 +12,7 @@ pub struct Validated {
 
 /// Parses and validates a kernel with every capability allowed (f16 included).
 pub fn validate(kernel: &Kernel) -> Result<Validated> {
-    let fail = |stage: &str, e: String| Error::Gpu(format!("{} failed naga {stage}: {e}", kernel.name));
+    let fail = |stage: &str, e: String| Error::Codegen(format!("{} failed naga {stage}: {e}", kernel.name));
     let module = naga::front::wgsl::parse_str(&kernel.source)
         .map_err(|e| fail("parsing", e.emit_to_string(&kernel.source)))?;
     let info =
@@ -29,7 +29,7 @@ pub fn to_msl(kernel: &Kernel) -> Result<String> {
     let pipeline = naga::back::msl::PipelineOptions::default();
     naga::back::msl::write_string(&v.module, &v.info, &options, &pipeline)
         .map(|(source, _)| source)
-        .map_err(|e| Error::Gpu(format!("{}: MSL output failed: {e}", kernel.name)))
+        .map_err(|e| Error::Codegen(format!("{}: MSL output failed: {e}", kernel.name)))
 }
 
 /// SPIR-V 1.3 words for a kernel.
@@ -41,5 +41,5 @@ pub fn to_spirv(kernel: &Kernel) -> Result<Vec<u32>> {
         entry_point: "main".into(),
     };
     naga::back::spv::write_vec(&v.module, &v.info, &options, Some(&pipeline))
-        .map_err(|e| Error::Gpu(format!("{}: SPIR-V output failed: {e}", kernel.name)))
+        .map_err(|e| Error::Codegen(format!("{}: SPIR-V output failed: {e}", kernel.name)))
 }

@@ -1,0 +1,42 @@
+// Depthwise convolution: invocation (n, k, oy, strip) computes STRIP neighbouring output
+// pixels of output channel k from input channel k / multiplier. Neighbouring invocations take
+// neighbouring strips of one row, so a warp's loads and stores walk along image rows.
+{{ENABLE}}
+alias act_t = {{ACT}};
+
+{{PARAMS}}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<act_t>;
+@group(0) @binding(2) var<storage, read_write> y: array<{{Y_T}}>;
+@group(0) @binding(3) var<storage, read> w: array<f32>;
+{{EPILOGUE_BINDINGS}}
+
+{{EPILOGUE}}
+
+fn load(row: u32, ix: i32) -> f32 {
+    if (ix < 0 || ix >= params.in_w) {
+        return 0.0;
+    }
+    return f32(x[row + u32(ix) * params.xs_w]);
+}
+
+@compute @workgroup_size({{WORKGROUP}})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let id = gid.x + gid.y * groups.x * {{WORKGROUP}}u;
+    if (id >= params.strips) {
+        return;
+    }
+    let ox0 = (id % params.strips_w) * {{STRIP}}u;
+    let rows = id / params.strips_w;
+    let oy = rows % params.out_h;
+    let planes = rows / params.out_h;
+    let k = planes % params.out_channels;
+    let n = planes / params.out_channels;
+    let wb = k * params.ws_o;
+    let xb = params.x_offset + n * params.xs_n + (k / params.multiplier) * params.xs_c;
+    let iy0 = i32(oy * {{SH}}u) - params.pad_top;
+    let ix0 = i32(ox0 * {{SW}}u) - params.pad_left;
+    {{BODY}}
+    {{STORES}}
+}

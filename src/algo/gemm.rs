@@ -1,0 +1,151 @@
+//! Implicit GEMM: the convolution as `Y[g] (K/G × N·OH·OW) = W[g] (K/G × C/G·kh·kw) · X[g]`,
+//! through the same product core as the Winograd product. The weights are packed once into
+//! the core's A layout; the B operand is gathered from the input inside the loader (im2col
+//! indexing, never materialised), and the shared epilogue writes the output directly. A 1×1,
+//! stride-1, unpadded convolution is the plain-GEMM special case: each column is one pixel.
+
+use super::{auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
+use crate::codegen::uniform::{fit, GemmParams, PackParams, Uniform};
+use crate::codegen::{self, ConvOperands, Gather, Operands};
+use crate::desc::{Conv2dDesc, DataFormat, GemmBlock, Padding, Product};
+use crate::error::{Error, Result};
+use crate::plan::{Path, Piece, Plan};
+use wgpu::Limits;
+
+/// How B is read for a descriptor and output size: one element per column for 1×1, stride-1,
+/// unpadded convolutions (aligned vec4s of four columns where NCHW images have a multiple of
+/// 4 pixels), im2col indexing for everything else.
+fn gather(desc: &Conv2dDesc, out_hw: usize) -> Gather {
+    let pointwise = desc.kernel == [1, 1] && desc.stride == [1, 1] && desc.padding == Padding::default();
+    match (pointwise, desc.data_format) {
+        (true, DataFormat::Nchw) if out_hw.is_multiple_of(4) => Gather::PointwiseVec4,
+        (true, _) => Gather::Pointwise,
+        (false, _) => Gather::Window,
+    }
+}
+
+/// Rows (output channels per group), reduction length and packed row stride.
+fn dims(desc: &Conv2dDesc) -> (usize, usize, usize) {
+    let [k, cg, kh, kw] = desc.weight_shape();
+    let group_out = k / desc.groups;
+    (group_out, cg * kh * kw, group_out.next_multiple_of(4))
+}
+
+/// The GEMM path for a shape: the forced block or one chosen for (output channels per group,
+/// output pixels), and how the batch splits.
+pub(crate) fn plan(desc: &Conv2dDesc, input: [usize; 4], output: [usize; 4], limits: &Limits) -> Result<(Path, usize, usize)> {
+    let [n, _, _, _] = input;
+    let [_, _, oh, ow] = output;
+    let (group_out, reduction, k_stride) = dims(desc);
+    let out_hw = oh * ow;
+    let block = match desc.product {
+        Some(Product::Block(b)) => b,
+        Some(p) => return Err(Error::InvalidDescriptor(format!("gemm takes only a product block, not '{p}'"))),
+        None => auto_block(group_out, n * out_hw, limits)?,
+    };
+    if !workgroup_fits(block.workgroup_size(), block.workgroup_bytes(), limits) {
+        return Err(Error::Unsupported(format!(
+            "product block {block} needs {} invocations and {} bytes of workgroup memory, more than this adapter allows",
+            block.invocations(),
+            block.workgroup_bytes()
+        )));
+    }
+    let budget = Budget::new(input, output, desc.dtype.size(), limits)?;
+    let packed = (desc.groups * reduction * k_stride) as u64 * 4;
+    let row_blocks = group_out.div_ceil(block.bm() as usize) as u64;
+    if packed > budget.max_binding || row_blocks > budget.max_groups || desc.groups as u64 > budget.max_groups {
+        return Err(Error::TooLarge(format!(
+            "the packed weights ({packed} bytes, {row_blocks} row blocks, {} groups) exceed the device's \
+             binding or grid limits",
+            desc.groups
+        )));
+    }
+    // The grid's x counts column blocks of the chunk's pixels.
+    let max_columns = budget.max_groups * block.bn() as u64;
+    if out_hw as u64 > max_columns {
+        return Err(Error::TooLarge(format!(
+            "one image's {out_hw} output pixels exceed the grid's {max_columns} columns"
+        )));
+    }
+    Ok((Path::Gemm { block }, budget.images(n, out_hw as u64, max_columns.min(u32::MAX as u64)), 1))
+}
+
+/// The weight preparation: OIHW/HWIO → `[group][reduction][k_stride]`.
+fn prep(desc: &Conv2dDesc, g: &Geometry, limits: &Limits) -> Result<Prep> {
+    let (group_out, reduction, k_stride) = dims(desc);
+    let group_stride = reduction * k_stride;
+    let total = desc.groups * group_stride;
+    let [ws_o, ws_i, ws_h, ws_w] = g.ws;
+    let params = PackParams {
+        group_out: fit("output channels per group", group_out)?,
+        k_stride: fit("packed row stride", k_stride)?,
+        group_stride: fit("packed group size", group_stride)?,
+        total: fit("packed weights", total)?,
+        kernel_hw: fit("kernel size", desc.kernel[0] * desc.kernel[1])?,
+        kernel_w: fit("kernel width", desc.kernel[1])?,
+        ws_o,
+        ws_i,
+        ws_h,
+        ws_w,
+    };
+    let mut r = Recipe::default();
+    let whole = Piece { first_image: 0, images: 0, tile_row0: 0, tile_rows: 0 };
+    let kernel = codegen::pack_weights();
+    r.push(&kernel, super::grid(total as u64, limits), vec![Slot::Weights, Slot::Prepared], params.words(), &whole);
+    Ok(Prep { key: "gemm_packed".into(), bytes: total as u64 * 4, pass: r.passes.remove(0) })
+}
+
+/// The passes of a GEMM plan.
+pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limits, block: GemmBlock) -> Result<Recipe> {
+    let ep = super::epilogue(desc);
+    let out_hw = plan.output[2] * plan.output[3];
+    let operands = ConvOperands {
+        kernel: desc.kernel,
+        gather: gather(desc, out_hw),
+        vec4_store: desc.data_format == DataFormat::Nchw && out_hw.is_multiple_of(4),
+        dtype: desc.dtype,
+        epilogue: ep,
+    };
+    let kernel = codegen::product(Operands::Conv(operands), block);
+    let (group_out, reduction, k_stride) = dims(desc);
+    let [xs_n, xs_c, xs_h, xs_w] = g.xs;
+    let [ys_n, ys_c, ys_h, ys_w] = g.ys;
+    let mut recipe = Recipe { prep: Some(prep(desc, g, limits)?), ..Recipe::default() };
+    for piece in &plan.pieces() {
+        let columns: u32 = fit("pixels per pass", piece.images * out_hw)?;
+        let y_offset = g.y_offset(piece);
+        let params = GemmParams {
+            group_out: fit("output channels per group", group_out)?,
+            reduction: fit("reduction length", reduction)?,
+            k_stride: fit("packed row stride", k_stride)?,
+            group_stride: fit("packed group size", reduction * k_stride)?,
+            group_in: g.c / desc.groups as u32,
+            columns,
+            out_hw: fit("output pixels", out_hw)?,
+            out_w: g.out_w,
+            stride_h: fit("stride", desc.stride[0])?,
+            stride_w: fit("stride", desc.stride[1])?,
+            dil_h: fit("dilation", desc.dilation[0])?,
+            dil_w: fit("dilation", desc.dilation[1])?,
+            x_offset: g.x_offset(piece),
+            in_h: g.in_h,
+            in_w: g.in_w,
+            pad_top: g.pad_top,
+            pad_left: g.pad_left,
+            xs_n,
+            xs_c,
+            xs_h,
+            xs_w,
+            y_offset,
+            r_offset: y_offset,
+            ys_n,
+            ys_c,
+            ys_h,
+            ys_w,
+        };
+        let grid = [columns.div_ceil(block.bn()), (group_out as u32).div_ceil(block.bm()), desc.groups as u32];
+        let slots = with_epilogue(ep, vec![Slot::Input, Slot::Output, Slot::Prepared]);
+        recipe.push(&kernel, grid, slots, params.words(), piece);
+    }
+    Ok(recipe)
+}

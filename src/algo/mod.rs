@@ -1,0 +1,280 @@
+//! One module per algorithm. Each says whether it applies, plans a shape against the adapter's
+//! limits (`plan`: its path parameters and how the batch is split) and turns a plan into a
+//! [`Recipe`] (`build`): the kernels, grids, uniform values and bindings of every pass, plus
+//! the one-time weight preparation and the scratch buffers it needs. Recipes are plain data,
+//! so the runtime that turns them into wgpu objects is the same for every algorithm, and the
+//! recipes themselves can be inspected in unit tests.
+
+pub(crate) mod depthwise;
+pub(crate) mod direct;
+pub(crate) mod gemm;
+pub(crate) mod winograd;
+
+use crate::codegen::uniform::fit;
+use crate::codegen::{Epilogue, Kernel, WORKGROUP};
+use crate::desc::Conv2dDesc;
+use crate::error::{Error, Result};
+use crate::plan::{Path, Piece, Plan};
+use wgpu::Limits;
+
+/// What one buffer binding of a pass refers to. The uniform block is always binding 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// The caller's input, bound from the pass's first image.
+    Input,
+    /// The caller's output, bound from the pass's first image.
+    Output,
+    /// The caller's residual, bound like the output.
+    Residual,
+    /// The weights as uploaded.
+    Weights,
+    /// The bias.
+    Bias,
+    /// The prepared weights ([`Recipe::prep`]).
+    Prepared,
+    /// Scratch buffer i of [`Recipe::scratch`].
+    Scratch(usize),
+}
+
+/// One dispatch.
+#[derive(Clone, Debug)]
+pub(crate) struct PassSpec {
+    /// What runs.
+    pub kernel: Kernel,
+    /// Workgroups.
+    pub grid: [u32; 3],
+    /// Bindings 1.. in order.
+    pub slots: Vec<Slot>,
+    /// The uniform block's words.
+    pub params: Vec<u32>,
+    /// The batch index of the first image the pass binds, and how many.
+    pub first_image: u64,
+    /// Images bound.
+    pub images: u64,
+}
+
+/// A one-time transformation of the weights into the layout a path multiplies with, run when
+/// a shape first needs it and cached per `key` for the life of the convolution.
+#[derive(Clone, Debug)]
+pub(crate) struct Prep {
+    /// Identifies the prepared layout (paths that share it share the buffer).
+    pub key: String,
+    /// Size of the prepared buffer.
+    pub bytes: u64,
+    /// The pass that writes it (slots: [`Slot::Weights`], [`Slot::Prepared`]).
+    pub pass: PassSpec,
+}
+
+/// Everything a plan needs on the GPU besides the caller's tensors.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Recipe {
+    /// The dispatches of one call, in order.
+    pub passes: Vec<PassSpec>,
+    /// Scratch buffers `(label, bytes)`, allocated once per shape.
+    pub scratch: Vec<(&'static str, u64)>,
+    /// The weight preparation, if the path has one.
+    pub prep: Option<Prep>,
+}
+
+impl Recipe {
+    fn push(&mut self, kernel: &Kernel, grid: [u32; 3], slots: Vec<Slot>, params: Vec<u32>, piece: &Piece) {
+        self.passes.push(PassSpec {
+            kernel: kernel.clone(),
+            grid,
+            slots,
+            params,
+            first_image: piece.first_image as u64,
+            images: piece.images as u64,
+        });
+    }
+}
+
+/// The recipe for a plan.
+pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits) -> Result<Recipe> {
+    let g = Geometry::new(desc, plan, limits)?;
+    match plan.path {
+        Path::Winograd { m, r, layout, kernels } => winograd::build(desc, plan, &g, limits, (m, r, layout, kernels)),
+        Path::Gemm { block } => gemm::build(desc, plan, &g, limits, block),
+        Path::Depthwise => depthwise::build(desc, plan, &g, limits),
+        Path::Direct => direct::build(desc, plan, &g, limits),
+    }
+}
+
+/// The epilogue a descriptor asks for.
+pub(crate) fn epilogue(desc: &Conv2dDesc) -> Epilogue {
+    Epilogue { bias: desc.has_bias, residual: desc.residual, activation: desc.activation }
+}
+
+/// The epilogue's bindings follow a kernel's own, in the order `Epilogue::wgsl` declares.
+fn with_epilogue(ep: Epilogue, mut slots: Vec<Slot>) -> Vec<Slot> {
+    slots.extend(ep.bias.then_some(Slot::Bias));
+    slots.extend(ep.residual.then_some(Slot::Residual));
+    slots
+}
+
+/// The sizes every kernel may need about one call's tensors, checked once to fit the kernels'
+/// 32-bit fields.
+pub(crate) struct Geometry {
+    pub c: u32,
+    pub k: u32,
+    pub in_h: i32,
+    pub in_w: i32,
+    pub out_h: u32,
+    pub out_w: u32,
+    pub pad_top: i32,
+    pub pad_left: i32,
+    /// Input strides `[n, c, y, x]` in elements.
+    pub xs: [u32; 4],
+    /// Output strides.
+    pub ys: [u32; 4],
+    /// Weight strides `[o, i, y, x]`.
+    pub ws: [u32; 4],
+    in_image: u64,
+    out_image: u64,
+    element: u64,
+    align: u64,
+}
+
+impl Geometry {
+    fn new(desc: &Conv2dDesc, plan: &Plan, limits: &Limits) -> Result<Geometry> {
+        let [_, c, h, w] = plan.input;
+        let [_, k, oh, ow] = plan.output;
+        let strides = |s: [usize; 4], what: &str| -> Result<[u32; 4]> {
+            Ok([fit(what, s[0])?, fit(what, s[1])?, fit(what, s[2])?, fit(what, s[3])?])
+        };
+        // Stride and dilation only ever multiply coordinates that stay inside the padded input,
+        // so checking them and the padded size bounds every coordinate a kernel computes.
+        for (what, v) in [
+            ("stride", desc.stride[0].max(desc.stride[1])),
+            ("dilation", desc.dilation[0].max(desc.dilation[1])),
+            ("padded height", h + desc.padding.top + desc.padding.bottom),
+            ("padded width", w + desc.padding.left + desc.padding.right),
+        ] {
+            fit::<i32>(what, v)?;
+        }
+        Ok(Geometry {
+            c: fit("channels", c)?,
+            k: fit("output channels", k)?,
+            in_h: fit("input height", h)?,
+            in_w: fit("input width", w)?,
+            out_h: fit("output height", oh)?,
+            out_w: fit("output width", ow)?,
+            pad_top: fit("top padding", desc.padding.top)?,
+            pad_left: fit("left padding", desc.padding.left)?,
+            xs: strides(desc.data_format.strides(plan.input), "input stride")?,
+            ys: strides(desc.data_format.strides(plan.output), "output stride")?,
+            ws: strides(desc.weight_strides(), "weight stride")?,
+            in_image: (c * h * w) as u64,
+            out_image: (k * oh * ow) as u64,
+            element: desc.dtype.size(),
+            align: limits.min_storage_buffer_offset_alignment as u64,
+        })
+    }
+
+    /// Activations are bound from the aligned-down start of each piece; kernels add the
+    /// remaining element offset.
+    fn remainder(&self, first: usize, per_image: u64) -> u32 {
+        ((first as u64 * per_image * self.element % self.align) / self.element) as u32
+    }
+    /// The input's element offset within its binding for a piece.
+    pub fn x_offset(&self, piece: &Piece) -> u32 {
+        self.remainder(piece.first_image, self.in_image)
+    }
+    /// The output's (and residual's) element offset within its binding for a piece.
+    pub fn y_offset(&self, piece: &Piece) -> u32 {
+        self.remainder(piece.first_image, self.out_image)
+    }
+}
+
+/// The adapter's binding and grid budget, shared by every algorithm's split.
+pub(crate) struct Budget {
+    /// The largest binding, less one offset alignment of slack (activations are bound from an
+    /// aligned-down offset).
+    pub max_binding: u64,
+    /// Workgroups per grid dimension.
+    pub max_groups: u64,
+    /// Invocations of an element-wise kernel (its grid folded into two dimensions).
+    pub max_invocations: u64,
+    /// Whole images whose input and output each fit one binding.
+    pub by_activations: u64,
+}
+
+impl Budget {
+    /// The budget for a call's input `[n, c, h, w]` and output `[n, k, oh, ow]`.
+    pub fn new(input: [usize; 4], output: [usize; 4], element: u64, limits: &Limits) -> Result<Budget> {
+        let [_, c, h, w] = input;
+        let [_, k, oh, ow] = output;
+        let slack = limits.min_storage_buffer_offset_alignment as u64;
+        let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size).saturating_sub(slack);
+        let max_groups = limits.max_compute_workgroups_per_dimension as u64;
+        let activations = ((c * h * w) as u64 * element).max((k * oh * ow) as u64 * element);
+        if activations > max_binding {
+            return Err(Error::TooLarge(format!(
+                "one image's input or output needs a {activations}-byte binding but the device allows {max_binding} bytes"
+            )));
+        }
+        Ok(Budget {
+            max_binding,
+            max_groups,
+            max_invocations: max_groups * max_groups * WORKGROUP as u64,
+            by_activations: max_binding / activations.max(1),
+        })
+    }
+
+    /// Whole images per chunk for a path whose pieces need `per_image` units of a resource
+    /// that allows `max` units per pass.
+    pub fn images(&self, n: usize, per_image: u64, max: u64) -> usize {
+        (max / per_image.max(1)).min(self.by_activations).min(n as u64).max(1) as usize
+    }
+}
+
+/// A 2-D grid of `WORKGROUP`-wide workgroups covering `invocations`, folded so each dimension
+/// stays within the limit; kernels recover the linear index as `x + y · groups_x · WORKGROUP`.
+pub(crate) fn grid(invocations: u64, limits: &Limits) -> [u32; 3] {
+    let groups = invocations.div_ceil(WORKGROUP as u64).max(1);
+    let max = limits.max_compute_workgroups_per_dimension as u64;
+    let x = groups.min(max);
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+/// Whether a workgroup of `[x, y]` invocations using `bytes` of workgroup memory is within the
+/// adapter's limits.
+pub(crate) fn workgroup_fits([x, y]: [u32; 2], bytes: u32, limits: &Limits) -> bool {
+    x * y <= limits.max_compute_invocations_per_workgroup
+        && x <= limits.max_compute_workgroup_size_x
+        && y <= limits.max_compute_workgroup_size_y
+        && bytes <= limits.max_compute_workgroup_storage_size
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_folds_past_the_dimension_limit() {
+        let limits = Limits::default();
+        let [x, y, _] = grid(70_000 * 64, &limits);
+        assert!(x <= 65535 && (x as u64) * (y as u64) >= 70_000);
+    }
+}
+
+/// The product block for `rows` output channels and `columns` columns, from the H100 tuning
+/// runs in `BENCHMARKS.md`: as tall as the rows need, narrow where there are few columns, 64×64
+/// with 8×4 per invocation for the big ResNet products; the first that fits the adapter.
+pub(crate) fn auto_block(rows: usize, columns: usize, limits: &Limits) -> Result<crate::desc::GemmBlock> {
+    use crate::desc::GemmBlock as B;
+    let fits = |b: &B| workgroup_fits(b.workgroup_size(), b.workgroup_bytes(), limits);
+    let preference: &[B] = match (rows, columns) {
+        (..=16, _) => &[B::K16],
+        (..=32, _) => &[B::K32, B::K16],
+        (_, ..=64) => &[B::NARROW, B::K32, B::K16],
+        (128.., 256..) | (256.., 128..) => &[B::B64, B::B64_SHALLOW, B::K32, B::K16],
+        (_, ..=1023) => &[B::K32, B::K16],
+        _ => &[B::B64, B::B64_SHALLOW, B::K32, B::K16],
+    };
+    preference
+        .iter()
+        .copied()
+        .find(fits)
+        .ok_or_else(|| Error::Unsupported("no product block fits this adapter's workgroup limits".into()))
+}

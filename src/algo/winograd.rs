@@ -1,0 +1,320 @@
+//! Winograd F(m×m, r×r): filter transform once per weight set, then per call either the input
+//! transform, the batched product (the product core) and the output transform, or the three
+//! fused into one kernel.
+
+use super::{auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
+use crate::codegen::uniform::{fit, FilterParams, FusedParams, InputParams, OutputParams, ProductParams, Uniform};
+use crate::codegen::{self, FusedBlock, InputLoad, Operands, OutputStore};
+use crate::desc::{Conv2dDesc, DataFormat, Product, TileLayout};
+use crate::error::{Error, Result};
+use crate::lowering::Transforms;
+use crate::plan::{Path, Piece, Plan, Tuned, WinogradKernels};
+use wgpu::{DeviceType, Limits};
+
+/// Picks the output tile m for an r×r kernel. F(4,3) does 2.25× fewer multiplies than F(2,3)
+/// but makes 4× fewer, bigger tiles; on an H100 it only pays once the product has real work
+/// (C·K·tiles ≥ 4M, the ResNet layers at batch 32); small problems are latency-bound and
+/// F(2,3) wins (ncnn makes the same switch for small images). F(2,5) for 5×5.
+fn auto_tile(r: usize, [n, c, k]: [usize; 3], oh: usize, ow: usize) -> usize {
+    let tiles4 = n * oh.div_ceil(4) * ow.div_ceil(4);
+    if r == 3 && c * k * tiles4 >= 4 << 20 {
+        4
+    } else {
+        2
+    }
+}
+
+/// The default layout for a shape. Both layouts do identical arithmetic; they differ in how
+/// the Winograd-domain buffers are strided. Measured on an H100 (`BENCHMARKS.md`): channel-major
+/// `r_16_6_6` wins by 1–3% on the ResNet layers and on tiny images, element-major `r_6_6_16`
+/// by 2–3% on few-channel images of 64 tiles or more.
+pub(crate) fn auto_layout(c: usize, tiles: usize) -> TileLayout {
+    if c < 64 && tiles >= 64 {
+        TileLayout::R6_6_16
+    } else {
+        TileLayout::R16_6_6
+    }
+}
+
+/// Whether to fuse the three Winograd stages into one kernel. The fused kernel keeps α²
+/// accumulators per invocation and re-transforms the input for every 16 output channels, so it
+/// can only pay for F(2,3) with few channels. Measured (`BENCHMARKS.md`): on an H100 it matches
+/// the three kernels' GPU time on the seed shapes and trims the synchronous call by one
+/// dispatch; on lavapipe, a CPU, it is 1.3–2× slower, so CPU adapters never fuse.
+fn auto_fuse(m: usize, c: usize, k: usize, device: DeviceType) -> bool {
+    device != DeviceType::Cpu && m == 2 && c <= 32 && k <= 32
+}
+
+/// How the output transform stores: the widest aligned vectors that both the tile side m and
+/// the output width divide into (NCHW only; then every image, channel and row starts on a
+/// multiple of the vector width), else element by element.
+fn output_store(format: DataFormat, m: usize, out_w: usize) -> OutputStore {
+    [OutputStore::Vec4, OutputStore::Vec2]
+        .into_iter()
+        .find(|s| format == DataFormat::Nchw && m.is_multiple_of(s.width()) && out_w.is_multiple_of(s.width()))
+        .unwrap_or(OutputStore::Scalar)
+}
+
+/// How the input transform loads: aligned vectors for the middle of each patch row where NCHW,
+/// the tile side m and the input width allow it and the left padding is under r, else element
+/// by element.
+fn input_load(format: DataFormat, m: usize, r: usize, in_w: usize, pad_left: usize) -> InputLoad {
+    [4, 2]
+        .into_iter()
+        .find(|&w| format == DataFormat::Nchw && m.is_multiple_of(w) && in_w.is_multiple_of(w) && pad_left < r)
+        .map_or(InputLoad::Scalar, |width| InputLoad::Vector { width, pad_left })
+}
+
+/// The Winograd path for a shape: what the descriptor forces, then the tuned choice, then the
+/// heuristics above; and how the batch splits.
+pub(crate) fn plan(
+    desc: &Conv2dDesc,
+    input: [usize; 4],
+    output: [usize; 4],
+    limits: &Limits,
+    device: DeviceType,
+    tuned: Option<Tuned>,
+) -> Result<(Path, usize, usize)> {
+    let [n, c, _, _] = input;
+    let [_, k, oh, ow] = output;
+    let r = desc.kernel[0];
+    let m = desc.tile.or(tuned.map(|t| t.m)).unwrap_or_else(|| auto_tile(r, [n, c, k], oh, ow));
+    let tiles = n * oh.div_ceil(m) * ow.div_ceil(m);
+    let layout = desc.layout.or(tuned.map(|t| t.layout)).unwrap_or_else(|| auto_layout(c, tiles));
+    let kernels = match desc.product {
+        Some(Product::Fused) => WinogradKernels::Fused,
+        Some(Product::Block(b)) => WinogradKernels::Separate(b),
+        Some(Product::Separate) => WinogradKernels::Separate(auto_block(k, tiles, limits)?),
+        None => match tuned {
+            Some(t) => t.kernels,
+            None if auto_fuse(m, c, k, device) => WinogradKernels::Fused,
+            None => WinogradKernels::Separate(auto_block(k, tiles, limits)?),
+        },
+    };
+    let (chunk, band_rows) = split(m, r, kernels, input, output, desc, limits)?;
+    Ok((Path::Winograd { m, r, layout, kernels }, chunk, band_rows))
+}
+
+/// Splits the work so every buffer binding and grid fits: whole images per chunk where they
+/// fit, else one image at a time in bands of tile rows (the Winograd-domain buffers are the
+/// biggest, 2–4× the input). Returns (images per chunk, tile rows per band).
+fn split(
+    m: usize,
+    r: usize,
+    kernels: WinogradKernels,
+    input: [usize; 4],
+    output: [usize; 4],
+    desc: &Conv2dDesc,
+    limits: &Limits,
+) -> Result<(usize, usize)> {
+    let [n, c, _, _] = input;
+    let [_, k, oh, ow] = output;
+    let budget = Budget::new(input, output, desc.dtype.size(), limits)?;
+    let max_groups = budget.max_groups;
+    let (th, tw) = (oh.div_ceil(m) as u64, ow.div_ceil(m) as u64);
+    let max_rows = match kernels {
+        WinogradKernels::Fused => {
+            let block = FusedBlock::new(m, r);
+            let [x, y] = block.workgroup_size();
+            if !workgroup_fits([x, y], block.workgroup_bytes(), limits) {
+                return Err(Error::TooLarge(format!(
+                    "the fused kernel needs {} bytes of workgroup memory and {x}×{y} invocations; \
+                     the adapter allows {} bytes and {} invocations",
+                    block.workgroup_bytes(),
+                    limits.max_compute_workgroup_storage_size,
+                    limits.max_compute_invocations_per_workgroup
+                )));
+            }
+            // Nothing but activations in memory; the grid is (tile blocks, channel blocks).
+            let channel_blocks = (k as u64).div_ceil(block.out_channels as u64);
+            let max_rows = max_groups * block.tiles as u64 / tw;
+            if channel_blocks > max_groups || max_rows == 0 {
+                return Err(Error::TooLarge(format!(
+                    "the fused grid ({tw} tiles per row, {channel_blocks} channel blocks) exceeds \
+                     {max_groups} workgroups per dimension"
+                )));
+            }
+            max_rows
+        }
+        WinogradKernels::Separate(block) => {
+            if !workgroup_fits(block.workgroup_size(), block.workgroup_bytes(), limits) {
+                return Err(Error::Unsupported(format!(
+                    "product block {block} needs {} invocations and {} bytes of workgroup memory, more than this adapter allows",
+                    block.invocations(),
+                    block.workgroup_bytes()
+                )));
+            }
+            let a2 = ((m + r - 1) * (m + r - 1)) as u64;
+            // Bytes and invocations per tile row of the biggest Winograd-domain buffer; rows of
+            // the buffer are padded by up to 3 tiles, so keep room for that.
+            let row_bytes = a2 * c.max(k) as u64 * tw * 4;
+            let max_domain = budget.max_binding.saturating_sub(a2 * c.max(k) as u64 * 16);
+            let row_invocations = tw * c.max(k) as u64;
+            let channel_blocks = (k as u64).div_ceil(block.bm() as u64);
+            if a2 > max_groups || channel_blocks > max_groups {
+                return Err(Error::TooLarge(format!(
+                    "the product grid ({a2} tile elements, {channel_blocks} channel blocks) exceeds \
+                     {max_groups} workgroups per dimension"
+                )));
+            }
+            // The product's grid x counts column blocks of the chunk's tiles.
+            let max_rows = (max_domain / row_bytes)
+                .min(budget.max_invocations / row_invocations)
+                .min(max_groups * block.bn() as u64 / tw);
+            if max_rows == 0 {
+                return Err(Error::TooLarge(format!(
+                    "one row of {tw} tiles needs a {row_bytes}-byte Winograd-domain binding but the device allows {} bytes",
+                    budget.max_binding
+                )));
+            }
+            max_rows
+        }
+    };
+    // Whole images per chunk when max_rows tile rows hold at least one image, else one image
+    // in bands of max_rows rows.
+    Ok(if max_rows >= th {
+        ((max_rows / th).min(budget.by_activations).min(n as u64) as usize, th as usize)
+    } else {
+        (1, max_rows as usize)
+    })
+}
+
+/// The weight preparation: `U = G g Gᵀ` for (m, layout), stored `[e][c][k]` or `[c][e][k]`
+/// with rows of k padded to a multiple of 4.
+fn prep(t: &Transforms, layout: TileLayout, g: &Geometry, limits: &Limits) -> Result<Prep> {
+    let kernel = codegen::filter_transform(t, layout);
+    let a2 = (t.alpha() * t.alpha()) as u64;
+    let k_stride = g.k.next_multiple_of(4);
+    let [ws_o, ws_i, ws_h, ws_w] = g.ws;
+    let params = FilterParams { out_channels: g.k, in_channels: g.c, k_stride, ws_o, ws_i, ws_h, ws_w };
+    let pieces = Piece { first_image: 0, images: 0, tile_row0: 0, tile_rows: 0 };
+    let mut r = Recipe::default();
+    let invocations = g.k as u64 * g.c as u64;
+    r.push(&kernel, super::grid(invocations, limits), vec![Slot::Weights, Slot::Prepared], params.words(), &pieces);
+    Ok(Prep {
+        key: format!("winograd_{}_{}_{layout}", t.m, t.r),
+        bytes: a2 * k_stride as u64 * g.c as u64 * 4,
+        pass: r.passes.remove(0),
+    })
+}
+
+/// The passes of a Winograd plan.
+pub(crate) fn build(
+    desc: &Conv2dDesc,
+    plan: &Plan,
+    g: &Geometry,
+    limits: &Limits,
+    (m, r, layout, kernels): (usize, usize, TileLayout, WinogradKernels),
+) -> Result<Recipe> {
+    let t = Transforms::for_tile(m, r);
+    let ep = super::epilogue(desc);
+    let tw = plan.tiles_hw()[1];
+    let mut recipe = Recipe { prep: Some(prep(&t, layout, g, limits)?), ..Recipe::default() };
+    let [xs_n, xs_c, xs_h, xs_w] = g.xs;
+    let [ys_n, ys_c, ys_h, ys_w] = g.ys;
+    let k_stride = g.k.next_multiple_of(4);
+    // Which tiles a piece covers; rows of the Winograd-domain matrices are padded to a
+    // multiple of 4 for vec4 access.
+    let tiling = |p: &Piece| -> Result<[u32; 5]> {
+        let tiles: u32 = fit("tiles per pass", p.images * p.tile_rows * tw)?;
+        Ok([tiles, fit("tiles per row", tw)?, fit("tiles per image", p.tile_rows * tw)?, p.tile_row0 as u32, tiles.next_multiple_of(4)])
+    };
+    match kernels {
+        WinogradKernels::Fused => {
+            let kernel = codegen::fused(&t, layout, desc.dtype, ep);
+            let block = FusedBlock::new(m, r);
+            for piece in &plan.pieces() {
+                let [tiles, tiles_w, tiles_per_image, tile_row0, _] = tiling(piece)?;
+                let (x_offset, y_offset) = (g.x_offset(piece), g.y_offset(piece));
+                let params = FusedParams {
+                    channels: g.c,
+                    out_channels: g.k,
+                    k_stride,
+                    tiles,
+                    tiles_w,
+                    tiles_per_image,
+                    tile_row0,
+                    x_offset,
+                    in_h: g.in_h,
+                    in_w: g.in_w,
+                    pad_top: g.pad_top,
+                    pad_left: g.pad_left,
+                    xs_n,
+                    xs_c,
+                    xs_h,
+                    xs_w,
+                    y_offset,
+                    r_offset: y_offset,
+                    out_h: g.out_h,
+                    out_w: g.out_w,
+                    ys_n,
+                    ys_c,
+                    ys_h,
+                    ys_w,
+                };
+                let slots = with_epilogue(ep, vec![Slot::Input, Slot::Output, Slot::Prepared]);
+                let grid = [tiles.div_ceil(block.tiles), g.k.div_ceil(block.out_channels), 1];
+                recipe.push(&kernel, grid, slots, params.words(), piece);
+            }
+        }
+        WinogradKernels::Separate(block) => {
+            let load = input_load(desc.data_format, m, r, plan.input[3], desc.padding.left);
+            let input_k = codegen::input_transform(&t, layout, desc.dtype, load);
+            let product_k = codegen::product(Operands::Winograd { layout, alpha: t.alpha() }, block);
+            let store = output_store(desc.data_format, m, plan.output[3]);
+            let output_k = codegen::output_transform(&t, layout, desc.dtype, ep, store);
+            let a2 = (t.alpha() * t.alpha()) as u64;
+            let chunk_tiles = ((plan.chunk * plan.band_rows * tw) as u64).next_multiple_of(4);
+            recipe.scratch = vec![
+                ("transformed input", a2 * g.c as u64 * chunk_tiles * 4),
+                ("products", a2 * g.k as u64 * chunk_tiles * 4),
+            ];
+            let (v, prod) = (Slot::Scratch(0), Slot::Scratch(1));
+            for piece in &plan.pieces() {
+                let [tiles, tiles_w, tiles_per_image, tile_row0, tile_stride] = tiling(piece)?;
+                let (x_offset, y_offset) = (g.x_offset(piece), g.y_offset(piece));
+                let input_params = InputParams {
+                    channels: g.c,
+                    tiles,
+                    tiles_w,
+                    tiles_per_image,
+                    tile_row0,
+                    tile_stride,
+                    x_offset,
+                    in_h: g.in_h,
+                    in_w: g.in_w,
+                    pad_top: g.pad_top,
+                    pad_left: g.pad_left,
+                    xs_n,
+                    xs_c,
+                    xs_h,
+                    xs_w,
+                };
+                let grid = super::grid(g.c as u64 * tiles as u64, limits);
+                recipe.push(&input_k, grid, vec![Slot::Input, v], input_params.words(), piece);
+                let product_params = ProductParams { out_channels: g.k, channels: g.c, k_stride, tile_stride };
+                let grid = [tiles.div_ceil(block.bn()), g.k.div_ceil(block.bm()), a2 as u32];
+                recipe.push(&product_k, grid, vec![Slot::Prepared, v, prod], product_params.words(), piece);
+                let output_params = OutputParams {
+                    out_channels: g.k,
+                    tiles,
+                    tiles_w,
+                    tiles_per_image,
+                    tile_row0,
+                    tile_stride,
+                    y_offset,
+                    r_offset: y_offset,
+                    out_h: g.out_h,
+                    out_w: g.out_w,
+                    ys_n,
+                    ys_c,
+                    ys_h,
+                    ys_w,
+                };
+                let grid = super::grid(g.k as u64 * tiles as u64, limits);
+                recipe.push(&output_k, grid, with_epilogue(ep, vec![prod, Slot::Output]), output_params.words(), piece);
+            }
+        }
+    }
+    Ok(recipe)
+}

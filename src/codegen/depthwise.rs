@@ -1,0 +1,92 @@
+//! The depthwise kernel (`shaders/depthwise.wgsl`): one invocation per strip of four output
+//! pixels of one channel. The filter sits in registers, each input row the strip needs is read
+//! once into registers, and kernel size, stride and dilation are compiled in, so the whole
+//! window is straight-line code. Memory-bound by design: its bar is reading the input once and
+//! writing the output once.
+
+use super::epilogue::{act_header, Epilogue};
+use super::expr::for_each_element;
+use super::skeleton::fill;
+use super::uniform::{DepthwiseParams, Uniform};
+use super::{Kernel, WORKGROUP};
+use crate::desc::DType;
+
+const DEPTHWISE_SKELETON: &str = include_str!("../../shaders/depthwise.wgsl");
+
+/// Output pixels per invocation, along a row.
+pub(crate) const STRIP: usize = 4;
+
+/// What is compiled into a depthwise kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct DepthwiseShape {
+    /// `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `[sh, sw]`.
+    pub stride: [usize; 2],
+    /// `[dh, dw]`.
+    pub dilation: [usize; 2],
+    /// Store each strip as one aligned vec4 (NCHW, output width a multiple of 4).
+    pub vec4_store: bool,
+}
+
+/// The depthwise kernel for one shape, dtype and epilogue.
+pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel {
+    let ([kh, kw], [sh, sw], [dh, dw]) = (s.kernel, s.stride, s.dilation);
+    let span = (STRIP - 1) * sw + (kw - 1) * dw + 1;
+    let mut body = Vec::new();
+    for_each_element(kh, |ky, kx| {
+        if kx == 0 {
+            body.push(String::new());
+        }
+        body.push(format!("let w{ky}_{kx} = w[wb + {ky}u * params.ws_h + {kx}u * params.ws_w];"));
+    });
+    for j in 0..STRIP {
+        body.push(format!("var acc{j} = 0.0;"));
+    }
+    for ky in 0..kh {
+        body.push(format!("let iy{ky} = iy0 + {};", ky * dh));
+        body.push(format!("if (iy{ky} >= 0 && iy{ky} < params.in_h) {{"));
+        body.push(format!("    let row = xb + u32(iy{ky}) * params.xs_h;"));
+        for t in 0..span {
+            body.push(format!("    let s{t} = load(row, ix0 + {t});"));
+        }
+        for j in 0..STRIP {
+            let terms: Vec<String> = (0..kw).map(|kx| format!("s{} * w{ky}_{kx}", j * sw + kx * dw)).collect();
+            body.push(format!("    acc{j} += {};", terms.join(" + ")));
+        }
+        body.push("}".into());
+    }
+    let mut stores = Vec::new();
+    if s.vec4_store {
+        stores.push("let rel = (n * params.ys_n + k * params.ys_c + oy * params.ys_h + ox0) / 4u;".into());
+        stores.push("y[params.y_offset / 4u + rel] = finish(vec4<f32>(acc0, acc1, acc2, acc3), k, rel);".into());
+    } else {
+        for j in 0..STRIP {
+            stores.push(format!("if (ox0 + {j}u < params.out_w) {{"));
+            stores.push(format!(
+                "    let rel = n * params.ys_n + k * params.ys_c + oy * params.ys_h + (ox0 + {j}u) * params.ys_w;"
+            ));
+            stores.push(format!("    y[params.y_offset + rel] = finish(acc{j}, k, rel);"));
+            stores.push("}".into());
+        }
+    }
+    let width = if s.vec4_store { 4 } else { 1 };
+    let mut values = act_header(dtype).to_vec();
+    values.extend(ep.wgsl(4, width));
+    values.extend([
+        ("PARAMS", DepthwiseParams::wgsl()),
+        ("WORKGROUP", WORKGROUP.to_string()),
+        ("Y_T", if s.vec4_store { "vec4<act_t>".to_string() } else { "act_t".to_string() }),
+        ("STRIP", STRIP.to_string()),
+        ("SH", sh.to_string()),
+        ("SW", sw.to_string()),
+        ("BODY", body.join("\n")),
+        ("STORES", stores.join("\n")),
+    ]);
+    let store = if s.vec4_store { "_store4" } else { "" };
+    Kernel {
+        name: format!("depthwise_{kh}x{kw}_s{sh}x{sw}_d{dh}x{dw}{store}_{dtype}{}", ep.suffix()),
+        source: fill(DEPTHWISE_SKELETON, &values),
+        fields: DepthwiseParams::FIELDS,
+    }
+}

@@ -1,0 +1,82 @@
+//! The one output stage every path shares: bias, residual and activation applied to an
+//! accumulated value on its way to memory, plus the activation element type header.
+
+use crate::desc::{Activation, DType};
+
+/// What the output stage does after the convolution sum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub(crate) struct Epilogue {
+    /// Add the per-channel bias.
+    pub bias: bool,
+    /// Add a residual tensor shaped like the output.
+    pub residual: bool,
+    /// Activation applied last.
+    pub activation: Activation,
+}
+
+impl Epilogue {
+    /// The epilogues the catalogue generates every kernel with: none, the fullest, and each
+    /// clamping activation.
+    pub const SAMPLES: [Epilogue; 4] = [
+        Epilogue { bias: false, residual: false, activation: Activation::None },
+        Epilogue { bias: true, residual: true, activation: Activation::Silu },
+        Epilogue { bias: true, residual: false, activation: Activation::Relu },
+        Epilogue { bias: false, residual: false, activation: Activation::Relu6 },
+    ];
+
+    /// `_bias_residual_relu`: the part of a kernel name the epilogue decides.
+    pub fn suffix(self) -> String {
+        let mut s = String::new();
+        if self.bias {
+            s.push_str("_bias");
+        }
+        if self.residual {
+            s.push_str("_residual");
+        }
+        if self.activation != Activation::None {
+            s.push_str(&format!("_{}", self.activation));
+        }
+        s
+    }
+
+    /// The extra bindings (from `first_binding` on: bias, then residual) and the `finish`
+    /// function, which maps an accumulated value for channel k at output offset `rel` to the
+    /// stored element. With a vector `width` > 1, values, the residual binding and `rel` all
+    /// count in vectors of that width. Returns the `EPILOGUE_BINDINGS` and `EPILOGUE` values.
+    pub fn wgsl(self, first_binding: u32, width: usize) -> [(&'static str, String); 2] {
+        let vector = |t: &str| if width == 1 { t.to_string() } else { format!("vec{width}<{t}>") };
+        let (acc, out) = (vector("f32"), vector("act_t"));
+        let (zero, six) = (format!("{acc}(0.0)"), format!("{acc}(6.0)"));
+        let r_offset =
+            if width == 1 { "params.r_offset".to_string() } else { format!("params.r_offset / {width}u") };
+        let mut bindings = Vec::new();
+        let mut body = vec!["var v = acc;".to_string()];
+        if self.bias {
+            bindings.push(format!("@group(0) @binding({first_binding}) var<storage, read> bias: array<f32>;"));
+            body.push("v += bias[k];".into());
+        }
+        if self.residual {
+            let b = first_binding + self.bias as u32;
+            bindings.push(format!("@group(0) @binding({b}) var<storage, read> residual: array<{out}>;"));
+            body.push(format!("v += {acc}(residual[{r_offset} + rel]);"));
+        }
+        match self.activation {
+            Activation::None => {}
+            Activation::Relu => body.push(format!("v = max(v, {zero});")),
+            Activation::Relu6 => body.push(format!("v = clamp(v, {zero}, {six});")),
+            Activation::Silu => body.push("v = v / (1.0 + exp(-v));".into()),
+        }
+        body.push(format!("return {out}(v);"));
+        let body: String = body.iter().map(|l| format!("    {l}\n")).collect();
+        let func = format!("fn finish(acc: {acc}, k: u32, rel: u32) -> {out} {{\n{body}}}");
+        [("EPILOGUE_BINDINGS", bindings.join("\n")), ("EPILOGUE", func)]
+    }
+}
+
+/// `ENABLE` (the f16 extension where needed) and `ACT` (the activation element type).
+pub(crate) fn act_header(dtype: DType) -> [(&'static str, String); 2] {
+    match dtype {
+        DType::F32 => [("ENABLE", String::new()), ("ACT", "f32".into())],
+        DType::F16 => [("ENABLE", "enable f16;".into()), ("ACT", "f16".into())],
+    }
+}

@@ -1,0 +1,153 @@
+//! WGSL text. Each algorithm's kernels are generated from a skeleton in `shaders/` and the
+//! exact transforms: `expr` (straight-line arithmetic), `skeleton` (placeholder filling),
+//! `uniform` (the typed `Params` blocks), `epilogue` (the one output stage), then one module
+//! per kernel family: `winograd`, `product` (the register-tiled GEMM core every matrix
+//! product goes through), `direct`, `depthwise`.
+
+mod depthwise;
+mod direct;
+mod epilogue;
+mod expr;
+mod product;
+mod skeleton;
+pub(crate) mod uniform;
+mod winograd;
+
+pub(crate) use depthwise::{depthwise, DepthwiseShape, STRIP};
+pub(crate) use direct::direct;
+pub(crate) use epilogue::Epilogue;
+pub(crate) use product::{pack_weights, product, ConvOperands, Gather, Operands};
+pub(crate) use winograd::{filter_transform, fused, input_transform, output_transform, FusedBlock, InputLoad, OutputStore};
+
+use crate::desc::{DType, GemmBlock, TileLayout, WINOGRAD_TILES};
+use crate::lowering::Transforms;
+
+/// Invocations per workgroup of the element-wise kernels (transforms, direct, depthwise,
+/// weight packing), which fold their grid into two dimensions (see `plan::grid`).
+pub(crate) const WORKGROUP: u32 = 64;
+
+/// One generated compute shader, entry point `main`.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    /// A file-name-safe name that says what the kernel is, e.g. `input_f4_3_r_6_6_16_f32`.
+    pub name: String,
+    /// WGSL source.
+    pub source: String,
+    /// `(name, type)` of its uniform `Params` fields (binding 0), in order; checked against the
+    /// source by the catalogue tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fields: &'static [(&'static str, &'static str)],
+}
+
+impl Kernel {
+    /// Size of the generated WGSL in lines.
+    pub fn lines(&self) -> usize {
+        self.source.lines().count()
+    }
+}
+
+/// Every kernel family the library generates, over the shipped tiles, layouts, dtypes, product
+/// blocks and sample epilogues (kernel-size variants of the GEMM and depthwise kernels for the
+/// common sizes): what the naga tests validate and `wino emit` writes.
+pub fn all_kernels() -> Vec<Kernel> {
+    let mut out = Vec::new();
+    let mut seen_alpha = Vec::new();
+    for (m, r) in WINOGRAD_TILES {
+        let t = Transforms::for_tile(m, r);
+        for layout in [TileLayout::R16_6_6, TileLayout::R6_6_16] {
+            out.push(filter_transform(&t, layout));
+            for dtype in [DType::F32, DType::F16] {
+                out.push(input_transform(&t, layout, dtype, InputLoad::Scalar));
+                for width in [2, 4].into_iter().filter(|w| t.m.is_multiple_of(*w)) {
+                    for pad_left in 0..t.r {
+                        out.push(input_transform(&t, layout, dtype, InputLoad::Vector { width, pad_left }));
+                    }
+                }
+                for ep in Epilogue::SAMPLES {
+                    for store in [OutputStore::Scalar, OutputStore::Vec2, OutputStore::Vec4] {
+                        if t.m.is_multiple_of(store.width()) {
+                            out.push(output_transform(&t, layout, dtype, ep, store));
+                        }
+                    }
+                    out.push(fused(&t, layout, dtype, ep));
+                }
+            }
+            if !seen_alpha.contains(&(t.alpha(), layout)) {
+                seen_alpha.push((t.alpha(), layout));
+                let operands = Operands::Winograd { layout, alpha: t.alpha() };
+                out.extend(GemmBlock::CATALOGUE.iter().map(|&b| product(operands, b)));
+            }
+        }
+    }
+    out.push(pack_weights());
+    for dtype in [DType::F32, DType::F16] {
+        for ep in Epilogue::SAMPLES {
+            out.push(direct(dtype, ep));
+            for (kernel, gather) in
+                [([1, 1], Gather::PointwiseVec4), ([1, 1], Gather::Pointwise), ([3, 3], Gather::Window), ([7, 7], Gather::Window)]
+            {
+                for vec4_store in [false, true] {
+                    let operands = Operands::Conv(ConvOperands { kernel, gather, vec4_store, dtype, epilogue: ep });
+                    out.push(product(operands, GemmBlock::B64));
+                }
+            }
+            for (kernel, stride) in [(3, 1), (3, 2), (5, 1)] {
+                for vec4_store in [false, true] {
+                    let shape = DepthwiseShape { kernel: [kernel; 2], stride: [stride; 2], dilation: [1, 1], vec4_store };
+                    out.push(depthwise(shape, dtype, ep));
+                }
+            }
+        }
+    }
+    let conv = |gather| Operands::Conv(ConvOperands {
+        kernel: [1, 1],
+        gather,
+        vec4_store: true,
+        dtype: DType::F32,
+        epilogue: Epilogue::default(),
+    });
+    out.extend(GemmBlock::CATALOGUE.iter().filter(|&&b| b != GemmBlock::B64).map(|&b| product(conv(Gather::PointwiseVec4), b)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_multiply_by_zero_or_one_survives() {
+        for k in all_kernels() {
+            for bad in ["* 0.0", "* 1.0", "* -1.0", "0.0 *", "1.0 *"] {
+                assert!(!k.source.contains(bad), "{} contains '{bad}'", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn every_uniform_field_is_read() {
+        for k in all_kernels() {
+            for (field, _) in k.fields {
+                // r_offset is read only by the residual epilogue; vector stores imply ys_w = 1
+                // and whole rows (out_w unread).
+                let read = k.source.contains(&format!("params.{field}"));
+                let pointwise_unread = ["stride_h", "stride_w", "dil_h", "dil_w", "in_h", "in_w", "pad_top", "pad_left"];
+                let optional = *field == "r_offset"
+                    || (*field == "ys_w" && (k.name.contains("_vec") || k.name.contains("_store4")))
+                    || (*field == "ys_h" && k.name.starts_with("conv_gemm") && k.name.contains("_store4"))
+                    || (*field == "out_w" && k.name.starts_with("depthwise") && k.name.contains("_store4"))
+                    || (k.name.contains("_pointwise") && pointwise_unread.contains(field))
+                    || (*field == "xs_w" && k.name.contains("_pointwise_vec4"));
+                assert!(read || optional, "{}: uniform field {field} is never read", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn kernel_names_are_unique() {
+        let kernels = all_kernels();
+        let mut names: Vec<&str> = kernels.iter().map(|k| k.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), kernels.len());
+    }
+}

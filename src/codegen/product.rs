@@ -1,0 +1,387 @@
+//! The product core (`shaders/product.wgsl`): one register-tiled GEMM generator for every
+//! algorithm that multiplies matrices. The block's loads, multiply-adds and stores are
+//! unrolled here; what differs between algorithms is only where the operands come from and
+//! where the result goes ([`Operands`]).
+
+use super::epilogue::{act_header, Epilogue};
+use super::skeleton::fill;
+use super::uniform::{GemmParams, PackParams, ProductParams, Uniform};
+use super::winograd::wino_index;
+use super::{Kernel, WORKGROUP};
+use crate::desc::{DType, GemmBlock, TileLayout};
+
+const PRODUCT_SKELETON: &str = include_str!("../../shaders/product.wgsl");
+const PACK_SKELETON: &str = include_str!("../../shaders/pack_weights.wgsl");
+
+/// How the convolution GEMM reads its B operand (input pixels × reduction index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Gather {
+    /// im2col indexing: any kernel size, stride, dilation and padding.
+    Window,
+    /// 1×1, stride 1, no padding: column q of channel c is one element.
+    Pointwise,
+    /// Pointwise in NCHW with images of a multiple of 4 pixels: four columns are one aligned vec4.
+    PointwiseVec4,
+}
+
+/// Where the convolution GEMM's operands come from and its results go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct ConvOperands {
+    /// Kernel `[kh, kw]`, compiled in so the reduction index splits by constants.
+    pub kernel: [usize; 2],
+    /// How B is read.
+    pub gather: Gather,
+    /// Whether results are stored as aligned vec4s of four pixels (NCHW, 4 | pixels per image).
+    pub vec4_store: bool,
+    /// Activation element type in memory.
+    pub dtype: DType,
+    /// The output stage.
+    pub epilogue: Epilogue,
+}
+
+/// Where the product core's operands come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Operands {
+    /// The Winograd batched product: z is the tile element, A the transformed weights
+    /// (`[c][k]`), B the transformed input (`[c][tile]`), C the products (`[k][tile]`).
+    Winograd {
+        /// Winograd-domain layout.
+        layout: TileLayout,
+        /// Tile side α.
+        alpha: usize,
+    },
+    /// The convolution as a GEMM: z is the channel group, A the packed weights
+    /// (`[group][reduction][k]`), B the input pixels gathered per (channel, ky, kx), C the output.
+    Conv(ConvOperands),
+}
+
+const WINOGRAD_OPERANDS: &str = "\
+@group(0) @binding(1) var<storage, read> u: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> prod: array<vec4<f32>>;";
+
+const WINOGRAD_FUNCTIONS: &str = "\
+fn load_a(e: u32, c: u32, row: u32) -> vec4<f32> {
+    if (c >= params.channels || row >= params.k_stride) {
+        return vec4<f32>(0.0);
+    }
+    return u[wino_index(e, c, row, params.channels, params.k_stride) / 4u];
+}
+
+fn load_b(e: u32, c: u32, col: u32) -> vec4<f32> {
+    if (c >= params.channels || col >= params.tile_stride) {
+        return vec4<f32>(0.0);
+    }
+    return v[wino_index(e, c, col, params.channels, params.tile_stride) / 4u];
+}
+
+fn store(e: u32, row: u32, col: u32, value: vec4<f32>) {
+    if (row < params.out_channels && col < params.tile_stride) {
+        prod[wino_index(e, row, col, params.out_channels, params.tile_stride) / 4u] = value;
+    }
+}";
+
+/// The convolution operands' WGSL: bindings, then the column setup (`columns`, once per
+/// thread and load slot, before the reduction loop), `load_a`, `load_b`, the output setup
+/// (`outputs`) and `store`.
+fn conv_wgsl(c: &ConvOperands) -> (String, String) {
+    let lanes = 0..4;
+    let x_t = if c.gather == Gather::PointwiseVec4 { "vec4<act_t>" } else { "act_t" };
+    let y_t = if c.vec4_store { "vec4<act_t>" } else { "act_t" };
+    let mut bindings = vec![
+        format!("@group(0) @binding(1) var<storage, read> x: array<{x_t}>;"),
+        format!("@group(0) @binding(2) var<storage, read_write> y: array<{y_t}>;"),
+        "@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;".to_string(),
+    ];
+    let [ep_bindings, ep_fn] = c.epilogue.wgsl(4, if c.vec4_store { 4 } else { 1 });
+    bindings.extend(ep_bindings.1.lines().map(String::from).filter(|l| !l.is_empty()));
+    let [kh, kw] = c.kernel;
+    let mut f = vec![
+        format!("const KW: u32 = {kw}u;"),
+        format!("const KHW: u32 = {}u;", kh * kw),
+        String::new(),
+        "fn load_a(g: u32, k: u32, row: u32) -> vec4<f32> {".into(),
+        "    if (k >= params.reduction || row >= params.k_stride) {".into(),
+        "        return vec4<f32>(0.0);".into(),
+        "    }".into(),
+        "    return w[(g * params.group_stride + k * params.k_stride + row) / 4u];".into(),
+        "}".into(),
+        String::new(),
+        "// Image offset, channel-group offset and output pixel of one column.".into(),
+        "fn column_base(g: u32, q: u32) -> vec3<u32> {".into(),
+        "    let n = q / params.out_hw;".into(),
+        "    let pix = q % params.out_hw;".into(),
+        "    return vec3<u32>(params.x_offset + n * params.xs_n + g * params.group_in * params.xs_c, pix / params.out_w, pix % params.out_w);".into(),
+        "}".into(),
+        String::new(),
+    ];
+    match c.gather {
+        Gather::Window => {
+            f.push("// Four columns' image bases and receptive-field origins; a column past the end gets a".into());
+            f.push("// row far outside the image, so its loads read zero.".into());
+            f.push("struct Cols { base: vec4<u32>, iy: vec4<i32>, ix: vec4<i32> }".into());
+            f.push("fn columns(g: u32, col: u32) -> Cols {".into());
+            f.push("    var c: Cols;".into());
+            for j in lanes.clone() {
+                f.push(format!("    let b{j} = column_base(g, col + {j}u);"));
+                f.push(format!("    c.base[{j}] = b{j}.x;"));
+                f.push(format!(
+                    "    c.iy[{j}] = select(-0x40000000, i32(b{j}.y * params.stride_h) - params.pad_top, col + {j}u < params.columns);"
+                ));
+                f.push(format!("    c.ix[{j}] = i32(b{j}.z * params.stride_w) - params.pad_left;"));
+            }
+            f.push("    return c;".into());
+            f.push("}".into());
+            f.push(String::new());
+            f.push("fn load_b(g: u32, k: u32, c: Cols) -> vec4<f32> {".into());
+            f.push("    var v = vec4<f32>(0.0);".into());
+            f.push("    if (k >= params.reduction) {".into());
+            f.push("        return v;".into());
+            f.push("    }".into());
+            f.push("    let ci = k / KHW;".into());
+            f.push("    let kyx = k % KHW;".into());
+            f.push("    let iy = c.iy + vec4<i32>(i32(kyx / KW) * params.dil_h);".into());
+            f.push("    let ix = c.ix + vec4<i32>(i32(kyx % KW) * params.dil_w);".into());
+            f.push("    let inside = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(params.in_h)) & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(params.in_w));".into());
+            f.push("    let at = c.base + vec4<u32>(ci * params.xs_c);".into());
+            for j in lanes.clone() {
+                f.push(format!(
+                    "    if (inside[{j}]) {{ v[{j}] = f32(x[at[{j}] + u32(iy[{j}]) * params.xs_h + u32(ix[{j}]) * params.xs_w]); }}"
+                ));
+            }
+            f.push("    return v;".into());
+            f.push("}".into());
+        }
+        Gather::Pointwise => {
+            f.push("// Four columns' element offsets at channel 0; a column past the end gets NONE.".into());
+            f.push("const NONE: u32 = 0xffffffffu;".into());
+            f.push("fn columns(g: u32, col: u32) -> vec4<u32> {".into());
+            f.push("    var c: vec4<u32>;".into());
+            for j in lanes.clone() {
+                f.push(format!("    let b{j} = column_base(g, col + {j}u);"));
+                f.push(format!(
+                    "    c[{j}] = select(NONE, b{j}.x + b{j}.y * params.xs_h + b{j}.z * params.xs_w, col + {j}u < params.columns);"
+                ));
+            }
+            f.push("    return c;".into());
+            f.push("}".into());
+            f.push(String::new());
+            f.push("fn load_b(g: u32, k: u32, c: vec4<u32>) -> vec4<f32> {".into());
+            f.push("    var v = vec4<f32>(0.0);".into());
+            f.push("    if (k >= params.reduction) {".into());
+            f.push("        return v;".into());
+            f.push("    }".into());
+            for j in lanes.clone() {
+                f.push(format!("    if (c[{j}] != NONE) {{ v[{j}] = f32(x[c[{j}] + k * params.xs_c]); }}"));
+            }
+            f.push("    return v;".into());
+            f.push("}".into());
+        }
+        Gather::PointwiseVec4 => {
+            f.push("// The four columns' element offset at channel 0 (one image, contiguous, aligned), or NONE.".into());
+            f.push("const NONE: u32 = 0xffffffffu;".into());
+            f.push("fn columns(g: u32, col: u32) -> u32 {".into());
+            f.push("    let b = column_base(g, col);".into());
+            f.push("    return select(NONE, b.x + b.y * params.xs_h + b.z, col < params.columns);".into());
+            f.push("}".into());
+            f.push(String::new());
+            f.push("fn load_b(g: u32, k: u32, c: u32) -> vec4<f32> {".into());
+            f.push("    if (k >= params.reduction || c == NONE) {".into());
+            f.push("        return vec4<f32>(0.0);".into());
+            f.push("    }".into());
+            f.push("    return vec4<f32>(x[(c + k * params.xs_c) / 4u]);".into());
+            f.push("}".into());
+        }
+    }
+    f.push(String::new());
+    f.push(ep_fn.1);
+    f.push(String::new());
+    if c.vec4_store {
+        f.push("// The output offset of four aligned pixels of one image without the channel term, or NONE.".into());
+        f.push("fn outputs(col: u32) -> u32 {".into());
+        f.push("    let n = col / params.out_hw;".into());
+        f.push("    return select(0xffffffffu, n * params.ys_n + col % params.out_hw, col < params.columns);".into());
+        f.push("}".into());
+        f.push(String::new());
+        f.push("fn store(g: u32, row: u32, o: u32, value: vec4<f32>) {".into());
+        f.push("    if (row < params.group_out && o != 0xffffffffu) {".into());
+        f.push("        let k = g * params.group_out + row;".into());
+        f.push("        let rel = (o + k * params.ys_c) / 4u;".into());
+        f.push("        y[params.y_offset / 4u + rel] = finish(value, k, rel);".into());
+        f.push("    }".into());
+        f.push("}".into());
+    } else {
+        f.push("// Four pixels' output offsets without the channel term; `ok` marks those that exist.".into());
+        f.push("struct Outs { rel: vec4<u32>, ok: vec4<bool> }".into());
+        f.push("fn outputs(col: u32) -> Outs {".into());
+        f.push("    var o: Outs;".into());
+        for j in lanes.clone() {
+            f.push(format!("    let q{j} = col + {j}u;"));
+            f.push(format!("    let pix{j} = q{j} % params.out_hw;"));
+            f.push(format!(
+                "    o.rel[{j}] = (q{j} / params.out_hw) * params.ys_n + (pix{j} / params.out_w) * params.ys_h + (pix{j} % params.out_w) * params.ys_w;"
+            ));
+            f.push(format!("    o.ok[{j}] = q{j} < params.columns;"));
+        }
+        f.push("    return o;".into());
+        f.push("}".into());
+        f.push(String::new());
+        f.push("fn store(g: u32, row: u32, o: Outs, value: vec4<f32>) {".into());
+        f.push("    if (row >= params.group_out) {".into());
+        f.push("        return;".into());
+        f.push("    }".into());
+        f.push("    let k = g * params.group_out + row;".into());
+        for j in lanes {
+            f.push(format!("    if (o.ok[{j}]) {{"));
+            f.push(format!("        let rel = o.rel[{j}] + k * params.ys_c;"));
+            f.push(format!("        y[params.y_offset + rel] = finish(value[{j}], k, rel);"));
+            f.push("    }".into());
+        }
+        f.push("}".into());
+    }
+    (bindings.join("\n"), f.join("\n"))
+}
+
+/// The product kernel for `operands` with workgroup block `block`.
+pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
+    let [wg_x, wg_y] = block.workgroup_size();
+    let threads = block.invocations();
+    let (row_groups, col_groups) = (block.tm() / 4, block.tn() / 4);
+    let conv = match operands {
+        Operands::Conv(c) => Some(c),
+        Operands::Winograd { .. } => None,
+    };
+    let (mut decl, mut fma, mut stores) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..row_groups {
+        fma.push(format!("let a{i} = a_tile[kk * (BM / 4u) + {}u + lid.y];", i * wg_y));
+    }
+    for j in 0..col_groups {
+        fma.push(format!("let b{j} = b_tile[kk * (BN / 4u) + {}u + lid.x];", j * wg_x));
+    }
+    // The convolution decodes each stored column group's pixels once, before its rows.
+    let store_col = |j: u32| format!("col0 + ({}u + lid.x) * 4u", j * wg_x);
+    if conv.is_some() {
+        for j in 0..col_groups {
+            stores.push(format!("let out{j} = outputs({});", store_col(j)));
+        }
+    }
+    for i in 0..row_groups {
+        for (r, lane) in ["x", "y", "z", "w"].iter().enumerate() {
+            let row = i * 4 + r as u32;
+            for j in 0..col_groups {
+                decl.push(format!("var acc{row}_{j} = vec4<f32>(0.0);"));
+                fma.push(format!("acc{row}_{j} += a{i}.{lane} * b{j};"));
+                let target = if conv.is_some() { format!("out{j}") } else { store_col(j) };
+                stores.push(format!(
+                    "store(z, row0 + ({}u + lid.y) * 4u + {r}u, {target}, acc{row}_{j});",
+                    i * wg_y
+                ));
+            }
+        }
+    }
+    // Operand tiles are double-buffered through registers: the next step's global loads are
+    // issued before this step's multiply-adds, so their latency hides behind the arithmetic.
+    let (mut stage, mut first, mut next) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, load, width, vecs) in
+        [("a", "load_a", "BM", block.bk() * block.bm() / 4), ("b", "load_b", "BN", block.bk() * block.bn() / 4)]
+    {
+        let origin = if name == "a" { "row0" } else { "col0" };
+        for it in 0..vecs.div_ceil(threads) {
+            let (reg, idx) = (format!("p{name}{it}"), format!("li + {}u", it * threads));
+            let position = format!("{origin} + (({idx}) % ({width} / 4u)) * 4u");
+            // A gathered B operand decodes its four columns once, before the reduction loop.
+            let target = if name == "b" && conv.is_some() {
+                first.push(format!("let cols{it} = columns(z, {position});"));
+                format!("cols{it}")
+            } else {
+                position
+            };
+            let fetch = |k: &str| format!("{reg} = {load}(z, {k} + ({idx}) / ({width} / 4u), {target});");
+            let guarded = |body: String| {
+                if (it + 1) * threads > vecs {
+                    format!("if ({idx} < {vecs}u) {{ {body} }}")
+                } else {
+                    body
+                }
+            };
+            first.push(format!("var {reg} = vec4<f32>(0.0);"));
+            first.push(guarded(fetch("0u")));
+            next.push(guarded(fetch("k0 + BK")));
+            stage.push(guarded(format!("{name}_tile[{idx}] = {reg};")));
+        }
+    }
+    let (header, params, bindings, operand_fns, reduction, name) = match operands {
+        Operands::Winograd { layout, alpha } => (
+            String::new(),
+            ProductParams::wgsl(),
+            WINOGRAD_OPERANDS.to_string(),
+            format!("{}\n\n{WINOGRAD_FUNCTIONS}", wino_index(layout, alpha)),
+            "params.channels",
+            format!("gemm_a{alpha}_{layout}"),
+        ),
+        Operands::Conv(c) => {
+            let [enable, act] = act_header(c.dtype);
+            let (bindings, fns) = conv_wgsl(&c);
+            let gather = match c.gather {
+                Gather::Window => "window",
+                Gather::Pointwise => "pointwise",
+                Gather::PointwiseVec4 => "pointwise_vec4",
+            };
+            let store = if c.vec4_store { "_store4" } else { "" };
+            (
+                format!("{}\nalias act_t = {};", enable.1, act.1).trim_start().to_string(),
+                GemmParams::wgsl(),
+                bindings,
+                fns,
+                "params.reduction",
+                format!(
+                    "conv_gemm_{}x{}_{gather}{store}_{}{}",
+                    c.kernel[0],
+                    c.kernel[1],
+                    c.dtype,
+                    c.epilogue.suffix()
+                ),
+            )
+        }
+    };
+    let values = [
+        ("HEADER", header),
+        ("PARAMS", params),
+        ("BINDINGS", bindings),
+        ("OPERANDS", operand_fns),
+        ("REDUCTION", reduction.to_string()),
+        ("BM", block.bm().to_string()),
+        ("BN", block.bn().to_string()),
+        ("BK", block.bk().to_string()),
+        ("THREADS", threads.to_string()),
+        ("WG_X", wg_x.to_string()),
+        ("WG_Y", wg_y.to_string()),
+        ("ACC_DECL", decl.join("\n")),
+        ("PREFETCH_FIRST", first.join("\n")),
+        ("TILE_STORES", stage.join("\n")),
+        ("PREFETCH_NEXT", next.join("\n")),
+        ("FMA", fma.join("\n")),
+        ("STORES", stores.join("\n")),
+    ];
+    let fields = if conv.is_some() { GemmParams::FIELDS } else { ProductParams::FIELDS };
+    Kernel {
+        name: format!(
+            "{name}_{}x{}x{}_{}x{}",
+            block.bm(),
+            block.bn(),
+            block.bk(),
+            block.tm(),
+            block.tn()
+        ),
+        source: fill(PRODUCT_SKELETON, &values),
+        fields,
+    }
+}
+
+/// Packs OIHW or HWIO weights (one invocation per element) into the convolution GEMM's A
+/// operand: `[group][reduction = (c, ky, kx)][k_stride]`, rows padded with zeros to a multiple
+/// of 4 so every load is an aligned vec4.
+pub(crate) fn pack_weights() -> Kernel {
+    let values = [("PARAMS", PackParams::wgsl()), ("WORKGROUP", WORKGROUP.to_string())];
+    Kernel { name: "pack_weights".into(), source: fill(PACK_SKELETON, &values), fields: PackParams::FIELDS }
+}

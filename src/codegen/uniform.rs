@@ -1,0 +1,154 @@
+//! The uniform `Params` block of every kernel, defined once as a Rust struct: the macro writes
+//! both the `#[repr(C)]` struct the runtime fills (so a missing or mistyped field is a compile
+//! error) and the WGSL `struct Params` the kernel declares (so the two cannot drift apart).
+//! Values reach a struct only through [`fit`], which refuses what does not fit the field's type.
+
+use crate::error::{Error, Result};
+
+/// The most 32-bit words a `Params` block has; each pass gets a uniform slot this big (rounded
+/// up to the adapter's uniform offset alignment).
+pub(crate) const MAX_PARAMS: usize = 32;
+
+/// A kernel's uniform block.
+pub(crate) trait Uniform: bytemuck::Pod {
+    /// `(name, WGSL type)` of each field, in order.
+    const FIELDS: &'static [(&'static str, &'static str)];
+
+    /// `struct Params { … }` in WGSL.
+    fn wgsl() -> String {
+        let lines: String = Self::FIELDS.iter().map(|(f, t)| format!("    {f}: {t},\n")).collect();
+        format!("struct Params {{\n{lines}}}")
+    }
+
+    /// The block as words, for the uniform buffer.
+    fn words(&self) -> Vec<u32> {
+        bytemuck::cast_slice(bytemuck::bytes_of(self)).to_vec()
+    }
+}
+
+/// `usize` → the field's integer type, or [`Error::TooLarge`] naming the field: every size
+/// that reaches a kernel passes through here.
+pub(crate) fn fit<T: TryFrom<usize>>(what: &str, v: usize) -> Result<T> {
+    T::try_from(v).map_err(|_| {
+        Error::TooLarge(format!("{what} = {v} does not fit the kernel's {}-bit index", 8 * std::mem::size_of::<T>()))
+    })
+}
+
+macro_rules! uniform {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident : $ty:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+        pub(crate) struct $name { $($(#[$fdoc])* pub $field: $ty),* }
+        impl Uniform for $name {
+            const FIELDS: &'static [(&'static str, &'static str)] = &[$((stringify!($field), stringify!($ty))),*];
+        }
+        const _: () = assert!(std::mem::size_of::<$name>() <= MAX_PARAMS * 4);
+    };
+}
+
+// Field groups, one line each: what the kernel computes over, the input tensor, the output
+// tensor. `i32` for coordinates that go negative in padding, `u32` for the rest.
+#[rustfmt::skip]
+uniform!(
+    /// Winograd filter transform.
+    FilterParams {
+        out_channels: u32, in_channels: u32, k_stride: u32,
+        ws_o: u32, ws_i: u32, ws_h: u32, ws_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// Winograd input transform.
+    InputParams {
+        channels: u32, tiles: u32, tiles_w: u32, tiles_per_image: u32, tile_row0: u32, tile_stride: u32,
+        x_offset: u32, in_h: i32, in_w: i32, pad_top: i32, pad_left: i32, xs_n: u32, xs_c: u32, xs_h: u32, xs_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// Winograd output transform.
+    OutputParams {
+        out_channels: u32, tiles: u32, tiles_w: u32, tiles_per_image: u32, tile_row0: u32, tile_stride: u32,
+        y_offset: u32, r_offset: u32, out_h: u32, out_w: u32, ys_n: u32, ys_c: u32, ys_h: u32, ys_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// Winograd batched product.
+    ProductParams { out_channels: u32, channels: u32, k_stride: u32, tile_stride: u32 }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// Fused Winograd kernel.
+    FusedParams {
+        channels: u32, out_channels: u32, k_stride: u32, tiles: u32, tiles_w: u32, tiles_per_image: u32, tile_row0: u32,
+        x_offset: u32, in_h: i32, in_w: i32, pad_top: i32, pad_left: i32, xs_n: u32, xs_c: u32, xs_h: u32, xs_w: u32,
+        y_offset: u32, r_offset: u32, out_h: u32, out_w: u32, ys_n: u32, ys_c: u32, ys_h: u32, ys_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// Direct convolution.
+    DirectParams {
+        pixels: u32, blocks: u32, out_hw: u32, k_blocks_per_group: u32, group_in: u32, group_out: u32,
+        kernel_h: u32, kernel_w: u32, stride_h: u32, stride_w: u32, dil_h: i32, dil_w: i32,
+        ws_o: u32, ws_i: u32, ws_h: u32, ws_w: u32,
+        x_offset: u32, in_h: i32, in_w: i32, pad_top: i32, pad_left: i32, xs_n: u32, xs_c: u32, xs_h: u32, xs_w: u32,
+        y_offset: u32, r_offset: u32, out_w: u32, ys_n: u32, ys_c: u32, ys_h: u32, ys_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// GEMM weight preparation: OIHW/HWIO weights to the product core's `[group][reduction][k]`.
+    PackParams {
+        group_out: u32, k_stride: u32, group_stride: u32, total: u32,
+        kernel_hw: u32, kernel_w: u32, ws_o: u32, ws_i: u32, ws_h: u32, ws_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// Implicit-GEMM convolution: output channels × output pixels, reduced over
+    /// (input channel, ky, kx) of one group.
+    GemmParams {
+        group_out: u32, reduction: u32, k_stride: u32, group_stride: u32, group_in: u32, columns: u32,
+        out_hw: u32, out_w: u32, stride_h: u32, stride_w: u32, dil_h: i32, dil_w: i32,
+        x_offset: u32, in_h: i32, in_w: i32, pad_top: i32, pad_left: i32, xs_n: u32, xs_c: u32, xs_h: u32, xs_w: u32,
+        y_offset: u32, r_offset: u32, ys_n: u32, ys_c: u32, ys_h: u32, ys_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// Depthwise convolution: one invocation per output strip of one channel.
+    DepthwiseParams {
+        out_channels: u32, multiplier: u32, strips_w: u32, strips: u32, out_h: u32, out_w: u32,
+        ws_o: u32, ws_h: u32, ws_w: u32,
+        x_offset: u32, in_h: i32, in_w: i32, pad_top: i32, pad_left: i32, xs_n: u32, xs_c: u32, xs_h: u32, xs_w: u32,
+        y_offset: u32, r_offset: u32, ys_n: u32, ys_c: u32, ys_h: u32, ys_w: u32,
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_and_wgsl_agree() {
+        let p = DirectParams { pixels: 7, ys_w: 9, ..Default::default() };
+        let words = p.words();
+        assert_eq!(words.len(), DirectParams::FIELDS.len());
+        assert_eq!((words[0], *words.last().unwrap()), (7, 9));
+        assert!(DirectParams::wgsl().contains("    dil_h: i32,\n"));
+        assert!(matches!(fit::<u32>("stride_h", 1 << 33), Err(Error::TooLarge(_))));
+        assert!(matches!(fit::<i32>("pad_top", 1 << 31), Err(Error::TooLarge(_))));
+        assert_eq!(fit::<i32>("pad_top", 5).unwrap(), 5);
+    }
+}

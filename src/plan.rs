@@ -1,0 +1,151 @@
+//! A resolved plan for one call, for inspection (`Conv2d::plan`, `wino conv` prints it): the
+//! path (algorithm and its parameters), the shapes, and how the batch is split so that every
+//! binding and grid fits the adapter. Plain data: the dispatch ladder makes it, the algorithm
+//! modules turn it into passes.
+
+use crate::desc::{Algo, GemmBlock, TileLayout};
+use std::fmt;
+
+/// How the Winograd path computes its product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WinogradKernels {
+    /// One kernel that transforms, multiplies and transforms back in registers; for few
+    /// channels, where launches and memory round trips dominate.
+    Fused,
+    /// Input transform, batched product with this block, output transform, through
+    /// Winograd-domain buffers in memory.
+    Separate(GemmBlock),
+}
+
+/// A measured Winograd choice (`tune`), handed to the planner as its own input; what the
+/// descriptor forces still wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuned {
+    /// Output tile side.
+    pub m: usize,
+    /// Winograd-domain layout.
+    pub layout: TileLayout,
+    /// Fused or separate kernels.
+    pub kernels: WinogradKernels,
+}
+
+/// The path a call takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Path {
+    /// Winograd F(m×m, r×r).
+    Winograd {
+        /// Output tile side.
+        m: usize,
+        /// Kernel side.
+        r: usize,
+        /// Winograd-domain layout.
+        layout: TileLayout,
+        /// Fused or separate kernels.
+        kernels: WinogradKernels,
+    },
+    /// Implicit GEMM (a plain GEMM for 1×1) through the product core with this block.
+    Gemm {
+        /// Workgroup block.
+        block: GemmBlock,
+    },
+    /// The depthwise kernel.
+    Depthwise,
+    /// The direct convolution.
+    Direct,
+}
+
+impl Path {
+    /// The algorithm this path runs.
+    pub fn algo(&self) -> Algo {
+        match self {
+            Path::Winograd { .. } => Algo::Winograd,
+            Path::Gemm { .. } => Algo::Gemm,
+            Path::Depthwise => Algo::Depthwise,
+            Path::Direct => Algo::Direct,
+        }
+    }
+}
+
+/// `winograd F(4×4,3×3) layout r_16_6_6, product block 64x64x16/8x4`, `gemm, product block …`,
+/// `depthwise`, `direct`.
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Winograd { m, r, layout, kernels: WinogradKernels::Fused } => {
+                write!(f, "winograd F({m}×{m},{r}×{r}) layout {layout}, fused kernel")
+            }
+            Path::Winograd { m, r, layout, kernels: WinogradKernels::Separate(b) } => {
+                write!(f, "winograd F({m}×{m},{r}×{r}) layout {layout}, product block {b}")
+            }
+            Path::Gemm { block } => write!(f, "gemm, product block {block}"),
+            Path::Depthwise => f.write_str("depthwise"),
+            Path::Direct => f.write_str("direct"),
+        }
+    }
+}
+
+/// A resolved plan for one input shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// The algorithm and its parameters.
+    pub path: Path,
+    /// Logical input shape `[n, c, h, w]`.
+    pub input: [usize; 4],
+    /// Logical output shape `[n, k, oh, ow]`.
+    pub output: [usize; 4],
+    /// Images per pass; the batch is split into chunks of this many.
+    pub chunk: usize,
+    /// Tile rows per pass (Winograd); less than the image's when one image must be split.
+    pub band_rows: usize,
+}
+
+/// `winograd F(4×4,3×3) layout r_16_6_6, product block 64x64x16/8x4; chunk 2 images, 1 pass`.
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        let split = if self.band_rows < self.tiles_hw()[0] {
+            format!("1 image at a time in bands of {}", plural(self.band_rows, "tile row"))
+        } else {
+            format!("chunk {}", plural(self.chunk, "image"))
+        };
+        let passes = self.pieces().len();
+        write!(f, "{}; {split}, {passes} pass{}", self.path, if passes == 1 { "" } else { "es" })
+    }
+}
+
+/// One pass through the pipeline: a run of whole images, or a band of tile rows of one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    /// First image of the batch in this piece.
+    pub first_image: usize,
+    /// Images in this piece.
+    pub images: usize,
+    /// First tile row (Winograd).
+    pub tile_row0: usize,
+    /// Tile rows in this piece (Winograd).
+    pub tile_rows: usize,
+}
+
+impl Plan {
+    /// Tiles per image side, `[tiles_h, tiles_w]` (Winograd only; zero otherwise).
+    pub fn tiles_hw(&self) -> [usize; 2] {
+        match self.path {
+            Path::Winograd { m, .. } => [self.output[2].div_ceil(m), self.output[3].div_ceil(m)],
+            _ => [0, 0],
+        }
+    }
+
+    /// The passes, in order.
+    pub fn pieces(&self) -> Vec<Piece> {
+        let n = self.input[0];
+        let th = self.tiles_hw()[0].max(1);
+        let mut out = Vec::new();
+        for first_image in (0..n).step_by(self.chunk.max(1)) {
+            for tile_row0 in (0..th).step_by(self.band_rows.max(1)) {
+                let (images, tile_rows) = (self.chunk.min(n - first_image), self.band_rows.min(th - tile_row0));
+                out.push(Piece { first_image, images, tile_row0, tile_rows });
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,251 @@
+//! A recipe made real: pipelines, the uniform buffer, scratch buffers, the prepared weights,
+//! bind groups over the caller's buffers, and recording into an encoder. The same for every
+//! algorithm.
+
+use super::{lock, Context, Conv2d};
+use crate::algo::{PassSpec, Recipe, Slot};
+use crate::codegen::uniform::MAX_PARAMS;
+use crate::error::{Error, Result};
+use crate::plan::Plan;
+use std::num::NonZeroU64;
+use std::sync::{Arc, Mutex};
+use wgpu::util::DeviceExt;
+
+/// One dispatch of one piece, ready to record.
+pub(super) struct Pass {
+    /// The kernel's name, for per-pass timings.
+    pub kernel: String,
+    pipeline: Arc<wgpu::ComputePipeline>,
+    grid: [u32; 3],
+    slots: Vec<Slot>,
+    uniform_offset: u64,
+    first_image: u64,
+    images: u64,
+}
+
+/// Everything a shape needs on the GPU besides the caller's tensors.
+pub(super) struct ShapeResources {
+    pub plan: Plan,
+    pub passes: Vec<Pass>,
+    uniforms: wgpu::Buffer,
+    slot_size: u64,
+    prepared: Option<Arc<wgpu::Buffer>>,
+    scratch: Vec<wgpu::Buffer>,
+    /// Buffers and bind groups of the blocking API, made on its first call for this shape.
+    pub host: Mutex<Option<HostIo>>,
+    /// Bind groups of recent `encode` calls, keyed by the caller's buffers, so a layer encoded
+    /// again on the same buffers creates nothing. Holds at most `ENCODE_CACHE` buffer sets alive.
+    pub encoded: Mutex<Vec<(IoKey, Arc<Vec<wgpu::BindGroup>>)>>,
+}
+
+pub(super) type IoKey = (wgpu::Buffer, wgpu::Buffer, Option<wgpu::Buffer>);
+pub(super) const ENCODE_CACHE: usize = 8;
+
+/// The blocking API's buffers for one shape.
+pub(super) struct HostIo {
+    pub input: wgpu::Buffer,
+    pub output: wgpu::Buffer,
+    pub residual: Option<wgpu::Buffer>,
+    pub readback: wgpu::Buffer,
+    pub bind_groups: Vec<wgpu::BindGroup>,
+}
+
+/// Where a recorded call writes timestamps.
+#[derive(Clone, Copy)]
+pub(super) enum Stamps<'a> {
+    None,
+    /// Around the whole call, at this query index and the next.
+    Call(&'a wgpu::QuerySet, u32),
+    /// Around each dispatch, from this query index on.
+    EachPass(&'a wgpu::QuerySet, u32),
+}
+
+/// A STORAGE buffer of at least `bytes` (rounded up to 4, at least 4).
+pub(super) fn storage(ctx: &Context, label: &str, bytes: u64, extra: wgpu::BufferUsages) -> wgpu::Buffer {
+    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(4).next_multiple_of(4),
+        usage: wgpu::BufferUsages::STORAGE | extra,
+        mapped_at_creation: false,
+    })
+}
+
+pub(super) fn entry<'a>(
+    binding: u32,
+    buffer: &'a wgpu::Buffer,
+    offset: u64,
+    size: Option<NonZeroU64>,
+) -> wgpu::BindGroupEntry<'a> {
+    wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size }) }
+}
+
+/// Bytes of one uniform slot: the largest `Params` block, aligned for dynamic-free offsets.
+fn slot_size(ctx: &Context) -> u64 {
+    (MAX_PARAMS as u64 * 4).next_multiple_of(ctx.limits().min_uniform_buffer_offset_alignment as u64)
+}
+
+impl Conv2d {
+    /// The prepared weights of a recipe, computing them on first request.
+    fn prepared(&self, recipe: &Recipe) -> Result<Option<Arc<wgpu::Buffer>>> {
+        let Some(prep) = &recipe.prep else { return Ok(None) };
+        let mut cache = lock(&self.prepared);
+        if let Some(u) = cache.get(&prep.key) {
+            return Ok(Some(u.clone()));
+        }
+        let pipeline = self.ctx.pipeline(&prep.pass.kernel)?;
+        let u = self.ctx.scoped("preparing weights", || {
+            let u = storage(&self.ctx, "prepared weights", prep.bytes, wgpu::BufferUsages::empty());
+            let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("preparation params"),
+                contents: bytemuck::cast_slice(&prep.pass.params),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &[entry(0, &uniform, 0, None), entry(1, &self.weights, 0, None), entry(2, &u, 0, None)],
+            });
+            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &bg, &[]);
+                let [x, y, z] = prep.pass.grid;
+                pass.dispatch_workgroups(x, y, z);
+            }
+            self.ctx.queue().submit([enc.finish()]);
+            u
+        })?;
+        let u = Arc::new(u);
+        cache.insert(prep.key.clone(), u.clone());
+        Ok(Some(u))
+    }
+
+    /// Per-shape resources from a plan's recipe.
+    pub(super) fn build_resources(&self, plan: Plan) -> Result<ShapeResources> {
+        let recipe = crate::algo::build(&self.desc, &plan, &self.ctx.limits())?;
+        let slot_size = slot_size(&self.ctx);
+        let prepared = self.prepared(&recipe)?;
+        let mut passes = Vec::with_capacity(recipe.passes.len());
+        let mut uniform_bytes = Vec::with_capacity(recipe.passes.len() * slot_size as usize);
+        for (i, spec) in recipe.passes.iter().enumerate() {
+            let PassSpec { kernel, grid, slots, params, first_image, images } = spec;
+            let mut slot = bytemuck::cast_slice::<u32, u8>(params).to_vec();
+            slot.resize(slot_size as usize, 0);
+            uniform_bytes.extend(slot);
+            passes.push(Pass {
+                kernel: kernel.name.clone(),
+                pipeline: self.ctx.pipeline(kernel)?,
+                grid: *grid,
+                slots: slots.clone(),
+                uniform_offset: i as u64 * slot_size,
+                first_image: *first_image,
+                images: *images,
+            });
+        }
+        let (uniforms, scratch) = self.ctx.scoped("allocating per-shape buffers", || {
+            let uniforms = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: &uniform_bytes,
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+            let scratch = recipe
+                .scratch
+                .iter()
+                .map(|&(label, bytes)| storage(&self.ctx, label, bytes, wgpu::BufferUsages::empty()))
+                .collect();
+            (uniforms, scratch)
+        })?;
+        Ok(ShapeResources {
+            plan,
+            passes,
+            uniforms,
+            slot_size,
+            prepared,
+            scratch,
+            host: Mutex::default(),
+            encoded: Mutex::default(),
+        })
+    }
+
+    /// Bind groups for every pass, binding activations from each piece's aligned-down offset.
+    pub(super) fn bind_groups<'a>(
+        &'a self,
+        res: &'a ShapeResources,
+        input: &'a wgpu::Buffer,
+        output: &'a wgpu::Buffer,
+        residual: Option<&'a wgpu::Buffer>,
+    ) -> Result<Vec<wgpu::BindGroup>> {
+        let es = self.desc.dtype.size();
+        let align = self.ctx.limits().min_storage_buffer_offset_alignment as u64;
+        let [_, c, h, w] = res.plan.input;
+        let [_, k, oh, ow] = res.plan.output;
+        let (in_image, out_image) = ((c * h * w) as u64, (k * oh * ow) as u64);
+        let bind = |b: u32, buffer: &'a wgpu::Buffer, pass: &Pass, per_image: u64| {
+            let start = pass.first_image * per_image * es;
+            let aligned = start - start % align;
+            let size = (pass.images * per_image * es + start - aligned).next_multiple_of(4).min(buffer.size() - aligned);
+            entry(b, buffer, aligned, NonZeroU64::new(size))
+        };
+        let mut groups = Vec::new();
+        for pass in &res.passes {
+            let mut entries = vec![entry(0, &res.uniforms, pass.uniform_offset, NonZeroU64::new(res.slot_size))];
+            for (b, slot) in (1u32..).zip(&pass.slots) {
+                entries.push(match *slot {
+                    Slot::Input => bind(b, input, pass, in_image),
+                    Slot::Output => bind(b, output, pass, out_image),
+                    Slot::Residual => {
+                        let r = residual.ok_or_else(|| {
+                            Error::InvalidBuffer("this convolution adds a residual but none was given".into())
+                        })?;
+                        bind(b, r, pass, out_image)
+                    }
+                    Slot::Weights => entry(b, &self.weights, 0, None),
+                    Slot::Bias => entry(b, self.bias.as_ref().expect("bias slot only with a bias"), 0, None),
+                    Slot::Prepared => entry(b, res.prepared.as_ref().expect("a recipe with a prepared slot has a prep"), 0, None),
+                    Slot::Scratch(i) => entry(b, &res.scratch[i], 0, None),
+                });
+            }
+            groups.push(self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pass.pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            }));
+        }
+        Ok(groups)
+    }
+
+    /// Records the passes: all in one compute pass, timestamped around the whole call or not at
+    /// all, or each dispatch in its own timestamped compute pass (for per-kernel timings).
+    pub(super) fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        res: &ShapeResources,
+        groups: &[wgpu::BindGroup],
+        stamps: Stamps<'_>,
+    ) {
+        let writes = |query_set, index: u32| wgpu::ComputePassTimestampWrites {
+            query_set,
+            beginning_of_pass_write_index: Some(index),
+            end_of_pass_write_index: Some(index + 1),
+        };
+        let one = |encoder: &mut wgpu::CommandEncoder, timestamp_writes, range: std::ops::Range<usize>| {
+            let mut pass =
+                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("conv2d"), timestamp_writes });
+            for (p, bg) in res.passes[range.clone()].iter().zip(&groups[range]) {
+                pass.set_pipeline(&p.pipeline);
+                pass.set_bind_group(0, bg, &[]);
+                pass.dispatch_workgroups(p.grid[0], p.grid[1], p.grid[2]);
+            }
+        };
+        match stamps {
+            Stamps::None => one(encoder, None, 0..res.passes.len()),
+            Stamps::Call(q, i) => one(encoder, Some(writes(q, i)), 0..res.passes.len()),
+            Stamps::EachPass(q, i) => {
+                for p in 0..res.passes.len() {
+                    one(encoder, Some(writes(q, i + 2 * p as u32)), p..p + 1);
+                }
+            }
+        }
+    }
+}

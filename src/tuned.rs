@@ -1,0 +1,161 @@
+//! The tune cache: measured Winograd choices per adapter and convolution, kept in a small text
+//! file that `auto` reads before its heuristics. Storage only; `tune` does the measuring.
+//!
+//! One line per adapter and convolution: `adapter<TAB>key<TAB>m<TAB>layout<TAB>kernels`, where
+//! kernels is `fused` or a product block (`64x64x16/8x4`), and the key names everything that
+//! changes a plan (shape, channels, kernel, stride, dilation, padding, groups, dtype, format).
+//! The file lives at `$WGPU_WINOGRAD_CACHE` if set, else under the user's cache directory as
+//! `wgpu-winograd/tune.tsv`.
+
+use crate::desc::{Conv2dDesc, GemmBlock, WINOGRAD_TILES};
+use crate::error::{Error, Result};
+use crate::plan::{Tuned, WinogradKernels};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+/// Where the cache file lives.
+pub fn cache_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("WGPU_WINOGRAD_CACHE") {
+        return Some(PathBuf::from(p));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let base = if cfg!(target_os = "macos") {
+        home.map(|h| h.join("Library/Caches"))
+    } else if cfg!(windows) {
+        std::env::var_os("LOCALAPPDATA").map(PathBuf::from)
+    } else {
+        std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).or(home.map(|h| h.join(".cache")))
+    };
+    base.map(|b| b.join("wgpu-winograd").join("tune.tsv"))
+}
+
+/// The adapter part of a key.
+pub(crate) fn adapter_key(info: &wgpu::AdapterInfo) -> String {
+    format!("{} {:?} {}", info.name, info.backend, info.driver_info).replace('\t', " ")
+}
+
+/// The convolution part of a key: everything that changes a plan.
+pub(crate) fn conv_key(desc: &Conv2dDesc, [n, c, h, w]: [usize; 4]) -> String {
+    let p = desc.padding;
+    format!(
+        "n{n}_c{c}_h{h}_w{w}_k{}_r{}x{}_s{}x{}_d{}x{}_p{}.{}.{}.{}_g{}_{}_{}",
+        desc.out_channels,
+        desc.kernel[0],
+        desc.kernel[1],
+        desc.stride[0],
+        desc.stride[1],
+        desc.dilation[0],
+        desc.dilation[1],
+        p.top,
+        p.bottom,
+        p.left,
+        p.right,
+        desc.groups,
+        desc.dtype,
+        desc.data_format
+    )
+}
+
+type Table = HashMap<(String, String), Tuned>;
+
+fn parse(text: &str) -> Table {
+    let mut table = Table::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [adapter, key, m, layout, kernels] = f[..] else { continue };
+        let kernels = match kernels {
+            "fused" => WinogradKernels::Fused,
+            // Only blocks the current generator ships are trusted.
+            block => match block.parse::<GemmBlock>() {
+                Ok(b) if GemmBlock::CATALOGUE.contains(&b) => WinogradKernels::Separate(b),
+                _ => continue,
+            },
+        };
+        let (Ok(m), Ok(layout)) = (m.parse(), layout.parse()) else { continue };
+        if WINOGRAD_TILES.iter().any(|t| t.0 == m) {
+            table.insert((adapter.into(), key.into()), Tuned { m, layout, kernels });
+        }
+    }
+    table
+}
+
+fn format_line((adapter, key): &(String, String), t: &Tuned) -> String {
+    let kernels = match t.kernels {
+        WinogradKernels::Fused => "fused".to_string(),
+        WinogradKernels::Separate(b) => b.to_string(),
+    };
+    format!("{adapter}\t{key}\t{}\t{}\t{kernels}", t.m, t.layout)
+}
+
+fn table() -> &'static Mutex<Table> {
+    static TABLE: OnceLock<Mutex<Table>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let text = cache_path().and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_default();
+        Mutex::new(parse(&text))
+    })
+}
+
+/// The cached choice for this adapter and convolution, if `tune` has run for it.
+pub(crate) fn lookup(adapter: &str, key: &str) -> Option<Tuned> {
+    let t = table().lock().unwrap_or_else(|e| e.into_inner());
+    t.get(&(adapter.to_string(), key.to_string())).copied()
+}
+
+/// Records a choice and rewrites the cache file (write then rename, so a crash never leaves a
+/// half-written cache).
+pub(crate) fn store(adapter: String, key: String, choice: Tuned) -> Result<()> {
+    let mut t = table().lock().unwrap_or_else(|e| e.into_inner());
+    t.insert((adapter, key), choice);
+    let Some(path) = cache_path() else { return Ok(()) };
+    let mut lines: Vec<String> = t.iter().map(|(k, v)| format_line(k, v)).collect();
+    lines.sort();
+    write_atomically(&path, &(lines.join("\n") + "\n"))
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let io = |e: std::io::Error| Error::Io(format!("writing the tune cache {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desc::TileLayout;
+
+    #[test]
+    fn cache_lines_round_trip_and_reject_unknown_blocks() {
+        let b = GemmBlock::B64_SHALLOW;
+        let text = format!(
+            "gpu\tshape\t4\tr_6_6_16\t{b}\ngpu\tother\t4\tr_6_6_16\t16x16x16/4x4\nbroken line\n\
+             gpu\tsmall\t2\tr_16_6_6\tfused\n"
+        );
+        let t = parse(&text);
+        assert_eq!(t.len(), 2);
+        let tiled = Tuned { m: 4, layout: TileLayout::R6_6_16, kernels: WinogradKernels::Separate(b) };
+        assert_eq!(t[&("gpu".into(), "shape".into())], tiled);
+        assert_eq!(format_line(&("gpu".into(), "shape".into()), &tiled), text.lines().next().unwrap());
+        let fused = Tuned { m: 2, layout: TileLayout::R16_6_6, kernels: WinogradKernels::Fused };
+        assert_eq!(t[&("gpu".into(), "small".into())], fused);
+    }
+
+    #[test]
+    fn keys_tell_apart_everything_that_changes_a_plan() {
+        let d = Conv2dDesc::new(64, 64, 3, 1);
+        let shape = [1, 64, 32, 32];
+        let key = conv_key(&d, shape);
+        for other in [
+            Conv2dDesc { stride: [2, 2], ..d.clone() },
+            Conv2dDesc { dilation: [2, 2], ..d.clone() },
+            Conv2dDesc { groups: 2, ..d.clone() },
+            Conv2dDesc::new(64, 64, 3, 2),
+        ] {
+            assert_ne!(conv_key(&other, shape), key);
+        }
+    }
+}
