@@ -35,8 +35,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let n = planes / params.out_channels;
     let wb = k * params.ws_o;
     let xb = params.x_offset + n * params.xs_n + (k / params.multiplier) * params.xs_c;
-    let iy0 = i32(oy * {{SH}}u) - params.pad_top;
-    let ix0 = i32(ox0 * {{SW}}u) - params.pad_left;
+    let top = i32(oy * {{SH}}u) - params.pad_top;
+    let left = i32(ox0 * {{SW}}u) - params.pad_left;
     {{BODY}}
     {{STORES}}
 }

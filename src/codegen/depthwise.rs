@@ -44,11 +44,11 @@ pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel
         body.push(format!("var acc{j} = 0.0;"));
     }
     for ky in 0..kh {
-        body.push(format!("let iy{ky} = iy0 + {};", ky * dh));
+        body.push(format!("let iy{ky} = top + {};", ky * dh));
         body.push(format!("if (iy{ky} >= 0 && iy{ky} < params.in_h) {{"));
         body.push(format!("    let row = xb + u32(iy{ky}) * params.xs_h;"));
         for t in 0..span {
-            body.push(format!("    let s{t} = load(row, ix0 + {t});"));
+            body.push(format!("    let s{t} = load(row, left + {t});"));
         }
         for j in 0..STRIP {
             let terms: Vec<String> = (0..kw).map(|kx| format!("s{} * w{ky}_{kx}", j * sw + kx * dw)).collect();

@@ -74,7 +74,7 @@ pub(crate) fn wino_index(layout: TileLayout, alpha: usize) -> String {
         TileLayout::R6_6_16 => "(e * rows + row) * cols + col".to_string(),
     };
     format!(
-        "pub(crate) fn wino_index(e: u32, row: u32, col: u32, rows: u32, cols: u32) -> u32 {{\n    return {expr};\n}}"
+        "fn wino_index(e: u32, row: u32, col: u32, rows: u32, cols: u32) -> u32 {{\n    return {expr};\n}}"
     )
 }
 
