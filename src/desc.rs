@@ -300,12 +300,16 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// The activation in f64, as the CPU reference applies it.
+    /// The activation in f64, as the CPU reference applies it. NaN stays NaN, as in PyTorch
+    /// (`f64::max` and `clamp` would turn it into a number).
     pub fn apply(self, v: f64) -> f64 {
         match self {
             Activation::None => v,
-            Activation::Relu => v.max(0.0),
-            Activation::Relu6 => v.clamp(0.0, 6.0),
+            Activation::Relu if v < 0.0 => 0.0,
+            Activation::Relu => v,
+            Activation::Relu6 if v < 0.0 => 0.0,
+            Activation::Relu6 if v > 6.0 => 6.0,
+            Activation::Relu6 => v,
             Activation::Silu => v / (1.0 + (-v).exp()),
         }
     }

@@ -177,14 +177,9 @@ pub fn conv2d_f64(
     Ok(out)
 }
 
-/// The activation in f32, as the shaders compute it.
+/// The activation in f32, as the shaders compute it (NaN kept, like [`Activation::apply`]).
 fn activate_f32(act: Activation, v: f32) -> f32 {
-    match act {
-        Activation::None => v,
-        Activation::Relu => v.max(0.0),
-        Activation::Relu6 => v.clamp(0.0, 6.0),
-        Activation::Silu => v / (1.0 + (-v).exp()),
-    }
+    act.apply(f64::from(v)) as f32
 }
 
 /// `dst (p×q) = lhs (p×l) · src (l×q)`, `lhs` given as rows, each sum taken in order of l.

@@ -47,6 +47,8 @@ impl Epilogue {
         let vector = |t: &str| if width == 1 { t.to_string() } else { format!("vec{width}<{t}>") };
         let (acc, out) = (vector("f32"), vector("act_t"));
         let (zero, six) = (format!("{acc}(0.0)"), format!("{acc}(6.0)"));
+        // Comparisons with NaN are false, so select() keeps NaN where max() and clamp() would
+        // not (PyTorch: relu(NaN) = relu6(NaN) = NaN, relu(+Inf) = +Inf, relu6(+Inf) = 6).
         let r_offset =
             if width == 1 { "params.r_offset".to_string() } else { format!("params.r_offset / {width}u") };
         let mut bindings = Vec::new();
@@ -62,8 +64,11 @@ impl Epilogue {
         }
         match self.activation {
             Activation::None => {}
-            Activation::Relu => body.push(format!("v = max(v, {zero});")),
-            Activation::Relu6 => body.push(format!("v = clamp(v, {zero}, {six});")),
+            Activation::Relu => body.push(format!("v = select(v, {zero}, v < {zero});")),
+            Activation::Relu6 => {
+                body.push(format!("v = select(v, {zero}, v < {zero});"));
+                body.push(format!("v = select(v, {six}, v > {six});"));
+            }
             Activation::Silu => body.push("v = v / (1.0 + exp(-v));".into()),
         }
         body.push(format!("return {out}(v);"));
