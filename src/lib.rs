@@ -29,6 +29,7 @@ pub mod error;
 pub mod lowering;
 pub mod reference;
 pub mod runtime;
+pub mod suites;
 pub mod tune;
 
 pub use desc::{Activation, Algo, Conv2dDesc, DType, DataFormat, Padding, TileLayout, WeightFormat};
