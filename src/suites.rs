@@ -118,9 +118,15 @@ fn resnet50(n: usize) -> Vec<Layer> {
 fn mobilenetv2(n: usize) -> Vec<Layer> {
     let mut rows: Vec<Row> = vec![(3, 224, 32, 3, 2, 1, 1)];
     let (mut c, mut h) = (32, 112);
-    for (t, out, reps, s) in
-        [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
-    {
+    for (t, out, reps, s) in [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ] {
         for i in 0..reps {
             let (stride, hidden) = (if i == 0 { s } else { 1 }, c * t);
             if t != 1 {
