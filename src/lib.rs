@@ -37,6 +37,7 @@ pub mod lowering;
 mod plan;
 pub mod reference;
 mod runtime;
+pub mod suites;
 pub mod tune;
 mod tuned;
 

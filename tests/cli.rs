@@ -94,7 +94,8 @@ fn bench_writes_json_with_per_kernel_times() {
     assert_eq!(results.len(), 5 * 4, "5 seed shapes × (3 Winograd layouts + direct)");
     for r in results {
         for key in [
-            "name", "n", "c", "h", "w", "k", "algo", "layout", "tile", "dtype", "gpu_ms", "wall_ms", "tflops",
+            "name", "n", "c", "h", "w", "k", "kernel", "stride", "padding", "dilation", "groups", "count",
+            "algo", "layout", "tile", "dtype", "gpu_ms", "wall_ms", "tflops",
         ] {
             assert!(r.get(key).is_some(), "record lacks {key}: {r}");
         }
@@ -132,6 +133,13 @@ fn bad_inputs_give_one_line_and_no_output() {
     patched("huge.npy", "(1, 4,", "(100000, 4,");
     patched("f64.npy", "'<f4'", "'<f8'");
     patched("i32.npy", "'<f4'", "'<i4'");
+    patched("big_endian.npy", "'<f4'", "'>f4'");
+    patched("fortran.npy", "False", "True");
+    patched("overflow.npy", "(1, 4,", "(4294967296, 4294967296, 4294967296,");
+    // A sparse file holding every byte its header promises, more than a GPU buffer can.
+    patched("beyond_buffer.npy", "(1, 4,", "(4096, 4096,");
+    let file = std::fs::OpenOptions::new().write(true).open(p("beyond_buffer.npy")).unwrap();
+    file.set_len(header_end as u64 + 1 + 4096 * 4096 * 6 * 6 * 4).unwrap();
 
     let (x, w, out) = (p("x.npy"), p("w.npy"), p("y.npy"));
     let cases: Vec<Vec<String>> = [
@@ -141,6 +149,13 @@ fn bad_inputs_give_one_line_and_no_output() {
         vec!["--input", &p("huge.npy"), "--weight", &w],
         vec!["--input", &p("f64.npy"), "--weight", &w],
         vec!["--input", &p("i32.npy"), "--weight", &w],
+        vec!["--input", &p("big_endian.npy"), "--weight", &w],
+        vec!["--input", &p("fortran.npy"), "--weight", &w],
+        vec!["--input", &p("overflow.npy"), "--weight", &w],
+        vec!["--input", "/dev/zero", "--weight", &w],
+        vec!["--input", &p("beyond_buffer.npy"), "--weight", &w],
+        vec!["--input", &x, "--weight", &w, "--out-channels", "8"],
+        vec!["--input", &x, "--weight", &w, "--kernel", "5"],
         vec!["--input", &p("rank3.npy"), "--weight", &w],
         vec!["--input", &x, "--weight", &p("w5.npy")],
         vec!["--input", &x, "--weight", &w, "--bias", &p("bias4.npy")],
@@ -173,6 +188,140 @@ fn bad_inputs_give_one_line_and_no_output() {
             .to_string_lossy()
             .ends_with(".tmp")));
     }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+fn write_f16(path: &Path, shape: &[u64], data: &[f32]) {
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(std::io::BufWriter::new(std::fs::File::create(path).unwrap()))
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().map(|&v| half::f16::from_f32(v))).unwrap();
+    w.finish().unwrap();
+}
+
+/// The lines of stderr that are not Mesa's XDG_RUNTIME_DIR notice.
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("wino: error")).collect()
+}
+
+#[test]
+fn output_onto_an_input_is_refused_and_the_input_kept() {
+    let dir = scratch("same");
+    let p = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    write_f32(Path::new(&p("x.npy")), &[1, 4, 6, 6], &values(144, 1));
+    write_f32(Path::new(&p("w.npy")), &[3, 4, 3, 3], &values(108, 2));
+    write_f32(Path::new(&p("b.npy")), &[3], &values(3, 3));
+    write_f32(Path::new(&p("r.npy")), &[1, 3, 4, 4], &values(48, 4));
+    let before: Vec<Vec<u8>> =
+        ["x.npy", "w.npy", "b.npy", "r.npy"].iter().map(|f| std::fs::read(p(f)).unwrap()).collect();
+    let (x, w, b, r) = (p("x.npy"), p("w.npy"), p("b.npy"), p("r.npy"));
+    // The same file under another spelling still counts.
+    let x_other = format!("{}/./x.npy", dir.display());
+    for out in [&x, &w, &b, &r, &x_other] {
+        let args = ["conv", "--input", &x, "--weight", &w, "--bias", &b, "--residual", &r, "--output", out];
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 1, "{args:?}: {stderr}");
+        let lines = error_lines(&stderr);
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(lines[0].contains("same file"), "{stderr}");
+        assert_eq!(stderr.lines().filter(|l| !l.contains("XDG_RUNTIME_DIR")).count(), 1, "{stderr}");
+    }
+    let after: Vec<Vec<u8>> =
+        ["x.npy", "w.npy", "b.npy", "r.npy"].iter().map(|f| std::fs::read(p(f)).unwrap()).collect();
+    assert!(before == after, "an input file changed");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[cfg(unix)]
+#[test]
+fn output_through_a_symlink_writes_the_target() {
+    let dir = scratch("symlink");
+    std::fs::create_dir_all(dir.join("real")).unwrap();
+    let (x, w) = (dir.join("x.npy"), dir.join("w.npy"));
+    write_f32(&x, &[1, 4, 6, 6], &values(144, 1));
+    write_f32(&w, &[3, 4, 3, 3], &values(108, 2));
+    let (link, target) = (dir.join("y.npy"), dir.join("real").join("y.npy"));
+    std::fs::write(&target, b"old").unwrap();
+    std::os::unix::fs::symlink("real/y.npy", &link).unwrap();
+    let args = ["conv", "--input", x.to_str().unwrap(), "--weight", w.to_str().unwrap()];
+    let (code, _, stderr) = run(&[&args[..], &["--output", link.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    let npy = npyz::NpyFile::new(std::fs::File::open(&target).unwrap()).unwrap();
+    assert_eq!(npy.shape(), [1, 3, 4, 4]);
+    let leftovers = |d: &Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+            .count()
+    };
+    assert_eq!(leftovers(&dir) + leftovers(&dir.join("real")), 0);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn random_defaults_to_16_channels_and_3x3() {
+    let (code, _, stderr) = run(&["conv", "--random", "1,4,8,8"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("→ [1, 16, 6, 6]"), "{stderr}");
+    assert!(stderr.contains("time: ") && stderr.contains("one call"), "{stderr}");
+    let (code, _, stderr) = run(&["conv", "--random", "1,4,8,8", "--out-channels", "8", "--kernel", "5"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("→ [1, 8, 4, 4]"), "{stderr}");
+}
+
+#[test]
+fn verify_checks_the_stored_f16_values() {
+    let dir = scratch("f16");
+    let (x, w, y) = (dir.join("x.npy"), dir.join("w.npy"), dir.join("y.npy"));
+    // Finite in f32 on the GPU, but up to 4·9·1000·100 = 3.6e6 > 65504 once stored as f16.
+    write_f16(&x, &[1, 4, 6, 6], &vec![1000.0; 144]);
+    write_f32(&w, &[3, 4, 3, 3], &vec![100.0; 108]);
+    let args = ["conv", "--input", x.to_str().unwrap(), "--weight", w.to_str().unwrap(), "--verify"];
+    let (code, stdout, stderr) = run(&[&args[..], &["--output", y.to_str().unwrap()]].concat());
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let lines = error_lines(&stderr);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("48 of 48") && lines[0].contains("float16"), "{stderr}");
+    assert!(!y.exists(), "a failed verification wrote the output");
+    // Values that fit verify as stored, and the output is f16.
+    write_f16(&x, &[1, 4, 6, 6], &values(144, 1));
+    write_f32(&w, &[3, 4, 3, 3], &values(108, 2));
+    let (code, stdout, stderr) = run(&[&args[..], &["--output", y.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("as stored in float16") && stdout.contains("OK"), "{stdout}");
+    let npy = npyz::NpyFile::new(std::fs::File::open(&y).unwrap()).unwrap();
+    assert_eq!(npy.dtype().descr(), "'<f2'");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bench_auto_resolves_the_algorithm_and_prints_totals() {
+    let dir = scratch("bench-auto");
+    let json = dir.join("auto.json");
+    let args =
+        ["bench", "--suite", "seed", "--algo", "auto", "--iters", "1", "--json", json.to_str().unwrap()];
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5, "one auto record per seed shape");
+    for r in results {
+        assert_eq!(r["algo"], "winograd", "auto resolves to the algorithm that ran: {r}");
+        assert_eq!(r["requested_algo"], "auto", "{r}");
+        assert_eq!(
+            (r["kernel"].as_u64(), r["stride"].as_u64(), r["padding"].as_u64()),
+            (Some(3), Some(1), Some(1))
+        );
+        assert_eq!(
+            (r["dilation"].as_u64(), r["groups"].as_u64(), r["count"].as_u64()),
+            (Some(1), Some(1), Some(1))
+        );
+    }
+    assert!(stdout.contains("total auto: ") && stdout.contains("over 5 convs"), "{stdout}");
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -1,0 +1,366 @@
+//! `wino bench`: times the layers of a suite (`wgpu_winograd::suites`) per algorithm variant:
+//! a table and the network totals (Σ time × count) on stdout, progress and skipped layers on
+//! stderr, optionally JSON records and an SVG plot.
+
+use crate::npy::{check_output, write_atomically};
+use crate::{glue, lib, plot, Auto, BenchArgs, Res, SuiteArg};
+use serde::Serialize;
+use wgpu_winograd::suites::{Layer, Suite};
+use wgpu_winograd::{reference, tune, Algo, Context, Conv2d, Conv2dDesc, TileLayout};
+
+/// The variants timed per layer of the seed and ResNet suites when `--algo` is not given.
+const VARIANTS: [(Option<Algo>, Option<TileLayout>); 4] = [
+    (Some(Algo::Winograd), None),
+    (Some(Algo::Winograd), Some(TileLayout::R16_6_6)),
+    (Some(Algo::Winograd), Some(TileLayout::R6_6_16)),
+    (Some(Algo::Direct), None),
+];
+
+#[derive(Serialize)]
+struct Report {
+    adapter: AdapterJson,
+    empty_submit_ms: f64,
+    /// One pass with one empty single-invocation dispatch, submit + wait.
+    empty_dispatch_ms: f64,
+    date: String,
+    results: Vec<Record>,
+}
+
+#[derive(Serialize)]
+struct AdapterJson {
+    name: String,
+    backend: String,
+    device_type: String,
+    driver: String,
+    driver_info: String,
+}
+
+/// One layer × variant × dtype.
+#[derive(Serialize)]
+pub struct Record {
+    pub name: String,
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub k: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    pub groups: usize,
+    /// How often the layer occurs in its network.
+    pub count: usize,
+    /// The algorithm that ran (`auto` resolved): `winograd` or `direct`.
+    pub algo: String,
+    /// The algorithm asked for: `auto`, `winograd` or `direct`.
+    pub requested_algo: String,
+    /// The layout asked for (`auto` or a fixed one).
+    pub layout: String,
+    pub tile: Option<usize>,
+    /// Winograd only: `fused kernel` or the product block.
+    pub product: Option<String>,
+    pub dtype: String,
+    pub gpu_ms: Option<f64>,
+    pub wall_ms: f64,
+    /// Empty submit + wait, timed alternately with the calls.
+    pub floor_ms: f64,
+    /// Host time to record and submit one call.
+    pub submit_ms: f64,
+    pub tflops: f64,
+    /// With `--kernels`: each dispatch's median GPU time, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernels: Option<Vec<KernelTime>>,
+}
+
+#[derive(Serialize)]
+pub struct KernelTime {
+    kernel: String,
+    gpu_ms: f64,
+}
+
+impl Record {
+    /// GPU time where there are timestamps, else wall time.
+    pub fn ms(&self) -> f64 {
+        self.gpu_ms.unwrap_or(self.wall_ms)
+    }
+    /// `seed`, `resnet`, `resnet50`, `mobilenetv2`.
+    pub fn suite(&self) -> &str {
+        self.name.split('_').next().unwrap_or("")
+    }
+    /// The variant asked for: `winograd r_16_6_6`, `direct`, `auto`.
+    fn variant(&self) -> String {
+        match self.layout.as_str() {
+            "auto" => self.requested_algo.clone(),
+            layout => format!("{} {layout}", self.requested_algo),
+        }
+    }
+}
+
+pub fn run(a: &BenchArgs) -> Res<()> {
+    for path in a.json.iter().chain(&a.plot) {
+        check_output(path, &[])?;
+    }
+    let suite = match a.suite {
+        SuiteArg::Seed => Suite::Seed,
+        SuiteArg::Resnet => Suite::Resnet,
+        SuiteArg::Resnet50 => Suite::Resnet50,
+        SuiteArg::Mobilenetv2 => Suite::Mobilenetv2,
+        SuiteArg::All => Suite::All,
+    };
+    let layers = suite.layers(a.batch as usize);
+    let variants: Vec<(Option<Algo>, Option<TileLayout>)> = match (a.algo, suite) {
+        (Some(algo), _) => vec![(algo.0, None)],
+        (None, Suite::Resnet50 | Suite::Mobilenetv2) => vec![(None, None)],
+        (None, _) => VARIANTS.to_vec(),
+    };
+    let ctx = lib(Context::new())?;
+    if a.kernels && !ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+        return Err(format!(
+            "--kernels needs GPU timestamps (TIMESTAMP_QUERY), which adapter '{}' lacks",
+            ctx.adapter_info().name
+        ));
+    }
+    let (floor, one_dispatch) = lib(ctx.dispatch_floor_ms(200))?;
+    let i = ctx.adapter_info();
+    eprintln!(
+        "adapter: {} ({}); empty submit + wait {floor:.4} ms; one empty dispatch + wait {one_dispatch:.4} ms ({:.3}×)",
+        i.name,
+        i.backend,
+        one_dispatch / floor
+    );
+    let total = layers.len() * variants.len();
+    let (mut results, mut step, mut skipped) = (Vec::new(), 0, 0);
+    print_header();
+    for layer in &layers {
+        if a.tune {
+            tune_layer(&ctx, layer, a)?;
+        }
+        let first = results.len();
+        for &(algo, layout) in &variants {
+            step += 1;
+            eprintln!("[{step}/{total}] {} {} {} ...", layer.name, Auto(algo), Auto(layout));
+            match bench_one(&ctx, layer, algo, layout, a)? {
+                Some((record, resolved)) => {
+                    print_row(&record, resolved);
+                    results.push(record);
+                }
+                None => skipped += 1,
+            }
+        }
+        if variants == VARIANTS && results.len() - first == VARIANTS.len() {
+            print_ratios(&results[first..]);
+        }
+    }
+    print_totals(&results, skipped);
+    let report = Report {
+        adapter: AdapterJson {
+            name: i.name.clone(),
+            backend: i.backend.to_string(),
+            device_type: format!("{:?}", i.device_type),
+            driver: i.driver.clone(),
+            driver_info: i.driver_info.clone(),
+        },
+        empty_submit_ms: floor,
+        empty_dispatch_ms: one_dispatch,
+        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        results,
+    };
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| format!("JSON: {e}"))?;
+        write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    if let Some(path) = &a.plot {
+        let svg = plot::plot(&report.results)?;
+        write_atomically(path, |w| w.write_all(svg.as_bytes()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Deterministic weights scaled like a He initialisation.
+fn bench_weights(desc: &Conv2dDesc, layer: &Layer) -> Res<Vec<f32>> {
+    let scale = 1.0 / ((layer.c / layer.groups * layer.kernel * layer.kernel) as f32).sqrt();
+    Ok(reference::pseudo_random(glue::weight_len(desc)?, 3).iter().map(|v| v * scale).collect())
+}
+
+fn tune_layer(ctx: &Context, layer: &Layer, a: &BenchArgs) -> Res<()> {
+    let desc = glue::layer_desc(layer, None, None, a.fuse, a.dtype);
+    if !glue::winograd_applies(&desc) {
+        eprintln!("not tuned: {}: Winograd does not apply", layer.name);
+        return Ok(());
+    }
+    let weights = bench_weights(&desc, layer)?;
+    let tuned = lib(tune::tune(ctx, &desc, &weights, None, layer.input_shape(), a.iters as usize))?;
+    // The winner (cached) and the runners-up, fastest first.
+    let r = layer.kernel;
+    for (rank, c) in tuned.iter().take(4).enumerate() {
+        let m = c.choice.m;
+        eprintln!(
+            "{} {}: F({m}×{m},{r}×{r}) {} {}: {:.4} ms",
+            if rank == 0 { "tuned" } else { "   then" },
+            layer.name,
+            c.choice.layout,
+            glue::product_name(c.choice.kernels),
+            c.ms
+        );
+    }
+    Ok(())
+}
+
+/// Times one variant; returns its record and the layout the plan resolved to (Winograd only),
+/// or `None` (with a note on stderr) where the forced algorithm cannot do the layer.
+fn bench_one(
+    ctx: &Context,
+    layer: &Layer,
+    algo: Option<Algo>,
+    layout: Option<TileLayout>,
+    a: &BenchArgs,
+) -> Res<Option<(Record, Option<TileLayout>)>> {
+    let desc = glue::layer_desc(layer, algo, layout, a.fuse, a.dtype);
+    if algo == Some(Algo::Winograd) && !glue::winograd_applies(&desc) {
+        eprintln!(
+            "skipped: {} ({}×{} stride {} groups {}): Winograd does not apply",
+            layer.name, layer.kernel, layer.kernel, layer.stride, layer.groups
+        );
+        return Ok(None);
+    }
+    let weights = bench_weights(&desc, layer)?;
+    let conv = match Conv2d::new(ctx, desc, &weights, None) {
+        Ok(conv) => conv,
+        Err(e) if algo.is_some() => {
+            eprintln!("skipped: {}: {e}", layer.name);
+            return Ok(None);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let shape = layer.input_shape();
+    let plan = lib(conv.plan(shape))?;
+    let t = lib(conv.benchmark(shape, a.iters as usize))?;
+    let parts = glue::winograd_parts(&plan);
+    let kernels = match (a.kernels, &parts) {
+        (true, Some(_)) => Some(
+            lib(conv.benchmark_kernels(shape, a.iters as usize))?
+                .into_iter()
+                .map(|(kernel, gpu_ms)| KernelTime { kernel, gpu_ms })
+                .collect(),
+        ),
+        _ => None,
+    };
+    let record = Record {
+        name: layer.name.clone(),
+        n: layer.n,
+        c: layer.c,
+        h: layer.h,
+        w: layer.w,
+        k: layer.k,
+        kernel: layer.kernel,
+        stride: layer.stride,
+        padding: layer.padding,
+        dilation: 1,
+        groups: layer.groups,
+        count: layer.count,
+        algo: glue::algo_name(&plan),
+        requested_algo: Auto(algo).to_string(),
+        layout: Auto(layout).to_string(),
+        tile: parts.as_ref().map(|p| p.0),
+        product: glue::plan_product(&plan),
+        dtype: a.dtype.to_string(),
+        gpu_ms: t.gpu_ms,
+        wall_ms: t.wall_ms,
+        floor_ms: t.floor_ms,
+        submit_ms: t.submit_ms,
+        tflops: layer.flop() / t.gpu_ms.unwrap_or(t.wall_ms) / 1e9,
+        kernels,
+    };
+    Ok(Some((record, parts.map(|p| p.1))))
+}
+
+fn print_header() {
+    println!(
+        "{:<44} {:<9} {:<20} {:>4} {:<20} {:>5} {:>10} {:>10} {:>10} {:>8}",
+        "shape", "algo", "layout", "tile", "product", "dtype", "gpu ms", "wall ms", "wall/floor", "TFLOP/s"
+    );
+}
+
+fn print_row(r: &Record, resolved: Option<TileLayout>) {
+    let layout = match resolved {
+        Some(l) if r.layout == "auto" => format!("auto ({l})"),
+        _ => r.layout.clone(),
+    };
+    let algo = match r.requested_algo.as_str() {
+        "auto" => format!("{} (auto)", r.algo),
+        _ => r.algo.clone(),
+    };
+    let gpu = r.gpu_ms.map_or("n/a".to_string(), |g| format!("{g:.4}"));
+    let tile = r.tile.map_or("-".to_string(), |m| m.to_string());
+    let product = r.product.as_deref().unwrap_or("-").replace("product block ", "");
+    println!(
+        "{:<44} {:<9} {:<20} {:>4} {:<20} {:>5} {:>10} {:>10.4} {:>10.3} {:>8.4}",
+        r.name,
+        algo,
+        layout,
+        tile,
+        product,
+        r.dtype,
+        gpu,
+        r.wall_ms,
+        r.wall_ms / r.floor_ms,
+        r.tflops
+    );
+    for k in r.kernels.iter().flatten() {
+        println!("{:<44}   {:<60} {:>10.4}", "", k.kernel, k.gpu_ms);
+    }
+}
+
+/// Per shape: Winograd (auto layout) time over direct, and auto over the faster fixed layout.
+fn print_ratios(rows: &[Record]) {
+    let ms = |algo: &str, layout: &str| {
+        rows.iter().find(|r| r.algo == algo && r.layout == layout).map_or(f64::NAN, Record::ms)
+    };
+    let auto = ms("winograd", "auto");
+    let best_fixed = ms("winograd", "r_16_6_6").min(ms("winograd", "r_6_6_16"));
+    println!(
+        "{:<44} time ratios: winograd/direct {:.3}, auto/best fixed layout {:.3}",
+        rows[0].name,
+        auto / ms("direct", "auto"),
+        auto / best_fixed
+    );
+}
+
+/// Per variant, the network total Σ time × count, with the share of each algorithm that ran.
+fn print_totals(results: &[Record], skipped: usize) {
+    let clock = if results.iter().all(|r| r.gpu_ms.is_some()) { "gpu_ms" } else { "gpu_ms, else wall_ms" };
+    let mut variants: Vec<String> = Vec::new();
+    for v in results.iter().map(Record::variant) {
+        if !variants.contains(&v) {
+            variants.push(v);
+        }
+    }
+    for variant in variants {
+        let rows: Vec<&Record> = results.iter().filter(|r| r.variant() == variant).collect();
+        let sum = |rows: &[&Record]| rows.iter().map(|r| r.ms() * r.count as f64).sum::<f64>();
+        let convs = |rows: &[&Record]| rows.iter().map(|r| r.count).sum::<usize>();
+        let mut line = format!(
+            "total {variant}: {:.4} ms over {} convs in {} layers (Σ {clock} × count)",
+            sum(&rows),
+            convs(&rows),
+            rows.len()
+        );
+        if variant == "auto" {
+            let parts: Vec<String> = ["winograd", "direct"]
+                .iter()
+                .map(|algo| {
+                    let part: Vec<&Record> = rows.iter().copied().filter(|r| r.algo == *algo).collect();
+                    format!("{algo} {:.4} ms on {} convs", sum(&part), convs(&part))
+                })
+                .collect();
+            line += &format!(": {}", parts.join(", "));
+        }
+        println!("{line}");
+    }
+    if skipped > 0 {
+        println!("({skipped} layer(s) skipped: the forced algorithm cannot do them; see stderr)");
+    }
+}

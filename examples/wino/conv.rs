@@ -1,0 +1,242 @@
+//! `wino conv`: one convolution on `.npy` files or random data. Reads and checks the operands,
+//! runs the convolution once and prints that call's wall time (`--iters N` adds repeated GPU
+//! timing), verifies the values as they will be stored against the f64 CPU reference, and
+//! writes the output atomically.
+
+use crate::npy::{check_output, read_npy, write_npy, Array, Role};
+use crate::{glue, lib, ConvArgs, Res};
+use std::path::Path;
+use std::time::Instant;
+use wgpu_winograd::{reference, Context, Conv2d, Conv2dDesc, DType, DataFormat, Timing, WeightFormat};
+
+/// `--out-channels` and `--kernel` when `--random` leaves them out.
+const RANDOM_OUT_CHANNELS: usize = 16;
+const RANDOM_KERNEL: usize = 3;
+
+pub fn run(a: &ConvArgs) -> Res<()> {
+    // clap's `requires = "random"` is bypassed when --input (which conflicts with --random) is
+    // given (clap-rs/clap#4520), so it is checked here too.
+    if a.random.is_none() {
+        for (flag, given) in [("--out-channels", a.out_channels.is_some()), ("--kernel", a.kernel.is_some())]
+        {
+            if given {
+                return Err(format!(
+                    "{flag} applies to --random only (with files, the weights' shape sets it) (see wino --help)"
+                ));
+            }
+        }
+    }
+    if let Some(out) = &a.output {
+        let inputs = [
+            ("--input", &a.input),
+            ("--weight", &a.weight),
+            ("--bias", &a.bias),
+            ("--residual", &a.residual),
+        ];
+        let inputs: Vec<(&str, &Path)> =
+            inputs.iter().filter_map(|(flag, p)| p.as_deref().map(|p| (*flag, p))).collect();
+        check_output(out, &inputs)?;
+    }
+    if a.input.is_none() && a.random.is_none() {
+        return Err("give --input X.npy --weight W.npy, or --random N,C,H,W".into());
+    }
+    let ctx = lib(Context::new())?;
+    let max_bytes = ctx.limits().max_buffer_size;
+    let read = |path: &Option<std::path::PathBuf>, role: Role| {
+        path.as_deref().map(|p| read_npy(p, &role, max_bytes)).transpose()
+    };
+    let input = read(&a.input, Role::input(a.data_format))?;
+    let weights = read(&a.weight, Role::weight(a.weight_format))?;
+    let bias = read(&a.bias, Role::BIAS)?;
+    let residual = read(&a.residual, Role::residual(a.data_format))?;
+    let (input_shape, weight_shape) = match (&input, &weights, a.random) {
+        (Some(input), Some(weights), _) => (input.shape.clone(), weights.shape.clone()),
+        (_, _, Some(dims)) => random_shapes(a, dims),
+        _ => return Err("give --input X.npy --weight W.npy, or --random N,C,H,W".into()),
+    };
+    let shape = logical(&input_shape, a.data_format);
+    let desc = descriptor(a, shape, &weight_shape, bias.is_some(), residual.is_some())?;
+    let (input, weights) = match (input, weights) {
+        (Some(input), Some(weights)) => (input, weights),
+        _ => random_operands(a, shape, max_bytes)?,
+    };
+    let conv = lib(Conv2d::new(&ctx, desc, &weights.data, bias.as_ref().map(|b| &b.data[..])))?;
+    let plan = lib(conv.plan(shape))?;
+    let out_shape = stored(plan.output, a.data_format);
+    if let Some(r) = residual.as_ref().filter(|r| r.shape != out_shape) {
+        return Err(format!(
+            "residual has shape {:?} but the output is {out_shape:?} ({})",
+            r.shape, a.data_format
+        ));
+    }
+    eprintln!("adapter: {} ({})", ctx.adapter_info().name, ctx.adapter_info().backend);
+    eprintln!("shape: {:?} → {:?} (logical NCHW; data format {})", plan.input, plan.output, a.data_format);
+    eprintln!("path: {}", glue::describe(&plan));
+    let start = Instant::now();
+    let output = run_conv(&conv, &input.data, shape, residual.as_ref().map(|r| &r.data[..]))?;
+    eprintln!(
+        "time: {:.3} ms (one call, wall: upload, pipeline creation on first use, run and read-back; \
+         --iters N for GPU timing)",
+        start.elapsed().as_secs_f64() * 1e3
+    );
+    if let Some(iters) = a.iters {
+        eprintln!("time: {} over {iters} calls", timing(&lib(conv.benchmark(shape, iters as usize))?));
+    }
+    // The values as they will be stored: f16 input files give f16 output files.
+    let output = if input.f16 { round_to_dtype(&output, DType::F16) } else { output };
+    if a.verify {
+        let start = Instant::now();
+        let rounded = |v: &[f32]| round_to_dtype(v, a.dtype);
+        let want = lib(reference::conv2d_f64(
+            conv.desc(),
+            &rounded(&input.data),
+            shape,
+            &weights.data,
+            bias.as_ref().map(|b| &b.data[..]),
+            residual.as_ref().map(|r| rounded(&r.data)).as_deref(),
+        ))?;
+        let reference_ms = start.elapsed().as_secs_f64() * 1e3;
+        let checked = if input.f16 { DType::F16 } else { a.dtype };
+        check(&output, &want, input.f16, glue::tolerance(checked, &plan), reference_ms)?;
+    }
+    if let Some(path) = &a.output {
+        write_npy(path, &out_shape, &output, input.f16)?;
+        eprintln!("wrote {} {out_shape:?} {}", path.display(), if input.f16 { "<f2" } else { "<f4" });
+    }
+    Ok(())
+}
+
+/// The logical `[n, c, h, w]` of an activation stored in `format`.
+fn logical(shape: &[usize], format: DataFormat) -> [usize; 4] {
+    match format {
+        DataFormat::Nchw => [shape[0], shape[1], shape[2], shape[3]],
+        DataFormat::Nhwc => [shape[0], shape[3], shape[1], shape[2]],
+    }
+}
+
+/// The stored shape of a logical `[n, c, h, w]` activation.
+fn stored([n, c, h, w]: [usize; 4], format: DataFormat) -> Vec<usize> {
+    match format {
+        DataFormat::Nchw => vec![n, c, h, w],
+        DataFormat::Nhwc => vec![n, h, w, c],
+    }
+}
+
+/// The stored input and weight shapes `--random` makes.
+fn random_shapes(a: &ConvArgs, dims: [usize; 4]) -> (Vec<usize>, Vec<usize>) {
+    let cg = dims[1] / a.groups.max(1);
+    let k = a.out_channels.unwrap_or(RANDOM_OUT_CHANNELS);
+    let r = a.kernel.unwrap_or(RANDOM_KERNEL);
+    let weights = match a.weight_format {
+        WeightFormat::Oihw => vec![k, cg, r, r],
+        WeightFormat::Hwio => vec![r, r, cg, k],
+    };
+    (stored(dims, a.data_format), weights)
+}
+
+/// Random input and weights for `--random` (after the descriptor has been validated, so the
+/// sizes do not overflow), refused where one is more than a buffer holds.
+fn random_operands(a: &ConvArgs, dims: [usize; 4], max_bytes: u64) -> Res<(Array, Array)> {
+    let array = |what: &str, shape: Vec<usize>, seed: u64, scale: f32| {
+        let bytes = shape.iter().try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
+        match bytes {
+            Some(bytes) if bytes <= max_bytes => {
+                let data =
+                    reference::pseudo_random(bytes as usize / 4, seed).iter().map(|v| v * scale).collect();
+                Ok(Array { shape, data, f16: false })
+            }
+            _ => Err(format!(
+                "--random: the {what} of shape {shape:?} need more than the {max_bytes} bytes a buffer holds"
+            )),
+        }
+    };
+    let (input, weights) = random_shapes(a, dims);
+    // 1/sqrt(fan-in) keeps the output near the input's magnitude.
+    let r = a.kernel.unwrap_or(RANDOM_KERNEL);
+    let fan_in = dims[1] / a.groups * r * r;
+    Ok((array("input values", input, 1, 1.0)?, array("weights", weights, 2, 1.0 / (fan_in as f32).sqrt())?))
+}
+
+/// The descriptor from the options, with channels and kernel taken from the arrays, checked
+/// against the logical input shape `[n, c, h, w]` before any GPU work.
+fn descriptor(
+    a: &ConvArgs,
+    [_, channels, h, w]: [usize; 4],
+    weight_shape: &[usize],
+    bias: bool,
+    residual: bool,
+) -> Res<Conv2dDesc> {
+    let ws = weight_shape;
+    let (k, cg, kernel) = match a.weight_format {
+        WeightFormat::Oihw => (ws[0], ws[1], [ws[2], ws[3]]),
+        WeightFormat::Hwio => (ws[3], ws[2], [ws[0], ws[1]]),
+    };
+    let desc = glue::conv_desc(a, [channels, k], kernel, bias, residual);
+    glue::weight_len(&desc)?;
+    // The descriptor is valid, so groups divides the channels and this cannot overflow.
+    if cg * a.groups != channels {
+        return Err(format!(
+            "channel mismatch: the input has {channels} channels but weights of shape {ws:?} ({}) \
+             expect {cg} per group × {} group(s) = {}",
+            a.weight_format,
+            a.groups,
+            cg * a.groups
+        ));
+    }
+    lib(desc.output_hw(h, w))?;
+    Ok(desc)
+}
+
+/// Runs with host data of the descriptor's dtype; returns f32 values.
+fn run_conv(conv: &Conv2d, input: &[f32], shape: [usize; 4], residual: Option<&[f32]>) -> Res<Vec<f32>> {
+    match conv.desc().dtype {
+        DType::F32 => lib(conv.run(input, shape, residual)),
+        DType::F16 => {
+            let half = |v: &[f32]| v.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>();
+            let out = lib(conv.run(&half(input), shape, residual.map(half).as_deref()))?;
+            Ok(out.into_iter().map(f32::from).collect())
+        }
+    }
+}
+
+fn timing(t: &Timing) -> String {
+    let gpu = t.gpu_ms.map_or("n/a".to_string(), |g| format!("{g:.3} ms"));
+    format!(
+        "gpu {gpu} (timestamps), wall {:.3} ms per call (submit + wait, upload excluded; empty submit + wait {:.3} ms)",
+        t.wall_ms, t.floor_ms
+    )
+}
+
+/// What the GPU saw (f16 runs round the input and residual to f16), or what an f16 file stores.
+fn round_to_dtype(v: &[f32], dtype: DType) -> Vec<f32> {
+    match dtype {
+        DType::F32 => v.to_vec(),
+        DType::F16 => v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
+    }
+}
+
+/// Compares the stored values with the reference: f16 overflows (±inf where the reference is
+/// finite) are counted and named, then the max relative error must be within `tolerance`.
+fn check(stored: &[f32], want: &[f64], f16: bool, tolerance: f64, reference_ms: f64) -> Res<()> {
+    let overflows = stored.iter().zip(want).filter(|(s, w)| s.is_infinite() && w.is_finite()).count();
+    if overflows > 0 {
+        println!("verify: {overflows} stored value(s) are ±inf where the reference is finite: FAIL");
+        let kind = if f16 { "overflow float16 (max 65504)" } else { "are ±inf" };
+        return Err(format!(
+            "verification failed: {overflows} of {} stored output values {kind} where the f64 reference is finite",
+            stored.len()
+        ));
+    }
+    let error = reference::max_rel_error(stored, want);
+    let ok = error <= tolerance;
+    println!(
+        "verify: max relative error {error:.2e} (tolerance {tolerance:e}{}): {}",
+        if f16 { ", values as stored in float16" } else { "" },
+        if ok { "OK" } else { "FAIL" }
+    );
+    eprintln!("reference: f64 CPU convolution took {reference_ms:.0} ms");
+    if !ok {
+        return Err(format!("verification failed: max relative error {error:.2e} exceeds {tolerance:e}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! `wino emit`: every generated kernel as WGSL, Metal Shading Language or SPIR-V, one file each.
+
+use crate::npy::write_atomically;
+use crate::{lib, EmitArgs, Res, Target};
+use wgpu_winograd::{all_kernels, backends};
+
+pub fn run(a: &EmitArgs) -> Res<()> {
+    std::fs::create_dir_all(&a.out).map_err(|e| format!("cannot create {}: {e}", a.out.display()))?;
+    let kernels = all_kernels();
+    let (mut total_lines, mut total_wgsl) = (0, 0);
+    for k in &kernels {
+        let (ext, bytes, lines) = match a.target {
+            Target::Wgsl => ("wgsl", k.source.clone().into_bytes(), k.lines()),
+            Target::Msl => {
+                let msl = lib(backends::to_msl(k))?;
+                let lines = msl.lines().count();
+                ("metal", msl.into_bytes(), lines)
+            }
+            Target::Spv => ("spv", lib(backends::to_spirv(k))?.iter().flat_map(|w| w.to_le_bytes()).collect(), 0),
+        };
+        let path = a.out.join(format!("{}.{ext}", k.name));
+        write_atomically(&path, |w| w.write_all(&bytes))?;
+        let size = match a.target {
+            Target::Wgsl => format!("{lines} lines"),
+            Target::Msl => format!("{lines} lines (from {} WGSL lines)", k.lines()),
+            Target::Spv => format!("{} bytes (from {} WGSL lines)", bytes.len(), k.lines()),
+        };
+        println!("{}  {size}", path.display());
+        total_lines += lines;
+        total_wgsl += k.lines();
+    }
+    let written = match a.target {
+        Target::Spv => String::new(),
+        _ => format!("{total_lines} lines written, "),
+    };
+    println!("total: {} files, {written}from {total_wgsl} WGSL lines", kernels.len());
+    Ok(())
+}

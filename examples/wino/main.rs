@@ -1,0 +1,334 @@
+//! `wino`: the command-line face of wgpu-winograd.
+//!
+//! ```text
+//! wino info
+//!     Every adapter wgpu sees (name, backend, device type, driver), the one `Context::new`
+//!     picks, its key limits and whether it has SHADER_F16, TIMESTAMP_QUERY and SUBGROUP.
+//! wino conv --input X.npy --weight W.npy [--bias B.npy] [--residual R.npy] [--output Y.npy]
+//!           [--padding P|T,B,L,R] [--stride S|SH,SW] [--dilation D|DH,DW] [--groups G]
+//!           [--algo auto|winograd|gemm|depthwise|direct] [--tile 2|4|6] [--layout auto|r_16_6_6|r_6_6_16]
+//!           [--fuse auto|on|off]
+//!           [--dtype f32|f16] [--data-format nchw|nhwc] [--weight-format oihw|hwio]
+//!           [--activation none|relu|relu6|silu] [--iters N] [--verify]
+//! wino conv --random N,C,H,W [--out-channels K] [--kernel R] [...]
+//!     One convolution on little-endian float32/float16 C-order `.npy` files (or on random
+//!     data). Prints the path taken and the call's wall time on stderr (`--iters N` adds
+//!     repeated GPU timing); `--verify` compares the values as stored with the f64 CPU
+//!     reference. The output has the input file's element type and data format.
+//! wino emit --target wgsl|msl|spv --out DIR
+//!     Every generated kernel as WGSL, Metal Shading Language or SPIR-V, one file each.
+//! wino bench --suite seed|resnet|resnet50|mobilenetv2|all [--batch N] [--algo auto|winograd|gemm|depthwise|direct]
+//!            [--json FILE] [--plot FILE.svg] [--iters N] [--dtype f32|f16]
+//!            [--tune] [--fuse auto|on|off] [--kernels]
+//!     Times the suite's layers: by default Winograd (layout auto and both fixed layouts)
+//!     against direct on seed/resnet, `auto` on the networks. A table and network totals on
+//!     stdout, progress on stderr, optionally JSON records and an SVG plot.
+//! ```
+//!
+//! Every failure is one `wino: error: …` line on stderr and exit code 1. Output files are
+//! written under a temporary name beside their target (through symbolic links) and renamed into
+//! place only when complete, so a failed run never leaves a partial file.
+
+mod bench;
+mod conv;
+mod emit;
+mod glue;
+mod info;
+mod npy;
+mod plot;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use wgpu_winograd::{Activation, Algo, DType, DataFormat, Padding, TileLayout, WeightFormat};
+use std::fmt;
+use std::str::FromStr;
+
+/// Every fallible step returns its one-line message.
+type Res<T> = Result<T, String>;
+
+#[derive(Parser)]
+#[command(name = "wino", about = "Winograd convolution on any wgpu adapter")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List adapters and show the chosen one's limits and features.
+    Info,
+    /// Run one convolution on .npy files (or random data).
+    Conv(Box<ConvArgs>),
+    /// Write every generated kernel to a directory.
+    Emit(EmitArgs),
+    /// Time the convolutions of a suite (seed shapes, ResNet layers, whole networks).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct ConvArgs {
+    /// Input tensor (.npy, float32 or float16; NCHW or NHWC per --data-format).
+    #[arg(long, required_unless_present = "random", conflicts_with = "random")]
+    input: Option<PathBuf>,
+    /// Weights (.npy, float32 or float16; OIHW or HWIO per --weight-format).
+    #[arg(long, required_unless_present = "random", conflicts_with = "random")]
+    weight: Option<PathBuf>,
+    /// Use random data of logical shape N,C,H,W instead of --input and --weight.
+    #[arg(long, value_name = "N,C,H,W", value_parser = parse_dims)]
+    random: Option<[usize; 4]>,
+    /// Output channels for --random [default: 16].
+    #[arg(long, value_name = "K", requires = "random")]
+    out_channels: Option<usize>,
+    /// Kernel side for --random [default: 3].
+    #[arg(long, value_name = "R", requires = "random")]
+    kernel: Option<usize>,
+    /// Bias of K values (.npy, rank 1).
+    #[arg(long)]
+    bias: Option<PathBuf>,
+    /// A tensor shaped like the output, added before the activation.
+    #[arg(long)]
+    residual: Option<PathBuf>,
+    /// Where to write the result (.npy, same element type and data format as the input).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Zero padding: P on every side, or T,B,L,R.
+    #[arg(long, default_value = "0", value_name = "P|T,B,L,R", allow_hyphen_values = true, value_parser = parse_padding)]
+    padding: Padding,
+    /// Stride: S, or SH,SW.
+    #[arg(long, default_value = "1", value_name = "S|SH,SW", allow_hyphen_values = true, value_parser = parse_pair)]
+    stride: [usize; 2],
+    /// Dilation: D, or DH,DW.
+    #[arg(long, default_value = "1", value_name = "D|DH,DW", allow_hyphen_values = true, value_parser = parse_pair)]
+    dilation: [usize; 2],
+    /// Channel groups (must divide the input and output channels).
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
+    groups: usize,
+    /// auto, winograd, gemm, depthwise or direct.
+    #[arg(long, default_value = "auto")]
+    algo: Auto<Algo>,
+    /// Winograd output tile side m (2, 4 or 6 for 3×3 kernels; 2 for 5×5); default: per shape.
+    #[arg(long, value_name = "M", allow_hyphen_values = true)]
+    tile: Option<usize>,
+    /// Winograd-domain layout: auto, r_16_6_6 or r_6_6_16.
+    #[arg(long, default_value = "auto")]
+    layout: Auto<TileLayout>,
+    /// Winograd in one fused kernel (on), as three kernels (off), or per shape (auto).
+    #[arg(long, default_value = "auto")]
+    fuse: Fuse,
+    /// Element type of activations on the GPU: f32 or f16 (arithmetic is f32).
+    #[arg(long, default_value = "f32")]
+    dtype: DType,
+    /// Memory order of input, residual and output: nchw or nhwc.
+    #[arg(long, default_value = "nchw")]
+    data_format: DataFormat,
+    /// Memory order of the weights: oihw or hwio.
+    #[arg(long, default_value = "oihw")]
+    weight_format: WeightFormat,
+    /// Fused activation: none, relu, relu6 or silu.
+    #[arg(long, default_value = "none")]
+    activation: Activation,
+    /// Also time N calls after warm-up (GPU timestamps and wall time); default: the one call.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    iters: Option<u32>,
+    /// Compare the values as stored with the f64 CPU reference.
+    #[arg(long)]
+    verify: bool,
+}
+
+#[derive(Args)]
+struct EmitArgs {
+    /// Output language.
+    #[arg(long)]
+    target: Target,
+    /// Directory to write into (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// A library option or `auto` (the library's `None`: chosen per shape).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Auto<T>(pub Option<T>);
+
+impl<T: FromStr<Err = wgpu_winograd::Error>> FromStr for Auto<T> {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Auto(None)),
+            other => other.parse().map(|v| Auto(Some(v))).map_err(|e: wgpu_winograd::Error| e.to_string()),
+        }
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Auto<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("auto"),
+            Some(v) => v.fmt(f),
+        }
+    }
+}
+
+/// `--fuse`: the Winograd product stage as one fused kernel, three kernels, or per shape.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Fuse {
+    Auto,
+    On,
+    Off,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Target {
+    Wgsl,
+    Msl,
+    Spv,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Which layers.
+    #[arg(long, default_value = "seed")]
+    suite: SuiteArg,
+    /// Batch of the resnet50 and mobilenetv2 suites.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    batch: u32,
+    /// Time only this algorithm: auto (resolved per layer), winograd, gemm, depthwise or direct;
+    /// default: Winograd's layouts against direct on seed/resnet, auto on resnet50/mobilenetv2.
+    #[arg(long)]
+    algo: Option<Auto<Algo>>,
+    /// Write the records as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Draw time against image size as SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// Timed calls per record.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    iters: u32,
+    /// Element type of activations: f32 or f16.
+    #[arg(long, default_value = "f32")]
+    dtype: DType,
+    /// First time every Winograd candidate per shape and cache the winner, which `auto` then uses.
+    /// Time again in a new process for figures: after tuning, this process's timings run slow.
+    #[arg(long)]
+    tune: bool,
+    /// Winograd variants in one fused kernel (on), as three kernels (off), or per shape (auto).
+    #[arg(long, default_value = "auto")]
+    fuse: Fuse,
+    /// Also time each kernel of the Winograd variants on its own (needs TIMESTAMP_QUERY).
+    #[arg(long)]
+    kernels: bool,
+}
+
+/// `--suite`, mirrored onto [`wgpu_winograd::suites::Suite`].
+#[derive(Clone, Copy, ValueEnum)]
+enum SuiteArg {
+    Seed,
+    Resnet,
+    Resnet50,
+    Mobilenetv2,
+    All,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off")).init();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help
+        Err(e) => return fail(&one_line(&e)),
+    };
+    // A panic anywhere (library or wgpu) still ends as one line and exit code 1.
+    std::panic::set_hook(Box::new(|info| {
+        if QUIET_PANICS.load(Ordering::Relaxed) {
+            return; // caught and reported by `quietly`
+        }
+        let msg = info.payload_as_str().unwrap_or("unknown panic");
+        eprintln!("wino: error: internal error: {}", msg.split_whitespace().collect::<Vec<_>>().join(" "));
+    }));
+    let result = std::panic::catch_unwind(|| match &cli.command {
+        Command::Info => info::run(),
+        Command::Conv(args) => conv::run(args),
+        Command::Emit(args) => emit::run(args),
+        Command::Bench(args) => bench::run(args),
+    });
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(msg)) => fail(&msg),
+        Err(_) => ExitCode::FAILURE, // the hook has printed the line
+    }
+}
+
+/// Set while `quietly` runs code whose panics become an error message.
+static QUIET_PANICS: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f`, turning a panic into `None` without the hook's error line (for third-party code
+/// that may panic on hostile input, such as npyz multiplying a header's dimensions).
+fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
+    QUIET_PANICS.store(true, Ordering::Relaxed);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET_PANICS.store(false, Ordering::Relaxed);
+    result.ok()
+}
+
+/// Prints the one error line (a multi-line message from below is folded into it).
+fn fail(msg: &str) -> ExitCode {
+    let msg: Vec<&str> = msg.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    eprintln!("wino: error: {}", msg.join(" "));
+    ExitCode::FAILURE
+}
+
+/// A clap error as one line: its message and hints, without the usage block.
+fn one_line(e: &clap::Error) -> String {
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        return "no subcommand given: use info, conv, emit or bench (see wino --help)".into();
+    }
+    let text = e.to_string();
+    let lines =
+        text.lines().take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"));
+    let mut joined = String::new();
+    for line in lines.map(str::trim).filter(|l| !l.is_empty()) {
+        if !joined.is_empty() {
+            joined += if joined.ends_with(':') { " " } else { "; " };
+        }
+        joined += line.trim_start_matches("error: ");
+    }
+    format!("{joined} (see wino --help)")
+}
+
+/// Library errors through their Display.
+fn lib<T>(r: wgpu_winograd::Result<T>) -> Res<T> {
+    r.map_err(|e| e.to_string())
+}
+
+/// Comma-separated non-negative integers, `counts` of them.
+fn integers(text: &str, counts: &[usize]) -> Res<Vec<usize>> {
+    let values: Vec<usize> = text
+        .split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("expected non-negative integers, got '{text}'"))?;
+    if !counts.contains(&values.len()) {
+        let counts: Vec<String> = counts.iter().map(usize::to_string).collect();
+        return Err(format!("expected {} comma-separated values, got '{text}'", counts.join(" or ")));
+    }
+    Ok(values)
+}
+
+fn parse_padding(text: &str) -> Res<Padding> {
+    Ok(match integers(text, &[1, 4])?[..] {
+        [p] => Padding::uniform(p),
+        [top, bottom, left, right] => Padding { top, bottom, left, right },
+        _ => unreachable!("integers() checked the count"),
+    })
+}
+
+fn parse_pair(text: &str) -> Res<[usize; 2]> {
+    let v = integers(text, &[1, 2])?;
+    Ok([v[0], v[v.len() - 1]])
+}
+
+fn parse_dims(text: &str) -> Res<[usize; 4]> {
+    let v = integers(text, &[4])?;
+    Ok([v[0], v[1], v[2], v[3]])
+}
