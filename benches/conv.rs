@@ -16,7 +16,9 @@ fn conv(ctx: &Context, c: usize, k: usize, algo: Option<Algo>, layout: Option<Ti
 }
 
 fn with_desc(ctx: &Context, desc: Conv2dDesc) -> Conv2d {
-    let weights: Vec<f32> = (0..desc.weight_len().expect("a benchmark-sized descriptor")).map(|i| ((i % 17) as f32 - 8.0) / 64.0).collect();
+    let weights: Vec<f32> = (0..desc.weight_len().expect("a benchmark-sized descriptor"))
+        .map(|i| ((i % 17) as f32 - 8.0) / 64.0)
+        .collect();
     Conv2d::new(ctx, desc, &weights, None).expect("building the benchmark convolution")
 }
 
@@ -89,7 +91,11 @@ fn auto_vs_direct(c: &mut Criterion) {
     let layers = [
         ("3x3_c64_32x32", Conv2dDesc::new(64, 64, 3, 1), [1, 64, 32, 32]),
         ("1x1_c256_28x28", Conv2dDesc::new(256, 256, 1, 0), [1, 256, 28, 28]),
-        ("3x3s2_c128_56x56", Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(128, 128, 3, 1) }, [1, 128, 56, 56]),
+        (
+            "3x3s2_c128_56x56",
+            Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(128, 128, 3, 1) },
+            [1, 128, 56, 56],
+        ),
     ];
     for (name, desc, shape) in layers {
         for algo in [None, Some(Algo::Direct)] {

@@ -19,7 +19,10 @@ struct Layer {
 
 fn layer(ctx: &Context, desc: Conv2dDesc, seed: u32) -> Result<Layer, Error> {
     let scale = 1.0 / ((desc.in_channels * 9) as f32).sqrt();
-    let weights: Vec<f32> = pseudo_random(desc.weight_len().expect("a small descriptor"), seed as u64).iter().map(|w| w * scale).collect();
+    let weights: Vec<f32> = pseudo_random(desc.weight_len().expect("a small descriptor"), seed as u64)
+        .iter()
+        .map(|w| w * scale)
+        .collect();
     let bias = pseudo_random(desc.out_channels, seed as u64 + 1);
     let conv = Conv2d::new(ctx, desc.clone(), &weights, Some(&bias))?;
     Ok(Layer { desc, weights, bias, conv })

@@ -56,12 +56,14 @@ impl GemmBlock {
     /// are checked when a shape is planned.
     pub fn new(bm: u32, bn: u32, bk: u32, tm: u32, tn: u32) -> Result<GemmBlock> {
         let bad = |why: &str| {
-            Err(Error::InvalidDescriptor(format!("product block {bm}×{bn}×{bk} ({tm}×{tn} per invocation): {why}")))
+            Err(Error::InvalidDescriptor(format!(
+                "product block {bm}×{bn}×{bk} ({tm}×{tn} per invocation): {why}"
+            )))
         };
-        if ![tm, tn].iter().all(|&t| t > 0 && t % 4 == 0 && t <= 16) {
+        if ![tm, tn].iter().all(|&t| t > 0 && t.is_multiple_of(4) && t <= 16) {
             return bad("tm and tn must be 4, 8, 12 or 16");
         }
-        if bm == 0 || bn == 0 || bm % tm != 0 || bn % tn != 0 {
+        if bm == 0 || bn == 0 || !bm.is_multiple_of(tm) || !bn.is_multiple_of(tn) {
             return bad("bm must be a positive multiple of tm and bn of tn");
         }
         if bk == 0 || bk > 64 {
@@ -161,8 +163,11 @@ impl FromStr for GemmBlock {
     type Err = Error;
     /// `BMxBNxBK/TMxTN`, as [`Display`](fmt::Display) writes it, e.g. `64x64x16/8x4`.
     fn from_str(s: &str) -> Result<GemmBlock> {
-        let bad = || Error::InvalidDescriptor(format!("product block '{s}' is not BMxBNxBK/TMxTN, e.g. 64x64x16/8x4"));
-        let v: Vec<u32> = s.split(['x', '/']).map(|p| p.trim().parse().map_err(|_| bad())).collect::<Result<_>>()?;
+        let bad = || {
+            Error::InvalidDescriptor(format!("product block '{s}' is not BMxBNxBK/TMxTN, e.g. 64x64x16/8x4"))
+        };
+        let v: Vec<u32> =
+            s.split(['x', '/']).map(|p| p.trim().parse().map_err(|_| bad())).collect::<Result<_>>()?;
         match v[..] {
             [bm, bn, bk, tm, tn] => GemmBlock::new(bm, bn, bk, tm, tn),
             _ => Err(bad()),
@@ -437,7 +442,9 @@ impl Conv2dDesc {
 
     /// Whether a Winograd-only option (tile, layout, fused or separate kernels) is set.
     pub fn forces_winograd(&self) -> bool {
-        self.tile.is_some() || self.layout.is_some() || matches!(self.product, Some(Product::Fused | Product::Separate))
+        self.tile.is_some()
+            || self.layout.is_some()
+            || matches!(self.product, Some(Product::Fused | Product::Separate))
     }
 
     /// Checks everything that can be known before a shape is seen: sizes, groups, and that the
@@ -477,7 +484,10 @@ impl Conv2dDesc {
                 ))
             }
             Some(Algo::Gemm) if winograd_options => {
-                return bad("tile, layout, fused and separate are Winograd options; gemm takes only a product block".into())
+                return bad(
+                    "tile, layout, fused and separate are Winograd options; gemm takes only a product block"
+                        .into(),
+                )
             }
             Some(Algo::Depthwise) if !self.is_depthwise() => {
                 return bad(format!(
@@ -485,7 +495,9 @@ impl Conv2dDesc {
                     self.groups, self.in_channels
                 ))
             }
-            Some(Algo::Winograd) | None if (self.algo.is_some() || winograd_options) && !self.winograd_applies() => {
+            Some(Algo::Winograd) | None
+                if (self.algo.is_some() || winograd_options) && !self.winograd_applies() =>
+            {
                 return Err(Error::Unsupported(format!(
                     "Winograd needs a square 3×3 or 5×5 kernel with stride 1, dilation 1 and groups 1 \
                      (got kernel {:?}, stride {:?}, dilation {:?}, groups {}); use another algo",
@@ -527,7 +539,9 @@ impl Conv2dDesc {
     pub fn check_residual(&self, residual: Option<usize>, output: Option<usize>) -> Result<()> {
         match (residual, self.residual) {
             (Some(r), true) => match output {
-                Some(o) if o != r => Err(Error::InvalidShape(format!("residual has {r} values, the output has {o}"))),
+                Some(o) if o != r => {
+                    Err(Error::InvalidShape(format!("residual has {r} values, the output has {o}")))
+                }
                 _ => Ok(()),
             },
             (Some(_), false) => Err(Error::InvalidShape("a residual was given but residual is false".into())),
@@ -546,7 +560,9 @@ impl Conv2dDesc {
             ))
         };
         let span = |k: usize, d: usize| k.checked_sub(1)?.checked_mul(d)?.checked_add(1);
-        let pad = |x: usize, a: usize, b: usize| x.checked_add(a).and_then(|v| v.checked_add(b)).ok_or_else(too_big);
+        let pad = |x: usize, a: usize, b: usize| {
+            x.checked_add(a).and_then(|v| v.checked_add(b)).ok_or_else(too_big)
+        };
         let ph = pad(h, self.padding.top, self.padding.bottom)?;
         let pw = pad(w, self.padding.left, self.padding.right)?;
         let kh = span(self.kernel[0], self.dilation[0]).ok_or_else(too_big)?;
@@ -604,7 +620,9 @@ mod tests {
 
     #[test]
     fn blocks_are_checked_where_they_are_built() {
-        for (bm, bn, bk, tm, tn) in [(0, 64, 16, 4, 4), (16, 60, 16, 4, 6), (48, 64, 16, 6, 4), (64, 64, 0, 4, 4), (64, 64, 16, 0, 4)] {
+        for (bm, bn, bk, tm, tn) in
+            [(0, 64, 16, 4, 4), (16, 60, 16, 4, 6), (48, 64, 16, 6, 4), (64, 64, 0, 4, 4), (64, 64, 16, 0, 4)]
+        {
             assert!(GemmBlock::new(bm, bn, bk, tm, tn).is_err(), "{bm} {bn} {bk} {tm} {tn}");
         }
         for b in GemmBlock::CATALOGUE {
@@ -617,10 +635,16 @@ mod tests {
     fn forced_options_must_fit_the_forced_algorithm() {
         let d = Conv2dDesc::new(8, 8, 3, 1);
         assert!(Conv2dDesc { algo: Some(Algo::Direct), tile: Some(2), ..d.clone() }.validate().is_err());
-        assert!(Conv2dDesc { algo: Some(Algo::Gemm), product: Some(Product::Fused), ..d.clone() }.validate().is_err());
-        assert!(Conv2dDesc { algo: Some(Algo::Gemm), product: Some(Product::Block(GemmBlock::B64)), ..d.clone() }
+        assert!(Conv2dDesc { algo: Some(Algo::Gemm), product: Some(Product::Fused), ..d.clone() }
             .validate()
-            .is_ok());
+            .is_err());
+        assert!(Conv2dDesc {
+            algo: Some(Algo::Gemm),
+            product: Some(Product::Block(GemmBlock::B64)),
+            ..d.clone()
+        }
+        .validate()
+        .is_ok());
         assert!(Conv2dDesc { stride: [2, 2], tile: Some(2), ..d.clone() }.validate().is_err());
         assert!(Conv2dDesc { tile: Some(3), ..d.clone() }.validate().is_err());
         assert!(Conv2dDesc { algo: Some(Algo::Depthwise), ..d.clone() }.validate().is_err());

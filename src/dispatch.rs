@@ -62,7 +62,8 @@ pub(crate) fn plan(
     let output = desc.output_shape(input)?;
     // Whole tensors must exist as single buffers; refuse what no buffer can hold, before any
     // product below can overflow.
-    let bytes = |dims: [usize; 4]| dims.iter().try_fold(desc.dtype.size(), |acc, &d| acc.checked_mul(d as u64));
+    let bytes =
+        |dims: [usize; 4]| dims.iter().try_fold(desc.dtype.size(), |acc, &d| acc.checked_mul(d as u64));
     for (what, dims) in [("input", input), ("output", output)] {
         match bytes(dims) {
             Some(b) if b <= limits.max_buffer_size => {}
@@ -105,7 +106,10 @@ mod tests {
 
     #[test]
     fn the_ladder_picks_each_algorithm_where_it_belongs() {
-        assert!(matches!(path(&Conv2dDesc::new(64, 64, 3, 1), [32, 64, 56, 56]), Path::Winograd { m: 4, .. }));
+        assert!(matches!(
+            path(&Conv2dDesc::new(64, 64, 3, 1), [32, 64, 56, 56]),
+            Path::Winograd { m: 4, .. }
+        ));
         assert!(matches!(path(&Conv2dDesc::new(16, 16, 3, 1), [1, 16, 32, 32]), Path::Winograd { m: 2, .. }));
         assert!(matches!(path(&Conv2dDesc::new(256, 64, 1, 0), [1, 256, 56, 56]), Path::Gemm { .. }));
         let strided = Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(128, 128, 3, 1) };
@@ -115,7 +119,10 @@ mod tests {
         let tiny = Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(4, 4, 3, 1) };
         assert_eq!(path(&tiny, [1, 4, 16, 16]), Path::Direct);
         let forced = Conv2dDesc { algo: Some(Algo::Winograd), ..tiny };
-        assert!(matches!(plan(&forced, [1, 4, 16, 16], &Limits::default(), GPU, None), Err(Error::Unsupported(_))));
+        assert!(matches!(
+            plan(&forced, [1, 4, 16, 16], &Limits::default(), GPU, None),
+            Err(Error::Unsupported(_))
+        ));
     }
 
     #[test]
@@ -144,14 +151,18 @@ mod tests {
     fn auto_fuses_few_channels_on_gpus_only() {
         let limits = Limits::default();
         let seed = Conv2dDesc::new(16, 16, 3, 1);
-        let kernels = |d: &Conv2dDesc, device| match plan(d, [1, d.in_channels, 32, 32], &limits, device, None) {
-            Ok(Plan { path: Path::Winograd { kernels, .. }, .. }) => kernels,
-            other => panic!("{other:?}"),
-        };
+        let kernels =
+            |d: &Conv2dDesc, device| match plan(d, [1, d.in_channels, 32, 32], &limits, device, None) {
+                Ok(Plan { path: Path::Winograd { kernels, .. }, .. }) => kernels,
+                other => panic!("{other:?}"),
+            };
         assert_eq!(kernels(&seed, GPU), WinogradKernels::Fused);
         assert_ne!(kernels(&seed, DeviceType::Cpu), WinogradKernels::Fused);
         assert_ne!(kernels(&Conv2dDesc::new(64, 64, 3, 1), GPU), WinogradKernels::Fused);
-        assert_ne!(kernels(&Conv2dDesc { product: Some(Product::Separate), ..seed }, GPU), WinogradKernels::Fused);
+        assert_ne!(
+            kernels(&Conv2dDesc { product: Some(Product::Separate), ..seed }, GPU),
+            WinogradKernels::Fused
+        );
     }
 
     #[test]

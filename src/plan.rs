@@ -142,7 +142,8 @@ impl Plan {
         let mut out = Vec::new();
         for first_image in (0..n).step_by(self.chunk.max(1)) {
             for tile_row0 in (0..th).step_by(self.band_rows.max(1)) {
-                let (images, tile_rows) = (self.chunk.min(n - first_image), self.band_rows.min(th - tile_row0));
+                let (images, tile_rows) =
+                    (self.chunk.min(n - first_image), self.band_rows.min(th - tile_row0));
                 out.push(Piece { first_image, images, tile_row0, tile_rows });
             }
         }

@@ -2,9 +2,9 @@
 //! in f64, and an f32 Winograd that follows the GPU's arithmetic step by step.
 
 use crate::desc::{Activation, Conv2dDesc, DType};
-use crate::plan::{Path, Plan};
 use crate::error::{Error, Result};
 use crate::lowering::{to_f32, Transforms};
+use crate::plan::{Path, Plan};
 use std::ops::Range;
 
 /// The sizes of one call, checked against the descriptor and the data handed in.

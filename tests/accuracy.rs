@@ -11,7 +11,7 @@ fn error(m: usize, r: usize, set: PointSet, channels: usize) -> f64 {
     let desc = Conv2dDesc::new(channels, 8, r, r / 2);
     let shape = [1, channels, 24, 24];
     let x = common::data(shape.iter().product(), 7);
-    let w = common::data(desc.weight_len(), 8);
+    let w = common::data(desc.weight_len().unwrap(), 8);
     let want = reference::conv2d_f64(&desc, &x, shape, &w, None, None).unwrap();
     let got = reference::conv2d_winograd_f32(&desc, &t, &x, shape, &w, None, None).unwrap();
     reference::max_rel_error(&got, &want)
@@ -19,7 +19,7 @@ fn error(m: usize, r: usize, set: PointSet, channels: usize) -> f64 {
 
 #[test]
 fn default_point_sets_are_the_measured_best() {
-    for (m, r) in wgpu_winograd::dispatch::WINOGRAD_TILES {
+    for (m, r) in wgpu_winograd::WINOGRAD_TILES {
         let int = error(m, r, PointSet::Integer, 128);
         let sqrt2 = error(m, r, PointSet::Sqrt2, 128);
         let default = PointSet::default_for(m, r);

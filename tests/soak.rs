@@ -1,32 +1,39 @@
-//! 10,000 repeated calls: identical results and no growth in resident memory. Its own test
-//! binary, so no other test allocates in the process while it measures.
+//! Repeated calls: identical results and no growth in resident memory. Its own test binary, so
+//! no other test allocates in the process while it measures.
 
 mod common;
-use wgpu_winograd::{Conv2d, Conv2dDesc};
+use common::{bits, ctx, rss_kib, Tensors};
+use wgpu_winograd::reference::max_rel_error;
+use wgpu_winograd::Conv2dDesc;
 
-/// Resident set size in KiB (Linux); None elsewhere.
-fn rss_kib() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    Some(statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4)
-}
+const WARM_UP: usize = 200;
+const CALLS: usize = 10_000;
 
 #[test]
-fn repeated_calls_do_not_grow_memory() {
+fn repeated_calls_keep_memory_flat_and_results_identical() {
     let d = Conv2dDesc { has_bias: true, ..Conv2dDesc::new(4, 6, 3, 1) };
-    let bias = common::data(6, 2);
-    let conv = Conv2d::new(common::ctx(), d.clone(), &common::data(d.weight_len(), 1), Some(&bias)).unwrap();
-    let shape = [1, 4, 8, 8];
-    let x = common::data(256, 9);
-    let first = conv.run(&x, shape, None).unwrap();
-    for _ in 0..500 {
-        conv.run(&x, shape, None).unwrap();
+    let shape = [2, 4, 9, 7];
+    let t = Tensors::new(&d, shape, 11);
+    let conv = t.conv(&d);
+    let first = t.run(&conv, shape);
+    let err = max_rel_error(&first, &t.reference(&d, shape));
+    assert!(err <= common::tolerance(&conv, shape), "first call: error {err:e}");
+    for _ in 0..WARM_UP {
+        t.run(&conv, shape);
     }
-    let before = rss_kib();
-    for _ in 0..10_000 {
-        assert_eq!(conv.run(&x, shape, None).unwrap(), first);
+    let (before, start) = (rss_kib(), std::time::Instant::now());
+    let first = bits(&first);
+    for i in 0..CALLS {
+        assert!(bits(&t.run(&conv, shape)) == first, "call {i} differs from the first");
     }
+    let elapsed = start.elapsed();
+    // Off Linux there is no /proc/self/statm: the calls and the identity check still run above.
     if let (Some(b), Some(a)) = (before, rss_kib()) {
-        eprintln!("RSS over 10000 calls: {b} KiB -> {a} KiB");
-        assert!(a <= b + 4096, "resident memory grew from {b} KiB to {a} KiB");
+        let growth = a as i64 - b as i64;
+        eprintln!(
+            "soak on {}: {CALLS} calls in {elapsed:.2?}; RSS {b} KiB → {a} KiB ({growth:+} KiB)",
+            ctx().adapter_info().name
+        );
+        assert!(a <= b + 4096, "resident memory grew from {b} KiB to {a} KiB over {CALLS} calls");
     }
 }

@@ -1,10 +1,9 @@
 //! Winograd and direct paths on the GPU against the f64 CPU reference, over a shape matrix.
 
 mod common;
-use common::check;
-use wgpu_winograd::{Algo, Conv2dDesc, TileLayout};
-
-const TOL: f64 = 1e-4;
+use common::{check, ctx, Tensors};
+use wgpu_winograd::reference::{max_rel_error, tolerance};
+use wgpu_winograd::{Algo, Conv2dDesc, DType, GemmBlock, Path, Product, TileLayout, WinogradKernels};
 
 /// (batch, in channels, out channels, h, w, padding, bias)
 const SHAPES: &[(usize, usize, usize, usize, usize, usize, bool)] = &[
@@ -26,9 +25,13 @@ const SHAPES: &[(usize, usize, usize, usize, usize, usize, bool)] = &[
 ];
 
 fn desc(c: usize, k: usize, pad: usize, bias: bool) -> Conv2dDesc {
-    let mut d = Conv2dDesc::new(c, k, 3, pad);
-    d.has_bias = bias;
-    d
+    Conv2dDesc { has_bias: bias, ..Conv2dDesc::new(c, k, 3, pad) }
+}
+
+/// The reference tolerance for the plan `d` takes on `shape`.
+fn tol(d: &Conv2dDesc, shape: [usize; 4]) -> f64 {
+    let t = Tensors::new(d, shape, 0);
+    common::tolerance(&t.conv(d), shape)
 }
 
 #[test]
@@ -37,19 +40,15 @@ fn winograd_f4_both_layouts_match_reference_and_each_other() {
         if h + 2 * pad < 3 || w + 2 * pad < 3 {
             continue;
         }
-        let mut d = desc(c, k, pad, bias);
-        d.algo = Algo::Winograd;
-        d.tile = Some(4);
-        d.layout = TileLayout::R16_6_6;
-        let (a, err_a) = check(&d, [n, c, h, w], i as u64);
-        d.layout = TileLayout::R6_6_16;
-        let (b, err_b) = check(&d, [n, c, h, w], i as u64);
-        assert!(err_a <= TOL && err_b <= TOL, "shape {:?}: errors {err_a:e} {err_b:e}", SHAPES[i]);
-        assert!(
-            a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
-            "layouts differ at {:?}",
-            SHAPES[i]
-        );
+        let shape = [n, c, h, w];
+        let mut d = Conv2dDesc { algo: Some(Algo::Winograd), tile: Some(4), ..desc(c, k, pad, bias) };
+        d.layout = Some(TileLayout::R16_6_6);
+        let (a, err_a) = check(&d, shape, i as u64);
+        d.layout = Some(TileLayout::R6_6_16);
+        let (b, err_b) = check(&d, shape, i as u64);
+        let tol = tol(&d, shape);
+        assert!(err_a <= tol && err_b <= tol, "shape {:?}: errors {err_a:e} {err_b:e}", SHAPES[i]);
+        assert!(common::bits(&a) == common::bits(&b), "layouts differ at {:?}", SHAPES[i]);
     }
 }
 
@@ -59,22 +58,31 @@ fn direct_matches_reference() {
         if h + 2 * pad < 3 || w + 2 * pad < 3 {
             continue;
         }
-        let mut d = desc(c, k, pad, bias);
-        d.algo = Algo::Direct;
+        let d = Conv2dDesc { algo: Some(Algo::Direct), ..desc(c, k, pad, bias) };
         let (_, err) = check(&d, [n, c, h, w], 100 + i as u64);
-        assert!(err <= TOL, "shape {:?}: error {err:e}", SHAPES[i]);
+        assert!(err <= tol(&d, [n, c, h, w]), "shape {:?}: error {err:e}", SHAPES[i]);
     }
 }
 
 #[test]
 fn every_product_block_matches_reference() {
-    for (i, gemm) in wgpu_winograd::codegen::GemmTile::ALL.into_iter().enumerate() {
+    for (i, block) in GemmBlock::CATALOGUE.into_iter().enumerate() {
         for &(n, c, k, h, w) in &[(2, 19, 70, 13, 11), (1, 5, 3, 6, 6), (1, 33, 130, 30, 30)] {
-            let mut d = desc(c, k, 1, true);
-            d.algo = Algo::Winograd;
-            d.gemm = Some(gemm);
-            let (_, err) = check(&d, [n, c, h, w], 50 + i as u64);
-            assert!(err <= TOL, "{gemm:?} on {:?}: error {err:e}", (n, c, k, h, w));
+            let d = Conv2dDesc {
+                algo: Some(Algo::Winograd),
+                product: Some(Product::Block(block)),
+                ..desc(c, k, 1, true)
+            };
+            let shape = [n, c, h, w];
+            let t = Tensors::new(&d, shape, 50 + i as u64);
+            let conv = t.conv(&d);
+            let plan = conv.plan(shape).unwrap();
+            assert!(
+                matches!(plan.path, Path::Winograd { kernels: WinogradKernels::Separate(b), .. } if b == block),
+                "{block} on {shape:?} planned {plan}"
+            );
+            let err = max_rel_error(&t.run(&conv, shape), &t.reference(&d, shape));
+            assert!(err <= tolerance(DType::F32, &plan), "{block} on {shape:?}: error {err:e}");
         }
     }
 }
@@ -83,32 +91,24 @@ fn every_product_block_matches_reference() {
 /// of tile rows; both must still match the reference.
 #[test]
 fn work_past_the_binding_limit_is_split_and_correct() {
-    use wgpu_winograd::{reference, Context, ContextOptions, Conv2d};
-    let adapter_limits = wgpu_winograd::runtime::enumerate_adapters()
-        .into_iter()
-        .map(|a| a.limits())
-        .next()
-        .expect("an adapter");
-    let limits = wgpu::Limits { max_storage_buffer_binding_size: 1 << 20, ..adapter_limits };
-    let ctx = Context::with_options(ContextOptions { limits: Some(limits) }).unwrap();
+    let ctx = common::limited_ctx(
+        1 << 20,
+        ctx().limits().max_buffer_size,
+        ctx().limits().max_compute_workgroups_per_dimension,
+    );
     for (shape, algo) in [
         ([4, 16, 48, 48], Algo::Winograd),
         ([2, 16, 200, 60], Algo::Winograd),
         ([3, 16, 90, 90], Algo::Direct),
     ] {
-        let mut d = desc(16, 16, 1, true);
-        d.algo = algo;
         // The separate kernels, whose Winograd-domain buffers are what outgrows the binding.
-        d.fuse = (algo == Algo::Winograd).then_some(false);
-        let x = common::data(shape.iter().product(), 1);
-        let w = common::data(d.weight_len(), 2);
-        let b = common::data(16, 3);
-        let conv = Conv2d::new(&ctx, d.clone(), &w, Some(&b)).unwrap();
+        let product = (algo == Algo::Winograd).then_some(Product::Separate);
+        let d = Conv2dDesc { algo: Some(algo), product, ..desc(16, 16, 1, true) };
+        let t = Tensors::new(&d, shape, 1);
+        let conv = t.conv_on(&ctx, &d).unwrap();
         let plan = conv.plan(shape).unwrap();
-        assert!(plan.pieces().len() > 1, "{shape:?} was not split: {plan:?}");
-        let got = conv.run(&x, shape, None).unwrap();
-        let want = reference::conv2d_f64(&d, &x, shape, &w, Some(&b), None).unwrap();
-        let err = reference::max_rel_error(&got, &want);
-        assert!(err <= TOL, "{shape:?} {algo:?} split into {} pieces: error {err:e}", plan.pieces().len());
+        assert!(plan.pieces().len() > 1, "{shape:?} was not split: {plan}");
+        let err = max_rel_error(&t.run(&conv, shape), &t.reference(&d, shape));
+        assert!(err <= tolerance(DType::F32, &plan), "{shape:?} {plan}: error {err:e}");
     }
 }

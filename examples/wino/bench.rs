@@ -6,14 +6,25 @@ use crate::npy::{check_output, write_atomically};
 use crate::{glue, lib, plot, Auto, BenchArgs, Res, SuiteArg};
 use serde::Serialize;
 use wgpu_winograd::suites::{Layer, Suite};
-use wgpu_winograd::{reference, tune, Algo, Context, Conv2d, Conv2dDesc, TileLayout};
+use wgpu_winograd::{reference, tune, Algo, Context, Conv2d, Conv2dDesc, Product, TileLayout};
+
+/// A timed variant: forced algorithm, layout and Winograd tile (a forced tile also forces the
+/// three separate kernels), each `None` for automatic.
+type Variant = (Option<Algo>, Option<TileLayout>, Option<usize>);
 
 /// The variants timed per layer of the seed and ResNet suites when `--algo` is not given.
-const VARIANTS: [(Option<Algo>, Option<TileLayout>); 4] = [
-    (Some(Algo::Winograd), None),
-    (Some(Algo::Winograd), Some(TileLayout::R16_6_6)),
-    (Some(Algo::Winograd), Some(TileLayout::R6_6_16)),
-    (Some(Algo::Direct), None),
+const VARIANTS: [Variant; 4] = [
+    (Some(Algo::Winograd), None, None),
+    (Some(Algo::Winograd), Some(TileLayout::R16_6_6), None),
+    (Some(Algo::Winograd), Some(TileLayout::R6_6_16), None),
+    (Some(Algo::Direct), None, None),
+];
+
+/// The seed memo's experiment, done properly: F(4×4,3×3) as three kernels with each layout
+/// forced, next to the variants above.
+const SEED_EXPERIMENT: [Variant; 2] = [
+    (Some(Algo::Winograd), Some(TileLayout::R16_6_6), Some(4)),
+    (Some(Algo::Winograd), Some(TileLayout::R6_6_16), Some(4)),
 ];
 
 #[derive(Serialize)]
@@ -109,9 +120,10 @@ pub fn run(a: &BenchArgs) -> Res<()> {
         SuiteArg::All => Suite::All,
     };
     let layers = suite.layers(a.batch as usize);
-    let variants: Vec<(Option<Algo>, Option<TileLayout>)> = match (a.algo, suite) {
-        (Some(algo), _) => vec![(algo.0, None)],
-        (None, Suite::Resnet50 | Suite::Mobilenetv2) => vec![(None, None)],
+    let variants: Vec<Variant> = match (a.algo, suite) {
+        (Some(algo), _) => vec![(algo.0, None, None)],
+        (None, Suite::Resnet50 | Suite::Mobilenetv2) => vec![(None, None, None)],
+        (None, Suite::Seed) => [&VARIANTS[..], &SEED_EXPERIMENT[..]].concat(),
         (None, _) => VARIANTS.to_vec(),
     };
     let ctx = lib(Context::new())?;
@@ -137,10 +149,10 @@ pub fn run(a: &BenchArgs) -> Res<()> {
             tune_layer(&ctx, layer, a)?;
         }
         let first = results.len();
-        for &(algo, layout) in &variants {
+        for &(algo, layout, tile) in &variants {
             step += 1;
             eprintln!("[{step}/{total}] {} {} {} ...", layer.name, Auto(algo), Auto(layout));
-            match bench_one(&ctx, layer, algo, layout, a)? {
+            match bench_one(&ctx, layer, (algo, layout, tile), a)? {
                 Some((record, resolved)) => {
                     print_row(&record, resolved);
                     results.push(record);
@@ -148,7 +160,7 @@ pub fn run(a: &BenchArgs) -> Res<()> {
                 None => skipped += 1,
             }
         }
-        if variants == VARIANTS && results.len() - first == VARIANTS.len() {
+        if variants.starts_with(&VARIANTS) && results.len() - first >= VARIANTS.len() {
             print_ratios(&results[first..]);
         }
     }
@@ -214,11 +226,14 @@ fn tune_layer(ctx: &Context, layer: &Layer, a: &BenchArgs) -> Res<()> {
 fn bench_one(
     ctx: &Context,
     layer: &Layer,
-    algo: Option<Algo>,
-    layout: Option<TileLayout>,
+    (algo, layout, tile): Variant,
     a: &BenchArgs,
 ) -> Res<Option<(Record, Option<TileLayout>)>> {
     let desc = glue::layer_desc(layer, algo, layout, a.fuse, a.dtype);
+    let desc = match tile {
+        Some(m) => Conv2dDesc { tile: Some(m), product: Some(Product::Separate), ..desc },
+        None => desc,
+    };
     if algo == Some(Algo::Winograd) && !glue::winograd_applies(&desc) {
         eprintln!(
             "skipped: {} ({}×{} stride {} groups {}): Winograd does not apply",

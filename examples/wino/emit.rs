@@ -16,7 +16,9 @@ pub fn run(a: &EmitArgs) -> Res<()> {
                 let lines = msl.lines().count();
                 ("metal", msl.into_bytes(), lines)
             }
-            Target::Spv => ("spv", lib(backends::to_spirv(k))?.iter().flat_map(|w| w.to_le_bytes()).collect(), 0),
+            Target::Spv => {
+                ("spv", lib(backends::to_spirv(k))?.iter().flat_map(|w| w.to_le_bytes()).collect(), 0)
+            }
         };
         let path = a.out.join(format!("{}.{ext}", k.name));
         write_atomically(&path, |w| w.write_all(&bytes))?;

@@ -5,7 +5,9 @@
 
 use crate::{lib, ConvArgs, Fuse, Res};
 use wgpu_winograd::suites::Layer;
-use wgpu_winograd::{reference, Algo, Conv2dDesc, DType, Padding, Path as ConvPath, Plan, Product, TileLayout};
+use wgpu_winograd::{
+    reference, Algo, Conv2dDesc, DType, Padding, Path as ConvPath, Plan, Product, TileLayout,
+};
 
 /// `--fuse` as the descriptor's product choice.
 fn product(fuse: Fuse) -> Option<Product> {

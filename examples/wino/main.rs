@@ -38,12 +38,12 @@ mod npy;
 mod plot;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wgpu_winograd::{Activation, Algo, DType, DataFormat, Padding, TileLayout, WeightFormat};
-use std::fmt;
-use std::str::FromStr;
 
 /// Every fallible step returns its one-line message.
 type Res<T> = Result<T, String>;

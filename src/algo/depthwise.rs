@@ -19,7 +19,10 @@ pub(crate) fn refuses(desc: &Conv2dDesc) -> Option<String> {
     let [kh, kw] = desc.kernel;
     let span = (STRIP - 1) * desc.stride[1] + (kw - 1) * desc.dilation[1] + 1;
     if !desc.is_depthwise() {
-        Some(format!("depthwise needs groups = in_channels > 1 (got groups {}, in_channels {})", desc.groups, desc.in_channels))
+        Some(format!(
+            "depthwise needs groups = in_channels > 1 (got groups {}, in_channels {})",
+            desc.groups, desc.in_channels
+        ))
     } else if kh * kw > MAX_WINDOW || span > MAX_WINDOW || desc.dilation[0] * kh > 4 * MAX_WINDOW {
         Some(format!(
             "the depthwise kernel compiles the window in; kernel {:?}, stride {:?}, dilation {:?} is too wide",
@@ -31,7 +34,12 @@ pub(crate) fn refuses(desc: &Conv2dDesc) -> Option<String> {
 }
 
 /// How the batch splits: as many images as the grid and the bindings allow.
-pub(crate) fn plan(desc: &Conv2dDesc, input: [usize; 4], output: [usize; 4], limits: &Limits) -> Result<(Path, usize, usize)> {
+pub(crate) fn plan(
+    desc: &Conv2dDesc,
+    input: [usize; 4],
+    output: [usize; 4],
+    limits: &Limits,
+) -> Result<(Path, usize, usize)> {
     if let Some(why) = refuses(desc) {
         return Err(Error::Unsupported(why));
     }
@@ -46,7 +54,8 @@ pub(crate) fn plan(desc: &Conv2dDesc, input: [usize; 4], output: [usize; 4], lim
 pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limits) -> Result<Recipe> {
     let ep = super::epilogue(desc);
     let vec4_store = desc.data_format == DataFormat::Nchw && plan.output[3].is_multiple_of(STRIP);
-    let shape = DepthwiseShape { kernel: desc.kernel, stride: desc.stride, dilation: desc.dilation, vec4_store };
+    let shape =
+        DepthwiseShape { kernel: desc.kernel, stride: desc.stride, dilation: desc.dilation, vec4_store };
     let kernel = codegen::depthwise(shape, desc.dtype, ep);
     let strips_w: u32 = fit("strips per row", plan.output[3].div_ceil(STRIP))?;
     let [ws_o, _, ws_h, ws_w] = g.ws;
@@ -54,7 +63,8 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limit
     let [ys_n, ys_c, ys_h, ys_w] = g.ys;
     let mut recipe = Recipe::default();
     for piece in &plan.pieces() {
-        let strips: u32 = fit("strips per pass", piece.images * plan.output[1] * plan.output[2] * strips_w as usize)?;
+        let strips: u32 =
+            fit("strips per pass", piece.images * plan.output[1] * plan.output[2] * strips_w as usize)?;
         let y_offset = g.y_offset(piece);
         let params = DepthwiseParams {
             out_channels: g.k,

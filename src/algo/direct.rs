@@ -2,15 +2,20 @@
 //! Every convolution, the reference path and the last resort.
 
 use super::{with_epilogue, Budget, Geometry, Recipe, Slot};
-use crate::codegen::uniform::{fit, DirectParams, Uniform};
 use crate::codegen;
+use crate::codegen::uniform::{fit, DirectParams, Uniform};
 use crate::desc::Conv2dDesc;
 use crate::error::Result;
 use crate::plan::{Path, Plan};
 use wgpu::Limits;
 
 /// How the batch splits: as many images as the grid and the bindings allow.
-pub(crate) fn plan(desc: &Conv2dDesc, input: [usize; 4], output: [usize; 4], limits: &Limits) -> Result<(Path, usize, usize)> {
+pub(crate) fn plan(
+    desc: &Conv2dDesc,
+    input: [usize; 4],
+    output: [usize; 4],
+    limits: &Limits,
+) -> Result<(Path, usize, usize)> {
     let budget = Budget::new(input, output, desc.dtype.size(), limits)?;
     let [n, _, _, _] = input;
     let [_, k, oh, ow] = output;

@@ -93,7 +93,9 @@ impl Recipe {
 pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits) -> Result<Recipe> {
     let g = Geometry::new(desc, plan, limits)?;
     match plan.path {
-        Path::Winograd { m, r, layout, kernels } => winograd::build(desc, plan, &g, limits, (m, r, layout, kernels)),
+        Path::Winograd { m, r, layout, kernels } => {
+            winograd::build(desc, plan, &g, limits, (m, r, layout, kernels))
+        }
         Path::Gemm { block } => gemm::build(desc, plan, &g, limits, block),
         Path::Depthwise => depthwise::build(desc, plan, &g, limits),
         Path::Direct => direct::build(desc, plan, &g, limits),
@@ -205,7 +207,8 @@ impl Budget {
         let [_, c, h, w] = input;
         let [_, k, oh, ow] = output;
         let slack = limits.min_storage_buffer_offset_alignment as u64;
-        let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size).saturating_sub(slack);
+        let max_binding =
+            limits.max_storage_buffer_binding_size.min(limits.max_buffer_size).saturating_sub(slack);
         let max_groups = limits.max_compute_workgroups_per_dimension as u64;
         let activations = ((c * h * w) as u64 * element).max((k * oh * ow) as u64 * element);
         if activations > max_binding {
@@ -246,18 +249,6 @@ pub(crate) fn workgroup_fits([x, y]: [u32; 2], bytes: u32, limits: &Limits) -> b
         && bytes <= limits.max_compute_workgroup_storage_size
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grid_folds_past_the_dimension_limit() {
-        let limits = Limits::default();
-        let [x, y, _] = grid(70_000 * 64, &limits);
-        assert!(x <= 65535 && (x as u64) * (y as u64) >= 70_000);
-    }
-}
-
 /// The product block for `rows` output channels and `columns` columns, from the H100 tuning
 /// runs in `BENCHMARKS.md`: as tall as the rows need, narrow where there are few columns, 64×64
 /// with 8×4 per invocation for the big ResNet products; the first that fits the adapter.
@@ -277,4 +268,16 @@ pub(crate) fn auto_block(rows: usize, columns: usize, limits: &Limits) -> Result
         .copied()
         .find(fits)
         .ok_or_else(|| Error::Unsupported("no product block fits this adapter's workgroup limits".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_folds_past_the_dimension_limit() {
+        let limits = Limits::default();
+        let [x, y, _] = grid(70_000 * 64, &limits);
+        assert!(x <= 65535 && (x as u64) * (y as u64) >= 70_000);
+    }
 }

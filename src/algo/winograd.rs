@@ -3,7 +3,9 @@
 //! fused into one kernel.
 
 use super::{auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
-use crate::codegen::uniform::{fit, FilterParams, FusedParams, InputParams, OutputParams, ProductParams, Uniform};
+use crate::codegen::uniform::{
+    fit, FilterParams, FusedParams, InputParams, OutputParams, ProductParams, Uniform,
+};
 use crate::codegen::{self, FusedBlock, InputLoad, Operands, OutputStore};
 use crate::desc::{Conv2dDesc, DataFormat, Product, TileLayout};
 use crate::error::{Error, Result};
@@ -51,7 +53,9 @@ fn auto_fuse(m: usize, c: usize, k: usize, device: DeviceType) -> bool {
 fn output_store(format: DataFormat, m: usize, out_w: usize) -> OutputStore {
     [OutputStore::Vec4, OutputStore::Vec2]
         .into_iter()
-        .find(|s| format == DataFormat::Nchw && m.is_multiple_of(s.width()) && out_w.is_multiple_of(s.width()))
+        .find(|s| {
+            format == DataFormat::Nchw && m.is_multiple_of(s.width()) && out_w.is_multiple_of(s.width())
+        })
         .unwrap_or(OutputStore::Scalar)
 }
 
@@ -61,7 +65,9 @@ fn output_store(format: DataFormat, m: usize, out_w: usize) -> OutputStore {
 fn input_load(format: DataFormat, m: usize, r: usize, in_w: usize, pad_left: usize) -> InputLoad {
     [4, 2]
         .into_iter()
-        .find(|&w| format == DataFormat::Nchw && m.is_multiple_of(w) && in_w.is_multiple_of(w) && pad_left < r)
+        .find(|&w| {
+            format == DataFormat::Nchw && m.is_multiple_of(w) && in_w.is_multiple_of(w) && pad_left < r
+        })
         .map_or(InputLoad::Scalar, |width| InputLoad::Vector { width, pad_left })
 }
 
@@ -190,7 +196,13 @@ fn prep(t: &Transforms, layout: TileLayout, g: &Geometry, limits: &Limits) -> Re
     let pieces = Piece { first_image: 0, images: 0, tile_row0: 0, tile_rows: 0 };
     let mut r = Recipe::default();
     let invocations = g.k as u64 * g.c as u64;
-    r.push(&kernel, super::grid(invocations, limits), vec![Slot::Weights, Slot::Prepared], params.words(), &pieces);
+    r.push(
+        &kernel,
+        super::grid(invocations, limits),
+        vec![Slot::Weights, Slot::Prepared],
+        params.words(),
+        &pieces,
+    );
     Ok(Prep {
         key: format!("winograd_{}_{}_{layout}", t.m, t.r),
         bytes: a2 * k_stride as u64 * g.c as u64 * 4,
@@ -217,7 +229,13 @@ pub(crate) fn build(
     // multiple of 4 for vec4 access.
     let tiling = |p: &Piece| -> Result<[u32; 5]> {
         let tiles: u32 = fit("tiles per pass", p.images * p.tile_rows * tw)?;
-        Ok([tiles, fit("tiles per row", tw)?, fit("tiles per image", p.tile_rows * tw)?, p.tile_row0 as u32, tiles.next_multiple_of(4)])
+        Ok([
+            tiles,
+            fit("tiles per row", tw)?,
+            fit("tiles per image", p.tile_rows * tw)?,
+            p.tile_row0 as u32,
+            tiles.next_multiple_of(4),
+        ])
     };
     match kernels {
         WinogradKernels::Fused => {
@@ -292,7 +310,8 @@ pub(crate) fn build(
                 };
                 let grid = super::grid(g.c as u64 * tiles as u64, limits);
                 recipe.push(&input_k, grid, vec![Slot::Input, v], input_params.words(), piece);
-                let product_params = ProductParams { out_channels: g.k, channels: g.c, k_stride, tile_stride };
+                let product_params =
+                    ProductParams { out_channels: g.k, channels: g.c, k_stride, tile_stride };
                 let grid = [tiles.div_ceil(block.bn()), g.k.div_ceil(block.bm()), a2 as u32];
                 recipe.push(&product_k, grid, vec![Slot::Prepared, v, prod], product_params.words(), piece);
                 let output_params = OutputParams {
@@ -312,7 +331,13 @@ pub(crate) fn build(
                     ys_w,
                 };
                 let grid = super::grid(g.k as u64 * tiles as u64, limits);
-                recipe.push(&output_k, grid, with_epilogue(ep, vec![prod, Slot::Output]), output_params.words(), piece);
+                recipe.push(
+                    &output_k,
+                    grid,
+                    with_epilogue(ep, vec![prod, Slot::Output]),
+                    output_params.words(),
+                    piece,
+                );
             }
         }
     }

@@ -5,7 +5,6 @@
 //! writing the output once.
 
 use super::epilogue::{act_header, Epilogue};
-use super::expr::for_each_element;
 use super::skeleton::fill;
 use super::uniform::{DepthwiseParams, Uniform};
 use super::{Kernel, WORKGROUP};
@@ -34,12 +33,11 @@ pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel
     let ([kh, kw], [sh, sw], [dh, dw]) = (s.kernel, s.stride, s.dilation);
     let span = (STRIP - 1) * sw + (kw - 1) * dw + 1;
     let mut body = Vec::new();
-    for_each_element(kh, |ky, kx| {
-        if kx == 0 {
-            body.push(String::new());
+    for ky in 0..kh {
+        for kx in 0..kw {
+            body.push(format!("let w{ky}_{kx} = w[wb + {ky}u * params.ws_h + {kx}u * params.ws_w];"));
         }
-        body.push(format!("let w{ky}_{kx} = w[wb + {ky}u * params.ws_h + {kx}u * params.ws_w];"));
-    });
+    }
     for j in 0..STRIP {
         body.push(format!("var acc{j} = 0.0;"));
     }
@@ -51,7 +49,8 @@ pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel
             body.push(format!("    let s{t} = load(row, left + {t});"));
         }
         for j in 0..STRIP {
-            let terms: Vec<String> = (0..kw).map(|kx| format!("s{} * w{ky}_{kx}", j * sw + kx * dw)).collect();
+            let terms: Vec<String> =
+                (0..kw).map(|kx| format!("s{} * w{ky}_{kx}", j * sw + kx * dw)).collect();
             body.push(format!("    acc{j} += {};", terms.join(" + ")));
         }
         body.push("}".into());
@@ -59,7 +58,9 @@ pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel
     let mut stores = Vec::new();
     if s.vec4_store {
         stores.push("let rel = (n * params.ys_n + k * params.ys_c + oy * params.ys_h + ox0) / 4u;".into());
-        stores.push("y[params.y_offset / 4u + rel] = finish(vec4<f32>(acc0, acc1, acc2, acc3), k, rel);".into());
+        stores.push(
+            "y[params.y_offset / 4u + rel] = finish(vec4<f32>(acc0, acc1, acc2, acc3), k, rel);".into(),
+        );
     } else {
         for j in 0..STRIP {
             stores.push(format!("if (ox0 + {j}u < params.out_w) {{"));

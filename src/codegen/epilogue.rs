@@ -54,7 +54,8 @@ impl Epilogue {
         let mut bindings = Vec::new();
         let mut body = vec!["var v = acc;".to_string()];
         if self.bias {
-            bindings.push(format!("@group(0) @binding({first_binding}) var<storage, read> bias: array<f32>;"));
+            bindings
+                .push(format!("@group(0) @binding({first_binding}) var<storage, read> bias: array<f32>;"));
             body.push("v += bias[k];".into());
         }
         if self.residual {

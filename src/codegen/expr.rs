@@ -114,7 +114,6 @@ pub(crate) fn emit_sandwich(mat: &Matrix, input: &str, output: &str, out: &mut V
     }
 }
 
-
 /// Calls `f(i, j)` for every element of an n×n tile, row by row.
 pub(crate) fn for_each_element(n: usize, mut f: impl FnMut(usize, usize)) {
     for i in 0..n {
@@ -147,5 +146,4 @@ mod tests {
         emit_matvec(&t.bt, &x, &y, &mut lines);
         assert!(lines.iter().any(|l| l.contains("y1_e + y1_o")), "{lines:#?}");
     }
-
 }

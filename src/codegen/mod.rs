@@ -17,7 +17,9 @@ pub(crate) use depthwise::{depthwise, DepthwiseShape, STRIP};
 pub(crate) use direct::direct;
 pub(crate) use epilogue::Epilogue;
 pub(crate) use product::{pack_weights, product, ConvOperands, Gather, Operands};
-pub(crate) use winograd::{filter_transform, fused, input_transform, output_transform, FusedBlock, InputLoad, OutputStore};
+pub(crate) use winograd::{
+    filter_transform, fused, input_transform, output_transform, FusedBlock, InputLoad, OutputStore,
+};
 
 use crate::desc::{DType, GemmBlock, TileLayout, WINOGRAD_TILES};
 use crate::lowering::Transforms;
@@ -83,30 +85,46 @@ pub fn all_kernels() -> Vec<Kernel> {
     for dtype in [DType::F32, DType::F16] {
         for ep in Epilogue::SAMPLES {
             out.push(direct(dtype, ep));
-            for (kernel, gather) in
-                [([1, 1], Gather::PointwiseVec4), ([1, 1], Gather::Pointwise), ([3, 3], Gather::Window), ([7, 7], Gather::Window)]
-            {
+            for (kernel, gather) in [
+                ([1, 1], Gather::PointwiseVec4),
+                ([1, 1], Gather::Pointwise),
+                ([3, 3], Gather::Window),
+                ([7, 7], Gather::Window),
+            ] {
                 for vec4_store in [false, true] {
-                    let operands = Operands::Conv(ConvOperands { kernel, gather, vec4_store, dtype, epilogue: ep });
+                    let operands =
+                        Operands::Conv(ConvOperands { kernel, gather, vec4_store, dtype, epilogue: ep });
                     out.push(product(operands, GemmBlock::B64));
                 }
             }
             for (kernel, stride) in [(3, 1), (3, 2), (5, 1)] {
                 for vec4_store in [false, true] {
-                    let shape = DepthwiseShape { kernel: [kernel; 2], stride: [stride; 2], dilation: [1, 1], vec4_store };
+                    let shape = DepthwiseShape {
+                        kernel: [kernel; 2],
+                        stride: [stride; 2],
+                        dilation: [1, 1],
+                        vec4_store,
+                    };
                     out.push(depthwise(shape, dtype, ep));
                 }
             }
         }
     }
-    let conv = |gather| Operands::Conv(ConvOperands {
-        kernel: [1, 1],
-        gather,
-        vec4_store: true,
-        dtype: DType::F32,
-        epilogue: Epilogue::default(),
-    });
-    out.extend(GemmBlock::CATALOGUE.iter().filter(|&&b| b != GemmBlock::B64).map(|&b| product(conv(Gather::PointwiseVec4), b)));
+    let conv = |gather| {
+        Operands::Conv(ConvOperands {
+            kernel: [1, 1],
+            gather,
+            vec4_store: true,
+            dtype: DType::F32,
+            epilogue: Epilogue::default(),
+        })
+    };
+    out.extend(
+        GemmBlock::CATALOGUE
+            .iter()
+            .filter(|&&b| b != GemmBlock::B64)
+            .map(|&b| product(conv(Gather::PointwiseVec4), b)),
+    );
     out
 }
 
@@ -130,7 +148,8 @@ mod tests {
                 // r_offset is read only by the residual epilogue; vector stores imply ys_w = 1
                 // and whole rows (out_w unread).
                 let read = k.source.contains(&format!("params.{field}"));
-                let pointwise_unread = ["stride_h", "stride_w", "dil_h", "dil_w", "in_h", "in_w", "pad_top", "pad_left"];
+                let pointwise_unread =
+                    ["stride_h", "stride_w", "dil_h", "dil_w", "in_h", "in_w", "pad_top", "pad_left"];
                 let optional = *field == "r_offset"
                     || (*field == "ys_w" && (k.name.contains("_vec") || k.name.contains("_store4")))
                     || (*field == "ys_h" && k.name.starts_with("conv_gemm") && k.name.contains("_store4"))

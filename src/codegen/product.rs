@@ -117,7 +117,10 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
     ];
     match c.gather {
         Gather::Window => {
-            f.push("// Four columns' image bases and receptive-field origins; a column past the end gets a".into());
+            f.push(
+                "// Four columns' image bases and receptive-field origins; a column past the end gets a"
+                    .into(),
+            );
             f.push("// row far outside the image, so its loads read zero.".into());
             f.push("struct Cols { base: vec4<u32>, iy: vec4<i32>, ix: vec4<i32> }".into());
             f.push("fn columns(g: u32, col: u32) -> Cols {".into());
@@ -178,7 +181,10 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
             f.push("}".into());
         }
         Gather::PointwiseVec4 => {
-            f.push("// The four columns' element offset at channel 0 (one image, contiguous, aligned), or NONE.".into());
+            f.push(
+                "// The four columns' element offset at channel 0 (one image, contiguous, aligned), or NONE."
+                    .into(),
+            );
             f.push("const NONE: u32 = 0xffffffffu;".into());
             f.push("fn columns(g: u32, col: u32) -> u32 {".into());
             f.push("    let b = column_base(g, col);".into());
@@ -197,10 +203,16 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
     f.push(ep_fn.1);
     f.push(String::new());
     if c.vec4_store {
-        f.push("// The output offset of four aligned pixels of one image without the channel term, or NONE.".into());
+        f.push(
+            "// The output offset of four aligned pixels of one image without the channel term, or NONE."
+                .into(),
+        );
         f.push("fn outputs(col: u32) -> u32 {".into());
         f.push("    let n = col / params.out_hw;".into());
-        f.push("    return select(0xffffffffu, n * params.ys_n + col % params.out_hw, col < params.columns);".into());
+        f.push(
+            "    return select(0xffffffffu, n * params.ys_n + col % params.out_hw, col < params.columns);"
+                .into(),
+        );
         f.push("}".into());
         f.push(String::new());
         f.push("fn store(g: u32, row: u32, o: u32, value: vec4<f32>) {".into());
@@ -211,7 +223,9 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
         f.push("    }".into());
         f.push("}".into());
     } else {
-        f.push("// Four pixels' output offsets without the channel term; `ok` marks those that exist.".into());
+        f.push(
+            "// Four pixels' output offsets without the channel term; `ok` marks those that exist.".into(),
+        );
         f.push("struct Outs { rel: vec4<u32>, ok: vec4<bool> }".into());
         f.push("fn outputs(col: u32) -> Outs {".into());
         f.push("    var o: Outs;".into());
@@ -282,9 +296,10 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
     // Operand tiles are double-buffered through registers: the next step's global loads are
     // issued before this step's multiply-adds, so their latency hides behind the arithmetic.
     let (mut stage, mut first, mut next) = (Vec::new(), Vec::new(), Vec::new());
-    for (name, load, width, vecs) in
-        [("a", "load_a", "BM", block.bk() * block.bm() / 4), ("b", "load_b", "BN", block.bk() * block.bn() / 4)]
-    {
+    for (name, load, width, vecs) in [
+        ("a", "load_a", "BM", block.bk() * block.bm() / 4),
+        ("b", "load_b", "BN", block.bk() * block.bn() / 4),
+    ] {
         let origin = if name == "a" { "row0" } else { "col0" };
         for it in 0..vecs.div_ceil(threads) {
             let (reg, idx) = (format!("p{name}{it}"), format!("li + {}u", it * threads));
@@ -365,14 +380,7 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
     ];
     let fields = if conv.is_some() { GemmParams::FIELDS } else { ProductParams::FIELDS };
     Kernel {
-        name: format!(
-            "{name}_{}x{}x{}_{}x{}",
-            block.bm(),
-            block.bn(),
-            block.bk(),
-            block.tm(),
-            block.tn()
-        ),
+        name: format!("{name}_{}x{}x{}_{}x{}", block.bm(), block.bn(), block.bk(), block.tm(), block.tn()),
         source: fill(PRODUCT_SKELETON, &values),
         fields,
     }

@@ -18,7 +18,9 @@ pub(crate) fn fill(skeleton: &str, values: &[(&str, String)]) -> String {
     let mut out = String::with_capacity(skeleton.len() * 2);
     for line in skeleton.lines() {
         let trimmed = line.trim_start();
-        if let Some(key) = trimmed.strip_prefix("{{").and_then(|k| k.strip_suffix("}}")).filter(|k| !k.contains('{')) {
+        if let Some(key) =
+            trimmed.strip_prefix("{{").and_then(|k| k.strip_suffix("}}")).filter(|k| !k.contains('{'))
+        {
             let indent = &line[..line.len() - trimmed.len()];
             for l in lookup(key).lines() {
                 if !l.trim().is_empty() {

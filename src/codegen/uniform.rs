@@ -30,7 +30,10 @@ pub(crate) trait Uniform: bytemuck::Pod {
 /// that reaches a kernel passes through here.
 pub(crate) fn fit<T: TryFrom<usize>>(what: &str, v: usize) -> Result<T> {
     T::try_from(v).map_err(|_| {
-        Error::TooLarge(format!("{what} = {v} does not fit the kernel's {}-bit index", 8 * std::mem::size_of::<T>()))
+        Error::TooLarge(format!(
+            "{what} = {v} does not fit the kernel's {}-bit index",
+            8 * std::mem::size_of::<T>()
+        ))
     })
 }
 

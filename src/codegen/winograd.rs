@@ -336,4 +336,3 @@ pub(crate) fn fused(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilog
         fields: FusedParams::FIELDS,
     }
 }
-

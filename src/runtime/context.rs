@@ -218,8 +218,11 @@ impl Context {
     /// (empty submit ms, empty dispatch ms): what any compute call costs on this adapter and
     /// driver, next to the floor that [`Conv2d::benchmark`](super::Conv2d::benchmark) compares a call with.
     pub fn dispatch_floor_ms(&self, iterations: usize) -> Result<(f64, f64)> {
-        let kernel =
-            Kernel { name: "empty".into(), source: "@compute @workgroup_size(1)\nfn main() {}\n".into(), fields: &[] };
+        let kernel = Kernel {
+            name: "empty".into(),
+            source: "@compute @workgroup_size(1)\nfn main() {}\n".into(),
+            fields: &[],
+        };
         let pipeline = self.pipeline(&kernel)?;
         let (mut empty, mut dispatch) = (Vec::new(), Vec::new());
         for _ in 0..iterations.max(1) {

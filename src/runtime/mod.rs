@@ -85,8 +85,8 @@ impl Conv2d {
                 usage: wgpu::BufferUsages::STORAGE,
             })
         };
-        let (weights, bias) =
-            ctx.scoped("uploading weights", || (upload("weights", weights), bias.map(|b| upload("bias", b))))?;
+        let (weights, bias) = ctx
+            .scoped("uploading weights", || (upload("weights", weights), bias.map(|b| upload("bias", b))))?;
         Ok(Conv2d {
             ctx: ctx.clone(),
             desc,
@@ -111,7 +111,10 @@ impl Conv2d {
     /// dispatch ladder's heuristics.
     pub fn plan(&self, input: [usize; 4]) -> Result<Plan> {
         let info = self.ctx.adapter_info();
-        let tuned = crate::tuned::lookup(&crate::tuned::adapter_key(info), &crate::tuned::conv_key(&self.desc, input));
+        let tuned = crate::tuned::lookup(
+            &crate::tuned::adapter_key(info),
+            &crate::tuned::conv_key(&self.desc, input),
+        );
         crate::dispatch::plan(&self.desc, input, &self.ctx.limits(), info.device_type, tuned)
     }
 
@@ -191,7 +194,8 @@ impl Conv2d {
             Some(g) => g,
             None => {
                 let g = Arc::new(
-                    self.ctx.scoped("binding buffers", || self.bind_groups(&res, input, output, residual))??,
+                    self.ctx
+                        .scoped("binding buffers", || self.bind_groups(&res, input, output, residual))??,
                 );
                 let mut cache = lock(&res.encoded);
                 if cache.len() == ENCODE_CACHE {
@@ -269,8 +273,9 @@ impl Conv2d {
                 (input, output, residual, readback)
             })?;
             let (input, output, residual, readback) = made;
-            let bind_groups =
-                self.ctx.scoped("binding buffers", || self.bind_groups(&res, &input, &output, residual.as_ref()))??;
+            let bind_groups = self
+                .ctx
+                .scoped("binding buffers", || self.bind_groups(&res, &input, &output, residual.as_ref()))??;
             *guard = Some(HostIo { input, output, residual, readback, bind_groups });
         }
         drop(guard);
@@ -295,7 +300,8 @@ fn read_back(ctx: &Context, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
     rx.recv()
         .map_err(|_| Error::Gpu("buffer mapping was dropped".into()))?
         .map_err(|e| Error::Gpu(format!("mapping the result: {e}")))?;
-    let bytes = buffer.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading the result: {e}")))?.to_vec();
+    let bytes =
+        buffer.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading the result: {e}")))?.to_vec();
     buffer.unmap();
     Ok(bytes)
 }

@@ -76,7 +76,10 @@ pub(super) fn entry<'a>(
     offset: u64,
     size: Option<NonZeroU64>,
 ) -> wgpu::BindGroupEntry<'a> {
-    wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size }) }
+    wgpu::BindGroupEntry {
+        binding,
+        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size }),
+    }
 }
 
 /// Bytes of one uniform slot: the largest `Params` block, aligned for dynamic-free offsets.
@@ -103,7 +106,11 @@ impl Conv2d {
             let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
                 layout: &pipeline.get_bind_group_layout(0),
-                entries: &[entry(0, &uniform, 0, None), entry(1, &self.weights, 0, None), entry(2, &u, 0, None)],
+                entries: &[
+                    entry(0, &uniform, 0, None),
+                    entry(1, &self.weights, 0, None),
+                    entry(2, &u, 0, None),
+                ],
             });
             let mut enc = self.ctx.device().create_command_encoder(&Default::default());
             {
@@ -184,12 +191,15 @@ impl Conv2d {
         let bind = |b: u32, buffer: &'a wgpu::Buffer, pass: &Pass, per_image: u64| {
             let start = pass.first_image * per_image * es;
             let aligned = start - start % align;
-            let size = (pass.images * per_image * es + start - aligned).next_multiple_of(4).min(buffer.size() - aligned);
+            let size = (pass.images * per_image * es + start - aligned)
+                .next_multiple_of(4)
+                .min(buffer.size() - aligned);
             entry(b, buffer, aligned, NonZeroU64::new(size))
         };
         let mut groups = Vec::new();
         for pass in &res.passes {
-            let mut entries = vec![entry(0, &res.uniforms, pass.uniform_offset, NonZeroU64::new(res.slot_size))];
+            let mut entries =
+                vec![entry(0, &res.uniforms, pass.uniform_offset, NonZeroU64::new(res.slot_size))];
             for (b, slot) in (1u32..).zip(&pass.slots) {
                 entries.push(match *slot {
                     Slot::Input => bind(b, input, pass, in_image),
@@ -202,7 +212,12 @@ impl Conv2d {
                     }
                     Slot::Weights => entry(b, &self.weights, 0, None),
                     Slot::Bias => entry(b, self.bias.as_ref().expect("bias slot only with a bias"), 0, None),
-                    Slot::Prepared => entry(b, res.prepared.as_ref().expect("a recipe with a prepared slot has a prep"), 0, None),
+                    Slot::Prepared => entry(
+                        b,
+                        res.prepared.as_ref().expect("a recipe with a prepared slot has a prep"),
+                        0,
+                        None,
+                    ),
                     Slot::Scratch(i) => entry(b, &res.scratch[i], 0, None),
                 });
             }
@@ -230,8 +245,8 @@ impl Conv2d {
             end_of_pass_write_index: Some(index + 1),
         };
         let one = |encoder: &mut wgpu::CommandEncoder, timestamp_writes, range: std::ops::Range<usize>| {
-            let mut pass =
-                encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("conv2d"), timestamp_writes });
+            let mut pass = encoder
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("conv2d"), timestamp_writes });
             for (p, bg) in res.passes[range.clone()].iter().zip(&groups[range]) {
                 pass.set_pipeline(&p.pipeline);
                 pass.set_bind_group(0, bg, &[]);
