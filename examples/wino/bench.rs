@@ -79,6 +79,9 @@ pub struct Record {
     /// Host time to record and submit one call.
     pub submit_ms: f64,
     pub tflops: f64,
+    /// Compulsory traffic (input and output once, weights once) per second, in GB/s: the
+    /// memory roofline measure for memory-bound layers such as depthwise ones.
+    pub gbps: f64,
     /// With `--kernels`: each dispatch's median GPU time, in order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kernels: Option<Vec<KernelTime>>,
@@ -287,6 +290,7 @@ fn bench_one(
         floor_ms: t.floor_ms,
         submit_ms: t.submit_ms,
         tflops: layer.flop() / t.gpu_ms.unwrap_or(t.wall_ms) / 1e9,
+        gbps: compulsory_bytes(layer, &plan, a.dtype) / t.gpu_ms.unwrap_or(t.wall_ms) / 1e6,
         kernels,
     };
     Ok(Some((record, parts.map(|p| p.1))))
@@ -294,9 +298,16 @@ fn bench_one(
 
 fn print_header() {
     println!(
-        "{:<44} {:<9} {:<20} {:>4} {:<20} {:>5} {:>10} {:>10} {:>10} {:>8}",
-        "shape", "algo", "layout", "tile", "product", "dtype", "gpu ms", "wall ms", "wall/floor", "TFLOP/s"
+        "{:<44} {:<9} {:<20} {:>4} {:<20} {:>5} {:>10} {:>10} {:>10} {:>8} {:>8}",
+        "shape", "algo", "layout", "tile", "product", "dtype", "gpu ms", "wall ms", "wall/floor", "TFLOP/s", "GB/s"
     );
+}
+
+/// Bytes a layer must move at least: its input and output once each, its weights once.
+fn compulsory_bytes(layer: &Layer, plan: &wgpu_winograd::Plan, dtype: wgpu_winograd::DType) -> f64 {
+    let elements = |d: [usize; 4]| d.iter().product::<usize>() as f64;
+    let weights = (layer.k * layer.c / layer.groups * layer.kernel * layer.kernel) as f64;
+    (elements(plan.input) + elements(plan.output)) * dtype.size() as f64 + weights * 4.0
 }
 
 fn print_row(r: &Record, resolved: Option<TileLayout>) {
@@ -312,7 +323,7 @@ fn print_row(r: &Record, resolved: Option<TileLayout>) {
     let tile = r.tile.map_or("-".to_string(), |m| m.to_string());
     let product = r.product.as_deref().unwrap_or("-").replace("product block ", "");
     println!(
-        "{:<44} {:<9} {:<20} {:>4} {:<20} {:>5} {:>10} {:>10.4} {:>10.3} {:>8.4}",
+        "{:<44} {:<9} {:<20} {:>4} {:<20} {:>5} {:>10} {:>10.4} {:>10.3} {:>8.4} {:>8.1}",
         r.name,
         algo,
         layout,
@@ -322,7 +333,8 @@ fn print_row(r: &Record, resolved: Option<TileLayout>) {
         gpu,
         r.wall_ms,
         r.wall_ms / r.floor_ms,
-        r.tflops
+        r.tflops,
+        r.gbps
     );
     for k in r.kernels.iter().flatten() {
         println!("{:<44}   {:<60} {:>10.4}", "", k.kernel, k.gpu_ms);
@@ -364,11 +376,11 @@ fn print_totals(results: &[Record], skipped: usize) {
             rows.len()
         );
         if variant == "auto" {
-            let parts: Vec<String> = ["winograd", "direct"]
+            let parts: Vec<String> = ["winograd", "gemm", "depthwise", "direct"]
                 .iter()
-                .map(|algo| {
+                .filter_map(|algo| {
                     let part: Vec<&Record> = rows.iter().copied().filter(|r| r.algo == *algo).collect();
-                    format!("{algo} {:.4} ms on {} convs", sum(&part), convs(&part))
+                    (!part.is_empty()).then(|| format!("{algo} {:.4} ms on {} convs", sum(&part), convs(&part)))
                 })
                 .collect();
             line += &format!(": {}", parts.join(", "));
