@@ -363,6 +363,19 @@ pub fn tolerance(dtype: DType, plan: &Plan) -> f64 {
     }
 }
 
+/// `x`, logically `[n, c, h, w]` in NCHW order, rearranged into NHWC: for tests and tools that
+/// feed the same data in both formats.
+pub fn nchw_to_nhwc<T: Copy>(x: &[T], [n, c, h, w]: [usize; 4]) -> Vec<T> {
+    let plane = h * w;
+    (0..n * plane * c).map(|i| x[(i / (plane * c) * c + i % c) * plane + i / c % plane]).collect()
+}
+
+/// Weights `[k][cg][kh][kw]` (OIHW) rearranged into HWIO `[kh][kw][cg][k]`.
+pub fn oihw_to_hwio(w: &[f32], [k, cg, kh, kw]: [usize; 4]) -> Vec<f32> {
+    let taps = kh * kw;
+    (0..taps * cg * k).map(|i| w[(i % k * cg + i / k % cg) * taps + i / (cg * k)]).collect()
+}
+
 /// Deterministic pseudo-random values in [−1, 1) from a 64-bit LCG: the data of the tests,
 /// the examples and `wino conv --random`, reproducible without an extra crate.
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
@@ -379,26 +392,6 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
 mod tests {
     use super::*;
     use crate::desc::{DataFormat, Padding, WeightFormat};
-
-    fn nchw_to_nhwc<T: Copy>(x: &[T], [n, c, h, w]: [usize; 4]) -> Vec<T> {
-        let mut out = Vec::with_capacity(x.len());
-        for ni in 0..n {
-            for pix in 0..h * w {
-                out.extend((0..c).map(|ci| x[(ni * c + ci) * h * w + pix]));
-            }
-        }
-        out
-    }
-
-    fn oihw_to_hwio(x: &[f32], [k, c, kh, kw]: [usize; 4]) -> Vec<f32> {
-        let mut out = Vec::with_capacity(x.len());
-        for tap in 0..kh * kw {
-            for ci in 0..c {
-                out.extend((0..k).map(|ko| x[(ko * c + ci) * kh * kw + tap]));
-            }
-        }
-        out
-    }
 
     /// Every output by its textbook formula, with signed coordinates; independent of the
     /// range arithmetic in [`conv2d_f64`]. NCHW and OIHW only.

@@ -299,7 +299,17 @@ fn bench_one(
 fn print_header() {
     println!(
         "{:<44} {:<9} {:<20} {:>4} {:<20} {:>5} {:>10} {:>10} {:>10} {:>8} {:>8}",
-        "shape", "algo", "layout", "tile", "product", "dtype", "gpu ms", "wall ms", "wall/floor", "TFLOP/s", "GB/s"
+        "shape",
+        "algo",
+        "layout",
+        "tile",
+        "product",
+        "dtype",
+        "gpu ms",
+        "wall ms",
+        "wall/floor",
+        "TFLOP/s",
+        "GB/s"
     );
 }
 
@@ -380,7 +390,8 @@ fn print_totals(results: &[Record], skipped: usize) {
                 .iter()
                 .filter_map(|algo| {
                     let part: Vec<&Record> = rows.iter().copied().filter(|r| r.algo == *algo).collect();
-                    (!part.is_empty()).then(|| format!("{algo} {:.4} ms on {} convs", sum(&part), convs(&part)))
+                    (!part.is_empty())
+                        .then(|| format!("{algo} {:.4} ms on {} convs", sum(&part), convs(&part)))
                 })
                 .collect();
             line += &format!(": {}", parts.join(", "));

@@ -7,7 +7,7 @@ use crate::npy::{check_output, read_npy, write_npy, Array, Role};
 use crate::{glue, lib, ConvArgs, Res};
 use std::path::Path;
 use std::time::Instant;
-use wgpu_winograd::{reference, Context, Conv2d, Conv2dDesc, DType, DataFormat, Timing, WeightFormat};
+use wgpu_winograd::{reference, Context, Conv2d, Conv2dDesc, DType, DataFormat, Timing};
 
 /// `--out-channels` and `--kernel` when `--random` leaves them out.
 const RANDOM_OUT_CHANNELS: usize = 16;
@@ -106,20 +106,14 @@ pub fn run(a: &ConvArgs) -> Res<()> {
     Ok(())
 }
 
-/// The logical `[n, c, h, w]` of an activation stored in `format`.
+/// The logical `[n, c, h, w]` of an activation stored in `format` (rank checked by the reader).
 fn logical(shape: &[usize], format: DataFormat) -> [usize; 4] {
-    match format {
-        DataFormat::Nchw => [shape[0], shape[1], shape[2], shape[3]],
-        DataFormat::Nhwc => [shape[0], shape[3], shape[1], shape[2]],
-    }
+    format.logical([shape[0], shape[1], shape[2], shape[3]])
 }
 
 /// The stored shape of a logical `[n, c, h, w]` activation.
-fn stored([n, c, h, w]: [usize; 4], format: DataFormat) -> Vec<usize> {
-    match format {
-        DataFormat::Nchw => vec![n, c, h, w],
-        DataFormat::Nhwc => vec![n, h, w, c],
-    }
+fn stored(dims: [usize; 4], format: DataFormat) -> Vec<usize> {
+    format.stored(dims).to_vec()
 }
 
 /// The stored input and weight shapes `--random` makes.
@@ -127,11 +121,7 @@ fn random_shapes(a: &ConvArgs, dims: [usize; 4]) -> (Vec<usize>, Vec<usize>) {
     let cg = dims[1] / a.groups.max(1);
     let k = a.out_channels.unwrap_or(RANDOM_OUT_CHANNELS);
     let r = a.kernel.unwrap_or(RANDOM_KERNEL);
-    let weights = match a.weight_format {
-        WeightFormat::Oihw => vec![k, cg, r, r],
-        WeightFormat::Hwio => vec![r, r, cg, k],
-    };
-    (stored(dims, a.data_format), weights)
+    (stored(dims, a.data_format), a.weight_format.stored([k, cg, r, r]).to_vec())
 }
 
 /// Random input and weights for `--random` (after the descriptor has been validated, so the
@@ -167,10 +157,8 @@ fn descriptor(
     residual: bool,
 ) -> Res<Conv2dDesc> {
     let ws = weight_shape;
-    let (k, cg, kernel) = match a.weight_format {
-        WeightFormat::Oihw => (ws[0], ws[1], [ws[2], ws[3]]),
-        WeightFormat::Hwio => (ws[3], ws[2], [ws[0], ws[1]]),
-    };
+    let [k, cg, kh, kw] = a.weight_format.logical([ws[0], ws[1], ws[2], ws[3]]);
+    let kernel = [kh, kw];
     let desc = glue::conv_desc(a, [channels, k], kernel, bias, residual);
     glue::weight_len(&desc)?;
     // The descriptor is valid, so groups divides the channels and this cannot overflow.

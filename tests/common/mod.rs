@@ -215,17 +215,9 @@ pub fn encode_and_read(record: impl FnOnce(&mut wgpu::CommandEncoder), output: &
 // ---------------------------------------------------------------------------------------------
 // Layouts
 
-/// `x`, logically `[n, c, h, w]` in NCHW order, rearranged into NHWC.
-pub fn nchw_to_nhwc<T: Copy>(x: &[T], [n, c, h, w]: [usize; 4]) -> Vec<T> {
-    let plane = h * w;
-    (0..n * plane * c).map(|i| x[(i / (plane * c) * c + i % c) * plane + i / c % plane]).collect()
-}
-
-/// Weights `[k][cg][kh][kw]` (OIHW) rearranged into HWIO `[kh][kw][cg][k]`.
-pub fn oihw_to_hwio(w: &[f32], [k, cg, kh, kw]: [usize; 4]) -> Vec<f32> {
-    let taps = kh * kw;
-    (0..taps * cg * k).map(|i| w[(i % k * cg + i / k % cg) * taps + i / (cg * k)]).collect()
-}
+/// The layout converters, shared with the library's own unit tests (not every test binary uses them).
+#[allow(unused_imports)]
+pub use wgpu_winograd::reference::{nchw_to_nhwc, oihw_to_hwio};
 
 // ---------------------------------------------------------------------------------------------
 // Memory
