@@ -14,12 +14,9 @@ alias act_t = {{ACT}};
 
 {{EPILOGUE}}
 
-fn load(row: u32, ix: i32) -> f32 {
-    if (ix < 0 || ix >= params.in_w) {
-        return 0.0;
-    }
-    return f32(x[row + u32(ix) * params.xs_w]);
-}
+{{PAD_FUNCTIONS}}
+
+{{LOAD}}
 
 @compute @workgroup_size({{WORKGROUP}})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {

@@ -15,6 +15,8 @@ alias act_t = {{ACT}};
 
 {{EPILOGUE}}
 
+{{PAD_FUNCTIONS}}
+
 @compute @workgroup_size({{WORKGROUP}})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = gid.x + gid.y * groups.x * {{WORKGROUP}}u;
@@ -44,17 +46,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let wc = c * params.ws_i;
         for (var ky = 0u; ky < params.kernel_h; ky++) {
             let iy = iy0 + i32(ky) * params.dil_h;
-            if (iy < 0 || iy >= params.in_h) {
-                continue;
-            }
-            let xr = xc + u32(iy) * params.xs_h;
+            {{ROW}}
+            let xr = xc + u32(py) * params.xs_h;
             let wr = wc + ky * params.ws_h;
             for (var kx = 0u; kx < params.kernel_w; kx++) {
                 let ix = ix0 + i32(kx) * params.dil_w;
-                if (ix < 0 || ix >= params.in_w) {
-                    continue;
-                }
-                let xv = f32(x[xr + u32(ix) * params.xs_w]);
+                {{COLUMN}}
+                let xv = f32(x[xr + u32(px) * params.xs_w]);
                 let wi = wr + kx * params.ws_w;
                 acc += xv * vec4<f32>(w[w0 + wi], w[w1 + wi], w[w2 + wi], w[w3 + wi]);
             }

@@ -37,12 +37,9 @@ var<workgroup> rows: array<f32, TILES * KB * ALPHA * M>;
 
 {{EPILOGUE}}
 
-fn load(base: u32, iy: i32, ix: i32) -> f32 {
-    if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {
-        return 0.0;
-    }
-    return f32(x[base + u32(iy) * params.xs_h + u32(ix) * params.xs_w]);
-}
+{{PAD_FUNCTIONS}}
+
+{{LOAD}}
 
 // Where tile `slot` of this workgroup starts, in output pixels: (image, oy0, ox0). Slots past
 // the last tile repeat it; their results are never stored.

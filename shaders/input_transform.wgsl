@@ -14,13 +14,9 @@ alias act_t = {{ACT}};
 
 {{WINO_INDEX}}
 
-fn load(base: u32, iy: i32, ix: i32) -> f32 {
-    if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {
-        return 0.0;
-    }
-    let e = base + u32(iy) * params.xs_h + u32(ix) * params.xs_w;
-    return f32({{ELEMENT}});
-}
+{{PAD_FUNCTIONS}}
+
+{{LOAD}}
 
 @compute @workgroup_size({{WORKGROUP}})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {

@@ -320,7 +320,36 @@ impl Activation {
     }
 }
 
-/// Zero padding on each side, in pixels.
+/// What the padding ring around an image reads as, as PyTorch's `padding_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum PaddingMode {
+    /// Zeros.
+    #[default]
+    Zeros,
+    /// The image mirrored at its edge, the edge not repeated (`dcb|abcd|cba`); padding must be
+    /// smaller than the image.
+    Reflect,
+    /// The edge repeated (`aaa|abcd|ddd`).
+    Replicate,
+    /// The image wrapped around (`bcd|abcd|abc`); padding must not exceed the image.
+    Circular,
+}
+
+impl PaddingMode {
+    /// Where padded coordinate `i` (in `-pad .. n + pad`) reads from in an image of `n`, or
+    /// `None` for a zero. The rule the CPU reference applies; the kernels compile the same.
+    pub fn source(self, i: isize, n: isize) -> Option<isize> {
+        match self {
+            _ if (0..n).contains(&i) => Some(i),
+            PaddingMode::Zeros => None,
+            PaddingMode::Reflect => Some(if i < 0 { -i } else { 2 * (n - 1) - i }),
+            PaddingMode::Replicate => Some(i.clamp(0, n - 1)),
+            PaddingMode::Circular => Some(if i < 0 { i + n } else { i - n }),
+        }
+    }
+}
+
+/// Padding on each side, in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Padding {
     /// Rows of zeros above the image.
@@ -353,8 +382,10 @@ pub struct Conv2dDesc {
     pub stride: [usize; 2],
     /// `[dh, dw]`.
     pub dilation: [usize; 2],
-    /// Zero padding per side.
+    /// Padding per side.
     pub padding: Padding,
+    /// What the padding reads as (zeros unless set).
+    pub padding_mode: PaddingMode,
     /// Channel groups (1 = dense, C = depthwise); must divide C and K.
     pub groups: usize,
     /// Whether a bias of K values is added.
@@ -389,6 +420,7 @@ impl Conv2dDesc {
             stride: [1, 1],
             dilation: [1, 1],
             padding: Padding::uniform(padding),
+            padding_mode: PaddingMode::Zeros,
             groups: 1,
             has_bias: false,
             activation: Activation::None,
@@ -578,6 +610,26 @@ impl Conv2dDesc {
         Ok([(ph - kh) / self.stride[0] + 1, (pw - kw) / self.stride[1] + 1])
     }
 
+    /// Checks that the padding mode can read this image: reflect needs padding smaller than the
+    /// image, circular at most the image (PyTorch's rules).
+    pub fn check_padding(&self, h: usize, w: usize) -> Result<()> {
+        let p = self.padding;
+        let (most_h, most_w) = (p.top.max(p.bottom), p.left.max(p.right));
+        let fits = match self.padding_mode {
+            PaddingMode::Zeros | PaddingMode::Replicate => true,
+            PaddingMode::Reflect => most_h < h && most_w < w,
+            PaddingMode::Circular => most_h <= h && most_w <= w,
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(Error::InvalidShape(format!(
+                "{} padding {:?} does not fit a {h}×{w} image (reflect needs padding < size, circular ≤ size)",
+                self.padding_mode, self.padding
+            )))
+        }
+    }
+
     /// The logical output shape `[n, k, oh, ow]` for a logical input shape `[n, c, h, w]`.
     pub fn output_shape(&self, [n, _, h, w]: [usize; 4]) -> Result<[usize; 4]> {
         let [oh, ow] = self.output_hw(h, w)?;
@@ -609,6 +661,7 @@ macro_rules! named_enum {
 
 named_enum!(Algo, "algo", Algo::Winograd => "winograd", Algo::Gemm => "gemm", Algo::Depthwise => "depthwise", Algo::Direct => "direct");
 named_enum!(TileLayout, "layout", TileLayout::R16_6_6 => "r_16_6_6", TileLayout::R6_6_16 => "r_6_6_16");
+named_enum!(PaddingMode, "padding mode", PaddingMode::Zeros => "zeros", PaddingMode::Reflect => "reflect", PaddingMode::Replicate => "replicate", PaddingMode::Circular => "circular");
 named_enum!(DType, "dtype", DType::F32 => "f32", DType::F16 => "f16");
 named_enum!(DataFormat, "data format", DataFormat::Nchw => "nchw", DataFormat::Nhwc => "nhwc");
 named_enum!(WeightFormat, "weight format", WeightFormat::Oihw => "oihw", WeightFormat::Hwio => "hwio");

@@ -60,6 +60,7 @@ pub(crate) fn plan(
         )));
     }
     let output = desc.output_shape(input)?;
+    desc.check_padding(h, w)?;
     // Whole tensors must exist as single buffers; refuse what no buffer can hold, before any
     // product below can overflow.
     let bytes =
@@ -83,14 +84,46 @@ pub(crate) fn plan(
         Algo::Depthwise => algo::depthwise::plan(desc, input, output, limits),
         Algo::Direct => algo::direct::plan(desc, input, output, limits),
     };
-    let (path, chunk, band_rows) = match planned {
+    let planned = planned.and_then(|p| sliced(desc, input, output, limits, device, p));
+    let (path, chunk, band_rows, channel_slice) = match planned {
         // Automatic choices never refuse what the direct path can still do.
         Err(Error::TooLarge(_) | Error::Unsupported(_)) if desc.algo.is_none() && algo != Algo::Direct => {
-            algo::direct::plan(desc, input, output, limits)?
+            let direct = algo::direct::plan(desc, input, output, limits)?;
+            sliced(desc, input, output, limits, device, direct)?
         }
         other => other?,
     };
-    Ok(Plan { path, input, output, chunk: chunk.min(n.max(1)), band_rows })
+    Ok(Plan { path, input, output, chunk: chunk.min(n.max(1)), band_rows, channel_slice })
+}
+
+/// Where a path's weights (as uploaded, or as prepared for it) exceed a binding, the output
+/// channels are split into slices that fit, and the path's own split is redone for a slice.
+fn sliced(
+    desc: &Conv2dDesc,
+    input: [usize; 4],
+    output: [usize; 4],
+    limits: &Limits,
+    device: DeviceType,
+    (path, chunk, band_rows): (crate::plan::Path, usize, usize),
+) -> Result<(crate::plan::Path, usize, usize, usize)> {
+    let k = desc.out_channels;
+    let slice = algo::channel_slice(desc, &path, limits)?;
+    if slice >= k {
+        return Ok((path, chunk, band_rows, k));
+    }
+    // Plan one slice as a convolution of its own, keeping the path's choices.
+    let sub = algo::slice_desc(desc, &path, slice);
+    let sub_output = [output[0], slice, output[2], output[3]];
+    let sub_input = [input[0], sub.in_channels, input[2], input[3]];
+    let (path, chunk, band_rows) = match path.algo() {
+        Algo::Winograd => algo::winograd::plan(&sub, sub_input, sub_output, limits, device, None)?,
+        Algo::Gemm => algo::gemm::plan(&sub, sub_input, sub_output, limits)?,
+        Algo::Depthwise => algo::depthwise::plan(&sub, sub_input, sub_output, limits)?,
+        Algo::Direct => algo::direct::plan(&sub, sub_input, sub_output, limits)?,
+    };
+    // The activations stay whole images of all channels: bind no more of them than fit.
+    let whole = algo::Budget::new(input, output, desc.dtype.size(), limits)?;
+    Ok((path, chunk.min(whole.by_activations.max(1) as usize), band_rows, slice))
 }
 
 #[cfg(test)]

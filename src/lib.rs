@@ -43,8 +43,8 @@ mod tuned;
 
 pub use codegen::{all_kernels, Kernel};
 pub use desc::{
-    Activation, Algo, Conv2dDesc, DType, DataFormat, GemmBlock, Padding, Product, TileLayout, WeightFormat,
-    WINOGRAD_TILES,
+    Activation, Algo, Conv2dDesc, DType, DataFormat, GemmBlock, Padding, PaddingMode, Product, TileLayout,
+    WeightFormat, WINOGRAD_TILES,
 };
 pub use error::{Error, Result};
 pub use plan::{Path, Piece, Plan, Tuned, WinogradKernels};

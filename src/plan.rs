@@ -97,6 +97,10 @@ pub struct Plan {
     pub chunk: usize,
     /// Tile rows per pass (Winograd); less than the image's when one image must be split.
     pub band_rows: usize,
+    /// Output channels per pass: all of them, unless their weights (raw or prepared) exceed a
+    /// binding, when the convolution runs as several convolutions over slices of its output
+    /// channels (whole groups each).
+    pub channel_slice: usize,
 }
 
 /// `winograd F(4×4,3×3) layout r_16_6_6, product block 64x64x16/8x4; chunk 2 images, 1 pass`.
@@ -108,8 +112,13 @@ impl fmt::Display for Plan {
         } else {
             format!("chunk {}", plural(self.chunk, "image"))
         };
-        let passes = self.pieces().len();
-        write!(f, "{}; {split}, {passes} pass{}", self.path, if passes == 1 { "" } else { "es" })
+        let passes = self.pieces().len() * self.slices().len();
+        if self.channel_slice < self.output[1] {
+            write!(f, "{}; output channels in slices of {}", self.path, self.channel_slice)?;
+            write!(f, ", {split}, {passes} pass{}", if passes == 1 { "" } else { "es" })
+        } else {
+            write!(f, "{}; {split}, {passes} pass{}", self.path, if passes == 1 { "" } else { "es" })
+        }
     }
 }
 
@@ -135,7 +144,14 @@ impl Plan {
         }
     }
 
-    /// The passes, in order.
+    /// The output-channel slices `(first channel, channels)`, in order.
+    pub fn slices(&self) -> Vec<(usize, usize)> {
+        let k = self.output[1];
+        let step = self.channel_slice.clamp(1, k.max(1));
+        (0..k).step_by(step).map(|k0| (k0, step.min(k - k0))).collect()
+    }
+
+    /// The batch pieces of each slice, in order.
     pub fn pieces(&self) -> Vec<Piece> {
         let n = self.input[0];
         let th = self.tiles_hw()[0].max(1);

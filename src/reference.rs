@@ -1,7 +1,7 @@
 //! CPU reference convolutions for tests and the CLI's `--verify`: a direct convolution accumulated
 //! in f64, and an f32 Winograd that follows the GPU's arithmetic step by step.
 
-use crate::desc::{Activation, Conv2dDesc, DType};
+use crate::desc::{Activation, Conv2dDesc, DType, Padding, PaddingMode};
 use crate::error::{Error, Result};
 use crate::lowering::{to_f32, Transforms};
 use crate::plan::{Path, Plan};
@@ -72,6 +72,7 @@ fn check(
         return shape_error("padded input or dilated kernel size overflows usize".into());
     }
     let [oh, ow] = desc.output_hw(h, w)?;
+    desc.check_padding(h, w)?;
     let out_len = checked_len("output", &[n, k, oh, ow])?;
     desc.check_residual(residual.map(<[f32]>::len), Some(out_len))?;
     Ok(Geometry { n, c, h, w, k, oh, ow })
@@ -102,16 +103,35 @@ pub fn conv2d_f64(
     let Geometry { n, c, h, w, k, oh, ow } = check(desc, input, shape, weights, bias, residual)?;
     let (cpg, kpg) = (c / desc.groups, k / desc.groups);
     let ([kh, kw], [sh, sw], [dh, dw]) = (desc.kernel, desc.stride, desc.dilation);
-    let p = desc.padding;
 
     // Gather input and weights into NCHW / OIHW f64 so that the inner loop runs along rows.
+    // Padding modes other than zeros are applied here, by gathering the padded image whole
+    // (rows and columns through `PaddingMode::source`), which then needs no padding.
     let xs = desc.data_format.strides([n, c, h, w]);
-    let mut x = Vec::with_capacity(input.len());
+    let (p, h, w) = match desc.padding_mode {
+        PaddingMode::Zeros => (desc.padding, h, w),
+        _ => (
+            Padding::default(),
+            h + desc.padding.top + desc.padding.bottom,
+            w + desc.padding.left + desc.padding.right,
+        ),
+    };
+    let source = |i: usize, pad: usize, n: usize| {
+        desc.padding_mode
+            .source(i as isize - pad as isize, n as isize)
+            .expect("a non-zero mode maps every coordinate") as usize
+    };
+    let [_, _, h0, w0] = shape;
+    let mut x = Vec::with_capacity(n * c * h * w);
     for ni in 0..n {
         for ci in 0..c {
             for y in 0..h {
-                let row = ni * xs[0] + ci * xs[1] + y * xs[2];
-                x.extend((0..w).map(|xi| f64::from(input[row + xi * xs[3]])));
+                let sy = if h == h0 { y } else { source(y, desc.padding.top, h0) };
+                let row = ni * xs[0] + ci * xs[1] + sy * xs[2];
+                x.extend((0..w).map(|xi| {
+                    let sx = if w == w0 { xi } else { source(xi, desc.padding.left, w0) };
+                    f64::from(input[row + sx * xs[3]])
+                }));
             }
         }
     }
@@ -218,6 +238,9 @@ pub fn conv2d_winograd_f32(
 ) -> Result<Vec<f32>> {
     let Geometry { n, c, h, w, k, oh, ow } = check(desc, input, shape, weights, bias, residual)?;
     let r = desc.kernel[0];
+    if desc.padding_mode != PaddingMode::Zeros {
+        return Err(Error::Unsupported("CPU Winograd reads padding as zeros only".into()));
+    }
     if desc.stride != [1, 1] || desc.dilation != [1, 1] || desc.groups != 1 || desc.kernel[1] != r {
         return Err(Error::Unsupported(format!(
             "CPU Winograd needs stride 1, dilation 1, groups 1 and a square kernel; got stride {:?}, \
@@ -391,7 +414,7 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desc::{DataFormat, Padding, WeightFormat};
+    use crate::desc::{DataFormat, WeightFormat};
 
     /// Every output by its textbook formula, with signed coordinates; independent of the
     /// range arithmetic in [`conv2d_f64`]. NCHW and OIHW only.

@@ -356,3 +356,34 @@ proptest::proptest! {
         proptest::prop_assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn every_padding_mode_and_algorithm_verifies() {
+    for mode in ["reflect", "replicate", "circular"] {
+        for algo in ["auto", "gemm", "direct"] {
+            let args = [
+                "conv",
+                "--random",
+                "1,8,9,11",
+                "--out-channels",
+                "8",
+                "--padding",
+                "2,1,1,2",
+                "--padding-mode",
+                mode,
+                "--stride",
+                "2",
+                "--algo",
+                algo,
+                "--verify",
+            ];
+            let (code, stdout, stderr) = run(&args);
+            assert_eq!(code, 0, "{mode} {algo}: {stdout}\n{stderr}");
+            assert!(stdout.contains("OK"), "{mode} {algo}: {stdout}");
+        }
+    }
+    let (code, _, stderr) =
+        run(&["conv", "--random", "1,4,3,3", "--padding", "3", "--padding-mode", "reflect"]);
+    assert_ne!(code, 0);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}

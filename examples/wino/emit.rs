@@ -1,4 +1,5 @@
-//! `wino emit`: every generated kernel as WGSL, Metal Shading Language or SPIR-V, one file each.
+//! `wino emit`: every generated kernel as WGSL, Metal Shading Language (the version wgpu uses on an
+//! M1), HLSL (the shader model wgpu's DX12 backend needs) or SPIR-V, one file each.
 
 use crate::npy::write_atomically;
 use crate::{lib, EmitArgs, Res, Target};
@@ -16,6 +17,11 @@ pub fn run(a: &EmitArgs) -> Res<()> {
                 let lines = msl.lines().count();
                 ("metal", msl.into_bytes(), lines)
             }
+            Target::Hlsl => {
+                let hlsl = lib(backends::to_hlsl(k))?;
+                let lines = hlsl.lines().count();
+                ("hlsl", hlsl.into_bytes(), lines)
+            }
             Target::Spv => {
                 ("spv", lib(backends::to_spirv(k))?.iter().flat_map(|w| w.to_le_bytes()).collect(), 0)
             }
@@ -24,7 +30,7 @@ pub fn run(a: &EmitArgs) -> Res<()> {
         write_atomically(&path, |w| w.write_all(&bytes))?;
         let size = match a.target {
             Target::Wgsl => format!("{lines} lines"),
-            Target::Msl => format!("{lines} lines (from {} WGSL lines)", k.lines()),
+            Target::Msl | Target::Hlsl => format!("{lines} lines (from {} WGSL lines)", k.lines()),
             Target::Spv => format!("{} bytes (from {} WGSL lines)", bytes.len(), k.lines()),
         };
         println!("{}  {size}", path.display());

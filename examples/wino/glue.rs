@@ -33,6 +33,7 @@ pub fn conv_desc(
         stride: a.stride,
         dilation: a.dilation,
         padding: a.padding,
+        padding_mode: a.padding_mode,
         groups: a.groups,
         has_bias,
         activation: a.activation,

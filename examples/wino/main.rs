@@ -5,7 +5,8 @@
 //!     Every adapter wgpu sees (name, backend, device type, driver), the one `Context::new`
 //!     picks, its key limits and whether it has SHADER_F16, TIMESTAMP_QUERY and SUBGROUP.
 //! wino conv --input X.npy --weight W.npy [--bias B.npy] [--residual R.npy] [--output Y.npy]
-//!           [--padding P|T,B,L,R] [--stride S|SH,SW] [--dilation D|DH,DW] [--groups G]
+//!           [--padding P|T,B,L,R] [--padding-mode zeros|reflect|replicate|circular]
+//!           [--stride S|SH,SW] [--dilation D|DH,DW] [--groups G]
 //!           [--algo auto|winograd|gemm|depthwise|direct] [--tile 2|4|6] [--layout auto|r_16_6_6|r_6_6_16]
 //!           [--fuse auto|on|off]
 //!           [--dtype f32|f16] [--data-format nchw|nhwc] [--weight-format oihw|hwio]
@@ -15,8 +16,8 @@
 //!     data). Prints the path taken and the call's wall time on stderr (`--iters N` adds
 //!     repeated GPU timing); `--verify` compares the values as stored with the f64 CPU
 //!     reference. The output has the input file's element type and data format.
-//! wino emit --target wgsl|msl|spv --out DIR
-//!     Every generated kernel as WGSL, Metal Shading Language or SPIR-V, one file each.
+//! wino emit --target wgsl|msl|hlsl|spv --out DIR
+//!     Every generated kernel as WGSL, Metal Shading Language, HLSL or SPIR-V, one file each.
 //! wino bench --suite seed|resnet|resnet50|mobilenetv2|all [--batch N] [--algo auto|winograd|gemm|depthwise|direct]
 //!            [--json FILE] [--plot FILE.svg] [--iters N] [--dtype f32|f16]
 //!            [--tune] [--fuse auto|on|off] [--kernels]
@@ -43,7 +44,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use wgpu_winograd::{Activation, Algo, DType, DataFormat, Padding, TileLayout, WeightFormat};
+use wgpu_winograd::{Activation, Algo, DType, DataFormat, Padding, PaddingMode, TileLayout, WeightFormat};
 
 /// Every fallible step returns its one-line message.
 type Res<T> = Result<T, String>;
@@ -102,6 +103,9 @@ struct ConvArgs {
     /// Dilation: D, or DH,DW.
     #[arg(long, default_value = "1", value_name = "D|DH,DW", allow_hyphen_values = true, value_parser = parse_pair)]
     dilation: [usize; 2],
+    /// What the padding reads as: zeros, reflect, replicate or circular (PyTorch's padding_mode).
+    #[arg(long, default_value = "zeros")]
+    padding_mode: PaddingMode,
     /// Channel groups (must divide the input and output channels).
     #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     groups: usize,
@@ -182,6 +186,7 @@ enum Fuse {
 enum Target {
     Wgsl,
     Msl,
+    Hlsl,
     Spv,
 }
 

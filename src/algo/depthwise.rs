@@ -54,8 +54,13 @@ pub(crate) fn plan(
 pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limits) -> Result<Recipe> {
     let ep = super::epilogue(desc);
     let vec4_store = desc.data_format == DataFormat::Nchw && plan.output[3].is_multiple_of(STRIP);
-    let shape =
-        DepthwiseShape { kernel: desc.kernel, stride: desc.stride, dilation: desc.dilation, vec4_store };
+    let shape = DepthwiseShape {
+        kernel: desc.kernel,
+        stride: desc.stride,
+        dilation: desc.dilation,
+        vec4_store,
+        padding_mode: desc.padding_mode,
+    };
     let kernel = codegen::depthwise(shape, desc.dtype, ep);
     let strips_w: u32 = fit("strips per row", plan.output[3].div_ceil(STRIP))?;
     let [ws_o, _, ws_h, ws_w] = g.ws;

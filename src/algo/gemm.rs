@@ -57,7 +57,7 @@ pub(crate) fn plan(
 ) -> Result<(Path, usize, usize)> {
     let [n, _, _, _] = input;
     let [_, _, oh, ow] = output;
-    let (group_out, reduction, k_stride) = dims(desc);
+    let (group_out, _, _) = dims(desc);
     let out_hw = oh * ow;
     let block = match desc.product {
         Some(Product::Block(b)) => b,
@@ -74,14 +74,12 @@ pub(crate) fn plan(
         )));
     }
     let budget = Budget::new(input, output, desc.dtype.size(), limits)?;
-    let packed = (desc.groups * reduction * k_stride) as u64 * 4;
+    // Weights past a binding are split into output-channel slices by the planner.
     let row_blocks = group_out.div_ceil(block.bm() as usize) as u64;
-    if packed > budget.max_binding || row_blocks > budget.max_groups || desc.groups as u64 > budget.max_groups
-    {
+    if row_blocks > budget.max_groups || desc.groups as u64 > budget.max_groups {
         return Err(Error::TooLarge(format!(
-            "the packed weights ({packed} bytes, {row_blocks} row blocks, {} groups) exceed the device's \
-             binding or grid limits",
-            desc.groups
+            "{row_blocks} row blocks or {} groups exceed {} workgroups per dimension",
+            desc.groups, budget.max_groups
         )));
     }
     // The grid's x counts column blocks of the chunk's pixels.
@@ -141,12 +139,13 @@ pub(crate) fn build(
         vec4_store: desc.data_format == DataFormat::Nchw && out_hw.is_multiple_of(4),
         dtype: desc.dtype,
         epilogue: ep,
+        padding_mode: desc.padding_mode,
     };
     let kernel = codegen::product(Operands::Conv(operands), block);
     let (group_out, reduction, k_stride) = dims(desc);
     let [xs_n, xs_c, xs_h, xs_w] = g.xs;
     let [ys_n, ys_c, ys_h, ys_w] = g.ys;
-    let mut recipe = Recipe { prep: Some(prep(desc, g, limits)?), ..Recipe::default() };
+    let mut recipe = Recipe { preps: vec![prep(desc, g, limits)?], ..Recipe::default() };
     for piece in &plan.pieces() {
         let columns: u32 = fit("pixels per pass", piece.images * out_hw)?;
         let y_offset = g.y_offset(piece);

@@ -51,6 +51,8 @@ pub(crate) struct PassSpec {
     pub first_image: u64,
     /// Images bound.
     pub images: u64,
+    /// The output-channel slice whose weights, bias and prepared weights it binds.
+    pub slice: usize,
 }
 
 /// A one-time transformation of the weights into the layout a path multiplies with, run when
@@ -61,7 +63,8 @@ pub(crate) struct Prep {
     pub key: String,
     /// Size of the prepared buffer.
     pub bytes: u64,
-    /// The pass that writes it (slots: [`Slot::Weights`], [`Slot::Prepared`]).
+    /// The pass that writes it (slots: [`Slot::Weights`], [`Slot::Prepared`]); its `slice`
+    /// says which slice's weights it reads and prepares.
     pub pass: PassSpec,
 }
 
@@ -72,8 +75,8 @@ pub(crate) struct Recipe {
     pub passes: Vec<PassSpec>,
     /// Scratch buffers `(label, bytes)`, allocated once per shape.
     pub scratch: Vec<(&'static str, u64)>,
-    /// The weight preparation, if the path has one.
-    pub prep: Option<Prep>,
+    /// The weight preparation of each slice, if the path has one.
+    pub preps: Vec<Prep>,
 }
 
 impl Recipe {
@@ -85,21 +88,111 @@ impl Recipe {
             params,
             first_image: piece.first_image as u64,
             images: piece.images as u64,
+            slice: 0,
         });
     }
 }
 
-/// The recipe for a plan.
+/// The recipe for a plan: each output-channel slice built as a convolution of its own over the
+/// same activations, its output and input offset by the slice's first channel and group.
+/// `desc` must describe the weights as they are stored on the GPU (OIHW).
 pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits) -> Result<Recipe> {
-    let g = Geometry::new(desc, plan, limits)?;
-    match plan.path {
-        Path::Winograd { m, r, layout, kernels } => {
-            winograd::build(desc, plan, &g, limits, (m, r, layout, kernels))
+    let mut recipe = Recipe::default();
+    let kg = desc.out_channels / desc.groups;
+    for (slice, (k0, len)) in plan.slices().into_iter().enumerate() {
+        let sub = slice_desc(desc, &plan.path, len);
+        let sub_plan = Plan { output: [plan.output[0], len, plan.output[2], plan.output[3]], ..plan.clone() };
+        let mut g = Geometry::new(desc, plan, limits)?;
+        g.k = fit("output channels", len)?;
+        g.c = fit("channels", sub.in_channels)?;
+        g.y_channel = fit("output channel offset", k0 * g.ys[1] as usize)?;
+        g.x_channel =
+            fit("input channel offset", k0 / kg * (desc.in_channels / desc.groups) * g.xs[1] as usize)?;
+        let part = match sub_plan.path {
+            Path::Winograd { m, r, layout, kernels } => {
+                winograd::build(&sub, &sub_plan, &g, limits, (m, r, layout, kernels))
+            }
+            Path::Gemm { block } => gemm::build(&sub, &sub_plan, &g, limits, block),
+            Path::Depthwise => depthwise::build(&sub, &sub_plan, &g, limits),
+            Path::Direct => direct::build(&sub, &sub_plan, &g, limits),
+        }?;
+        recipe.passes.extend(part.passes.into_iter().map(|p| PassSpec { slice, ..p }));
+        recipe.preps.extend(part.preps.into_iter().map(|p| Prep {
+            key: format!("{}#{slice}", p.key),
+            pass: PassSpec { slice, ..p.pass },
+            ..p
+        }));
+        // Scratch is per shape and reused by every slice: keep the largest of each.
+        for (i, (label, bytes)) in part.scratch.into_iter().enumerate() {
+            match recipe.scratch.get_mut(i) {
+                Some(s) => s.1 = s.1.max(bytes),
+                None => recipe.scratch.push((label, bytes)),
+            }
         }
-        Path::Gemm { block } => gemm::build(desc, plan, &g, limits, block),
-        Path::Depthwise => depthwise::build(desc, plan, &g, limits),
-        Path::Direct => direct::build(desc, plan, &g, limits),
     }
+    Ok(recipe)
+}
+
+/// The descriptor of one output-channel slice of `len` channels: whole groups, the path's
+/// choices kept.
+pub(crate) fn slice_desc(desc: &Conv2dDesc, path: &Path, len: usize) -> Conv2dDesc {
+    let kg = desc.out_channels / desc.groups;
+    let groups = if desc.groups == 1 { 1 } else { len / kg };
+    let mut sub = Conv2dDesc {
+        out_channels: len,
+        in_channels: desc.in_channels / desc.groups * groups,
+        groups,
+        ..desc.clone()
+    };
+    if let Path::Winograd { m, layout, kernels, .. } = *path {
+        sub.algo = Some(crate::desc::Algo::Winograd);
+        sub.tile = Some(m);
+        sub.layout = Some(layout);
+        sub.product = Some(match kernels {
+            crate::plan::WinogradKernels::Fused => crate::desc::Product::Fused,
+            crate::plan::WinogradKernels::Separate(b) => crate::desc::Product::Block(b),
+        });
+    }
+    sub
+}
+
+/// Output channels per slice so that every weight binding of `path` fits: the raw weights of a
+/// slice, and its prepared weights (Winograd's transformed weights are α²/r² times larger, the
+/// GEMM's packed ones padded to 4 rows). A slice is whole groups, a multiple of 4 channels, and
+/// starts its weight and bias bindings on the adapter's offset alignment. All channels when
+/// everything fits.
+pub(crate) fn channel_slice(desc: &Conv2dDesc, path: &Path, limits: &Limits) -> Result<usize> {
+    let [k, cg, kh, kw] = desc.weight_shape();
+    let kg = k / desc.groups;
+    let raw = (cg * kh * kw) as u64 * 4;
+    let prepared = match path {
+        Path::Winograd { m, r, .. } => ((m + r - 1) * (m + r - 1) * desc.in_channels) as u64 * 4,
+        Path::Gemm { .. } => raw,
+        Path::Depthwise | Path::Direct => 0,
+    };
+    let per_channel = raw.max(prepared);
+    let align = limits.min_storage_buffer_offset_alignment as u64;
+    let max_binding =
+        limits.max_storage_buffer_binding_size.min(limits.max_buffer_size).saturating_sub(align);
+    // Padding rows to 4 adds up to 3 channels' worth.
+    let fits = |len: u64| len.next_multiple_of(4) * per_channel <= max_binding;
+    if fits(k as u64) {
+        return Ok(k);
+    }
+    let aligned = |len: u64| {
+        (desc.groups == 1 || len.is_multiple_of(kg as u64))
+            && (len * raw).is_multiple_of(align)
+            && (len * 4).is_multiple_of(align)
+            && len.is_multiple_of(4)
+    };
+    let most = (max_binding / per_channel.max(1)).min(k as u64);
+    (1..=most).rev().find(|&len| fits(len) && aligned(len)).map(|len| len as usize).ok_or_else(|| {
+        Error::TooLarge(format!(
+            "one output channel's weights need {per_channel} bytes (prepared for {path}); with the \
+             device's {max_binding}-byte bindings and {align}-byte offset alignment no slice of output \
+             channels fits (input channels are not split)"
+        ))
+    })
 }
 
 /// The epilogue a descriptor asks for.
@@ -131,6 +224,10 @@ pub(crate) struct Geometry {
     pub ys: [u32; 4],
     /// Weight strides `[o, i, y, x]`.
     pub ws: [u32; 4],
+    /// Element offset of this slice's first output channel within an output image.
+    pub y_channel: u32,
+    /// Element offset of this slice's first input channel (its first group's) within an image.
+    pub x_channel: u32,
     in_image: u64,
     out_image: u64,
     element: u64,
@@ -166,6 +263,8 @@ impl Geometry {
             xs: strides(desc.data_format.strides(plan.input), "input stride")?,
             ys: strides(desc.data_format.strides(plan.output), "output stride")?,
             ws: strides(desc.weight_strides(), "weight stride")?,
+            y_channel: 0,
+            x_channel: 0,
             in_image: (c * h * w) as u64,
             out_image: (k * oh * ow) as u64,
             element: desc.dtype.size(),
@@ -178,13 +277,13 @@ impl Geometry {
     fn remainder(&self, first: usize, per_image: u64) -> u32 {
         ((first as u64 * per_image * self.element % self.align) / self.element) as u32
     }
-    /// The input's element offset within its binding for a piece.
+    /// The input's element offset within its binding for a piece (and slice).
     pub fn x_offset(&self, piece: &Piece) -> u32 {
-        self.remainder(piece.first_image, self.in_image)
+        self.remainder(piece.first_image, self.in_image) + self.x_channel
     }
-    /// The output's (and residual's) element offset within its binding for a piece.
+    /// The output's (and residual's) element offset within its binding for a piece (and slice).
     pub fn y_offset(&self, piece: &Piece) -> u32 {
-        self.remainder(piece.first_image, self.out_image)
+        self.remainder(piece.first_image, self.out_image) + self.y_channel
     }
 }
 

@@ -7,7 +7,7 @@ use crate::codegen::uniform::{
     fit, FilterParams, FusedParams, InputParams, OutputParams, ProductParams, Uniform,
 };
 use crate::codegen::{self, FusedBlock, InputLoad, Operands, OutputStore};
-use crate::desc::{Conv2dDesc, DataFormat, Product, TileLayout};
+use crate::desc::{Conv2dDesc, DataFormat, PaddingMode, Product, TileLayout};
 use crate::error::{Error, Result};
 use crate::lowering::Transforms;
 use crate::plan::{Path, Piece, Plan, Tuned, WinogradKernels};
@@ -221,7 +221,7 @@ pub(crate) fn build(
     let t = Transforms::for_tile(m, r);
     let ep = super::epilogue(desc);
     let tw = plan.tiles_hw()[1];
-    let mut recipe = Recipe { prep: Some(prep(&t, layout, g, limits)?), ..Recipe::default() };
+    let mut recipe = Recipe { preps: vec![prep(&t, layout, g, limits)?], ..Recipe::default() };
     let [xs_n, xs_c, xs_h, xs_w] = g.xs;
     let [ys_n, ys_c, ys_h, ys_w] = g.ys;
     let k_stride = g.k.next_multiple_of(4);
@@ -239,7 +239,7 @@ pub(crate) fn build(
     };
     match kernels {
         WinogradKernels::Fused => {
-            let kernel = codegen::fused(&t, layout, desc.dtype, ep);
+            let kernel = codegen::fused(&t, layout, desc.dtype, ep, desc.padding_mode);
             let block = FusedBlock::new(m, r);
             for piece in &plan.pieces() {
                 let [tiles, tiles_w, tiles_per_image, tile_row0, _] = tiling(piece)?;
@@ -276,8 +276,12 @@ pub(crate) fn build(
             }
         }
         WinogradKernels::Separate(block) => {
-            let load = input_load(desc.data_format, m, r, plan.input[3], desc.padding.left);
-            let input_k = codegen::input_transform(&t, layout, desc.dtype, load);
+            let load = match desc.padding_mode {
+                PaddingMode::Zeros => input_load(desc.data_format, m, r, plan.input[3], desc.padding.left),
+                // The vector loads read the aligned middle of a patch row and zeros around it.
+                _ => InputLoad::Scalar,
+            };
+            let input_k = codegen::input_transform(&t, layout, desc.dtype, load, desc.padding_mode);
             let product_k = codegen::product(Operands::Winograd { layout, alpha: t.alpha() }, block);
             let store = output_store(desc.data_format, m, plan.output[3]);
             let output_k = codegen::output_transform(&t, layout, desc.dtype, ep, store);

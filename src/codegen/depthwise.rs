@@ -5,10 +5,11 @@
 //! writing the output once.
 
 use super::epilogue::{act_header, Epilogue};
+use super::padding;
 use super::skeleton::fill;
 use super::uniform::{DepthwiseParams, Uniform};
 use super::{Kernel, WORKGROUP};
-use crate::desc::DType;
+use crate::desc::{DType, PaddingMode};
 
 const DEPTHWISE_SKELETON: &str = include_str!("../../shaders/depthwise.wgsl");
 
@@ -26,6 +27,8 @@ pub(crate) struct DepthwiseShape {
     pub dilation: [usize; 2],
     /// Store each strip as one aligned vec4 (NCHW, output width a multiple of 4).
     pub vec4_store: bool,
+    /// What the padding reads as.
+    pub padding_mode: PaddingMode,
 }
 
 /// The depthwise kernel for one shape, dtype and epilogue.
@@ -43,8 +46,13 @@ pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel
     }
     for ky in 0..kh {
         body.push(format!("let iy{ky} = top + {};", ky * dh));
-        body.push(format!("if (iy{ky} >= 0 && iy{ky} < params.in_h) {{"));
-        body.push(format!("    let row = xb + u32(iy{ky}) * params.xs_h;"));
+        if s.padding_mode == PaddingMode::Zeros {
+            body.push(format!("if (iy{ky} >= 0 && iy{ky} < params.in_h) {{"));
+            body.push(format!("    let row = xb + u32(iy{ky}) * params.xs_h;"));
+        } else {
+            body.push("{".into());
+            body.push(format!("    let row = xb + u32(pad_coord(iy{ky}, params.in_h)) * params.xs_h;"));
+        }
         for t in 0..span {
             body.push(format!("    let s{t} = load(row, left + {t});"));
         }
@@ -82,12 +90,29 @@ pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel
         ("SH", sh.to_string()),
         ("SW", sw.to_string()),
         ("BODY", body.join("\n")),
+        ("PAD_FUNCTIONS", padding::functions(s.padding_mode)),
+        ("LOAD", load_fn(s.padding_mode)),
         ("STORES", stores.join("\n")),
     ]);
     let store = if s.vec4_store { "_store4" } else { "" };
     Kernel {
-        name: format!("depthwise_{kh}x{kw}_s{sh}x{sw}_d{dh}x{dw}{store}_{dtype}{}", ep.suffix()),
+        name: format!(
+            "depthwise_{kh}x{kw}_s{sh}x{sw}_d{dh}x{dw}{store}_{dtype}{}{}",
+            ep.suffix(),
+            padding::suffix(s.padding_mode)
+        ),
         source: fill(DEPTHWISE_SKELETON, &values),
         fields: DepthwiseParams::FIELDS,
     }
+}
+
+/// `fn load(row, ix) -> f32`: one element of an input row at a padded column.
+fn load_fn(mode: PaddingMode) -> String {
+    let map = match mode {
+        PaddingMode::Zeros => {
+            "    if (ix < 0 || ix >= params.in_w) {\n        return 0.0;\n    }\n    let px = ix;\n"
+        }
+        _ => "    let px = pad_coord(ix, params.in_w);\n",
+    };
+    format!("fn load(row: u32, ix: i32) -> f32 {{\n{map}    return f32(x[row + u32(px) * params.xs_w]);\n}}")
 }

@@ -8,6 +8,7 @@ mod depthwise;
 mod direct;
 mod epilogue;
 mod expr;
+mod padding;
 mod product;
 mod skeleton;
 pub(crate) mod uniform;
@@ -21,8 +22,12 @@ pub(crate) use winograd::{
     filter_transform, fused, input_transform, output_transform, FusedBlock, InputLoad, OutputStore,
 };
 
-use crate::desc::{DType, GemmBlock, TileLayout, WINOGRAD_TILES};
+use crate::desc::{DType, GemmBlock, PaddingMode, TileLayout, WINOGRAD_TILES};
 use crate::lowering::Transforms;
+
+/// Every padding mode, zeros first.
+const MODES: [PaddingMode; 4] =
+    [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular];
 
 /// Invocations per workgroup of the element-wise kernels (transforms, direct, depthwise,
 /// weight packing), which fold their grid into two dimensions (see `plan::grid`).
@@ -59,10 +64,13 @@ pub fn all_kernels() -> Vec<Kernel> {
         for layout in [TileLayout::R16_6_6, TileLayout::R6_6_16] {
             out.push(filter_transform(&t, layout));
             for dtype in [DType::F32, DType::F16] {
-                out.push(input_transform(&t, layout, dtype, InputLoad::Scalar));
+                for mode in MODES {
+                    out.push(input_transform(&t, layout, dtype, InputLoad::Scalar, mode));
+                }
                 for width in [2, 4].into_iter().filter(|w| t.m.is_multiple_of(*w)) {
                     for pad_left in 0..t.r {
-                        out.push(input_transform(&t, layout, dtype, InputLoad::Vector { width, pad_left }));
+                        let load = InputLoad::Vector { width, pad_left };
+                        out.push(input_transform(&t, layout, dtype, load, PaddingMode::Zeros));
                     }
                 }
                 for ep in Epilogue::SAMPLES {
@@ -71,7 +79,7 @@ pub fn all_kernels() -> Vec<Kernel> {
                             out.push(output_transform(&t, layout, dtype, ep, store));
                         }
                     }
-                    out.push(fused(&t, layout, dtype, ep));
+                    out.push(fused(&t, layout, dtype, ep, PaddingMode::Zeros));
                 }
             }
             if !seen_alpha.contains(&(t.alpha(), layout)) {
@@ -84,7 +92,7 @@ pub fn all_kernels() -> Vec<Kernel> {
     out.push(pack_weights());
     for dtype in [DType::F32, DType::F16] {
         for ep in Epilogue::SAMPLES {
-            out.push(direct(dtype, ep));
+            out.push(direct(dtype, ep, PaddingMode::Zeros));
             for (kernel, gather) in [
                 ([1, 1], Gather::PointwiseVec4),
                 ([1, 1], Gather::Pointwise),
@@ -92,8 +100,15 @@ pub fn all_kernels() -> Vec<Kernel> {
                 ([7, 7], Gather::Window),
             ] {
                 for vec4_store in [false, true] {
-                    let operands =
-                        Operands::Conv(ConvOperands { kernel, gather, vec4_store, dtype, epilogue: ep });
+                    let padding_mode = PaddingMode::Zeros;
+                    let operands = Operands::Conv(ConvOperands {
+                        kernel,
+                        gather,
+                        vec4_store,
+                        dtype,
+                        epilogue: ep,
+                        padding_mode,
+                    });
                     out.push(product(operands, GemmBlock::B64));
                 }
             }
@@ -104,6 +119,7 @@ pub fn all_kernels() -> Vec<Kernel> {
                         stride: [stride; 2],
                         dilation: [1, 1],
                         vec4_store,
+                        padding_mode: PaddingMode::Zeros,
                     };
                     out.push(depthwise(shape, dtype, ep));
                 }
@@ -117,8 +133,32 @@ pub fn all_kernels() -> Vec<Kernel> {
             vec4_store: true,
             dtype: DType::F32,
             epilogue: Epilogue::default(),
+            padding_mode: PaddingMode::Zeros,
         })
     };
+    // Every non-zero padding mode in every kernel family that reads padding.
+    for mode in &MODES[1..] {
+        let t = Transforms::for_tile(2, 3);
+        out.push(fused(&t, TileLayout::R6_6_16, DType::F32, Epilogue::default(), *mode));
+        out.push(direct(DType::F32, Epilogue::default(), *mode));
+        let window = ConvOperands {
+            kernel: [3, 3],
+            gather: Gather::Window,
+            vec4_store: false,
+            dtype: DType::F32,
+            epilogue: Epilogue::default(),
+            padding_mode: *mode,
+        };
+        out.push(product(Operands::Conv(window), GemmBlock::B64));
+        let shape = DepthwiseShape {
+            kernel: [3, 3],
+            stride: [1, 1],
+            dilation: [1, 1],
+            vec4_store: false,
+            padding_mode: *mode,
+        };
+        out.push(depthwise(shape, DType::F32, Epilogue::default()));
+    }
     out.extend(
         GemmBlock::CATALOGUE
             .iter()

@@ -4,11 +4,12 @@
 //! where the result goes ([`Operands`]).
 
 use super::epilogue::{act_header, Epilogue};
+use super::padding;
 use super::skeleton::fill;
 use super::uniform::{GemmParams, PackParams, ProductParams, Uniform};
 use super::winograd::wino_index;
 use super::{Kernel, WORKGROUP};
-use crate::desc::{DType, GemmBlock, TileLayout};
+use crate::desc::{DType, GemmBlock, PaddingMode, TileLayout};
 
 const PRODUCT_SKELETON: &str = include_str!("../../shaders/product.wgsl");
 const PACK_SKELETON: &str = include_str!("../../shaders/pack_weights.wgsl");
@@ -37,6 +38,8 @@ pub(crate) struct ConvOperands {
     pub dtype: DType,
     /// The output stage.
     pub epilogue: Epilogue,
+    /// What the padding reads as (im2col gathers only; pointwise reads have no padding).
+    pub padding_mode: PaddingMode,
 }
 
 /// Where the product core's operands come from.
@@ -97,6 +100,8 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
     bindings.extend(ep_bindings.1.lines().map(String::from).filter(|l| !l.is_empty()));
     let [kh, kw] = c.kernel;
     let mut f = vec![
+        padding::functions(c.padding_mode),
+        String::new(),
         format!("const KW: u32 = {kw}u;"),
         format!("const KHW: u32 = {}u;", kh * kw),
         String::new(),
@@ -145,11 +150,19 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
             f.push("    let kyx = k % KHW;".into());
             f.push("    let iy = c.iy + vec4<i32>(i32(kyx / KW) * params.dil_h);".into());
             f.push("    let ix = c.ix + vec4<i32>(i32(kyx % KW) * params.dil_w);".into());
-            f.push("    let inside = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(params.in_h)) & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(params.in_w));".into());
+            if c.padding_mode == PaddingMode::Zeros {
+                f.push("    let inside = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(params.in_h)) & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(params.in_w));".into());
+                f.push("    let py = iy;".into());
+                f.push("    let px = ix;".into());
+            } else {
+                f.push("    let inside = c.iy > vec4<i32>(-0x20000000);".into());
+                f.push("    let py = pad_coord4(iy, params.in_h);".into());
+                f.push("    let px = pad_coord4(ix, params.in_w);".into());
+            }
             f.push("    let at = c.base + vec4<u32>(ci * params.xs_c);".into());
             for j in lanes.clone() {
                 f.push(format!(
-                    "    if (inside[{j}]) {{ v[{j}] = f32(x[at[{j}] + u32(iy[{j}]) * params.xs_h + u32(ix[{j}]) * params.xs_w]); }}"
+                    "    if (inside[{j}]) {{ v[{j}] = f32(x[at[{j}] + u32(py[{j}]) * params.xs_h + u32(px[{j}]) * params.xs_w]); }}"
                 ));
             }
             f.push("    return v;".into());
@@ -350,11 +363,12 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
                 fns,
                 "params.reduction",
                 format!(
-                    "conv_gemm_{}x{}_{gather}{store}_{}{}",
+                    "conv_gemm_{}x{}_{gather}{store}_{}{}{}",
                     c.kernel[0],
                     c.kernel[1],
                     c.dtype,
-                    c.epilogue.suffix()
+                    c.epilogue.suffix(),
+                    padding::suffix(c.padding_mode)
                 ),
             )
         }

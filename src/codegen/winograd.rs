@@ -4,10 +4,11 @@
 
 use super::epilogue::{act_header, Epilogue};
 use super::expr::{emit_matvec, emit_sandwich, for_each_element};
+use super::padding;
 use super::skeleton::fill;
 use super::uniform::{FilterParams, FusedParams, InputParams, OutputParams, Uniform};
 use super::{Kernel, WORKGROUP};
-use crate::desc::{DType, TileLayout};
+use crate::desc::{DType, PaddingMode, TileLayout};
 use crate::lowering::Transforms;
 
 const INPUT_SKELETON: &str = include_str!("../../shaders/input_transform.wgsl");
@@ -125,7 +126,13 @@ pub(crate) enum InputLoad {
 }
 
 /// Input transform `V = Bᵀ d B`, padding handled in the loads.
-pub(crate) fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType, load: InputLoad) -> Kernel {
+pub(crate) fn input_transform(
+    t: &Transforms,
+    layout: TileLayout,
+    dtype: DType,
+    load: InputLoad,
+    mode: PaddingMode,
+) -> Kernel {
     let (a, m) = (t.alpha(), t.m);
     let mut body = Vec::new();
     let (width, suffix) = match load {
@@ -135,8 +142,8 @@ pub(crate) fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType, 
         }
         InputLoad::Vector { width, pad_left } => {
             assert!(
-                m.is_multiple_of(width) && pad_left < t.r,
-                "vector loads need width | m and pad_left < r"
+                m.is_multiple_of(width) && pad_left < t.r && mode == PaddingMode::Zeros,
+                "vector loads need width | m, pad_left < r and zero padding"
             );
             let lanes = ["x", "y", "z", "w"];
             for i in 0..a {
@@ -177,13 +184,14 @@ pub(crate) fn input_transform(t: &Transforms, layout: TileLayout, dtype: DType, 
         ("M", m.to_string()),
         ("BODY", lines(body)),
         ("IN_T", in_t),
-        ("ELEMENT", element),
+        ("PAD_FUNCTIONS", padding::functions(mode)),
+        ("LOAD", padding::load_fn(mode, &element)),
         ("WORKGROUP", WORKGROUP.to_string()),
     ];
     values.push(("PARAMS", InputParams::wgsl()));
     values.extend(act_header(dtype));
     Kernel {
-        name: format!("input_{}_{}_{}{suffix}", tile_name(t), layout, dtype),
+        name: format!("input_{}_{}_{}{suffix}{}", tile_name(t), layout, dtype, padding::suffix(mode)),
         source: fill(INPUT_SKELETON, &values),
         fields: InputParams::FIELDS,
     }
@@ -274,7 +282,13 @@ pub(crate) fn output_transform(
 /// Input transform, product and output transform in one kernel (`shaders/fused.wgsl`), from the
 /// same straight-line transforms as the separate kernels; the output transform is split into a
 /// row pass per invocation and a column pass over workgroup memory.
-pub(crate) fn fused(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilogue) -> Kernel {
+pub(crate) fn fused(
+    t: &Transforms,
+    layout: TileLayout,
+    dtype: DType,
+    ep: Epilogue,
+    mode: PaddingMode,
+) -> Kernel {
     let (a, m) = (t.alpha(), t.m);
     let block = FusedBlock::new(m, t.r);
     let (mut decl, mut input, mut product, mut row_pass) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -326,12 +340,14 @@ pub(crate) fn fused(t: &Transforms, layout: TileLayout, dtype: DType, ep: Epilog
         ("ROW_PASS", lines(row_pass)),
         ("COLUMN_PASS", lines(column_pass)),
         ("STORES", lines(stores)),
+        ("PAD_FUNCTIONS", padding::functions(mode)),
+        ("LOAD", padding::load_fn(mode, "x[e]")),
     ];
     values.push(("PARAMS", FusedParams::wgsl()));
     values.extend(act_header(dtype));
     values.extend(ep.wgsl(4, 1));
     Kernel {
-        name: format!("fused_{}_{}_{}{}", tile_name(t), layout, dtype, ep.suffix()),
+        name: format!("fused_{}_{}_{}{}{}", tile_name(t), layout, dtype, ep.suffix(), padding::suffix(mode)),
         source: fill(FUSED_SKELETON, &values),
         fields: FusedParams::FIELDS,
     }

@@ -9,7 +9,7 @@ mod timing;
 pub use context::{enumerate_adapters, Context, ContextOptions};
 pub use timing::Timing;
 
-use crate::desc::{Conv2dDesc, DType};
+use crate::desc::{Conv2dDesc, DType, WeightFormat};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use resources::{storage, HostIo, IoKey, ShapeResources, Stamps, ENCODE_CACHE};
@@ -85,6 +85,25 @@ impl Conv2d {
                 usage: wgpu::BufferUsages::STORAGE,
             })
         };
+        // Stored OIHW whatever the caller's format, so that a slice of output channels is one
+        // contiguous range (see `algo::channel_slice`).
+        let oihw;
+        let weights = match desc.weight_format {
+            WeightFormat::Oihw => weights,
+            WeightFormat::Hwio => {
+                let [k, cg, kh, kw] = desc.weight_shape();
+                let mut out = Vec::new();
+                out.try_reserve_exact(weights.len()).map_err(|_| {
+                    Error::TooLarge(format!("no host memory to reorder {} weights", weights.len()))
+                })?;
+                out.extend((0..k * cg * kh * kw).map(|i| {
+                    let (o, ci, y, x) = (i / (cg * kh * kw), i / (kh * kw) % cg, i / kw % kh, i % kw);
+                    weights[((y * kw + x) * cg + ci) * k + o]
+                }));
+                oihw = out;
+                &oihw[..]
+            }
+        };
         let (weights, bias) = ctx
             .scoped("uploading weights", || (upload("weights", weights), bias.map(|b| upload("bias", b))))?;
         Ok(Conv2d {
@@ -134,17 +153,27 @@ impl Conv2d {
         Ok(res)
     }
 
-    /// Bytes of the input and of the output (and residual) tensors for a logical input shape.
+    /// Bytes a caller must allocate for the input and for the output (and residual) buffers of
+    /// a logical input shape: the tensor's bytes rounded up to a multiple of 4, as wgpu binds
+    /// storage in 4-byte words (an f16 tensor of odd length, say 9 values, needs 20 bytes, not
+    /// 18). [`Conv2d::encode`] refuses smaller buffers with [`Error::InvalidBuffer`].
     pub fn tensor_bytes(&self, input: [usize; 4]) -> Result<(u64, u64)> {
         let out = self.output_shape(input)?;
         let es = self.desc.dtype.size();
-        Ok((input.iter().product::<usize>() as u64 * es, out.iter().product::<usize>() as u64 * es))
+        let bytes = |shape: [usize; 4]| {
+            shape
+                .iter()
+                .try_fold(es, |acc, &d| acc.checked_mul(d as u64))
+                .and_then(|b| b.checked_next_multiple_of(4))
+                .ok_or_else(|| Error::TooLarge(format!("a tensor of shape {shape:?} overflows u64 bytes")))
+        };
+        Ok((bytes(input)?, bytes(out)?))
     }
 
     fn check_buffer(&self, what: &str, buffer: &wgpu::Buffer, bytes: u64) -> Result<()> {
         if buffer.size() < bytes {
             return Err(Error::InvalidBuffer(format!(
-                "{what} buffer has {} bytes but this shape needs {bytes}",
+                "{what} buffer has {} bytes but this shape needs {bytes} (see Conv2d::tensor_bytes)",
                 buffer.size()
             )));
         }
@@ -168,13 +197,63 @@ impl Conv2d {
         if let Some(r) = residual {
             self.check_buffer("residual", r, out_bytes)?;
         }
+        // Buffers compare by wgpu id, which is unique per device: equal ids of a foreign
+        // buffer are caught by `check_owned`, which runs next.
+        if input == output {
+            return Err(Error::InvalidBuffer(
+                "input and output are the same buffer: in-place convolution is not supported (a \
+                 dispatch cannot bind one buffer read-only and writable); use two buffers"
+                    .into(),
+            ));
+        }
+        if residual == Some(output) {
+            return Err(Error::InvalidBuffer(
+                "residual and output are the same buffer: an in-place residual is not supported (a \
+                 dispatch cannot bind one buffer read-only and writable); copy the residual first"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 
     /// Records the convolution into the caller's encoder, reading `input` and writing
     /// `output` (and adding `residual`), all in `desc.data_format` with `desc.dtype` elements and
-    /// `STORAGE` usage. `shape` is the logical input shape `[n, c, h, w]`. Nothing is submitted;
-    /// an empty batch records nothing.
+    /// `STORAGE` usage, each at least as large as [`Conv2d::tensor_bytes`] says. `shape` is the
+    /// logical input shape `[n, c, h, w]`. Nothing is submitted; an empty batch records nothing
+    /// and checks only the shape and the buffers' sizes, usages and aliasing.
+    ///
+    /// # What is checked
+    /// Before anything is recorded, `encode` returns [`Error::InvalidBuffer`] (and leaves the
+    /// encoder untouched) when a buffer:
+    /// - is smaller than [`Conv2d::tensor_bytes`] or lacks `STORAGE`;
+    /// - aliases another: `input == output`, or `residual == output` (in-place residual);
+    /// - is mapped, mapped at creation and not yet unmapped, or being mapped (`map_async` not yet
+    ///   completed; that pending mapping is cancelled, and its callback receives an error);
+    /// - belongs to another device, e.g. was created on another [`Context`] (each has its own
+    ///   wgpu instance, where the same id names a different buffer). wgpu 30 exposes no owner
+    ///   of a buffer, so `encode` asks the buffer's own device: it raises a harmless validation
+    ///   error (unmapping an unmapped buffer) inside an error scope of this context's device. A
+    ///   foreign buffer's device therefore receives that error: another `Context` logs it, and a
+    ///   bare `wgpu::Device` without an error scope or `on_uncaptured_error` handler panics, as
+    ///   wgpu does for every uncaptured error.
+    ///
+    /// Such a call never panics, never records, and never writes into another buffer. Bind groups
+    /// are created inside error scopes, so any other validation error there is
+    /// [`Error::Gpu`].
+    ///
+    /// # What the caller must guarantee
+    /// `encoder` must come from this convolution's device (`self.context().device()`). wgpu 30
+    /// gives no way to tell an encoder's device without corrupting the encoder, so this is not
+    /// checked: recording into an encoder of another device may panic inside wgpu or dispatch
+    /// another device's pipelines.
+    ///
+    /// # Errors after `encode`
+    /// Recording and submitting are the caller's: wgpu reports their validation errors (e.g. a
+    /// buffer mapped or destroyed between `encode` and `submit`) on the caller's
+    /// `encoder.finish()` / `queue.submit`, not here. Wrap those in
+    /// `device.push_error_scope(wgpu::ErrorFilter::Validation)` … `pop()` to receive them, or
+    /// install a handler with `device.on_uncaptured_error` after creating the [`Context`] (which
+    /// otherwise installs one that only logs).
     pub fn encode(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -187,6 +266,13 @@ impl Conv2d {
         self.check_io(shape, input, output, residual)?;
         if res.passes.is_empty() {
             return Ok(());
+        }
+        // Every call: the bind-group cache compares buffers by id, which a foreign buffer can
+        // share with one of ours.
+        self.check_owned("input", input)?;
+        self.check_owned("output", output)?;
+        if let Some(r) = residual {
+            self.check_owned("residual", r)?;
         }
         let key: IoKey = (input.clone(), output.clone(), residual.cloned());
         let cached = lock(&res.encoded).iter().find(|(k, _)| *k == key).map(|(_, g)| g.clone());

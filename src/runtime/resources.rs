@@ -5,6 +5,7 @@
 use super::{lock, Context, Conv2d};
 use crate::algo::{PassSpec, Recipe, Slot};
 use crate::codegen::uniform::MAX_PARAMS;
+use crate::desc::{Conv2dDesc, WeightFormat};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use std::num::NonZeroU64;
@@ -21,6 +22,8 @@ pub(super) struct Pass {
     uniform_offset: u64,
     first_image: u64,
     images: u64,
+    /// The output-channel slice whose weights, bias and prepared weights it binds.
+    slice: usize,
 }
 
 /// Everything a shape needs on the GPU besides the caller's tensors.
@@ -29,7 +32,8 @@ pub(super) struct ShapeResources {
     pub passes: Vec<Pass>,
     uniforms: wgpu::Buffer,
     slot_size: u64,
-    prepared: Option<Arc<wgpu::Buffer>>,
+    /// Prepared weights per output-channel slice, where the path prepares them.
+    prepared: Vec<Arc<wgpu::Buffer>>,
     scratch: Vec<wgpu::Buffer>,
     /// Buffers and bind groups of the blocking API, made on its first call for this shape.
     pub host: Mutex<Option<HostIo>>,
@@ -88,55 +92,72 @@ fn slot_size(ctx: &Context) -> u64 {
 }
 
 impl Conv2d {
-    /// The prepared weights of a recipe, computing them on first request.
-    fn prepared(&self, recipe: &Recipe) -> Result<Option<Arc<wgpu::Buffer>>> {
-        let Some(prep) = &recipe.prep else { return Ok(None) };
-        let mut cache = lock(&self.prepared);
-        if let Some(u) = cache.get(&prep.key) {
-            return Ok(Some(u.clone()));
-        }
-        let pipeline = self.ctx.pipeline(&prep.pass.kernel)?;
-        let u = self.ctx.scoped("preparing weights", || {
-            let u = storage(&self.ctx, "prepared weights", prep.bytes, wgpu::BufferUsages::empty());
-            let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("preparation params"),
-                contents: bytemuck::cast_slice(&prep.pass.params),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &pipeline.get_bind_group_layout(0),
-                entries: &[
-                    entry(0, &uniform, 0, None),
-                    entry(1, &self.weights, 0, None),
-                    entry(2, &u, 0, None),
-                ],
-            });
-            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bg, &[]);
-                let [x, y, z] = prep.pass.grid;
-                pass.dispatch_workgroups(x, y, z);
+    /// The byte range of slice `(k0, len)`'s weights (stored OIHW, so contiguous) and of its
+    /// bias, for sub-range bindings; `channel_slice` aligned the starts.
+    fn slice_ranges(&self, (k0, len): (usize, usize)) -> [(u64, Option<NonZeroU64>); 2] {
+        let [_, cg, kh, kw] = self.desc.weight_shape();
+        let row = (cg * kh * kw) as u64 * 4;
+        [
+            (k0 as u64 * row, NonZeroU64::new(len as u64 * row)),
+            (k0 as u64 * 4, NonZeroU64::new(len as u64 * 4)),
+        ]
+    }
+
+    /// The prepared weights of each slice of a recipe, computing them on first request.
+    fn prepared(&self, recipe: &Recipe, slices: &[(usize, usize)]) -> Result<Vec<Arc<wgpu::Buffer>>> {
+        let mut out = Vec::with_capacity(recipe.preps.len());
+        for prep in &recipe.preps {
+            let mut cache = lock(&self.prepared);
+            if let Some(u) = cache.get(&prep.key) {
+                out.push(u.clone());
+                continue;
             }
-            self.ctx.queue().submit([enc.finish()]);
-            u
-        })?;
-        let u = Arc::new(u);
-        cache.insert(prep.key.clone(), u.clone());
-        Ok(Some(u))
+            let pipeline = self.ctx.pipeline(&prep.pass.kernel)?;
+            let [(offset, size), _] = self.slice_ranges(slices[prep.pass.slice]);
+            let u = self.ctx.scoped("preparing weights", || {
+                let u = storage(&self.ctx, "prepared weights", prep.bytes, wgpu::BufferUsages::empty());
+                let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("preparation params"),
+                    contents: bytemuck::cast_slice(&prep.pass.params),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+                let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &[
+                        entry(0, &uniform, 0, None),
+                        entry(1, &self.weights, offset, size),
+                        entry(2, &u, 0, None),
+                    ],
+                });
+                let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+                {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&pipeline);
+                    pass.set_bind_group(0, &bg, &[]);
+                    let [x, y, z] = prep.pass.grid;
+                    pass.dispatch_workgroups(x, y, z);
+                }
+                self.ctx.queue().submit([enc.finish()]);
+                u
+            })?;
+            let u = Arc::new(u);
+            cache.insert(prep.key.clone(), u.clone());
+            out.push(u);
+        }
+        Ok(out)
     }
 
     /// Per-shape resources from a plan's recipe.
     pub(super) fn build_resources(&self, plan: Plan) -> Result<ShapeResources> {
-        let recipe = crate::algo::build(&self.desc, &plan, &self.ctx.limits())?;
+        let stored = Conv2dDesc { weight_format: WeightFormat::Oihw, ..self.desc.clone() };
+        let recipe = crate::algo::build(&stored, &plan, &self.ctx.limits())?;
         let slot_size = slot_size(&self.ctx);
-        let prepared = self.prepared(&recipe)?;
+        let prepared = self.prepared(&recipe, &plan.slices())?;
         let mut passes = Vec::with_capacity(recipe.passes.len());
         let mut uniform_bytes = Vec::with_capacity(recipe.passes.len() * slot_size as usize);
         for (i, spec) in recipe.passes.iter().enumerate() {
-            let PassSpec { kernel, grid, slots, params, first_image, images } = spec;
+            let PassSpec { kernel, grid, slots, params, first_image, images, slice } = spec;
             let mut slot = bytemuck::cast_slice::<u32, u8>(params).to_vec();
             slot.resize(slot_size as usize, 0);
             uniform_bytes.extend(slot);
@@ -148,6 +169,7 @@ impl Conv2d {
                 uniform_offset: i as u64 * slot_size,
                 first_image: *first_image,
                 images: *images,
+                slice: *slice,
             });
         }
         let (uniforms, scratch) = self.ctx.scoped("allocating per-shape buffers", || {
@@ -175,6 +197,44 @@ impl Conv2d {
         })
     }
 
+    /// Refuses a caller's buffer that is mapped (or being mapped) or that belongs to another
+    /// device. wgpu 30 has no accessor for a buffer's device, so the buffer's own device is
+    /// asked: `unmap` of an unmapped buffer raises a validation error on the device that owns
+    /// it, and only ours has the error scope pushed here (scopes are per thread). Nothing is
+    /// resolved through our device, so a foreign id can neither panic nor name another buffer.
+    pub(super) fn check_owned(&self, what: &str, buffer: &wgpu::Buffer) -> Result<()> {
+        // Mapped (or mapped at creation): the buffer's own device hands out a view. Unmapped or
+        // pending: "Buffer is not mapped". Anything else (destroyed, a view already held, a
+        // range mapped elsewhere) is refused too. `unmap` below must not meet a mapped buffer.
+        let probe = buffer.size().min(4) & !3;
+        if probe > 0 {
+            match buffer.get_mapped_range(0..probe) {
+                Ok(view) => {
+                    drop(view);
+                    return Err(Error::InvalidBuffer(format!(
+                        "{what} buffer is mapped: unmap it before encoding a call that uses it"
+                    )));
+                }
+                Err(e) if !e.to_string().contains("not mapped") => {
+                    return Err(Error::InvalidBuffer(format!(
+                        "{what} buffer is mapped or destroyed: {}",
+                        e.to_string().trim()
+                    )));
+                }
+                Err(_) => {}
+            }
+        }
+        let scope = self.ctx.device().push_error_scope(wgpu::ErrorFilter::Validation);
+        buffer.unmap();
+        match pollster::block_on(scope.pop()) {
+            Some(_) => Ok(()),
+            None => Err(Error::InvalidBuffer(format!(
+                "{what} buffer does not belong to this convolution's device (a buffer of another \
+                 Context or wgpu::Device), or had a map_async pending, which was cancelled"
+            ))),
+        }
+    }
+
     /// Bind groups for every pass, binding activations from each piece's aligned-down offset.
     pub(super) fn bind_groups<'a>(
         &'a self,
@@ -197,7 +257,9 @@ impl Conv2d {
             entry(b, buffer, aligned, NonZeroU64::new(size))
         };
         let mut groups = Vec::new();
+        let slices = res.plan.slices();
         for pass in &res.passes {
+            let [weights, bias] = self.slice_ranges(slices[pass.slice]);
             let mut entries =
                 vec![entry(0, &res.uniforms, pass.uniform_offset, NonZeroU64::new(res.slot_size))];
             for (b, slot) in (1u32..).zip(&pass.slots) {
@@ -210,14 +272,11 @@ impl Conv2d {
                         })?;
                         bind(b, r, pass, out_image)
                     }
-                    Slot::Weights => entry(b, &self.weights, 0, None),
-                    Slot::Bias => entry(b, self.bias.as_ref().expect("bias slot only with a bias"), 0, None),
-                    Slot::Prepared => entry(
-                        b,
-                        res.prepared.as_ref().expect("a recipe with a prepared slot has a prep"),
-                        0,
-                        None,
-                    ),
+                    Slot::Weights => entry(b, &self.weights, weights.0, weights.1),
+                    Slot::Bias => {
+                        entry(b, self.bias.as_ref().expect("bias slot only with a bias"), bias.0, bias.1)
+                    }
+                    Slot::Prepared => entry(b, &res.prepared[pass.slice], 0, None),
                     Slot::Scratch(i) => entry(b, &res.scratch[i], 0, None),
                 });
             }

@@ -17,15 +17,20 @@ impl Conv2d {
         let (_res, call) = self.bench_setup(shape)?;
         // Calls alternate with empty submits, so drift in the host's clocks and scheduling
         // affects both alike and `wall_ms / floor_ms` compares like with like.
+        // One error scope around the whole loop (not per call, which would be timed): a
+        // validation error of any submit is this call's `Error::Gpu`, never only logged.
         let (mut wall, mut floor, mut host) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..iterations {
-            floor.push(self.ctx.empty_submit_ms(1)?);
-            let start = Instant::now();
-            self.ctx.queue().submit([call(Stamps::None).finish()]);
-            host.push(start.elapsed().as_secs_f64() * 1e3);
-            self.ctx.wait()?;
-            wall.push(start.elapsed().as_secs_f64() * 1e3);
-        }
+        self.ctx.scoped("benchmark", || -> Result<()> {
+            for _ in 0..iterations {
+                floor.push(self.ctx.empty_submit_ms(1)?);
+                let start = Instant::now();
+                self.ctx.queue().submit([call(Stamps::None).finish()]);
+                host.push(start.elapsed().as_secs_f64() * 1e3);
+                self.ctx.wait()?;
+                wall.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+            Ok(())
+        })??;
         let gpu_ms = if self.ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             let call = |q: &wgpu::QuerySet, i: u32| call(Stamps::Call(q, i));
             Some(self.gpu_ms(&call, 1, iterations)?[0])

@@ -1,0 +1,53 @@
+//! How kernels read the padding ring around an image: as zeros (bounds checks, the default and
+//! the fastest), or, for PyTorch's other padding modes, by mapping the coordinate back into the
+//! image (`pad_coord`), so no padded copy of the input ever exists.
+
+use crate::desc::PaddingMode;
+
+/// `fn pad_coord(i, n)` and `fn pad_coord4(i, n)`: a coordinate in `[-pad, n + pad)` mapped into
+/// `[0, n)`; empty for zeros. Reflect needs pad < n and circular pad ≤ n (checked by the plan).
+pub(crate) fn functions(mode: PaddingMode) -> String {
+    let body = |t: &str, n: &str| {
+        match mode {
+        PaddingMode::Zeros => String::new(),
+        // PyTorch's reflect: the edge itself is not repeated.
+        PaddingMode::Reflect => format!(
+            "    let r = select(i, -i, i < {t}(0));\n    return select(r, {t}(2) * ({n} - {t}(1)) - r, r >= {n});\n"
+        ),
+        PaddingMode::Replicate => format!("    return clamp(i, {t}(0), {n} - {t}(1));\n"),
+        PaddingMode::Circular => {
+            format!("    let r = select(i, i + {n}, i < {t}(0));\n    return select(r, r - {n}, r >= {n});\n")
+        }
+    }
+    };
+    if mode == PaddingMode::Zeros {
+        return String::new();
+    }
+    format!(
+        "// Padding mode {mode}: a coordinate outside the image mapped back into it.\n\
+         fn pad_coord(i: i32, n: i32) -> i32 {{\n{}}}\n\n\
+         fn pad_coord4(i: vec4<i32>, n: i32) -> vec4<i32> {{\n    let nn = vec4<i32>(n);\n{}}}",
+        body("i32", "n"),
+        body("vec4<i32>", "nn")
+    )
+}
+
+/// `fn load(base, iy, ix) -> f32`: one input element at padded coordinates, `element` reading
+/// offset `e` of the binding (`x[e]`, or a lane of a vector binding).
+pub(crate) fn load_fn(mode: PaddingMode, element: &str) -> String {
+    let map = match mode {
+        PaddingMode::Zeros => "    if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {\n        return 0.0;\n    }\n    let py = iy;\n    let px = ix;\n".to_string(),
+        _ => "    let py = pad_coord(iy, params.in_h);\n    let px = pad_coord(ix, params.in_w);\n".to_string(),
+    };
+    format!(
+        "fn load(base: u32, iy: i32, ix: i32) -> f32 {{\n{map}    let e = base + u32(py) * params.xs_h + u32(px) * params.xs_w;\n    return f32({element});\n}}"
+    )
+}
+
+/// The part of a kernel name the mode decides: nothing for zeros.
+pub(crate) fn suffix(mode: PaddingMode) -> String {
+    match mode {
+        PaddingMode::Zeros => String::new(),
+        other => format!("_{other}"),
+    }
+}
