@@ -108,14 +108,28 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits) -> Result<R
         g.y_channel = fit("output channel offset", k0 * g.ys[1] as usize)?;
         g.x_channel =
             fit("input channel offset", k0 / kg * (desc.in_channels / desc.groups) * g.xs[1] as usize)?;
-        let part = match sub_plan.path {
+        let build_one = |sub: &Conv2dDesc| match sub_plan.path {
             Path::Winograd { m, r, layout, kernels } => {
-                winograd::build(&sub, &sub_plan, &g, limits, (m, r, layout, kernels))
+                winograd::build(sub, &sub_plan, &g, limits, (m, r, layout, kernels))
             }
-            Path::Gemm { block } => gemm::build(&sub, &sub_plan, &g, limits, block),
-            Path::Depthwise => depthwise::build(&sub, &sub_plan, &g, limits),
-            Path::Direct => direct::build(&sub, &sub_plan, &g, limits),
-        }?;
+            Path::Gemm { block } => gemm::build(sub, &sub_plan, &g, limits, block),
+            Path::Depthwise => depthwise::build(sub, &sub_plan, &g, limits),
+            Path::Direct => direct::build(sub, &sub_plan, &g, limits),
+        };
+        let mut part = build_one(&sub)?;
+        // Too many storage bindings for the adapter (wgpu's downlevel limits allow 4): the
+        // convolution writes its sums, and a pass of its own applies the epilogue.
+        let most = limits.max_storage_buffers_per_shader_stage as usize;
+        if part.passes.iter().any(|p| p.slots.len() > most) {
+            let bare = Conv2dDesc {
+                has_bias: false,
+                residual: false,
+                activation: Default::default(),
+                ..sub.clone()
+            };
+            part = build_one(&bare)?;
+            part.passes.extend(epilogue_passes(&sub, &sub_plan, &g, limits)?);
+        }
         recipe.passes.extend(part.passes.into_iter().map(|p| PassSpec { slice, ..p }));
         recipe.preps.extend(part.preps.into_iter().map(|p| Prep {
             key: format!("{}#{slice}", p.key),
@@ -131,6 +145,40 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits) -> Result<R
         }
     }
     Ok(recipe)
+}
+
+/// The epilogue of `desc` as passes of their own, one per chunk of whole images.
+fn epilogue_passes(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limits) -> Result<Vec<PassSpec>> {
+    use crate::codegen::uniform::{EpilogueParams, Uniform};
+    let ep = epilogue(desc);
+    let kernel = crate::codegen::epilogue_pass(desc.dtype, ep);
+    let out_hw = plan.output[2] * plan.output[3];
+    let mut recipe = Recipe::default();
+    let mut done = Vec::new();
+    for piece in plan.pieces().iter().filter(|p| p.tile_row0 == 0) {
+        if done.contains(&piece.first_image) {
+            continue;
+        }
+        done.push(piece.first_image);
+        let elements: u32 = fit("output elements per pass", piece.images * plan.output[1] * out_hw)?;
+        let y_offset = g.y_offset(piece);
+        let [ys_n, ys_c, ys_h, ys_w] = g.ys;
+        let params = EpilogueParams {
+            elements,
+            out_channels: g.k,
+            out_hw: fit("output pixels", out_hw)?,
+            out_w: g.out_w,
+            y_offset,
+            r_offset: y_offset,
+            ys_n,
+            ys_c,
+            ys_h,
+            ys_w,
+        };
+        let slots = with_epilogue(ep, vec![Slot::Output]);
+        recipe.push(&kernel, grid(elements as u64, limits), slots, params.words(), piece);
+    }
+    Ok(recipe.passes)
 }
 
 /// The descriptor of one output-channel slice of `len` channels: whole groups, the path's

@@ -86,3 +86,18 @@ pub(crate) fn act_header(dtype: DType) -> [(&'static str, String); 2] {
         DType::F16 => [("ENABLE", "enable f16;".into()), ("ACT", "f16".into())],
     }
 }
+
+/// The epilogue as a pass of its own over an output written without it (`shaders/epilogue.wgsl`),
+/// for adapters with too few storage buffers per stage to bind it inside the convolution.
+pub(crate) fn epilogue_pass(dtype: DType, ep: Epilogue) -> super::Kernel {
+    use super::uniform::{EpilogueParams, Uniform};
+    let mut values = act_header(dtype).to_vec();
+    values.extend(ep.wgsl(2, 1));
+    values.push(("PARAMS", EpilogueParams::wgsl()));
+    values.push(("WORKGROUP", super::WORKGROUP.to_string()));
+    super::Kernel {
+        name: format!("epilogue_{dtype}{}", ep.suffix()),
+        source: super::skeleton::fill(include_str!("../../shaders/epilogue.wgsl"), &values),
+        fields: EpilogueParams::FIELDS,
+    }
+}

@@ -16,7 +16,7 @@ mod winograd;
 
 pub(crate) use depthwise::{depthwise, DepthwiseShape, STRIP};
 pub(crate) use direct::direct;
-pub(crate) use epilogue::Epilogue;
+pub(crate) use epilogue::{epilogue_pass, Epilogue};
 pub(crate) use product::{pack_weights, product, ConvOperands, Gather, Operands};
 pub(crate) use winograd::{
     filter_transform, fused, input_transform, output_transform, FusedBlock, InputLoad, OutputStore,
@@ -92,6 +92,7 @@ pub fn all_kernels() -> Vec<Kernel> {
     out.push(pack_weights());
     for dtype in [DType::F32, DType::F16] {
         for ep in Epilogue::SAMPLES {
+            out.push(epilogue_pass(dtype, ep));
             out.push(direct(dtype, ep, PaddingMode::Zeros));
             for (kernel, gather) in [
                 ([1, 1], Gather::PointwiseVec4),

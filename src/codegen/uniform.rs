@@ -139,6 +139,15 @@ uniform!(
     }
 );
 
+#[rustfmt::skip]
+uniform!(
+    /// The epilogue as a pass of its own.
+    EpilogueParams {
+        elements: u32, out_channels: u32, out_hw: u32, out_w: u32,
+        y_offset: u32, r_offset: u32, ys_n: u32, ys_c: u32, ys_h: u32, ys_w: u32,
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,8 @@ const THREADS: u32 = 128u;
 var<workgroup> a_tile: array<vec4<f32>, BK * BM / 4u>;
 var<workgroup> b_tile: array<vec4<f32>, BK * BN / 4u>;
 
+
+
 const KW: u32 = 3u;
 const KHW: u32 = 9u;
 
@@ -106,11 +108,13 @@ fn load_b(g: u32, k: u32, c: Cols) -> vec4<f32> {
     let iy = c.iy + vec4<i32>(i32(kyx / KW) * params.dil_h);
     let ix = c.ix + vec4<i32>(i32(kyx % KW) * params.dil_w);
     let inside = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(params.in_h)) & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(params.in_w));
+    let py = iy;
+    let px = ix;
     let at = c.base + vec4<u32>(ci * params.xs_c);
-    if (inside[0]) { v[0] = f32(x[at[0] + u32(iy[0]) * params.xs_h + u32(ix[0]) * params.xs_w]); }
-    if (inside[1]) { v[1] = f32(x[at[1] + u32(iy[1]) * params.xs_h + u32(ix[1]) * params.xs_w]); }
-    if (inside[2]) { v[2] = f32(x[at[2] + u32(iy[2]) * params.xs_h + u32(ix[2]) * params.xs_w]); }
-    if (inside[3]) { v[3] = f32(x[at[3] + u32(iy[3]) * params.xs_h + u32(ix[3]) * params.xs_w]); }
+    if (inside[0]) { v[0] = f32(x[at[0] + u32(py[0]) * params.xs_h + u32(px[0]) * params.xs_w]); }
+    if (inside[1]) { v[1] = f32(x[at[1] + u32(py[1]) * params.xs_h + u32(px[1]) * params.xs_w]); }
+    if (inside[2]) { v[2] = f32(x[at[2] + u32(py[2]) * params.xs_h + u32(px[2]) * params.xs_w]); }
+    if (inside[3]) { v[3] = f32(x[at[3] + u32(py[3]) * params.xs_h + u32(px[3]) * params.xs_w]); }
     return v;
 }
 

@@ -40,11 +40,13 @@ fn finish(acc: f32, k: u32, rel: u32) -> act_t {
     return act_t(v);
 }
 
+
 fn load(row: u32, ix: i32) -> f32 {
     if (ix < 0 || ix >= params.in_w) {
         return 0.0;
     }
-    return f32(x[row + u32(ix) * params.xs_w]);
+    let px = ix;
+    return f32(x[row + u32(px) * params.xs_w]);
 }
 
 @compute @workgroup_size(64)

@@ -49,6 +49,7 @@ fn finish(acc: f32, k: u32, rel: u32) -> act_t {
     return act_t(v);
 }
 
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let id = gid.x + gid.y * groups.x * 64u;
@@ -81,14 +82,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             if (iy < 0 || iy >= params.in_h) {
                 continue;
             }
-            let xr = xc + u32(iy) * params.xs_h;
+            let py = iy;
+            let xr = xc + u32(py) * params.xs_h;
             let wr = wc + ky * params.ws_h;
             for (var kx = 0u; kx < params.kernel_w; kx++) {
                 let ix = ix0 + i32(kx) * params.dil_w;
                 if (ix < 0 || ix >= params.in_w) {
                     continue;
                 }
-                let xv = f32(x[xr + u32(ix) * params.xs_w]);
+                let px = ix;
+                let xv = f32(x[xr + u32(px) * params.xs_w]);
                 let wi = wr + kx * params.ws_w;
                 acc += xv * vec4<f32>(w[w0 + wi], w[w1 + wi], w[w2 + wi], w[w3 + wi]);
             }

@@ -68,11 +68,15 @@ fn finish(acc: f32, k: u32, rel: u32) -> act_t {
     return act_t(v);
 }
 
+
 fn load(base: u32, iy: i32, ix: i32) -> f32 {
     if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {
         return 0.0;
     }
-    return f32(x[base + u32(iy) * params.xs_h + u32(ix) * params.xs_w]);
+    let py = iy;
+    let px = ix;
+    let e = base + u32(py) * params.xs_h + u32(px) * params.xs_w;
+    return f32(x[e]);
 }
 
 // Where tile `slot` of this workgroup starts, in output pixels: (image, oy0, ox0). Slots past

@@ -31,11 +31,14 @@ fn wino_index(e: u32, row: u32, col: u32, rows: u32, cols: u32) -> u32 {
     return (row * 36u + e) * cols + col;
 }
 
+
 fn load(base: u32, iy: i32, ix: i32) -> f32 {
     if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {
         return 0.0;
     }
-    let e = base + u32(iy) * params.xs_h + u32(ix) * params.xs_w;
+    let py = iy;
+    let px = ix;
+    let e = base + u32(py) * params.xs_h + u32(px) * params.xs_w;
     return f32(x[e / 4u][e % 4u]);
 }
 
