@@ -89,3 +89,12 @@ fn auto_slices_rather_than_fails_and_refuses_only_what_cannot_fit() {
     let huge = Conv2dDesc { algo: Some(Algo::Direct), ..Conv2dDesc::new(4096, 64, 5, 2) };
     assert!(matches!(verify(&ctx, &huge, [1, 4096, 2, 2], 3), Err(Error::TooLarge(_))));
 }
+
+/// A binding limit below the offset alignment (issue #9 item 8: `max_binding - slack` underflowed)
+/// is refused with a typed error, never an arithmetic panic.
+#[test]
+fn a_binding_limit_below_the_offset_alignment_is_an_error_not_a_panic() {
+    let ctx = limited_ctx(16, 1 << 30, 65535);
+    let desc = Conv2dDesc::new(4, 4, 3, 1);
+    assert!(matches!(verify(&ctx, &desc, [1, 4, 8, 8], 1), Err(Error::TooLarge(_))));
+}
