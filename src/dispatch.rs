@@ -93,7 +93,11 @@ pub(crate) fn plan(
         }
         other => other?,
     };
-    Ok(Plan { path, input, output, chunk: chunk.min(n.max(1)), band_rows, channel_slice })
+    let plan = Plan { path, input, output, chunk: chunk.min(n.max(1)), band_rows, channel_slice };
+    // Every size the kernels will see must fit their 32-bit fields: refuse at planning, not
+    // later at the first call.
+    algo::check_fields(desc, &plan, limits)?;
+    Ok(plan)
 }
 
 /// Where a path's weights (as uploaded, or as prepared for it) exceed a binding, the output

@@ -173,6 +173,17 @@ fn bad_inputs_give_one_line_and_no_output() {
         vec!["--input", &x, "--weight", &w, "--tile", "3", "--algo", "winograd"],
         vec!["--input", &x, "--weight", &w, "--algo", "fastest"],
         vec!["--input", &x, "--weight", &w, "--dtype", "f64"],
+        // Geometry past the kernels' 32-bit fields (issue #12 item 1): refused, not truncated.
+        vec![
+            "--input",
+            &x,
+            "--weight",
+            &w,
+            "--padding",
+            "4294967296,0,4294967296,0",
+            "--stride",
+            "8589934592",
+        ],
     ]
     .iter()
     .map(|c| c.iter().map(|s| s.to_string()).collect())

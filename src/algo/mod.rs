@@ -243,6 +243,11 @@ pub(crate) fn channel_slice(desc: &Conv2dDesc, path: &Path, limits: &Limits) -> 
     })
 }
 
+/// Checks that the sizes every kernel of `plan` receives fit their 32-bit uniform fields.
+pub(crate) fn check_fields(desc: &Conv2dDesc, plan: &Plan, limits: &Limits) -> Result<()> {
+    Geometry::new(desc, plan, limits).map(|_| ())
+}
+
 /// The epilogue a descriptor asks for.
 pub(crate) fn epilogue(desc: &Conv2dDesc) -> Epilogue {
     Epilogue { bias: desc.has_bias, residual: desc.residual, activation: desc.activation }
