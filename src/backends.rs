@@ -7,7 +7,7 @@
 //!   26 → 4.0; `wgpu-hal/src/metal/device.rs` line 192 passes it to naga. An Apple7 GPU (M1)
 //!   needs macOS 11 or later, so 2.3 is the oldest MSL wgpu writes for it ([`MSL_APPLE7`]) and
 //!   4.0 the newest ([`MSL_APPLE7_NEWEST`]).
-//! * **HLSL**: `wgpu-hal/src/dx12/adapter.rs` lines 391–438: with DXC the shader model is the
+//! * **HLSL**: `wgpu-hal/src/dx12/adapter.rs` lines 391–437: with DXC the shader model is the
 //!   lower of the device's and DXC's highest (adapters under 6.0 are not exposed); with FXC,
 //!   the fallback of the default `Dx12Compiler::Auto`, it is 5.1. `SHADER_F16` needs 6.2
 //!   (line 586). [`to_hlsl`] writes each kernel at the lowest model wgpu can run it at:

@@ -18,10 +18,13 @@ const MIN_CHANNEL_PAIRS: usize = 64;
 fn choose(desc: &Conv2dDesc, tuned: Option<Tuned>) -> Algo {
     let [_, cg, _, _] = desc.weight_shape();
     let pairs = cg * (desc.out_channels / desc.groups);
-    if desc.forces_winograd() || (tuned.is_some() && desc.winograd_applies()) {
+    if desc.forces_winograd() || (matches!(tuned, Some(Tuned::Winograd { .. })) && desc.winograd_applies()) {
         // The caller set a Winograd option (validate has checked Winograd applies), or tune
         // measured a Winograd choice for this exact descriptor and shape.
         Algo::Winograd
+    } else if matches!(tuned, Some(Tuned::Gemm { .. })) && desc.product.is_none() {
+        // Tune measured the GEMM path fastest for this descriptor and shape.
+        Algo::Gemm
     } else if desc.is_depthwise() && algo::depthwise::refuses(desc).is_none() {
         // One output channel per input channel: no reduction over channels to feed a product
         // block, so the dedicated memory-bound kernel.
@@ -80,7 +83,7 @@ pub(crate) fn plan(
     let algo = desc.algo.unwrap_or_else(|| choose(desc, tuned));
     let planned = match algo {
         Algo::Winograd => algo::winograd::plan(desc, input, output, limits, device, tuned),
-        Algo::Gemm => algo::gemm::plan(desc, input, output, limits),
+        Algo::Gemm => algo::gemm::plan(desc, input, output, limits, tuned),
         Algo::Depthwise => algo::depthwise::plan(desc, input, output, limits),
         Algo::Direct => algo::direct::plan(desc, input, output, limits),
     };
@@ -121,7 +124,7 @@ fn sliced(
     let sub_input = [input[0], sub.in_channels, input[2], input[3]];
     let (path, chunk, band_rows) = match path.algo() {
         Algo::Winograd => algo::winograd::plan(&sub, sub_input, sub_output, limits, device, None)?,
-        Algo::Gemm => algo::gemm::plan(&sub, sub_input, sub_output, limits)?,
+        Algo::Gemm => algo::gemm::plan(&sub, sub_input, sub_output, limits, None)?,
         Algo::Depthwise => algo::depthwise::plan(&sub, sub_input, sub_output, limits)?,
         Algo::Direct => algo::direct::plan(&sub, sub_input, sub_output, limits)?,
     };
@@ -204,7 +207,11 @@ mod tests {
 
     #[test]
     fn a_tuned_choice_does_not_leak_into_other_descriptors() {
-        let tuned = Tuned { m: 4, layout: crate::desc::TileLayout::R6_6_16, kernels: WinogradKernels::Fused };
+        let tuned = Tuned::Winograd {
+            m: 4,
+            layout: crate::desc::TileLayout::R6_6_16,
+            kernels: WinogradKernels::Fused,
+        };
         let strided = Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(64, 64, 3, 1) };
         let p = plan(&strided, [1, 64, 32, 32], &Limits::default(), GPU, Some(tuned)).unwrap();
         assert!(matches!(p.path, Path::Gemm { .. }));

@@ -17,16 +17,60 @@ pub enum WinogradKernels {
     Separate(GemmBlock),
 }
 
-/// A measured Winograd choice (`tune`), handed to the planner as its own input; what the
-/// descriptor forces still wins.
+/// A measured choice (`tune`) for one convolution on one adapter, handed to the planner as its
+/// own input; what the descriptor forces still wins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tuned {
-    /// Output tile side.
-    pub m: usize,
-    /// Winograd-domain layout.
-    pub layout: TileLayout,
-    /// Fused or separate kernels.
-    pub kernels: WinogradKernels,
+pub enum Tuned {
+    /// Winograd with this tile, layout and product.
+    Winograd {
+        /// Output tile side.
+        m: usize,
+        /// Winograd-domain layout.
+        layout: TileLayout,
+        /// Fused or separate kernels.
+        kernels: WinogradKernels,
+    },
+    /// Implicit GEMM with this block.
+    Gemm {
+        /// Workgroup block.
+        block: GemmBlock,
+    },
+}
+
+/// `winograd 4 r_16_6_6 64x64x16/8x4`, `winograd 2 r_6_6_16 fused`, `gemm 128x64x16/8x4`: the
+/// tune cache's spelling ([`FromStr`](std::str::FromStr) reads it back).
+impl fmt::Display for Tuned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tuned::Winograd { m, layout, kernels: WinogradKernels::Fused } => {
+                write!(f, "winograd {m} {layout} fused")
+            }
+            Tuned::Winograd { m, layout, kernels: WinogradKernels::Separate(b) } => {
+                write!(f, "winograd {m} {layout} {b}")
+            }
+            Tuned::Gemm { block } => write!(f, "gemm {block}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Tuned {
+    type Err = crate::error::Error;
+    fn from_str(s: &str) -> crate::error::Result<Tuned> {
+        let bad = || crate::error::Error::InvalidDescriptor(format!("not a tuned choice: '{s}'"));
+        let words: Vec<&str> = s.split(' ').collect();
+        match words[..] {
+            ["gemm", block] => Ok(Tuned::Gemm { block: block.parse()? }),
+            ["winograd", m, layout, kernels] => Ok(Tuned::Winograd {
+                m: m.parse().map_err(|_| bad())?,
+                layout: layout.parse()?,
+                kernels: match kernels {
+                    "fused" => WinogradKernels::Fused,
+                    block => WinogradKernels::Separate(block.parse()?),
+                },
+            }),
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// The path a call takes.

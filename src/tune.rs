@@ -17,9 +17,10 @@ pub struct Candidate {
     pub ms: f64,
 }
 
-/// Times every Winograd candidate the descriptor leaves open (tile, layout, fused kernel or
-/// product block) on `shape`, stores the fastest in the cache, and returns all timings,
-/// fastest first. Timing uses GPU timestamps where the adapter has them, else wall time.
+/// Times every candidate the descriptor leaves open on `shape` — Winograd (tile, layout, fused
+/// kernel or product block) where it applies, and the implicit GEMM with every product block the
+/// adapter can run — stores the fastest in the cache, and returns all timings, fastest first.
+/// Timing uses GPU timestamps where the adapter has them, else wall time.
 pub fn tune(
     ctx: &Context,
     desc: &Conv2dDesc,
@@ -29,52 +30,72 @@ pub fn tune(
     iterations: usize,
 ) -> Result<Vec<Candidate>> {
     desc.validate()?;
-    if !desc.winograd_applies() || desc.algo.is_some_and(|a| a != Algo::Winograd) {
-        return Err(Error::Unsupported("tuning covers Winograd convolutions only".into()));
-    }
-    let r = desc.kernel[0];
-    let tiles: Vec<usize> = match desc.tile {
-        Some(m) => vec![m],
-        None => WINOGRAD_TILES.iter().filter(|t| t.1 == r && t.0 <= 4).map(|t| t.0).collect(),
-    };
-    let layouts = match desc.layout {
-        Some(fixed) => vec![fixed],
-        None => vec![TileLayout::R16_6_6, TileLayout::R6_6_16],
-    };
     let limits = ctx.limits();
     let fits = |b: &GemmBlock| workgroup_fits(b.workgroup_size(), b.workgroup_bytes(), &limits);
-    let blocks = GemmBlock::CATALOGUE.iter().filter(|b| fits(b)).map(|&b| WinogradKernels::Separate(b));
-    let kernels: Vec<WinogradKernels> = match desc.product {
-        Some(Product::Fused) => vec![WinogradKernels::Fused],
-        Some(Product::Block(b)) => vec![WinogradKernels::Separate(b)],
-        Some(Product::Separate) => blocks.collect(),
-        None => blocks.chain([WinogradKernels::Fused]).collect(),
-    };
+    let mut candidates = Vec::new();
+    if desc.winograd_applies() && matches!(desc.algo, None | Some(Algo::Winograd)) {
+        let r = desc.kernel[0];
+        let tiles: Vec<usize> = match desc.tile {
+            Some(m) => vec![m],
+            None => WINOGRAD_TILES.iter().filter(|t| t.1 == r && t.0 <= 4).map(|t| t.0).collect(),
+        };
+        let layouts = match desc.layout {
+            Some(fixed) => vec![fixed],
+            None => vec![TileLayout::R16_6_6, TileLayout::R6_6_16],
+        };
+        let blocks = GemmBlock::CATALOGUE.iter().filter(|b| fits(b)).map(|&b| WinogradKernels::Separate(b));
+        let kernels: Vec<WinogradKernels> = match desc.product {
+            Some(Product::Fused) => vec![WinogradKernels::Fused],
+            Some(Product::Block(b)) => vec![WinogradKernels::Separate(b)],
+            Some(Product::Separate) => blocks.collect(),
+            None => blocks.chain([WinogradKernels::Fused]).collect(),
+        };
+        for &m in &tiles {
+            for &layout in &layouts {
+                candidates.extend(kernels.iter().map(|&kernels| Tuned::Winograd { m, layout, kernels }));
+            }
+        }
+    }
+    if matches!(desc.algo, None | Some(Algo::Gemm)) && !desc.forces_winograd() {
+        let blocks: Vec<GemmBlock> = match desc.product {
+            Some(Product::Block(b)) => vec![b],
+            _ => GemmBlock::CATALOGUE.iter().copied().filter(fits).collect(),
+        };
+        candidates.extend(blocks.into_iter().map(|block| Tuned::Gemm { block }));
+    }
+    if candidates.is_empty() {
+        return Err(Error::Unsupported(format!(
+            "tuning covers the Winograd and GEMM paths; {} leaves neither open",
+            desc.algo.map_or("this descriptor".to_string(), |a| format!("algo {a}"))
+        )));
+    }
     let time = |choice: Tuned, iterations: usize| -> Result<f64> {
-        let product = match choice.kernels {
-            WinogradKernels::Fused => Product::Fused,
-            WinogradKernels::Separate(b) => Product::Block(b),
-        };
-        let forced = Conv2dDesc {
-            algo: Some(Algo::Winograd),
-            tile: Some(choice.m),
-            layout: Some(choice.layout),
-            product: Some(product),
-            ..desc.clone()
-        };
         // A residual changes no choice; time without one so no residual tensor is needed.
-        let forced = Conv2dDesc { residual: false, ..forced };
+        let forced = match choice {
+            Tuned::Winograd { m, layout, kernels } => Conv2dDesc {
+                algo: Some(Algo::Winograd),
+                tile: Some(m),
+                layout: Some(layout),
+                product: Some(match kernels {
+                    WinogradKernels::Fused => Product::Fused,
+                    WinogradKernels::Separate(b) => Product::Block(b),
+                }),
+                residual: false,
+                ..desc.clone()
+            },
+            Tuned::Gemm { block } => Conv2dDesc {
+                algo: Some(Algo::Gemm),
+                product: Some(Product::Block(block)),
+                residual: false,
+                ..desc.clone()
+            },
+        };
         let t = Conv2d::new(ctx, forced, weights, bias)?.benchmark(shape, iterations)?;
         Ok(t.gpu_ms.unwrap_or(t.wall_ms))
     };
     let mut results = Vec::new();
-    for &m in &tiles {
-        for &layout in &layouts {
-            for &kernels in &kernels {
-                let choice = Tuned { m, layout, kernels };
-                results.push(Candidate { choice, ms: time(choice, iterations)? });
-            }
-        }
+    for choice in candidates {
+        results.push(Candidate { choice, ms: time(choice, iterations)? });
     }
     // Small problems time within noise of each other: the leaders are timed again and keep
     // the slower of their two figures, so one lucky run cannot pick the cached winner.

@@ -1,9 +1,10 @@
 //! The tune cache: measured Winograd choices per adapter and convolution, kept in a small text
 //! file that `auto` reads before its heuristics. Storage only; `tune` does the measuring.
 //!
-//! One line per adapter and convolution: `adapter<TAB>key<TAB>m<TAB>layout<TAB>kernels`, where
-//! kernels is `fused` or a product block (`64x64x16/8x4`), and the key names everything that
-//! changes a plan (shape, channels, kernel, stride, dilation, padding, groups, dtype, format).
+//! One line per adapter and convolution: `adapter<TAB>key<TAB>choice`, where the choice is
+//! `winograd M LAYOUT fused|BLOCK` or `gemm BLOCK` (blocks as `64x64x16/8x4`), and the key names
+//! everything that changes a plan (shape, channels, kernel, stride, dilation, padding and its
+//! mode, groups, dtype, format).
 //! The file lives at `$WGPU_WINOGRAD_CACHE` if set, else under the user's cache directory as
 //! `wgpu-winograd/tune.tsv`.
 
@@ -39,7 +40,7 @@ pub(crate) fn adapter_key(info: &wgpu::AdapterInfo) -> String {
 pub(crate) fn conv_key(desc: &Conv2dDesc, [n, c, h, w]: [usize; 4]) -> String {
     let p = desc.padding;
     format!(
-        "n{n}_c{c}_h{h}_w{w}_k{}_r{}x{}_s{}x{}_d{}x{}_p{}.{}.{}.{}_g{}_{}_{}",
+        "n{n}_c{c}_h{h}_w{w}_k{}_r{}x{}_s{}x{}_d{}x{}_p{}.{}.{}.{}{}_g{}_{}_{}",
         desc.out_channels,
         desc.kernel[0],
         desc.kernel[1],
@@ -51,6 +52,7 @@ pub(crate) fn conv_key(desc: &Conv2dDesc, [n, c, h, w]: [usize; 4]) -> String {
         p.bottom,
         p.left,
         p.right,
+        desc.padding_mode,
         desc.groups,
         desc.dtype,
         desc.data_format
@@ -63,29 +65,29 @@ fn parse(text: &str) -> Table {
     let mut table = Table::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
-        let [adapter, key, m, layout, kernels] = f[..] else { continue };
-        let kernels = match kernels {
-            "fused" => WinogradKernels::Fused,
-            // Only blocks the current generator ships are trusted.
-            block => match block.parse::<GemmBlock>() {
-                Ok(b) if GemmBlock::CATALOGUE.contains(&b) => WinogradKernels::Separate(b),
-                _ => continue,
-            },
+        let [adapter, key, choice] = f[..] else { continue };
+        let Ok(choice) = choice.parse::<Tuned>() else { continue };
+        // Only choices the current generator can build are trusted.
+        let known = |b: &GemmBlock| GemmBlock::CATALOGUE.contains(b);
+        let trusted = match choice {
+            Tuned::Gemm { block } => known(&block),
+            Tuned::Winograd { m, kernels, .. } => {
+                WINOGRAD_TILES.iter().any(|t| t.0 == m)
+                    && match kernels {
+                        WinogradKernels::Fused => true,
+                        WinogradKernels::Separate(b) => known(&b),
+                    }
+            }
         };
-        let (Ok(m), Ok(layout)) = (m.parse(), layout.parse()) else { continue };
-        if WINOGRAD_TILES.iter().any(|t| t.0 == m) {
-            table.insert((adapter.into(), key.into()), Tuned { m, layout, kernels });
+        if trusted {
+            table.insert((adapter.into(), key.into()), choice);
         }
     }
     table
 }
 
 fn format_line((adapter, key): &(String, String), t: &Tuned) -> String {
-    let kernels = match t.kernels {
-        WinogradKernels::Fused => "fused".to_string(),
-        WinogradKernels::Separate(b) => b.to_string(),
-    };
-    format!("{adapter}\t{key}\t{}\t{}\t{kernels}", t.m, t.layout)
+    format!("{adapter}\t{key}\t{t}")
 }
 
 fn table() -> &'static Mutex<Table> {
@@ -132,16 +134,18 @@ mod tests {
     fn cache_lines_round_trip_and_reject_unknown_blocks() {
         let b = GemmBlock::B64_SHALLOW;
         let text = format!(
-            "gpu\tshape\t4\tr_6_6_16\t{b}\ngpu\tother\t4\tr_6_6_16\t16x16x16/4x4\nbroken line\n\
-             gpu\tsmall\t2\tr_16_6_6\tfused\n"
+            "gpu\tshape\twinograd 4 r_6_6_16 {b}\ngpu\tother\twinograd 4 r_6_6_16 16x16x16/4x4\nbroken line\n\
+             gpu\tsmall\twinograd 2 r_16_6_6 fused\ngpu\tone\tgemm 128x64x16/8x4\ngpu\told\t4\tr_6_6_16\tfused\n"
         );
         let t = parse(&text);
-        assert_eq!(t.len(), 2);
-        let tiled = Tuned { m: 4, layout: TileLayout::R6_6_16, kernels: WinogradKernels::Separate(b) };
+        assert_eq!(t.len(), 3);
+        let tiled =
+            Tuned::Winograd { m: 4, layout: TileLayout::R6_6_16, kernels: WinogradKernels::Separate(b) };
         assert_eq!(t[&("gpu".into(), "shape".into())], tiled);
         assert_eq!(format_line(&("gpu".into(), "shape".into()), &tiled), text.lines().next().unwrap());
-        let fused = Tuned { m: 2, layout: TileLayout::R16_6_6, kernels: WinogradKernels::Fused };
+        let fused = Tuned::Winograd { m: 2, layout: TileLayout::R16_6_6, kernels: WinogradKernels::Fused };
         assert_eq!(t[&("gpu".into(), "small".into())], fused);
+        assert_eq!(t[&("gpu".into(), "one".into())], Tuned::Gemm { block: GemmBlock::B128X64 });
     }
 
     #[test]

@@ -202,22 +202,19 @@ fn bench_weights(desc: &Conv2dDesc, layer: &Layer) -> Res<Vec<f32>> {
 
 fn tune_layer(ctx: &Context, layer: &Layer, a: &BenchArgs) -> Res<()> {
     let desc = glue::layer_desc(layer, None, None, a.fuse, a.dtype);
-    if !glue::winograd_applies(&desc) {
-        eprintln!("not tuned: {}: Winograd does not apply", layer.name);
+    if desc.is_depthwise() {
+        eprintln!("not tuned: {}: depthwise layers have one kernel", layer.name);
         return Ok(());
     }
     let weights = bench_weights(&desc, layer)?;
     let tuned = lib(tune::tune(ctx, &desc, &weights, None, layer.input_shape(), a.iters as usize))?;
     // The winner (cached) and the runners-up, fastest first.
-    let r = layer.kernel;
     for (rank, c) in tuned.iter().take(4).enumerate() {
-        let m = c.choice.m;
         eprintln!(
-            "{} {}: F({m}×{m},{r}×{r}) {} {}: {:.4} ms",
+            "{} {}: {}: {:.4} ms",
             if rank == 0 { "tuned" } else { "   then" },
             layer.name,
-            c.choice.layout,
-            glue::product_name(c.choice.kernels),
+            c.choice,
             c.ms
         );
     }

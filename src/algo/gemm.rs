@@ -9,7 +9,7 @@ use crate::codegen::uniform::{fit, GemmParams, PackParams, Uniform};
 use crate::codegen::{self, ConvOperands, Gather, Operands};
 use crate::desc::{Conv2dDesc, DataFormat, GemmBlock, Padding, Product};
 use crate::error::{Error, Result};
-use crate::plan::{Path, Piece, Plan};
+use crate::plan::{Path, Piece, Plan, Tuned};
 use wgpu::Limits;
 
 /// How B is read for a descriptor and output size: one element per column for 1×1, stride-1,
@@ -54,6 +54,7 @@ pub(crate) fn plan(
     input: [usize; 4],
     output: [usize; 4],
     limits: &Limits,
+    tuned: Option<Tuned>,
 ) -> Result<(Path, usize, usize)> {
     let [n, _, _, _] = input;
     let [_, _, oh, ow] = output;
@@ -64,7 +65,10 @@ pub(crate) fn plan(
         Some(p) => {
             return Err(Error::InvalidDescriptor(format!("gemm takes only a product block, not '{p}'")))
         }
-        None => gemm_block(desc, group_out, n * out_hw, limits)?,
+        None => match tuned {
+            Some(Tuned::Gemm { block }) => block,
+            _ => gemm_block(desc, group_out, n * out_hw, limits)?,
+        },
     };
     if !workgroup_fits(block.workgroup_size(), block.workgroup_bytes(), limits) {
         return Err(Error::Unsupported(format!(

@@ -84,15 +84,19 @@ pub(crate) fn plan(
     let [n, c, _, _] = input;
     let [_, k, oh, ow] = output;
     let r = desc.kernel[0];
-    let m = desc.tile.or(tuned.map(|t| t.m)).unwrap_or_else(|| auto_tile(r, [n, c, k], oh, ow));
+    let tuned = match tuned {
+        Some(Tuned::Winograd { m, layout, kernels }) => Some((m, layout, kernels)),
+        _ => None,
+    };
+    let m = desc.tile.or(tuned.map(|t| t.0)).unwrap_or_else(|| auto_tile(r, [n, c, k], oh, ow));
     let tiles = n * oh.div_ceil(m) * ow.div_ceil(m);
-    let layout = desc.layout.or(tuned.map(|t| t.layout)).unwrap_or_else(|| auto_layout(c, tiles));
+    let layout = desc.layout.or(tuned.map(|t| t.1)).unwrap_or_else(|| auto_layout(c, tiles));
     let kernels = match desc.product {
         Some(Product::Fused) => WinogradKernels::Fused,
         Some(Product::Block(b)) => WinogradKernels::Separate(b),
         Some(Product::Separate) => WinogradKernels::Separate(auto_block(k, tiles, limits)?),
         None => match tuned {
-            Some(t) => t.kernels,
+            Some(t) => t.2,
             None if auto_fuse(m, c, k, device) => WinogradKernels::Fused,
             None => WinogradKernels::Separate(auto_block(k, tiles, limits)?),
         },
