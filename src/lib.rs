@@ -10,7 +10,7 @@
 //! adapter) → `algo` (one module per algorithm: its split and its passes) → `codegen` (WGSL
 //! from the skeletons in `shaders/`, with the exact transforms of `lowering`) → `runtime`
 //! (wgpu objects, recording, timing). [`reference`](mod@reference) holds the CPU reference the
-//! tests and `wino conv --verify` check against; [`backends`] writes MSL and SPIR-V for
+//! tests and `wino conv --verify` check against; [`backends`] writes MSL, SPIR-V and HLSL for
 //! inspection; [`tune`] measures choices and `tuned` caches them.
 //!
 //! ```
