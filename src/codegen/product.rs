@@ -13,6 +13,12 @@ use crate::desc::{DType, GemmBlock, PaddingMode, TileLayout};
 
 const PRODUCT_SKELETON: &str = include_str!("../../shaders/product.wgsl");
 const PACK_SKELETON: &str = include_str!("../../shaders/pack_weights.wgsl");
+const CONV_OPERANDS: &str = include_str!("../../shaders/conv/operands.wgsl");
+const GATHER_WINDOW: &str = include_str!("../../shaders/conv/gather_window.wgsl");
+const GATHER_POINTWISE: &str = include_str!("../../shaders/conv/gather_pointwise.wgsl");
+const GATHER_POINTWISE_VEC4: &str = include_str!("../../shaders/conv/gather_pointwise_vec4.wgsl");
+const STORE_SCALAR: &str = include_str!("../../shaders/conv/store_scalar.wgsl");
+const STORE_VEC4: &str = include_str!("../../shaders/conv/store_vec4.wgsl");
 
 /// How the convolution GEMM reads its B operand (input pixels × reduction index).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -84,11 +90,67 @@ fn store(e: u32, row: u32, col: u32, value: vec4<f32>) {
     }
 }";
 
-/// The convolution operands' WGSL: bindings, then the column setup (`columns`, once per
-/// thread and load slot, before the reduction loop), `load_a`, `load_b`, the output setup
-/// (`outputs`) and `store`.
+/// `line` once per lane of a vec4, `{j}` replaced by the lane: the unrolled per-column code.
+fn lanes(line: &str) -> String {
+    (0..4).map(|j| line.replace("{j}", &j.to_string())).collect::<Vec<_>>().join("\n")
+}
+
+/// How B is gathered (`shaders/conv/gather_*.wgsl`): `columns`, once per thread and load slot
+/// before the reduction loop, decodes four columns; `load_b` reads them at a reduction index.
+fn gather_wgsl(c: &ConvOperands) -> String {
+    match c.gather {
+        Gather::Window => {
+            let inside = match c.padding_mode {
+                PaddingMode::Zeros => "let inside = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(params.in_h)) & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(params.in_w));\nlet py = iy;\nlet px = ix;",
+                // Padded modes read every coordinate; only columns past the end read zero.
+                _ => "let inside = c.iy > vec4<i32>(-0x20000000);\nlet py = pad_coord4(iy, params.in_h);\nlet px = pad_coord4(ix, params.in_w);",
+            };
+            let columns = lanes(
+                "let b{j} = column_base(g, col + {j}u);\n\
+                 c.base[{j}] = b{j}.x;\n\
+                 c.iy[{j}] = select(-0x40000000, i32(b{j}.y * params.stride_h) - params.pad_top, col + {j}u < params.columns);\n\
+                 c.ix[{j}] = i32(b{j}.z * params.stride_w) - params.pad_left;",
+            );
+            let loads = lanes(
+                "if (inside[{j}]) { v[{j}] = f32(x[at[{j}] + u32(py[{j}]) * params.xs_h + u32(px[{j}]) * params.xs_w]); }",
+            );
+            let values = [("COLUMNS", columns), ("INSIDE", inside.to_string()), ("LOADS", loads)];
+            fill(GATHER_WINDOW, &values)
+        }
+        Gather::Pointwise => {
+            let columns = lanes(
+                "let b{j} = column_base(g, col + {j}u);\n\
+                 c[{j}] = select(NONE, b{j}.x + b{j}.y * params.xs_h + b{j}.z * params.xs_w, col + {j}u < params.columns);",
+            );
+            let loads = lanes("if (c[{j}] != NONE) { v[{j}] = f32(x[c[{j}] + k * params.xs_c]); }");
+            fill(GATHER_POINTWISE, &[("COLUMNS", columns), ("LOADS", loads)])
+        }
+        Gather::PointwiseVec4 => fill(GATHER_POINTWISE_VEC4, &[]),
+    }
+}
+
+/// How results are stored (`shaders/conv/store_*.wgsl`): `outputs` decodes a column group's
+/// pixels once, `store` writes one row of them through the epilogue.
+fn store_wgsl(c: &ConvOperands) -> String {
+    if c.vec4_store {
+        return fill(STORE_VEC4, &[]);
+    }
+    let offsets = lanes(
+        "let q{j} = col + {j}u;\n\
+         let pix{j} = q{j} % params.out_hw;\n\
+         o.rel[{j}] = (q{j} / params.out_hw) * params.ys_n + (pix{j} / params.out_w) * params.ys_h + (pix{j} % params.out_w) * params.ys_w;\n\
+         o.ok[{j}] = q{j} < params.columns;",
+    );
+    let stores = lanes(
+        "if (o.ok[{j}]) {\n    let rel = o.rel[{j}] + k * params.ys_c;\n    y[params.y_offset + rel] = finish(value[{j}], k, rel);\n}",
+    );
+    fill(STORE_SCALAR, &[("OFFSETS", offsets), ("STORES", stores)])
+}
+
+/// The convolution operands' WGSL (`shaders/conv/operands.wgsl`): the bindings, and the
+/// functions the product core calls — `load_a` (packed weights), the gather, the epilogue and
+/// the store.
 fn conv_wgsl(c: &ConvOperands) -> (String, String) {
-    let lanes = 0..4;
     let x_t = if c.gather == Gather::PointwiseVec4 { "vec4<act_t>" } else { "act_t" };
     let y_t = if c.vec4_store { "vec4<act_t>" } else { "act_t" };
     let mut bindings = vec![
@@ -99,174 +161,15 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
     let [ep_bindings, ep_fn] = c.epilogue.wgsl(4, if c.vec4_store { 4 } else { 1 });
     bindings.extend(ep_bindings.1.lines().map(String::from).filter(|l| !l.is_empty()));
     let [kh, kw] = c.kernel;
-    let mut f = vec![
-        padding::functions(c.padding_mode),
-        String::new(),
-        format!("const KW: u32 = {kw}u;"),
-        format!("const KHW: u32 = {}u;", kh * kw),
-        String::new(),
-        "fn load_a(g: u32, k: u32, row: u32) -> vec4<f32> {".into(),
-        "    if (k >= params.reduction || row >= params.k_stride) {".into(),
-        "        return vec4<f32>(0.0);".into(),
-        "    }".into(),
-        "    return w[(g * params.group_stride + k * params.k_stride + row) / 4u];".into(),
-        "}".into(),
-        String::new(),
-        "// Image offset, channel-group offset and output pixel of one column.".into(),
-        "fn column_base(g: u32, q: u32) -> vec3<u32> {".into(),
-        "    let n = q / params.out_hw;".into(),
-        "    let pix = q % params.out_hw;".into(),
-        "    return vec3<u32>(params.x_offset + n * params.xs_n + g * params.group_in * params.xs_c, pix / params.out_w, pix % params.out_w);".into(),
-        "}".into(),
-        String::new(),
+    let values = [
+        ("PAD_FUNCTIONS", padding::functions(c.padding_mode)),
+        ("KW", kw.to_string()),
+        ("KHW", (kh * kw).to_string()),
+        ("GATHER", gather_wgsl(c)),
+        ("EPILOGUE", ep_fn.1),
+        ("STORE", store_wgsl(c)),
     ];
-    match c.gather {
-        Gather::Window => {
-            f.push(
-                "// Four columns' image bases and receptive-field origins; a column past the end gets a"
-                    .into(),
-            );
-            f.push("// row far outside the image, so its loads read zero.".into());
-            f.push("struct Cols { base: vec4<u32>, iy: vec4<i32>, ix: vec4<i32> }".into());
-            f.push("fn columns(g: u32, col: u32) -> Cols {".into());
-            f.push("    var c: Cols;".into());
-            for j in lanes.clone() {
-                f.push(format!("    let b{j} = column_base(g, col + {j}u);"));
-                f.push(format!("    c.base[{j}] = b{j}.x;"));
-                f.push(format!(
-                    "    c.iy[{j}] = select(-0x40000000, i32(b{j}.y * params.stride_h) - params.pad_top, col + {j}u < params.columns);"
-                ));
-                f.push(format!("    c.ix[{j}] = i32(b{j}.z * params.stride_w) - params.pad_left;"));
-            }
-            f.push("    return c;".into());
-            f.push("}".into());
-            f.push(String::new());
-            f.push("fn load_b(g: u32, k: u32, c: Cols) -> vec4<f32> {".into());
-            f.push("    var v = vec4<f32>(0.0);".into());
-            f.push("    if (k >= params.reduction) {".into());
-            f.push("        return v;".into());
-            f.push("    }".into());
-            f.push("    let ci = k / KHW;".into());
-            f.push("    let kyx = k % KHW;".into());
-            f.push("    let iy = c.iy + vec4<i32>(i32(kyx / KW) * params.dil_h);".into());
-            f.push("    let ix = c.ix + vec4<i32>(i32(kyx % KW) * params.dil_w);".into());
-            if c.padding_mode == PaddingMode::Zeros {
-                f.push("    let inside = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(params.in_h)) & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(params.in_w));".into());
-                f.push("    let py = iy;".into());
-                f.push("    let px = ix;".into());
-            } else {
-                f.push("    let inside = c.iy > vec4<i32>(-0x20000000);".into());
-                f.push("    let py = pad_coord4(iy, params.in_h);".into());
-                f.push("    let px = pad_coord4(ix, params.in_w);".into());
-            }
-            f.push("    let at = c.base + vec4<u32>(ci * params.xs_c);".into());
-            for j in lanes.clone() {
-                f.push(format!(
-                    "    if (inside[{j}]) {{ v[{j}] = f32(x[at[{j}] + u32(py[{j}]) * params.xs_h + u32(px[{j}]) * params.xs_w]); }}"
-                ));
-            }
-            f.push("    return v;".into());
-            f.push("}".into());
-        }
-        Gather::Pointwise => {
-            f.push("// Four columns' element offsets at channel 0; a column past the end gets NONE.".into());
-            f.push("const NONE: u32 = 0xffffffffu;".into());
-            f.push("fn columns(g: u32, col: u32) -> vec4<u32> {".into());
-            f.push("    var c: vec4<u32>;".into());
-            for j in lanes.clone() {
-                f.push(format!("    let b{j} = column_base(g, col + {j}u);"));
-                f.push(format!(
-                    "    c[{j}] = select(NONE, b{j}.x + b{j}.y * params.xs_h + b{j}.z * params.xs_w, col + {j}u < params.columns);"
-                ));
-            }
-            f.push("    return c;".into());
-            f.push("}".into());
-            f.push(String::new());
-            f.push("fn load_b(g: u32, k: u32, c: vec4<u32>) -> vec4<f32> {".into());
-            f.push("    var v = vec4<f32>(0.0);".into());
-            f.push("    if (k >= params.reduction) {".into());
-            f.push("        return v;".into());
-            f.push("    }".into());
-            for j in lanes.clone() {
-                f.push(format!("    if (c[{j}] != NONE) {{ v[{j}] = f32(x[c[{j}] + k * params.xs_c]); }}"));
-            }
-            f.push("    return v;".into());
-            f.push("}".into());
-        }
-        Gather::PointwiseVec4 => {
-            f.push(
-                "// The four columns' element offset at channel 0 (one image, contiguous, aligned), or NONE."
-                    .into(),
-            );
-            f.push("const NONE: u32 = 0xffffffffu;".into());
-            f.push("fn columns(g: u32, col: u32) -> u32 {".into());
-            f.push("    let b = column_base(g, col);".into());
-            f.push("    return select(NONE, b.x + b.y * params.xs_h + b.z, col < params.columns);".into());
-            f.push("}".into());
-            f.push(String::new());
-            f.push("fn load_b(g: u32, k: u32, c: u32) -> vec4<f32> {".into());
-            f.push("    if (k >= params.reduction || c == NONE) {".into());
-            f.push("        return vec4<f32>(0.0);".into());
-            f.push("    }".into());
-            f.push("    return vec4<f32>(x[(c + k * params.xs_c) / 4u]);".into());
-            f.push("}".into());
-        }
-    }
-    f.push(String::new());
-    f.push(ep_fn.1);
-    f.push(String::new());
-    if c.vec4_store {
-        f.push(
-            "// The output offset of four aligned pixels of one image without the channel term, or NONE."
-                .into(),
-        );
-        f.push("fn outputs(col: u32) -> u32 {".into());
-        f.push("    let n = col / params.out_hw;".into());
-        f.push(
-            "    return select(0xffffffffu, n * params.ys_n + col % params.out_hw, col < params.columns);"
-                .into(),
-        );
-        f.push("}".into());
-        f.push(String::new());
-        f.push("fn store(g: u32, row: u32, o: u32, value: vec4<f32>) {".into());
-        f.push("    if (row < params.group_out && o != 0xffffffffu) {".into());
-        f.push("        let k = g * params.group_out + row;".into());
-        f.push("        let rel = (o + k * params.ys_c) / 4u;".into());
-        f.push("        y[params.y_offset / 4u + rel] = finish(value, k, rel);".into());
-        f.push("    }".into());
-        f.push("}".into());
-    } else {
-        f.push(
-            "// Four pixels' output offsets without the channel term; `ok` marks those that exist.".into(),
-        );
-        f.push("struct Outs { rel: vec4<u32>, ok: vec4<bool> }".into());
-        f.push("fn outputs(col: u32) -> Outs {".into());
-        f.push("    var o: Outs;".into());
-        for j in lanes.clone() {
-            f.push(format!("    let q{j} = col + {j}u;"));
-            f.push(format!("    let pix{j} = q{j} % params.out_hw;"));
-            f.push(format!(
-                "    o.rel[{j}] = (q{j} / params.out_hw) * params.ys_n + (pix{j} / params.out_w) * params.ys_h + (pix{j} % params.out_w) * params.ys_w;"
-            ));
-            f.push(format!("    o.ok[{j}] = q{j} < params.columns;"));
-        }
-        f.push("    return o;".into());
-        f.push("}".into());
-        f.push(String::new());
-        f.push("fn store(g: u32, row: u32, o: Outs, value: vec4<f32>) {".into());
-        f.push("    if (row >= params.group_out) {".into());
-        f.push("        return;".into());
-        f.push("    }".into());
-        f.push("    let k = g * params.group_out + row;".into());
-        for j in lanes {
-            f.push(format!("    if (o.ok[{j}]) {{"));
-            f.push(format!("        let rel = o.rel[{j}] + k * params.ys_c;"));
-            f.push(format!("        y[params.y_offset + rel] = finish(value[{j}], k, rel);"));
-            f.push("    }".into());
-        }
-        f.push("}".into());
-    }
-    (bindings.join("\n"), f.join("\n"))
+    (bindings.join("\n"), fill(CONV_OPERANDS, &values))
 }
 
 /// The product kernel for `operands` with workgroup block `block`.

@@ -56,7 +56,6 @@ var<workgroup> a_tile: array<vec4<f32>, BK * BM / 4u>;
 var<workgroup> b_tile: array<vec4<f32>, BK * BN / 4u>;
 
 
-
 const KW: u32 = 3u;
 const KHW: u32 = 9u;
 
