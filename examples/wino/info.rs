@@ -45,6 +45,17 @@ pub fn run() -> Res<()> {
         };
         println!("  {name:<40} {state}");
     }
+    // Tensor-core (cooperative matrix) configurations the adapter reports; the library does not
+    // use them yet (issue #8), but this is where a user sees whether an adapter has them.
+    let coop = adapters.iter().find(|a| a.get_info() == *chosen).map(|a| a.cooperative_matrix_properties());
+    let coop: Vec<String> = coop
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            format!("M{}N{}K{} {:?}×{:?}→{:?}", p.m_size, p.n_size, p.k_size, p.ab_type, p.ab_type, p.cr_type)
+        })
+        .collect();
+    println!("cooperative matrices: {}", if coop.is_empty() { "none".to_string() } else { coop.join(", ") });
     Ok(())
 }
 
