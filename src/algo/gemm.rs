@@ -24,20 +24,35 @@ fn gather(desc: &Conv2dDesc, out_hw: usize) -> Gather {
     }
 }
 
-/// The block for a GEMM of `rows` output channels per group and `columns` output pixels. 1×1
-/// convolutions with at least 128 rows and 6272 columns (ResNet-50's at batch 32 from 14² up)
-/// take 128×64 blocks: on the H100 they beat 64×64 on 10 of 11 such layers, by 4–30%
-/// (BENCHMARKS.md, "GEMM blocks"); elsewhere the shared rule.
+/// Below this many 64×64 workgroups a GEMM leaves the H100's 132 SMs under-filled (fewer than
+/// about 2.7 waves), and the narrow 64×16 block, with 4× the workgroups, wins: measured on every
+/// ResNet-50 layer at batch 1 and MobileNetV2's at batch 32 (BENCHMARKS.md, "GEMM blocks",
+/// run 5), by up to 2× (256→256 3×3 stride 2 at batch 1: 0.060 against 0.113 ms).
+const MIN_WORKGROUPS_64X64: usize = 350;
+
+/// The block for a GEMM of `rows` output channels per group and `columns` output pixels, each
+/// rung measured on the H100 (BENCHMARKS.md, "GEMM blocks"):
+/// - up to 32 rows: the shared rule's 16- or 32-row blocks;
+/// - 1×1 convolutions with at least 128 rows and 6272 columns (ResNet-50's at batch 32 from 14²
+///   up): 128×64, which beat 64×64 on 10 of 11 such layers by 4–30%;
+/// - too few 64×64 workgroups to fill the GPU: 64×16;
+/// - else the shared rule (64×64 for big products).
 fn gemm_block(desc: &Conv2dDesc, rows: usize, columns: usize, limits: &Limits) -> Result<GemmBlock> {
-    let tall = GemmBlock::B128X64;
-    if desc.kernel == [1, 1]
-        && rows >= 128
-        && columns >= 6272
-        && workgroup_fits(tall.workgroup_size(), tall.workgroup_bytes(), limits)
-    {
-        return Ok(tall);
+    let fits = |b: &GemmBlock| workgroup_fits(b.workgroup_size(), b.workgroup_bytes(), limits);
+    let wide = |b: GemmBlock| rows.div_ceil(b.bm() as usize) * columns.div_ceil(b.bn() as usize);
+    let chosen = if rows <= 32 {
+        None
+    } else if desc.kernel == [1, 1] && rows >= 128 && columns >= 6272 {
+        Some(GemmBlock::B128X64)
+    } else if wide(GemmBlock::B64) < MIN_WORKGROUPS_64X64 {
+        Some(GemmBlock::NARROW)
+    } else {
+        None
+    };
+    match chosen.filter(fits) {
+        Some(b) => Ok(b),
+        None => auto_block(rows, columns, limits),
     }
-    auto_block(rows, columns, limits)
 }
 
 /// Rows (output channels per group), reduction length and packed row stride.
