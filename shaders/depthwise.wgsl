@@ -1,10 +1,14 @@
 // Depthwise convolution: invocation (n, k, oy, strip) computes STRIP neighbouring output
 // pixels of output channel k from input channel k / multiplier. Neighbouring invocations take
-// neighbouring strips of one row, so a warp's loads and stores walk along image rows.
+// what is contiguous in memory: neighbouring strips of one row (NCHW), or neighbouring channels
+// of one pixel (NHWC), so a warp's loads and stores walk along memory.
 {{ENABLE}}
 alias act_t = {{ACT}};
 
 {{PARAMS}}
+
+// Output pixels per invocation, along a row.
+const STRIP: u32 = {{STRIP}}u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<act_t>;
@@ -24,12 +28,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (id >= params.strips) {
         return;
     }
-    let ox0 = (id % params.strips_w) * {{STRIP}}u;
-    let rows = id / params.strips_w;
-    let oy = rows % params.out_h;
-    let planes = rows / params.out_h;
-    let k = planes % params.out_channels;
-    let n = planes / params.out_channels;
+    {{DECODE}}
     let wb = k * params.ws_o;
     let xb = params.x_offset + n * params.xs_n + (k / params.multiplier) * params.xs_c;
     let top = i32(oy * {{SH}}u) - params.pad_top;

@@ -60,6 +60,7 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limit
         dilation: desc.dilation,
         vec4_store,
         padding_mode: desc.padding_mode,
+        channels_fastest: desc.data_format == DataFormat::Nhwc,
     };
     let kernel = codegen::depthwise(shape, desc.dtype, ep);
     let strips_w: u32 = fit("strips per row", plan.output[3].div_ceil(STRIP))?;

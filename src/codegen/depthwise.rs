@@ -29,6 +29,9 @@ pub(crate) struct DepthwiseShape {
     pub vec4_store: bool,
     /// What the padding reads as.
     pub padding_mode: PaddingMode,
+    /// Neighbouring invocations take neighbouring channels (NHWC, where channels are
+    /// contiguous) rather than neighbouring strips of a row (NCHW).
+    pub channels_fastest: bool,
 }
 
 /// The depthwise kernel for one shape, dtype and epilogue.
@@ -87,6 +90,7 @@ pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel
         ("WORKGROUP", WORKGROUP.to_string()),
         ("Y_T", if s.vec4_store { "vec4<act_t>".to_string() } else { "act_t".to_string() }),
         ("STRIP", STRIP.to_string()),
+        ("DECODE", decode(s.channels_fastest)),
         ("SH", sh.to_string()),
         ("SW", sw.to_string()),
         ("BODY", body.join("\n")),
@@ -94,7 +98,11 @@ pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel
         ("LOAD", load_fn(s.padding_mode)),
         ("STORES", stores.join("\n")),
     ]);
-    let store = if s.vec4_store { "_store4" } else { "" };
+    let store = match (s.vec4_store, s.channels_fastest) {
+        (true, _) => "_store4",
+        (false, true) => "_cfirst",
+        (false, false) => "",
+    };
     Kernel {
         name: format!(
             "depthwise_{kh}x{kw}_s{sh}x{sw}_d{dh}x{dw}{store}_{dtype}{}{}",
@@ -115,4 +123,28 @@ fn load_fn(mode: PaddingMode) -> String {
         _ => "    let px = pad_coord(ix, params.in_w);\n",
     };
     format!("fn load(row: u32, ix: i32) -> f32 {{\n{map}    return f32(x[row + u32(px) * params.xs_w]);\n}}")
+}
+
+/// The invocation index split into (strip, row, channel, image), in the order memory runs.
+fn decode(channels_fastest: bool) -> String {
+    let lines: &[&str] = if channels_fastest {
+        &[
+            "let k = id % params.out_channels;",
+            "let rest = id / params.out_channels;",
+            "let ox0 = (rest % params.strips_w) * STRIP;",
+            "let rows = rest / params.strips_w;",
+            "let oy = rows % params.out_h;",
+            "let n = rows / params.out_h;",
+        ]
+    } else {
+        &[
+            "let ox0 = (id % params.strips_w) * STRIP;",
+            "let rows = id / params.strips_w;",
+            "let oy = rows % params.out_h;",
+            "let planes = rows / params.out_h;",
+            "let k = planes % params.out_channels;",
+            "let n = planes / params.out_channels;",
+        ]
+    };
+    lines.join("\n")
 }

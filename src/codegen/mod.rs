@@ -121,8 +121,13 @@ pub fn all_kernels() -> Vec<Kernel> {
                         dilation: [1, 1],
                         vec4_store,
                         padding_mode: PaddingMode::Zeros,
+                        channels_fastest: false,
                     };
                     out.push(depthwise(shape, dtype, ep));
+                    if !vec4_store {
+                        // The NHWC variant: neighbouring invocations take neighbouring channels.
+                        out.push(depthwise(DepthwiseShape { channels_fastest: true, ..shape }, dtype, ep));
+                    }
                 }
             }
         }
@@ -157,6 +162,7 @@ pub fn all_kernels() -> Vec<Kernel> {
             dilation: [1, 1],
             vec4_store: false,
             padding_mode: *mode,
+            channels_fastest: false,
         };
         out.push(depthwise(shape, DType::F32, Epilogue::default()));
     }

@@ -1,6 +1,7 @@
 // Depthwise convolution: invocation (n, k, oy, strip) computes STRIP neighbouring output
 // pixels of output channel k from input channel k / multiplier. Neighbouring invocations take
-// neighbouring strips of one row, so a warp's loads and stores walk along image rows.
+// what is contiguous in memory: neighbouring strips of one row (NCHW), or neighbouring channels
+// of one pixel (NHWC), so a warp's loads and stores walk along memory.
 alias act_t = f32;
 
 struct Params {
@@ -30,6 +31,9 @@ struct Params {
     ys_w: u32,
 }
 
+// Output pixels per invocation, along a row.
+const STRIP: u32 = 4u;
+
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<act_t>;
 @group(0) @binding(2) var<storage, read_write> y: array<act_t>;
@@ -55,7 +59,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (id >= params.strips) {
         return;
     }
-    let ox0 = (id % params.strips_w) * 4u;
+    let ox0 = (id % params.strips_w) * STRIP;
     let rows = id / params.strips_w;
     let oy = rows % params.out_h;
     let planes = rows / params.out_h;
