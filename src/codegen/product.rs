@@ -3,13 +3,14 @@
 //! unrolled here; what differs between algorithms is only where the operands come from and
 //! where the result goes ([`Operands`]).
 
-use super::epilogue::{act_header, Epilogue};
+use super::epilogue::Epilogue;
 use super::padding;
 use super::skeleton::fill;
+use super::storage::{act_header, buffer, Access, Storage};
 use super::uniform::{GemmParams, PackParams, ProductParams, Uniform};
 use super::winograd::wino_index;
 use super::{Kernel, WORKGROUP};
-use crate::desc::{DType, GemmBlock, PaddingMode, TileLayout};
+use crate::desc::{GemmBlock, PaddingMode, TileLayout};
 
 const PRODUCT_SKELETON: &str = include_str!("../../shaders/product.wgsl");
 const PACK_SKELETON: &str = include_str!("../../shaders/pack_weights.wgsl");
@@ -34,8 +35,8 @@ pub(crate) struct ConvOperands {
     pub gather: Gather,
     /// Whether results are stored as aligned vec4s of four pixels (NCHW, 4 | pixels per image).
     pub vec4_store: bool,
-    /// Activation element type in memory.
-    pub dtype: DType,
+    /// How activations sit in memory.
+    pub storage: Storage,
     /// The output stage.
     pub epilogue: Epilogue,
     /// What the padding reads as (im2col gathers only; pointwise reads have no padding).
@@ -89,17 +90,20 @@ fn store(e: u32, row: u32, col: u32, value: vec4<f32>) {
 /// (`outputs`) and `store`.
 fn conv_wgsl(c: &ConvOperands) -> (String, String) {
     let lanes = 0..4;
-    let x_t = if c.gather == Gather::PointwiseVec4 { "vec4<act_t>" } else { "act_t" };
-    let y_t = if c.vec4_store { "vec4<act_t>" } else { "act_t" };
-    let mut bindings = vec![
-        format!("@group(0) @binding(1) var<storage, read> x: array<{x_t}>;"),
-        format!("@group(0) @binding(2) var<storage, read_write> y: array<{y_t}>;"),
-        "@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;".to_string(),
-    ];
-    let [ep_bindings, ep_fn] = c.epilogue.wgsl(4, if c.vec4_store { 4 } else { 1 });
+    let x_width = if c.gather == Gather::PointwiseVec4 { 4 } else { 1 };
+    let y_width = if c.vec4_store { 4 } else { 1 };
+    let (x, x_fns) = buffer(c.storage, "x", "x", 1, Access::Read, x_width);
+    let (y, y_fns) = buffer(c.storage, "y", "y", 2, Access::Write, y_width);
+    let mut bindings =
+        vec![x, y, "@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;".to_string()];
+    let [ep_bindings, ep_fn] = c.epilogue.wgsl(c.storage, 4, y_width);
     bindings.extend(ep_bindings.1.lines().map(String::from).filter(|l| !l.is_empty()));
     let [kh, kw] = c.kernel;
     let mut f = vec![
+        x_fns,
+        String::new(),
+        y_fns,
+        String::new(),
         padding::functions(c.padding_mode),
         String::new(),
         format!("const KW: u32 = {kw}u;"),
@@ -162,7 +166,7 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
             f.push("    let at = c.base + vec4<u32>(ci * params.xs_c);".into());
             for j in lanes.clone() {
                 f.push(format!(
-                    "    if (inside[{j}]) {{ v[{j}] = f32(x[at[{j}] + u32(py[{j}]) * params.xs_h + u32(px[{j}]) * params.xs_w]); }}"
+                    "    if (inside[{j}]) {{ v[{j}] = ld_x(at[{j}] + u32(py[{j}]) * params.xs_h + u32(px[{j}]) * params.xs_w); }}"
                 ));
             }
             f.push("    return v;".into());
@@ -188,7 +192,7 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
             f.push("        return v;".into());
             f.push("    }".into());
             for j in lanes.clone() {
-                f.push(format!("    if (c[{j}] != NONE) {{ v[{j}] = f32(x[c[{j}] + k * params.xs_c]); }}"));
+                f.push(format!("    if (c[{j}] != NONE) {{ v[{j}] = ld_x(c[{j}] + k * params.xs_c); }}"));
             }
             f.push("    return v;".into());
             f.push("}".into());
@@ -208,7 +212,7 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
             f.push("    if (k >= params.reduction || c == NONE) {".into());
             f.push("        return vec4<f32>(0.0);".into());
             f.push("    }".into());
-            f.push("    return vec4<f32>(x[(c + k * params.xs_c) / 4u]);".into());
+            f.push("    return ld_x4((c + k * params.xs_c) / 4u);".into());
             f.push("}".into());
         }
     }
@@ -232,7 +236,7 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
         f.push("    if (row < params.group_out && o != 0xffffffffu) {".into());
         f.push("        let k = g * params.group_out + row;".into());
         f.push("        let rel = (o + k * params.ys_c) / 4u;".into());
-        f.push("        y[params.y_offset / 4u + rel] = finish(value, k, rel);".into());
+        f.push("        st_y4(params.y_offset / 4u + rel, finish(value, k, rel));".into());
         f.push("    }".into());
         f.push("}".into());
     } else {
@@ -261,7 +265,7 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
         for j in lanes {
             f.push(format!("    if (o.ok[{j}]) {{"));
             f.push(format!("        let rel = o.rel[{j}] + k * params.ys_c;"));
-            f.push(format!("        y[params.y_offset + rel] = finish(value[{j}], k, rel);"));
+            f.push(format!("        st_y(params.y_offset + rel, finish(value[{j}], k, rel));"));
             f.push("    }".into());
         }
         f.push("}".into());
@@ -348,7 +352,7 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
             format!("gemm_a{alpha}_{layout}"),
         ),
         Operands::Conv(c) => {
-            let [enable, act] = act_header(c.dtype);
+            let [enable, act] = act_header(c.storage);
             let (bindings, fns) = conv_wgsl(&c);
             let gather = match c.gather {
                 Gather::Window => "window",
@@ -366,7 +370,7 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
                     "conv_gemm_{}x{}_{gather}{store}_{}{}{}",
                     c.kernel[0],
                     c.kernel[1],
-                    c.dtype,
+                    c.storage,
                     c.epilogue.suffix(),
                     padding::suffix(c.padding_mode)
                 ),
