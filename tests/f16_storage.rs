@@ -63,7 +63,7 @@ fn cases() -> Vec<(&'static str, Conv2dDesc, Vec<[usize; 4]>)> {
         ("direct", Conv2dDesc { algo: Some(Algo::Direct), ..base(8, 12, 3, 1) }, shapes.clone()),
     ];
     let nhwc_cases: Vec<_> = v.iter().map(|(name, d, s)| (*name, nhwc(d), s.clone())).collect();
-    v.extend(nhwc_cases.into_iter().map(|(name, d, s)| (name, d, s)));
+    v.extend(nhwc_cases);
     v
 }
 

@@ -45,6 +45,12 @@ pub fn run() -> Res<()> {
         };
         println!("  {name:<40} {state}");
     }
+    let storage = if ctx.packed_f16() {
+        "packed in pairs into u32 words (unpack2x16float/pack2x16float; no SHADER_F16)"
+    } else {
+        "native (enable f16)"
+    };
+    println!("f16 activations: {storage}");
     Ok(())
 }
 
