@@ -11,10 +11,12 @@ alias act_t = {{ACT}};
 const STRIP: u32 = {{STRIP}}u;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<act_t>;
-@group(0) @binding(2) var<storage, read_write> y: array<{{Y_T}}>;
+{{X_BINDING}}
+{{Y_BINDING}}
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 {{EPILOGUE_BINDINGS}}
+
+{{ACCESSORS}}
 
 {{EPILOGUE}}
 

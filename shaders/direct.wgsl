@@ -8,10 +8,12 @@ alias act_t = {{ACT}};
 {{PARAMS}}
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<act_t>;
-@group(0) @binding(2) var<storage, read_write> y: array<act_t>;
+{{X_BINDING}}
+{{Y_BINDING}}
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 {{EPILOGUE_BINDINGS}}
+
+{{ACCESSORS}}
 
 {{EPILOGUE}}
 
@@ -52,7 +54,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             for (var kx = 0u; kx < params.kernel_w; kx++) {
                 let ix = ix0 + i32(kx) * params.dil_w;
                 {{COLUMN}}
-                let xv = f32(x[xr + u32(px) * params.xs_w]);
+                let xv = ld_x(xr + u32(px) * params.xs_w);
                 let wi = wr + kx * params.ws_w;
                 acc += xv * vec4<f32>(w[w0 + wi], w[w1 + wi], w[w2 + wi], w[w3 + wi]);
             }
@@ -62,7 +64,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var j = 0u; j < 4u; j++) {
         if (k_local + j < params.group_out) {
             let rel = out + (k0 + j) * params.ys_c;
-            y[params.y_offset + rel] = finish(acc[j], k0 + j, rel);
+            st_y(params.y_offset + rel, finish(acc[j], k0 + j, rel));
         }
     }
 }

@@ -8,8 +8,10 @@ alias act_t = {{ACT}};
 {{PARAMS}}
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> y: array<act_t>;
+{{Y_BINDING}}
 {{EPILOGUE_BINDINGS}}
+
+{{ACCESSORS}}
 
 {{EPILOGUE}}
 
@@ -23,5 +25,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let k = (id / params.out_hw) % params.out_channels;
     let n = id / (params.out_hw * params.out_channels);
     let rel = n * params.ys_n + k * params.ys_c + (pix / params.out_w) * params.ys_h + (pix % params.out_w) * params.ys_w;
-    y[params.y_offset + rel] = finish(f32(y[params.y_offset + rel]), k, rel);
+    st_y(params.y_offset + rel, finish(ld_y(params.y_offset + rel), k, rel));
 }

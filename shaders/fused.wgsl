@@ -23,8 +23,8 @@ const A2: u32 = ALPHA * ALPHA;
 const M: u32 = {{M}}u;
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<act_t>;
-@group(0) @binding(2) var<storage, read_write> y: array<act_t>;
+{{X_BINDING}}
+{{Y_BINDING}}
 @group(0) @binding(3) var<storage, read> u: array<f32>;
 {{EPILOGUE_BINDINGS}}
 
@@ -34,6 +34,8 @@ var<workgroup> vt: array<f32, CB * A2 * TILES>;
 var<workgroup> rows: array<f32, TILES * KB * ALPHA * M>;
 
 {{WINO_INDEX}}
+
+{{ACCESSORS}}
 
 {{EPILOGUE}}
 

@@ -9,10 +9,12 @@ alias act_t = {{ACT}};
 {{PARAMS}}
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<{{IN_T}}>;
+{{X_BINDING}}
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;
 
 {{WINO_INDEX}}
+
+{{ACCESSORS}}
 
 {{PAD_FUNCTIONS}}
 

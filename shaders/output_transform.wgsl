@@ -9,10 +9,12 @@ alias act_t = {{ACT}};
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> prod: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<{{OUT_T}}>;
+{{Y_BINDING}}
 {{EPILOGUE_BINDINGS}}
 
 {{WINO_INDEX}}
+
+{{ACCESSORS}}
 
 {{EPILOGUE}}
 

@@ -15,7 +15,7 @@ pub enum Error {
     InvalidShape(String),
     /// A buffer handed to `encode` is too small or lacks a usage flag.
     InvalidBuffer(String),
-    /// The request is valid but this adapter or path cannot serve it (e.g. f16 without SHADER_F16).
+    /// The request is valid but this adapter or path cannot serve it (e.g. Winograd for a strided convolution).
     Unsupported(String),
     /// The work cannot be split small enough for the device's limits; sizes in the message.
     TooLarge(String),

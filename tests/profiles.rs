@@ -54,7 +54,7 @@ fn apple7() -> wgpu::Limits {
 /// A context whose device has `profile`'s limits, clamped to the adapter's.
 fn profile_ctx(profile: wgpu::Limits) -> Context {
     let limits = profile.or_worse_values_from(&ctx().limits());
-    Context::with_options(ContextOptions { limits: Some(limits.clone()) })
+    Context::with_options(ContextOptions { limits: Some(limits.clone()), ..Default::default() })
         .unwrap_or_else(|e| panic!("a device with limits {limits:?}: {e}"))
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use wgpu_winograd::all_kernels;
 
 /// One kernel of each family, by exact name.
-const KERNELS: [&str; 8] = [
+const KERNELS: [&str; 10] = [
     // Winograd filter transform.
     "filter_f4_3_r_16_6_6",
     // Winograd input transform with vec4 loads.
@@ -24,6 +24,10 @@ const KERNELS: [&str; 8] = [
     "depthwise_3x3_s2x2_d1x1_f32",
     // The direct convolution.
     "direct_f32",
+    // f16 packed into u32 words: vec4 stores and residual loads of whole words.
+    "output_f4_3_r_16_6_6_f16p_bias_residual_silu_vec4",
+    // f16 packed into u32 words: single-element stores through atomics on the word.
+    "depthwise_3x3_s2x2_d1x1_f16p",
 ];
 
 fn snapshot(name: &str) -> PathBuf {

@@ -45,6 +45,12 @@ pub fn run() -> Res<()> {
         };
         println!("  {name:<40} {state}");
     }
+    let storage = if ctx.packed_f16() {
+        "packed in pairs into u32 words (unpack2x16float/pack2x16float; no SHADER_F16)"
+    } else {
+        "native (enable f16)"
+    };
+    println!("f16 activations: {storage}");
     // Tensor-core (cooperative matrix) configurations the adapter reports; the library does not
     // use them yet (issue #8), but this is where a user sees whether an adapter has them.
     let coop = adapters.iter().find(|a| a.get_info() == *chosen).map(|a| a.cooperative_matrix_properties());

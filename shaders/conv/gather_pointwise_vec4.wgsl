@@ -9,5 +9,5 @@ fn load_b(g: u32, k: u32, c: u32) -> vec4<f32> {
     if (k >= params.reduction || c == NONE) {
         return vec4<f32>(0.0);
     }
-    return vec4<f32>(x[(c + k * params.xs_c) / 4u]);
+    return ld_x4((c + k * params.xs_c) / 4u);
 }

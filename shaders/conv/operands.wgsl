@@ -1,3 +1,5 @@
+{{ACCESSORS}}
+
 {{PAD_FUNCTIONS}}
 
 const KW: u32 = {{KW}}u;

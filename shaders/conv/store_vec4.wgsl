@@ -8,6 +8,6 @@ fn store(g: u32, row: u32, o: u32, value: vec4<f32>) {
     if (row < params.group_out && o != 0xffffffffu) {
         let k = g * params.group_out + row;
         let rel = (o + k * params.ys_c) / 4u;
-        y[params.y_offset / 4u + rel] = finish(value, k, rel);
+        st_y4(params.y_offset / 4u + rel, finish(value, k, rel));
     }
 }

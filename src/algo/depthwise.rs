@@ -62,7 +62,7 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limit
         padding_mode: desc.padding_mode,
         channels_fastest: desc.data_format == DataFormat::Nhwc,
     };
-    let kernel = codegen::depthwise(shape, desc.dtype, ep);
+    let kernel = codegen::depthwise(shape, g.storage, ep);
     let strips_w: u32 = fit("strips per row", plan.output[3].div_ceil(STRIP))?;
     let [ws_o, _, ws_h, ws_w] = g.ws;
     let [xs_n, xs_c, xs_h, xs_w] = g.xs;

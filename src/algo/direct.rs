@@ -26,7 +26,7 @@ pub(crate) fn plan(
 /// The passes of a direct plan.
 pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limits) -> Result<Recipe> {
     let ep = super::epilogue(desc);
-    let kernel = codegen::direct(desc.dtype, ep, desc.padding_mode);
+    let kernel = codegen::direct(g.storage, ep, desc.padding_mode);
     let (cg, kg) = (g.c / desc.groups as u32, g.k / desc.groups as u32);
     let k_blocks_per_group = kg.div_ceil(4);
     let blocks = k_blocks_per_group * desc.groups as u32;

@@ -156,7 +156,7 @@ pub(crate) fn build(
         kernel: desc.kernel,
         gather: gather(desc, out_hw),
         vec4_store: desc.data_format == DataFormat::Nchw && out_hw.is_multiple_of(4),
-        dtype: desc.dtype,
+        storage: g.storage,
         epilogue: ep,
         padding_mode: desc.padding_mode,
     };

@@ -11,7 +11,7 @@ pub(crate) mod gemm;
 pub(crate) mod winograd;
 
 use crate::codegen::uniform::fit;
-use crate::codegen::{Epilogue, Kernel, WORKGROUP};
+use crate::codegen::{Epilogue, Kernel, Storage, WORKGROUP};
 use crate::desc::Conv2dDesc;
 use crate::error::{Error, Result};
 use crate::plan::{Path, Piece, Plan};
@@ -96,13 +96,14 @@ impl Recipe {
 /// The recipe for a plan: each output-channel slice built as a convolution of its own over the
 /// same activations, its output and input offset by the slice's first channel and group.
 /// `desc` must describe the weights as they are stored on the GPU (OIHW).
-pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits) -> Result<Recipe> {
+pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits, storage: Storage) -> Result<Recipe> {
     let mut recipe = Recipe::default();
     let kg = desc.out_channels / desc.groups;
     for (slice, (k0, len)) in plan.slices().into_iter().enumerate() {
         let sub = slice_desc(desc, &plan.path, len);
         let sub_plan = Plan { output: [plan.output[0], len, plan.output[2], plan.output[3]], ..plan.clone() };
         let mut g = Geometry::new(desc, plan, limits)?;
+        g.storage = storage;
         g.k = fit("output channels", len)?;
         g.c = fit("channels", sub.in_channels)?;
         g.y_channel = fit("output channel offset", k0 * g.ys[1] as usize)?;
@@ -151,7 +152,7 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits) -> Result<R
 fn epilogue_passes(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limits) -> Result<Vec<PassSpec>> {
     use crate::codegen::uniform::{EpilogueParams, Uniform};
     let ep = epilogue(desc);
-    let kernel = crate::codegen::epilogue_pass(desc.dtype, ep);
+    let kernel = crate::codegen::epilogue_pass(g.storage, ep);
     let out_hw = plan.output[2] * plan.output[3];
     let mut recipe = Recipe::default();
     let mut done = Vec::new();
@@ -277,6 +278,8 @@ pub(crate) struct Geometry {
     pub ys: [u32; 4],
     /// Weight strides `[o, i, y, x]`.
     pub ws: [u32; 4],
+    /// How activations sit in memory (f16 packed into words where the adapter has no f16).
+    pub storage: Storage,
     /// Element offset of this slice's first output channel within an output image.
     pub y_channel: u32,
     /// Element offset of this slice's first input channel (its first group's) within an image.
@@ -316,6 +319,7 @@ impl Geometry {
             xs: strides(desc.data_format.strides(plan.input), "input stride")?,
             ys: strides(desc.data_format.strides(plan.output), "output stride")?,
             ws: strides(desc.weight_strides(), "weight stride")?,
+            storage: Storage::new(desc.dtype, true),
             y_channel: 0,
             x_channel: 0,
             in_image: (c * h * w) as u64,

@@ -243,7 +243,7 @@ pub(crate) fn build(
     };
     match kernels {
         WinogradKernels::Fused => {
-            let kernel = codegen::fused(&t, layout, desc.dtype, ep, desc.padding_mode);
+            let kernel = codegen::fused(&t, layout, g.storage, ep, desc.padding_mode);
             let block = FusedBlock::new(m, r);
             for piece in &plan.pieces() {
                 let [tiles, tiles_w, tiles_per_image, tile_row0, _] = tiling(piece)?;
@@ -285,10 +285,10 @@ pub(crate) fn build(
                 // The vector loads read the aligned middle of a patch row and zeros around it.
                 _ => InputLoad::Scalar,
             };
-            let input_k = codegen::input_transform(&t, layout, desc.dtype, load, desc.padding_mode);
+            let input_k = codegen::input_transform(&t, layout, g.storage, load, desc.padding_mode);
             let product_k = codegen::product(Operands::Winograd { layout, alpha: t.alpha() }, block);
             let store = output_store(desc.data_format, m, plan.output[3]);
-            let output_k = codegen::output_transform(&t, layout, desc.dtype, ep, store);
+            let output_k = codegen::output_transform(&t, layout, g.storage, ep, store);
             let a2 = (t.alpha() * t.alpha()) as u64;
             let chunk_tiles = ((plan.chunk * plan.band_rows * tw) as u64).next_multiple_of(4);
             recipe.scratch = vec![

@@ -4,12 +4,13 @@
 //! window is straight-line code. Memory-bound by design: its bar is reading the input once and
 //! writing the output once.
 
-use super::epilogue::{act_header, Epilogue};
+use super::epilogue::Epilogue;
 use super::padding;
 use super::skeleton::fill;
+use super::storage::{act_header, buffer, Access, Storage};
 use super::uniform::{DepthwiseParams, Uniform};
 use super::{Kernel, WORKGROUP};
-use crate::desc::{DType, PaddingMode};
+use crate::desc::PaddingMode;
 
 const DEPTHWISE_SKELETON: &str = include_str!("../../shaders/depthwise.wgsl");
 
@@ -35,7 +36,7 @@ pub(crate) struct DepthwiseShape {
 }
 
 /// The depthwise kernel for one shape, dtype and epilogue.
-pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel {
+pub(crate) fn depthwise(s: DepthwiseShape, storage: Storage, ep: Epilogue) -> Kernel {
     let ([kh, kw], [sh, sw], [dh, dw]) = (s.kernel, s.stride, s.dilation);
     let span = (STRIP - 1) * sw + (kw - 1) * dw + 1;
     let mut body = Vec::new();
@@ -70,7 +71,7 @@ pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel
     if s.vec4_store {
         stores.push("let rel = (n * params.ys_n + k * params.ys_c + oy * params.ys_h + ox0) / 4u;".into());
         stores.push(
-            "y[params.y_offset / 4u + rel] = finish(vec4<f32>(acc0, acc1, acc2, acc3), k, rel);".into(),
+            "st_y4(params.y_offset / 4u + rel, finish(vec4<f32>(acc0, acc1, acc2, acc3), k, rel));".into(),
         );
     } else {
         for j in 0..STRIP {
@@ -78,17 +79,19 @@ pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel
             stores.push(format!(
                 "    let rel = n * params.ys_n + k * params.ys_c + oy * params.ys_h + (ox0 + {j}u) * params.ys_w;"
             ));
-            stores.push(format!("    y[params.y_offset + rel] = finish(acc{j}, k, rel);"));
+            stores.push(format!("    st_y(params.y_offset + rel, finish(acc{j}, k, rel));"));
             stores.push("}".into());
         }
     }
     let width = if s.vec4_store { 4 } else { 1 };
-    let mut values = act_header(dtype).to_vec();
-    values.extend(ep.wgsl(4, width));
+    let mut values = act_header(storage).to_vec();
+    let (x, x_fns) = buffer(storage, "x", "x", 1, Access::Read, 1);
+    let (y, y_fns) = buffer(storage, "y", "y", 2, Access::Write, width);
+    values.extend([("X_BINDING", x), ("Y_BINDING", y), ("ACCESSORS", format!("{x_fns}\n\n{y_fns}"))]);
+    values.extend(ep.wgsl(storage, 4, width));
     values.extend([
         ("PARAMS", DepthwiseParams::wgsl()),
         ("WORKGROUP", WORKGROUP.to_string()),
-        ("Y_T", if s.vec4_store { "vec4<act_t>".to_string() } else { "act_t".to_string() }),
         ("STRIP", STRIP.to_string()),
         ("DECODE", decode(s.channels_fastest)),
         ("SH", sh.to_string()),
@@ -105,7 +108,7 @@ pub(crate) fn depthwise(s: DepthwiseShape, dtype: DType, ep: Epilogue) -> Kernel
     };
     Kernel {
         name: format!(
-            "depthwise_{kh}x{kw}_s{sh}x{sw}_d{dh}x{dw}{store}_{dtype}{}{}",
+            "depthwise_{kh}x{kw}_s{sh}x{sw}_d{dh}x{dw}{store}_{storage}{}{}",
             ep.suffix(),
             padding::suffix(s.padding_mode)
         ),
@@ -122,7 +125,7 @@ fn load_fn(mode: PaddingMode) -> String {
         }
         _ => "    let px = pad_coord(ix, params.in_w);\n",
     };
-    format!("fn load(row: u32, ix: i32) -> f32 {{\n{map}    return f32(x[row + u32(px) * params.xs_w]);\n}}")
+    format!("fn load(row: u32, ix: i32) -> f32 {{\n{map}    return ld_x(row + u32(px) * params.xs_w);\n}}")
 }
 
 /// The invocation index split into (strip, row, channel, image), in the order memory runs.

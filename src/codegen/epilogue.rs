@@ -1,7 +1,8 @@
 //! The one output stage every path shares: bias, residual and activation applied to an
 //! accumulated value on its way to memory, plus the activation element type header.
 
-use crate::desc::{Activation, DType};
+use super::storage::{act_header, buffer, Access, Storage};
+use crate::desc::Activation;
 
 /// What the output stage does after the convolution sum.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -42,16 +43,17 @@ impl Epilogue {
     /// The extra bindings (from `first_binding` on: bias, then residual) and the `finish`
     /// function, which maps an accumulated value for channel k at output offset `rel` to the
     /// stored element. With a vector `width` > 1, values, the residual binding and `rel` all
-    /// count in vectors of that width. Returns the `EPILOGUE_BINDINGS` and `EPILOGUE` values.
-    pub fn wgsl(self, first_binding: u32, width: usize) -> [(&'static str, String); 2] {
-        let vector = |t: &str| if width == 1 { t.to_string() } else { format!("vec{width}<{t}>") };
-        let (acc, out) = (vector("f32"), vector("act_t"));
+    /// count in vectors of that width; the result stays f32 (the store converts it). Returns
+    /// the `EPILOGUE_BINDINGS` and `EPILOGUE` values.
+    pub fn wgsl(self, storage: Storage, first_binding: u32, width: usize) -> [(&'static str, String); 2] {
+        let acc = if width == 1 { "f32".to_string() } else { format!("vec{width}<f32>") };
         let (zero, six) = (format!("{acc}(0.0)"), format!("{acc}(6.0)"));
         // Comparisons with NaN are false, so select() keeps NaN where max() and clamp() would
         // not (PyTorch: relu(NaN) = relu6(NaN) = NaN, relu(+Inf) = +Inf, relu6(+Inf) = 6).
         let r_offset =
             if width == 1 { "params.r_offset".to_string() } else { format!("params.r_offset / {width}u") };
         let mut bindings = Vec::new();
+        let mut accessors = String::new();
         let mut body = vec!["var v = acc;".to_string()];
         if self.bias {
             bindings
@@ -60,8 +62,11 @@ impl Epilogue {
         }
         if self.residual {
             let b = first_binding + self.bias as u32;
-            bindings.push(format!("@group(0) @binding({b}) var<storage, read> residual: array<{out}>;"));
-            body.push(format!("v += {acc}(residual[{r_offset} + rel]);"));
+            let (decl, fns) = buffer(storage, "residual", "r", b, Access::Read, width);
+            bindings.push(decl);
+            accessors = format!("{fns}\n\n");
+            let load = if width == 1 { "ld_r".to_string() } else { format!("ld_r{width}") };
+            body.push(format!("v += {load}({r_offset} + rel);"));
         }
         match self.activation {
             Activation::None => {}
@@ -72,31 +77,25 @@ impl Epilogue {
             }
             Activation::Silu => body.push("v = v / (1.0 + exp(-v));".into()),
         }
-        body.push(format!("return {out}(v);"));
+        body.push("return v;".into());
         let body: String = body.iter().map(|l| format!("    {l}\n")).collect();
-        let func = format!("fn finish(acc: {acc}, k: u32, rel: u32) -> {out} {{\n{body}}}");
+        let func = format!("{accessors}fn finish(acc: {acc}, k: u32, rel: u32) -> {acc} {{\n{body}}}");
         [("EPILOGUE_BINDINGS", bindings.join("\n")), ("EPILOGUE", func)]
-    }
-}
-
-/// `ENABLE` (the f16 extension where needed) and `ACT` (the activation element type).
-pub(crate) fn act_header(dtype: DType) -> [(&'static str, String); 2] {
-    match dtype {
-        DType::F32 => [("ENABLE", String::new()), ("ACT", "f32".into())],
-        DType::F16 => [("ENABLE", "enable f16;".into()), ("ACT", "f16".into())],
     }
 }
 
 /// The epilogue as a pass of its own over an output written without it (`shaders/epilogue.wgsl`),
 /// for adapters with too few storage buffers per stage to bind it inside the convolution.
-pub(crate) fn epilogue_pass(dtype: DType, ep: Epilogue) -> super::Kernel {
+pub(crate) fn epilogue_pass(storage: Storage, ep: Epilogue) -> super::Kernel {
     use super::uniform::{EpilogueParams, Uniform};
-    let mut values = act_header(dtype).to_vec();
-    values.extend(ep.wgsl(2, 1));
+    let mut values = act_header(storage).to_vec();
+    let (y, accessors) = buffer(storage, "y", "y", 1, Access::ReadWrite, 1);
+    values.extend([("Y_BINDING", y), ("ACCESSORS", accessors)]);
+    values.extend(ep.wgsl(storage, 2, 1));
     values.push(("PARAMS", EpilogueParams::wgsl()));
     values.push(("WORKGROUP", super::WORKGROUP.to_string()));
     super::Kernel {
-        name: format!("epilogue_{dtype}{}", ep.suffix()),
+        name: format!("epilogue_{storage}{}", ep.suffix()),
         source: super::skeleton::fill(include_str!("../../shaders/epilogue.wgsl"), &values),
         fields: EpilogueParams::FIELDS,
     }

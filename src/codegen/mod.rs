@@ -11,6 +11,7 @@ mod expr;
 mod padding;
 mod product;
 mod skeleton;
+mod storage;
 pub(crate) mod uniform;
 mod winograd;
 
@@ -18,11 +19,15 @@ pub(crate) use depthwise::{depthwise, DepthwiseShape, STRIP};
 pub(crate) use direct::direct;
 pub(crate) use epilogue::{epilogue_pass, Epilogue};
 pub(crate) use product::{pack_weights, product, ConvOperands, Gather, Operands};
+pub(crate) use storage::Storage;
 pub(crate) use winograd::{
     filter_transform, fused, input_transform, output_transform, FusedBlock, InputLoad, OutputStore,
 };
 
-use crate::desc::{DType, GemmBlock, PaddingMode, TileLayout, WINOGRAD_TILES};
+use crate::desc::{GemmBlock, PaddingMode, TileLayout, WINOGRAD_TILES};
+
+/// Every activation storage.
+const STORAGES: [Storage; 3] = [Storage::F32, Storage::F16, Storage::PackedF16];
 use crate::lowering::Transforms;
 
 /// Every padding mode, zeros first.
@@ -63,23 +68,23 @@ pub fn all_kernels() -> Vec<Kernel> {
         let t = Transforms::for_tile(m, r);
         for layout in [TileLayout::R16_6_6, TileLayout::R6_6_16] {
             out.push(filter_transform(&t, layout));
-            for dtype in [DType::F32, DType::F16] {
+            for storage in STORAGES {
                 for mode in MODES {
-                    out.push(input_transform(&t, layout, dtype, InputLoad::Scalar, mode));
+                    out.push(input_transform(&t, layout, storage, InputLoad::Scalar, mode));
                 }
                 for width in [2, 4].into_iter().filter(|w| t.m.is_multiple_of(*w)) {
                     for pad_left in 0..t.r {
                         let load = InputLoad::Vector { width, pad_left };
-                        out.push(input_transform(&t, layout, dtype, load, PaddingMode::Zeros));
+                        out.push(input_transform(&t, layout, storage, load, PaddingMode::Zeros));
                     }
                 }
                 for ep in Epilogue::SAMPLES {
                     for store in [OutputStore::Scalar, OutputStore::Vec2, OutputStore::Vec4] {
                         if t.m.is_multiple_of(store.width()) {
-                            out.push(output_transform(&t, layout, dtype, ep, store));
+                            out.push(output_transform(&t, layout, storage, ep, store));
                         }
                     }
-                    out.push(fused(&t, layout, dtype, ep, PaddingMode::Zeros));
+                    out.push(fused(&t, layout, storage, ep, PaddingMode::Zeros));
                 }
             }
             if !seen_alpha.contains(&(t.alpha(), layout)) {
@@ -90,10 +95,10 @@ pub fn all_kernels() -> Vec<Kernel> {
         }
     }
     out.push(pack_weights());
-    for dtype in [DType::F32, DType::F16] {
+    for storage in STORAGES {
         for ep in Epilogue::SAMPLES {
-            out.push(epilogue_pass(dtype, ep));
-            out.push(direct(dtype, ep, PaddingMode::Zeros));
+            out.push(epilogue_pass(storage, ep));
+            out.push(direct(storage, ep, PaddingMode::Zeros));
             for (kernel, gather) in [
                 ([1, 1], Gather::PointwiseVec4),
                 ([1, 1], Gather::Pointwise),
@@ -106,7 +111,7 @@ pub fn all_kernels() -> Vec<Kernel> {
                         kernel,
                         gather,
                         vec4_store,
-                        dtype,
+                        storage,
                         epilogue: ep,
                         padding_mode,
                     });
@@ -123,10 +128,10 @@ pub fn all_kernels() -> Vec<Kernel> {
                         padding_mode: PaddingMode::Zeros,
                         channels_fastest: false,
                     };
-                    out.push(depthwise(shape, dtype, ep));
+                    out.push(depthwise(shape, storage, ep));
                     if !vec4_store {
                         // The NHWC variant: neighbouring invocations take neighbouring channels.
-                        out.push(depthwise(DepthwiseShape { channels_fastest: true, ..shape }, dtype, ep));
+                        out.push(depthwise(DepthwiseShape { channels_fastest: true, ..shape }, storage, ep));
                     }
                 }
             }
@@ -137,7 +142,7 @@ pub fn all_kernels() -> Vec<Kernel> {
             kernel: [1, 1],
             gather,
             vec4_store: true,
-            dtype: DType::F32,
+            storage: Storage::F32,
             epilogue: Epilogue::default(),
             padding_mode: PaddingMode::Zeros,
         })
@@ -145,13 +150,13 @@ pub fn all_kernels() -> Vec<Kernel> {
     // Every non-zero padding mode in every kernel family that reads padding.
     for mode in &MODES[1..] {
         let t = Transforms::for_tile(2, 3);
-        out.push(fused(&t, TileLayout::R6_6_16, DType::F32, Epilogue::default(), *mode));
-        out.push(direct(DType::F32, Epilogue::default(), *mode));
+        out.push(fused(&t, TileLayout::R6_6_16, Storage::F32, Epilogue::default(), *mode));
+        out.push(direct(Storage::F32, Epilogue::default(), *mode));
         let window = ConvOperands {
             kernel: [3, 3],
             gather: Gather::Window,
             vec4_store: false,
-            dtype: DType::F32,
+            storage: Storage::F32,
             epilogue: Epilogue::default(),
             padding_mode: *mode,
         };
@@ -164,7 +169,7 @@ pub fn all_kernels() -> Vec<Kernel> {
             padding_mode: *mode,
             channels_fastest: false,
         };
-        out.push(depthwise(shape, DType::F32, Epilogue::default()));
+        out.push(depthwise(shape, Storage::F32, Epilogue::default()));
     }
     out.extend(
         GemmBlock::CATALOGUE

@@ -32,15 +32,14 @@ pub(crate) fn functions(mode: PaddingMode) -> String {
     )
 }
 
-/// `fn load(base, iy, ix) -> f32`: one input element at padded coordinates, `element` reading
-/// offset `e` of the binding (`x[e]`, or a lane of a vector binding).
-pub(crate) fn load_fn(mode: PaddingMode, element: &str) -> String {
+/// `fn load(base, iy, ix) -> f32`: one input element at padded coordinates, read with `ld_x`.
+pub(crate) fn load_fn(mode: PaddingMode) -> String {
     let map = match mode {
         PaddingMode::Zeros => "    if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {\n        return 0.0;\n    }\n    let py = iy;\n    let px = ix;\n".to_string(),
         _ => "    let py = pad_coord(iy, params.in_h);\n    let px = pad_coord(ix, params.in_w);\n".to_string(),
     };
     format!(
-        "fn load(base: u32, iy: i32, ix: i32) -> f32 {{\n{map}    let e = base + u32(py) * params.xs_h + u32(px) * params.xs_w;\n    return f32({element});\n}}"
+        "fn load(base: u32, iy: i32, ix: i32) -> f32 {{\n{map}    return ld_x(base + u32(py) * params.xs_h + u32(px) * params.xs_w);\n}}"
     )
 }
 

@@ -3,13 +3,14 @@
 //! unrolled here; what differs between algorithms is only where the operands come from and
 //! where the result goes ([`Operands`]).
 
-use super::epilogue::{act_header, Epilogue};
+use super::epilogue::Epilogue;
 use super::padding;
 use super::skeleton::fill;
+use super::storage::{act_header, buffer, Access, Storage};
 use super::uniform::{GemmParams, PackParams, ProductParams, Uniform};
 use super::winograd::wino_index;
 use super::{Kernel, WORKGROUP};
-use crate::desc::{DType, GemmBlock, PaddingMode, TileLayout};
+use crate::desc::{GemmBlock, PaddingMode, TileLayout};
 
 const PRODUCT_SKELETON: &str = include_str!("../../shaders/product.wgsl");
 const PACK_SKELETON: &str = include_str!("../../shaders/pack_weights.wgsl");
@@ -40,8 +41,8 @@ pub(crate) struct ConvOperands {
     pub gather: Gather,
     /// Whether results are stored as aligned vec4s of four pixels (NCHW, 4 | pixels per image).
     pub vec4_store: bool,
-    /// Activation element type in memory.
-    pub dtype: DType,
+    /// How activations sit in memory.
+    pub storage: Storage,
     /// The output stage.
     pub epilogue: Epilogue,
     /// What the padding reads as (im2col gathers only; pointwise reads have no padding).
@@ -112,7 +113,7 @@ fn gather_wgsl(c: &ConvOperands) -> String {
                  c.ix[{j}] = i32(b{j}.z * params.stride_w) - params.pad_left;",
             );
             let loads = lanes(
-                "if (inside[{j}]) { v[{j}] = f32(x[at[{j}] + u32(py[{j}]) * params.xs_h + u32(px[{j}]) * params.xs_w]); }",
+                "if (inside[{j}]) { v[{j}] = ld_x(at[{j}] + u32(py[{j}]) * params.xs_h + u32(px[{j}]) * params.xs_w); }",
             );
             let values = [("COLUMNS", columns), ("INSIDE", inside.to_string()), ("LOADS", loads)];
             fill(GATHER_WINDOW, &values)
@@ -122,7 +123,7 @@ fn gather_wgsl(c: &ConvOperands) -> String {
                 "let b{j} = column_base(g, col + {j}u);\n\
                  c[{j}] = select(NONE, b{j}.x + b{j}.y * params.xs_h + b{j}.z * params.xs_w, col + {j}u < params.columns);",
             );
-            let loads = lanes("if (c[{j}] != NONE) { v[{j}] = f32(x[c[{j}] + k * params.xs_c]); }");
+            let loads = lanes("if (c[{j}] != NONE) { v[{j}] = ld_x(c[{j}] + k * params.xs_c); }");
             fill(GATHER_POINTWISE, &[("COLUMNS", columns), ("LOADS", loads)])
         }
         Gather::PointwiseVec4 => fill(GATHER_POINTWISE_VEC4, &[]),
@@ -142,7 +143,7 @@ fn store_wgsl(c: &ConvOperands) -> String {
          o.ok[{j}] = q{j} < params.columns;",
     );
     let stores = lanes(
-        "if (o.ok[{j}]) {\n    let rel = o.rel[{j}] + k * params.ys_c;\n    y[params.y_offset + rel] = finish(value[{j}], k, rel);\n}",
+        "if (o.ok[{j}]) {\n    let rel = o.rel[{j}] + k * params.ys_c;\n    st_y(params.y_offset + rel, finish(value[{j}], k, rel));\n}",
     );
     fill(STORE_SCALAR, &[("OFFSETS", offsets), ("STORES", stores)])
 }
@@ -151,17 +152,17 @@ fn store_wgsl(c: &ConvOperands) -> String {
 /// functions the product core calls — `load_a` (packed weights), the gather, the epilogue and
 /// the store.
 fn conv_wgsl(c: &ConvOperands) -> (String, String) {
-    let x_t = if c.gather == Gather::PointwiseVec4 { "vec4<act_t>" } else { "act_t" };
-    let y_t = if c.vec4_store { "vec4<act_t>" } else { "act_t" };
-    let mut bindings = vec![
-        format!("@group(0) @binding(1) var<storage, read> x: array<{x_t}>;"),
-        format!("@group(0) @binding(2) var<storage, read_write> y: array<{y_t}>;"),
-        "@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;".to_string(),
-    ];
-    let [ep_bindings, ep_fn] = c.epilogue.wgsl(4, if c.vec4_store { 4 } else { 1 });
+    let x_width = if c.gather == Gather::PointwiseVec4 { 4 } else { 1 };
+    let y_width = if c.vec4_store { 4 } else { 1 };
+    let (x, x_fns) = buffer(c.storage, "x", "x", 1, Access::Read, x_width);
+    let (y, y_fns) = buffer(c.storage, "y", "y", 2, Access::Write, y_width);
+    let mut bindings =
+        vec![x, y, "@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;".to_string()];
+    let [ep_bindings, ep_fn] = c.epilogue.wgsl(c.storage, 4, y_width);
     bindings.extend(ep_bindings.1.lines().map(String::from).filter(|l| !l.is_empty()));
     let [kh, kw] = c.kernel;
     let values = [
+        ("ACCESSORS", format!("{x_fns}\n\n{y_fns}")),
         ("PAD_FUNCTIONS", padding::functions(c.padding_mode)),
         ("KW", kw.to_string()),
         ("KHW", (kh * kw).to_string()),
@@ -251,7 +252,7 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
             format!("gemm_a{alpha}_{layout}"),
         ),
         Operands::Conv(c) => {
-            let [enable, act] = act_header(c.dtype);
+            let [enable, act] = act_header(c.storage);
             let (bindings, fns) = conv_wgsl(&c);
             let gather = match c.gather {
                 Gather::Window => "window",
@@ -269,7 +270,7 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
                     "conv_gemm_{}x{}_{gather}{store}_{}{}{}",
                     c.kernel[0],
                     c.kernel[1],
-                    c.dtype,
+                    c.storage,
                     c.epilogue.suffix(),
                     padding::suffix(c.padding_mode)
                 ),

@@ -2,13 +2,14 @@
 //! transform `Y = Aᵀ M A` with the epilogue, and all three fused into one kernel. The batched
 //! product between them is the shared product core (`product.rs`).
 
-use super::epilogue::{act_header, Epilogue};
+use super::epilogue::Epilogue;
 use super::expr::{emit_matvec, emit_sandwich, for_each_element};
 use super::padding;
 use super::skeleton::fill;
+use super::storage::{act_header, buffer, Access, Storage};
 use super::uniform::{FilterParams, FusedParams, InputParams, OutputParams, Uniform};
 use super::{Kernel, WORKGROUP};
-use crate::desc::{DType, PaddingMode, TileLayout};
+use crate::desc::{PaddingMode, TileLayout};
 use crate::lowering::Transforms;
 
 const INPUT_SKELETON: &str = include_str!("../../shaders/input_transform.wgsl");
@@ -129,7 +130,7 @@ pub(crate) enum InputLoad {
 pub(crate) fn input_transform(
     t: &Transforms,
     layout: TileLayout,
-    dtype: DType,
+    storage: Storage,
     load: InputLoad,
     mode: PaddingMode,
 ) -> Kernel {
@@ -154,7 +155,7 @@ pub(crate) fn input_transform(
                     // A branch, not select(): the load must not happen outside the image.
                     body.push(format!("var c{i}_{q} = {vec}(0.0);"));
                     body.push(format!(
-                        "if (row{i} && {col} < u32(params.in_w)) {{ c{i}_{q} = {vec}(x[(base + u32(iy{i}) * params.xs_h + {col}) / {width}u]); }}"
+                        "if (row{i} && {col} < u32(params.in_w)) {{ c{i}_{q} = ld_x{width}((base + u32(iy{i}) * params.xs_h + {col}) / {width}u); }}"
                     ));
                 }
                 for j in 0..a {
@@ -175,23 +176,21 @@ pub(crate) fn input_transform(
             i * a + j
         ))
     });
-    let (in_t, element) = match width {
-        1 => ("act_t".to_string(), "x[e]".to_string()),
-        w => (format!("vec{w}<act_t>"), format!("x[e / {w}u][e % {w}u]")),
-    };
+    let (x, accessors) = buffer(storage, "x", "x", 1, Access::Read, width);
     let mut values = vec![
         ("WINO_INDEX", wino_index(layout, a)),
         ("M", m.to_string()),
         ("BODY", lines(body)),
-        ("IN_T", in_t),
+        ("X_BINDING", x),
+        ("ACCESSORS", accessors),
         ("PAD_FUNCTIONS", padding::functions(mode)),
-        ("LOAD", padding::load_fn(mode, &element)),
+        ("LOAD", padding::load_fn(mode)),
         ("WORKGROUP", WORKGROUP.to_string()),
     ];
     values.push(("PARAMS", InputParams::wgsl()));
-    values.extend(act_header(dtype));
+    values.extend(act_header(storage));
     Kernel {
-        name: format!("input_{}_{}_{}{suffix}{}", tile_name(t), layout, dtype, padding::suffix(mode)),
+        name: format!("input_{}_{}_{}{suffix}{}", tile_name(t), layout, storage, padding::suffix(mode)),
         source: fill(INPUT_SKELETON, &values),
         fields: InputParams::FIELDS,
     }
@@ -226,7 +225,7 @@ impl OutputStore {
 pub(crate) fn output_transform(
     t: &Transforms,
     layout: TileLayout,
-    dtype: DType,
+    storage: Storage,
     ep: Epilogue,
     store: OutputStore,
 ) -> Kernel {
@@ -247,12 +246,12 @@ pub(crate) fn output_transform(
             body.push(format!("    if (x0 + {j}u < params.out_w) {{"));
             if width == 1 {
                 body.push(format!("        let rel = row + (x0 + {j}u) * params.ys_w;"));
-                body.push(format!("        y[params.y_offset + rel] = finish(out{i}_{j}, k, rel);"));
+                body.push(format!("        st_y(params.y_offset + rel, finish(out{i}_{j}, k, rel));"));
             } else {
                 let parts: Vec<String> = (j..j + width).map(|q| format!("out{i}_{q}")).collect();
                 body.push(format!("        let rel = (row + x0 + {j}u) / {width}u;"));
                 body.push(format!(
-                    "        y[params.y_offset / {width}u + rel] = finish(vec{width}<f32>({}), k, rel);",
+                    "        st_y{width}(params.y_offset / {width}u + rel, finish(vec{width}<f32>({}), k, rel));",
                     parts.join(", ")
                 ));
             }
@@ -260,20 +259,21 @@ pub(crate) fn output_transform(
         }
         body.push("}".into());
     }
-    let out_t = if width == 1 { "act_t".to_string() } else { format!("vec{width}<act_t>") };
+    let (y, accessors) = buffer(storage, "y", "y", 2, Access::Write, width);
     let mut values = vec![
         ("WINO_INDEX", wino_index(layout, a)),
         ("M", m.to_string()),
         ("BODY", lines(body)),
-        ("OUT_T", out_t),
+        ("Y_BINDING", y),
+        ("ACCESSORS", accessors),
         ("WORKGROUP", WORKGROUP.to_string()),
     ];
     values.push(("PARAMS", OutputParams::wgsl()));
-    values.extend(act_header(dtype));
-    values.extend(ep.wgsl(3, width));
+    values.extend(act_header(storage));
+    values.extend(ep.wgsl(storage, 3, width));
     let suffix = if width == 1 { String::new() } else { format!("_vec{width}") };
     Kernel {
-        name: format!("output_{}_{}_{}{}{suffix}", tile_name(t), layout, dtype, ep.suffix()),
+        name: format!("output_{}_{}_{}{}{suffix}", tile_name(t), layout, storage, ep.suffix()),
         source: fill(OUTPUT_SKELETON, &values),
         fields: OutputParams::FIELDS,
     }
@@ -285,7 +285,7 @@ pub(crate) fn output_transform(
 pub(crate) fn fused(
     t: &Transforms,
     layout: TileLayout,
-    dtype: DType,
+    storage: Storage,
     ep: Epilogue,
     mode: PaddingMode,
 ) -> Kernel {
@@ -323,7 +323,7 @@ pub(crate) fn fused(
         stores.extend([
             format!("if (at.y + {p}u < params.out_h && at.z + {q}u < params.out_w) {{"),
             format!("    let rel = base + (at.y + {p}u) * params.ys_h + (at.z + {q}u) * params.ys_w;"),
-            format!("    y[params.y_offset + rel] = finish(out{p}_{q}, k, rel);"),
+            format!("    st_y(params.y_offset + rel, finish(out{p}_{q}, k, rel));"),
             "}".into(),
         ])
     });
@@ -341,13 +341,23 @@ pub(crate) fn fused(
         ("COLUMN_PASS", lines(column_pass)),
         ("STORES", lines(stores)),
         ("PAD_FUNCTIONS", padding::functions(mode)),
-        ("LOAD", padding::load_fn(mode, "x[e]")),
+        ("LOAD", padding::load_fn(mode)),
     ];
+    let (x, x_fns) = buffer(storage, "x", "x", 1, Access::Read, 1);
+    let (y, y_fns) = buffer(storage, "y", "y", 2, Access::Write, 1);
+    values.extend([("X_BINDING", x), ("Y_BINDING", y), ("ACCESSORS", format!("{x_fns}\n\n{y_fns}"))]);
     values.push(("PARAMS", FusedParams::wgsl()));
-    values.extend(act_header(dtype));
-    values.extend(ep.wgsl(4, 1));
+    values.extend(act_header(storage));
+    values.extend(ep.wgsl(storage, 4, 1));
     Kernel {
-        name: format!("fused_{}_{}_{}{}{}", tile_name(t), layout, dtype, ep.suffix(), padding::suffix(mode)),
+        name: format!(
+            "fused_{}_{}_{}{}{}",
+            tile_name(t),
+            layout,
+            storage,
+            ep.suffix(),
+            padding::suffix(mode)
+        ),
         source: fill(FUSED_SKELETON, &values),
         fields: FusedParams::FIELDS,
     }

@@ -13,6 +13,11 @@ use std::time::Instant;
 pub struct ContextOptions {
     /// Limits to request instead of the adapter's own (e.g. lowered, to exercise splitting).
     pub limits: Option<wgpu::Limits>,
+    /// Store f16 activations packed in pairs into `u32` words and convert with the core WGSL
+    /// builtins `unpack2x16float`/`pack2x16float`, even where the adapter has SHADER_F16: for
+    /// tests (the packed path is bit-identical to the native one) and for adapters whose native
+    /// f16 you do not want. Adapters without SHADER_F16 always use the packed storage.
+    pub packed_f16: bool,
 }
 
 /// A device and queue plus the compiled pipelines shared by every convolution made from it.
@@ -28,6 +33,7 @@ struct Shared {
     info: wgpu::AdapterInfo,
     lost: Arc<AtomicBool>,
     pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
+    packed_f16: bool,
 }
 
 const NO_ADAPTER_HINT: &str = "no wgpu adapter found; on Linux without a GPU install the lavapipe software \
@@ -104,7 +110,11 @@ impl Context {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| Error::RequestDevice(e.to_string()))?;
-        Ok(Context::from_device(device, queue))
+        let mut ctx = Context::from_device(device, queue);
+        if options.packed_f16 {
+            Arc::get_mut(&mut ctx.shared).expect("a context nobody shares yet").packed_f16 = true;
+        }
+        Ok(ctx)
     }
 
     /// Wraps a device and queue the caller already has. Errors the library causes come back
@@ -118,7 +128,16 @@ impl Context {
         });
         device.on_uncaptured_error(Arc::new(|e: wgpu::Error| log::error!("uncaptured wgpu error: {e}")));
         let info = device.adapter_info();
-        Context { shared: Arc::new(Shared { device, queue, info, lost, pipelines: Mutex::default() }) }
+        Context {
+            shared: Arc::new(Shared {
+                device,
+                queue,
+                info,
+                lost,
+                pipelines: Mutex::default(),
+                packed_f16: false,
+            }),
+        }
     }
 
     /// The device, for creating buffers and encoders to pass to [`Conv2d::encode`](super::Conv2d::encode).
@@ -140,6 +159,12 @@ impl Context {
     /// The device features (SHADER_F16, TIMESTAMP_QUERY where the adapter has them).
     pub fn features(&self) -> wgpu::Features {
         self.shared.device.features()
+    }
+
+    /// Whether f16 activations are stored packed in pairs into `u32` words (the adapter lacks
+    /// SHADER_F16, or [`ContextOptions::packed_f16`] asked for it) rather than as native f16.
+    pub fn packed_f16(&self) -> bool {
+        self.shared.packed_f16 || !self.features().contains(wgpu::Features::SHADER_F16)
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch

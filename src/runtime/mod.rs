@@ -65,12 +65,6 @@ impl Conv2d {
             )));
         }
         desc.check_bias(bias.map(<[f32]>::len))?;
-        if desc.dtype == DType::F16 && !ctx.features().contains(wgpu::Features::SHADER_F16) {
-            return Err(Error::Unsupported(format!(
-                "f16 needs the SHADER_F16 feature, which adapter '{}' lacks",
-                ctx.adapter_info().name
-            )));
-        }
         let bytes = expected as u64 * 4;
         if bytes > ctx.limits().max_buffer_size {
             return Err(Error::TooLarge(format!(

@@ -92,6 +92,11 @@ fn slot_size(ctx: &Context) -> u64 {
 }
 
 impl Conv2d {
+    /// How this convolution's activations sit in memory on its context.
+    pub(super) fn storage(&self) -> crate::codegen::Storage {
+        crate::codegen::Storage::new(self.desc.dtype, !self.ctx.packed_f16())
+    }
+
     /// The byte range of slice `(k0, len)`'s weights (stored OIHW, so contiguous) and of its
     /// bias, for sub-range bindings; `channel_slice` aligned the starts.
     fn slice_ranges(&self, (k0, len): (usize, usize)) -> [(u64, Option<NonZeroU64>); 2] {
@@ -151,7 +156,7 @@ impl Conv2d {
     /// Per-shape resources from a plan's recipe.
     pub(super) fn build_resources(&self, plan: Plan) -> Result<ShapeResources> {
         let stored = Conv2dDesc { weight_format: WeightFormat::Oihw, ..self.desc.clone() };
-        let recipe = crate::algo::build(&stored, &plan, &self.ctx.limits())?;
+        let recipe = crate::algo::build(&stored, &plan, &self.ctx.limits(), self.storage())?;
         let slot_size = slot_size(&self.ctx);
         let prepared = self.prepared(&recipe, &plan.slices())?;
         let mut passes = Vec::with_capacity(recipe.passes.len());

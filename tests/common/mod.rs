@@ -52,7 +52,7 @@ pub fn limited_ctx(binding: u64, buffer: u64, groups: u32) -> Context {
         max_compute_workgroups_per_dimension: groups,
         ..ctx().limits()
     };
-    Context::with_options(wgpu_winograd::ContextOptions { limits: Some(limits) })
+    Context::with_options(wgpu_winograd::ContextOptions { limits: Some(limits), ..Default::default() })
         .expect("lowered limits accepted")
 }
 

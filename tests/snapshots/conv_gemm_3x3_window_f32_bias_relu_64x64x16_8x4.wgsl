@@ -55,6 +55,14 @@ const THREADS: u32 = 128u;
 var<workgroup> a_tile: array<vec4<f32>, BK * BM / 4u>;
 var<workgroup> b_tile: array<vec4<f32>, BK * BN / 4u>;
 
+fn ld_x(i: u32) -> f32 {
+    return f32(x[i]);
+}
+
+fn st_y(i: u32, v: f32) {
+    y[i] = act_t(v);
+}
+
 
 const KW: u32 = 3u;
 const KHW: u32 = 9u;
@@ -110,18 +118,18 @@ fn load_b(g: u32, k: u32, c: Cols) -> vec4<f32> {
     let py = iy;
     let px = ix;
     let at = c.base + vec4<u32>(ci * params.xs_c);
-    if (inside[0]) { v[0] = f32(x[at[0] + u32(py[0]) * params.xs_h + u32(px[0]) * params.xs_w]); }
-    if (inside[1]) { v[1] = f32(x[at[1] + u32(py[1]) * params.xs_h + u32(px[1]) * params.xs_w]); }
-    if (inside[2]) { v[2] = f32(x[at[2] + u32(py[2]) * params.xs_h + u32(px[2]) * params.xs_w]); }
-    if (inside[3]) { v[3] = f32(x[at[3] + u32(py[3]) * params.xs_h + u32(px[3]) * params.xs_w]); }
+    if (inside[0]) { v[0] = ld_x(at[0] + u32(py[0]) * params.xs_h + u32(px[0]) * params.xs_w); }
+    if (inside[1]) { v[1] = ld_x(at[1] + u32(py[1]) * params.xs_h + u32(px[1]) * params.xs_w); }
+    if (inside[2]) { v[2] = ld_x(at[2] + u32(py[2]) * params.xs_h + u32(px[2]) * params.xs_w); }
+    if (inside[3]) { v[3] = ld_x(at[3] + u32(py[3]) * params.xs_h + u32(px[3]) * params.xs_w); }
     return v;
 }
 
-fn finish(acc: f32, k: u32, rel: u32) -> act_t {
+fn finish(acc: f32, k: u32, rel: u32) -> f32 {
     var v = acc;
     v += bias[k];
     v = select(v, f32(0.0), v < f32(0.0));
-    return act_t(v);
+    return v;
 }
 
 // Four pixels' output offsets without the channel term; `ok` marks those that exist.
@@ -154,19 +162,19 @@ fn store(g: u32, row: u32, o: Outs, value: vec4<f32>) {
     let k = g * params.group_out + row;
     if (o.ok[0]) {
         let rel = o.rel[0] + k * params.ys_c;
-        y[params.y_offset + rel] = finish(value[0], k, rel);
+        st_y(params.y_offset + rel, finish(value[0], k, rel));
     }
     if (o.ok[1]) {
         let rel = o.rel[1] + k * params.ys_c;
-        y[params.y_offset + rel] = finish(value[1], k, rel);
+        st_y(params.y_offset + rel, finish(value[1], k, rel));
     }
     if (o.ok[2]) {
         let rel = o.rel[2] + k * params.ys_c;
-        y[params.y_offset + rel] = finish(value[2], k, rel);
+        st_y(params.y_offset + rel, finish(value[2], k, rel));
     }
     if (o.ok[3]) {
         let rel = o.rel[3] + k * params.ys_c;
-        y[params.y_offset + rel] = finish(value[3], k, rel);
+        st_y(params.y_offset + rel, finish(value[3], k, rel));
     }
 }
 

@@ -39,9 +39,17 @@ const STRIP: u32 = 4u;
 @group(0) @binding(2) var<storage, read_write> y: array<act_t>;
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 
-fn finish(acc: f32, k: u32, rel: u32) -> act_t {
+fn ld_x(i: u32) -> f32 {
+    return f32(x[i]);
+}
+
+fn st_y(i: u32, v: f32) {
+    y[i] = act_t(v);
+}
+
+fn finish(acc: f32, k: u32, rel: u32) -> f32 {
     var v = acc;
-    return act_t(v);
+    return v;
 }
 
 
@@ -50,7 +58,7 @@ fn load(row: u32, ix: i32) -> f32 {
         return 0.0;
     }
     let px = ix;
-    return f32(x[row + u32(px) * params.xs_w]);
+    return ld_x(row + u32(px) * params.xs_w);
 }
 
 @compute @workgroup_size(64)
@@ -135,18 +143,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     }
     if (ox0 + 0u < params.out_w) {
         let rel = n * params.ys_n + k * params.ys_c + oy * params.ys_h + (ox0 + 0u) * params.ys_w;
-        y[params.y_offset + rel] = finish(acc0, k, rel);
+        st_y(params.y_offset + rel, finish(acc0, k, rel));
     }
     if (ox0 + 1u < params.out_w) {
         let rel = n * params.ys_n + k * params.ys_c + oy * params.ys_h + (ox0 + 1u) * params.ys_w;
-        y[params.y_offset + rel] = finish(acc1, k, rel);
+        st_y(params.y_offset + rel, finish(acc1, k, rel));
     }
     if (ox0 + 2u < params.out_w) {
         let rel = n * params.ys_n + k * params.ys_c + oy * params.ys_h + (ox0 + 2u) * params.ys_w;
-        y[params.y_offset + rel] = finish(acc2, k, rel);
+        st_y(params.y_offset + rel, finish(acc2, k, rel));
     }
     if (ox0 + 3u < params.out_w) {
         let rel = n * params.ys_n + k * params.ys_c + oy * params.ys_h + (ox0 + 3u) * params.ys_w;
-        y[params.y_offset + rel] = finish(acc3, k, rel);
+        st_y(params.y_offset + rel, finish(acc3, k, rel));
     }
 }

@@ -44,9 +44,17 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<act_t>;
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 
-fn finish(acc: f32, k: u32, rel: u32) -> act_t {
+fn ld_x(i: u32) -> f32 {
+    return f32(x[i]);
+}
+
+fn st_y(i: u32, v: f32) {
+    y[i] = act_t(v);
+}
+
+fn finish(acc: f32, k: u32, rel: u32) -> f32 {
     var v = acc;
-    return act_t(v);
+    return v;
 }
 
 
@@ -91,7 +99,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                     continue;
                 }
                 let px = ix;
-                let xv = f32(x[xr + u32(px) * params.xs_w]);
+                let xv = ld_x(xr + u32(px) * params.xs_w);
                 let wi = wr + kx * params.ws_w;
                 acc += xv * vec4<f32>(w[w0 + wi], w[w1 + wi], w[w2 + wi], w[w3 + wi]);
             }
@@ -101,7 +109,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     for (var j = 0u; j < 4u; j++) {
         if (k_local + j < params.group_out) {
             let rel = out + (k0 + j) * params.ys_c;
-            y[params.y_offset + rel] = finish(acc[j], k0 + j, rel);
+            st_y(params.y_offset + rel, finish(acc[j], k0 + j, rel));
         }
     }
 }

@@ -61,11 +61,19 @@ fn wino_index(e: u32, row: u32, col: u32, rows: u32, cols: u32) -> u32 {
     return (row * 16u + e) * cols + col;
 }
 
-fn finish(acc: f32, k: u32, rel: u32) -> act_t {
+fn ld_x(i: u32) -> f32 {
+    return f32(x[i]);
+}
+
+fn st_y(i: u32, v: f32) {
+    y[i] = act_t(v);
+}
+
+fn finish(acc: f32, k: u32, rel: u32) -> f32 {
     var v = acc;
     v += bias[k];
     v = select(v, f32(0.0), v < f32(0.0));
-    return act_t(v);
+    return v;
 }
 
 
@@ -75,8 +83,7 @@ fn load(base: u32, iy: i32, ix: i32) -> f32 {
     }
     let py = iy;
     let px = ix;
-    let e = base + u32(py) * params.xs_h + u32(px) * params.xs_w;
-    return f32(x[e]);
+    return ld_x(base + u32(py) * params.xs_h + u32(px) * params.xs_w);
 }
 
 // Where tile `slot` of this workgroup starts, in output pixels: (image, oy0, ox0). Slots past
@@ -226,18 +233,18 @@ fn main(
     let out1_1 = r1_1 - r2_1 + r3_1;
     if (at.y + 0u < params.out_h && at.z + 0u < params.out_w) {
         let rel = base + (at.y + 0u) * params.ys_h + (at.z + 0u) * params.ys_w;
-        y[params.y_offset + rel] = finish(out0_0, k, rel);
+        st_y(params.y_offset + rel, finish(out0_0, k, rel));
     }
     if (at.y + 0u < params.out_h && at.z + 1u < params.out_w) {
         let rel = base + (at.y + 0u) * params.ys_h + (at.z + 1u) * params.ys_w;
-        y[params.y_offset + rel] = finish(out0_1, k, rel);
+        st_y(params.y_offset + rel, finish(out0_1, k, rel));
     }
     if (at.y + 1u < params.out_h && at.z + 0u < params.out_w) {
         let rel = base + (at.y + 1u) * params.ys_h + (at.z + 0u) * params.ys_w;
-        y[params.y_offset + rel] = finish(out1_0, k, rel);
+        st_y(params.y_offset + rel, finish(out1_0, k, rel));
     }
     if (at.y + 1u < params.out_h && at.z + 1u < params.out_w) {
         let rel = base + (at.y + 1u) * params.ys_h + (at.z + 1u) * params.ys_w;
-        y[params.y_offset + rel] = finish(out1_1, k, rel);
+        st_y(params.y_offset + rel, finish(out1_1, k, rel));
     }
 }

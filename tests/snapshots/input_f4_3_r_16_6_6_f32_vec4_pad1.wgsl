@@ -31,6 +31,14 @@ fn wino_index(e: u32, row: u32, col: u32, rows: u32, cols: u32) -> u32 {
     return (row * 36u + e) * cols + col;
 }
 
+fn ld_x(i: u32) -> f32 {
+    return f32(x[i / 4u][i % 4u]);
+}
+
+fn ld_x4(i: u32) -> vec4<f32> {
+    return vec4<f32>(x[i]);
+}
+
 
 fn load(base: u32, iy: i32, ix: i32) -> f32 {
     if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {
@@ -38,8 +46,7 @@ fn load(base: u32, iy: i32, ix: i32) -> f32 {
     }
     let py = iy;
     let px = ix;
-    let e = base + u32(py) * params.xs_h + u32(px) * params.xs_w;
-    return f32(x[e / 4u][e % 4u]);
+    return ld_x(base + u32(py) * params.xs_h + u32(px) * params.xs_w);
 }
 
 @compute @workgroup_size(64)
@@ -58,7 +65,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let iy0 = y0 + 0;
     let row0 = iy0 >= 0 && iy0 < params.in_h;
     var c0_0 = vec4<f32>(0.0);
-    if (row0 && xa + 0u < u32(params.in_w)) { c0_0 = vec4<f32>(x[(base + u32(iy0) * params.xs_h + xa + 0u) / 4u]); }
+    if (row0 && xa + 0u < u32(params.in_w)) { c0_0 = ld_x4((base + u32(iy0) * params.xs_h + xa + 0u) / 4u); }
     let in0_0 = load(base, iy0, x0 + 0);
     let in0_1 = c0_0.x;
     let in0_2 = c0_0.y;
@@ -68,7 +75,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let iy1 = y0 + 1;
     let row1 = iy1 >= 0 && iy1 < params.in_h;
     var c1_0 = vec4<f32>(0.0);
-    if (row1 && xa + 0u < u32(params.in_w)) { c1_0 = vec4<f32>(x[(base + u32(iy1) * params.xs_h + xa + 0u) / 4u]); }
+    if (row1 && xa + 0u < u32(params.in_w)) { c1_0 = ld_x4((base + u32(iy1) * params.xs_h + xa + 0u) / 4u); }
     let in1_0 = load(base, iy1, x0 + 0);
     let in1_1 = c1_0.x;
     let in1_2 = c1_0.y;
@@ -78,7 +85,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let iy2 = y0 + 2;
     let row2 = iy2 >= 0 && iy2 < params.in_h;
     var c2_0 = vec4<f32>(0.0);
-    if (row2 && xa + 0u < u32(params.in_w)) { c2_0 = vec4<f32>(x[(base + u32(iy2) * params.xs_h + xa + 0u) / 4u]); }
+    if (row2 && xa + 0u < u32(params.in_w)) { c2_0 = ld_x4((base + u32(iy2) * params.xs_h + xa + 0u) / 4u); }
     let in2_0 = load(base, iy2, x0 + 0);
     let in2_1 = c2_0.x;
     let in2_2 = c2_0.y;
@@ -88,7 +95,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let iy3 = y0 + 3;
     let row3 = iy3 >= 0 && iy3 < params.in_h;
     var c3_0 = vec4<f32>(0.0);
-    if (row3 && xa + 0u < u32(params.in_w)) { c3_0 = vec4<f32>(x[(base + u32(iy3) * params.xs_h + xa + 0u) / 4u]); }
+    if (row3 && xa + 0u < u32(params.in_w)) { c3_0 = ld_x4((base + u32(iy3) * params.xs_h + xa + 0u) / 4u); }
     let in3_0 = load(base, iy3, x0 + 0);
     let in3_1 = c3_0.x;
     let in3_2 = c3_0.y;
@@ -98,7 +105,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let iy4 = y0 + 4;
     let row4 = iy4 >= 0 && iy4 < params.in_h;
     var c4_0 = vec4<f32>(0.0);
-    if (row4 && xa + 0u < u32(params.in_w)) { c4_0 = vec4<f32>(x[(base + u32(iy4) * params.xs_h + xa + 0u) / 4u]); }
+    if (row4 && xa + 0u < u32(params.in_w)) { c4_0 = ld_x4((base + u32(iy4) * params.xs_h + xa + 0u) / 4u); }
     let in4_0 = load(base, iy4, x0 + 0);
     let in4_1 = c4_0.x;
     let in4_2 = c4_0.y;
@@ -108,7 +115,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let iy5 = y0 + 5;
     let row5 = iy5 >= 0 && iy5 < params.in_h;
     var c5_0 = vec4<f32>(0.0);
-    if (row5 && xa + 0u < u32(params.in_w)) { c5_0 = vec4<f32>(x[(base + u32(iy5) * params.xs_h + xa + 0u) / 4u]); }
+    if (row5 && xa + 0u < u32(params.in_w)) { c5_0 = ld_x4((base + u32(iy5) * params.xs_h + xa + 0u) / 4u); }
     let in5_0 = load(base, iy5, x0 + 0);
     let in5_1 = c5_0.x;
     let in5_2 = c5_0.y;

@@ -31,12 +31,24 @@ fn wino_index(e: u32, row: u32, col: u32, rows: u32, cols: u32) -> u32 {
     return (row * 36u + e) * cols + col;
 }
 
-fn finish(acc: vec4<f32>, k: u32, rel: u32) -> vec4<act_t> {
+fn st_y4(i: u32, v: vec4<f32>) {
+    y[i] = vec4<act_t>(v);
+}
+
+fn ld_r(i: u32) -> f32 {
+    return f32(residual[i / 4u][i % 4u]);
+}
+
+fn ld_r4(i: u32) -> vec4<f32> {
+    return vec4<f32>(residual[i]);
+}
+
+fn finish(acc: vec4<f32>, k: u32, rel: u32) -> vec4<f32> {
     var v = acc;
     v += bias[k];
-    v += vec4<f32>(residual[params.r_offset / 4u + rel]);
+    v += ld_r4(params.r_offset / 4u + rel);
     v = v / (1.0 + exp(-v));
-    return vec4<act_t>(v);
+    return v;
 }
 
 @compute @workgroup_size(64)
@@ -131,28 +143,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let row = base + (y0 + 0u) * params.ys_h;
         if (x0 + 0u < params.out_w) {
             let rel = (row + x0 + 0u) / 4u;
-            y[params.y_offset / 4u + rel] = finish(vec4<f32>(out0_0, out0_1, out0_2, out0_3), k, rel);
+            st_y4(params.y_offset / 4u + rel, finish(vec4<f32>(out0_0, out0_1, out0_2, out0_3), k, rel));
         }
     }
     if (y0 + 1u < params.out_h) {
         let row = base + (y0 + 1u) * params.ys_h;
         if (x0 + 0u < params.out_w) {
             let rel = (row + x0 + 0u) / 4u;
-            y[params.y_offset / 4u + rel] = finish(vec4<f32>(out1_0, out1_1, out1_2, out1_3), k, rel);
+            st_y4(params.y_offset / 4u + rel, finish(vec4<f32>(out1_0, out1_1, out1_2, out1_3), k, rel));
         }
     }
     if (y0 + 2u < params.out_h) {
         let row = base + (y0 + 2u) * params.ys_h;
         if (x0 + 0u < params.out_w) {
             let rel = (row + x0 + 0u) / 4u;
-            y[params.y_offset / 4u + rel] = finish(vec4<f32>(out2_0, out2_1, out2_2, out2_3), k, rel);
+            st_y4(params.y_offset / 4u + rel, finish(vec4<f32>(out2_0, out2_1, out2_2, out2_3), k, rel));
         }
     }
     if (y0 + 3u < params.out_h) {
         let row = base + (y0 + 3u) * params.ys_h;
         if (x0 + 0u < params.out_w) {
             let rel = (row + x0 + 0u) / 4u;
-            y[params.y_offset / 4u + rel] = finish(vec4<f32>(out3_0, out3_1, out3_2, out3_3), k, rel);
+            st_y4(params.y_offset / 4u + rel, finish(vec4<f32>(out3_0, out3_1, out3_2, out3_3), k, rel));
         }
     }
 }
