@@ -148,7 +148,7 @@ fn cases() -> Vec<Case> {
     out.push(case("depthwise 3×3 stride 2", forced(Algo::Depthwise, dw), [1, 32, 16, 16]));
     out.push(case("direct 3×3", forced(Algo::Direct, Conv2dDesc::new(8, 12, 3, 1)), [1, 8, 11, 11]));
     // The Winograd-domain buffer of this call (16 elements × 16 channels × 368² tiles × 4 bytes
-    // = 139 MB) exceeds the 128 MiB binding of every profile: it must run in bands.
+    // = 139 MB) exceeds a 128 MiB binding (every profile on lavapipe): there it must run in bands.
     out.push(Case {
         name: "F(2,3) separate past the 128 MiB binding (bands)",
         desc: winograd(2, Product::Separate, 16, 4),
@@ -221,7 +221,10 @@ fn run_profile(name: &str, profile: wgpu::Limits) {
             let conv = Conv2d::new(&pctx, case.desc.clone(), &p.w, p.b.as_deref())?;
             let plan = conv.plan(case.shape)?;
             let pieces = plan.pieces().len();
-            if case.must_split && pieces < 2 {
+            // The band split is forced only where the profile's binding is below the 139 MB the
+            // case needs (every profile clamped to lavapipe's 128 MiB; Apple7's own is larger).
+            let binding_too_small = limits.max_storage_buffer_binding_size < 139 << 20;
+            if case.must_split && binding_too_small && pieces < 2 {
                 return Err(Error::Codegen(format!("expected a split, got one piece: {plan}")));
             }
             split |= pieces > 1;
@@ -247,7 +250,7 @@ fn run_profile(name: &str, profile: wgpu::Limits) {
             }
         }
     }
-    assert!(split, "{name}: no case was split");
+    assert!(split || limits.max_storage_buffer_binding_size >= 139 << 20, "{name}: no case was split");
     assert!(failures.is_empty(), "{name}: {} case(s) failed:\n{}", failures.len(), failures.join("\n"));
 }
 

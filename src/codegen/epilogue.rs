@@ -48,8 +48,11 @@ impl Epilogue {
     pub fn wgsl(self, storage: Storage, first_binding: u32, width: usize) -> [(&'static str, String); 2] {
         let acc = if width == 1 { "f32".to_string() } else { format!("vec{width}<f32>") };
         let (zero, six) = (format!("{acc}(0.0)"), format!("{acc}(6.0)"));
-        // Comparisons with NaN are false, so select() keeps NaN where max() and clamp() would
-        // not (PyTorch: relu(NaN) = relu6(NaN) = NaN, relu(+Inf) = +Inf, relu6(+Inf) = 6).
+        // PyTorch: relu(NaN) = relu6(NaN) = NaN, relu(+Inf) = +Inf, relu6(+Inf) = 6. WGSL lets a
+        // driver assume floats are never NaN (comparisons and selects alone gave relu6(NaN) = 6 on
+        // the H100), so NaN is told by its bits, which no such assumption touches.
+        let bits = if width == 1 { "u32".to_string() } else { format!("vec{width}<u32>") };
+        let nan = format!("(bitcast<{bits}>(acc_nan_probe) & {bits}(0x7fffffffu)) > {bits}(0x7f800000u)");
         let r_offset =
             if width == 1 { "params.r_offset".to_string() } else { format!("params.r_offset / {width}u") };
         let mut bindings = Vec::new();
@@ -70,10 +73,15 @@ impl Epilogue {
         }
         match self.activation {
             Activation::None => {}
-            Activation::Relu => body.push(format!("v = select(v, {zero}, v < {zero});")),
+            Activation::Relu => {
+                body.push(format!("let nan = {};", nan.replace("acc_nan_probe", "v")));
+                body.push(format!("v = select(select(v, {zero}, v < {zero}), v, nan);"));
+            }
             Activation::Relu6 => {
-                body.push(format!("v = select(v, {zero}, v < {zero});"));
-                body.push(format!("v = select(v, {six}, v > {six});"));
+                body.push(format!("let nan = {};", nan.replace("acc_nan_probe", "v")));
+                body.push(format!(
+                    "v = select(select(select(v, {zero}, v < {zero}), {six}, v > {six}), v, nan);"
+                ));
             }
             Activation::Silu => body.push("v = v / (1.0 + exp(-v));".into()),
         }

@@ -128,7 +128,8 @@ fn load_b(g: u32, k: u32, c: Cols) -> vec4<f32> {
 fn finish(acc: f32, k: u32, rel: u32) -> f32 {
     var v = acc;
     v += bias[k];
-    v = select(v, f32(0.0), v < f32(0.0));
+    let nan = (bitcast<u32>(v) & u32(0x7fffffffu)) > u32(0x7f800000u);
+    v = select(select(v, f32(0.0), v < f32(0.0)), v, nan);
     return v;
 }
 
