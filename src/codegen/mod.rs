@@ -1,8 +1,9 @@
 //! WGSL text. Each algorithm's kernels are generated from a skeleton in `shaders/` and the
 //! exact transforms: `expr` (straight-line arithmetic), `skeleton` (placeholder filling),
-//! `uniform` (the typed `Params` blocks), `epilogue` (the one output stage), then one module
-//! per kernel family: `winograd`, `product` (the register-tiled GEMM core every matrix
-//! product goes through), `direct`, `depthwise`.
+//! `uniform` (the typed `Params` blocks), `storage` (activation reads and writes in f32, f16 or
+//! f16 packed into `u32`), `padding` (the padding modes), `epilogue` (the one output stage),
+//! then one module per kernel family: `winograd`, `product` (the register-tiled GEMM core every
+//! matrix product goes through), `direct`, `depthwise`.
 
 mod depthwise;
 mod direct;
