@@ -15,7 +15,7 @@ pub const WINOGRAD_TILES: [(usize, usize); 4] = [(2, 3), (4, 3), (6, 3), (2, 5)]
 /// ladder choose per shape and adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algo {
-    /// Winograd F(m×m, r×r): square 3×3 or 5×5 kernels, stride 1, dilation 1, groups 1.
+    /// Winograd F(m×m, r×r): square 3×3 or 5×5 kernels, stride 1, dilation 1 (grouped too).
     Winograd,
     /// Implicit GEMM through the register-tiled product core: any dense or grouped convolution
     /// (1×1 convolutions are its plain-GEMM special case).
@@ -457,14 +457,13 @@ impl Conv2dDesc {
     }
 
     /// Whether Winograd can compute this convolution: a square kernel the generator has a tile
-    /// for, stride 1, dilation 1, one group.
+    /// for, stride 1, dilation 1 (any groups: one batched product per tile element and group).
     pub fn winograd_applies(&self) -> bool {
         let [kh, kw] = self.kernel;
         kh == kw
             && WINOGRAD_TILES.iter().any(|&(_, r)| r == kh)
             && self.stride == [1, 1]
             && self.dilation == [1, 1]
-            && self.groups == 1
     }
 
     /// Whether this is a depthwise convolution: one group per input channel (any multiplier).
@@ -531,12 +530,15 @@ impl Conv2dDesc {
                 if (self.algo.is_some() || winograd_options) && !self.winograd_applies() =>
             {
                 return Err(Error::Unsupported(format!(
-                    "Winograd needs a square 3×3 or 5×5 kernel with stride 1, dilation 1 and groups 1 \
-                     (got kernel {:?}, stride {:?}, dilation {:?}, groups {}); use another algo",
-                    self.kernel, self.stride, self.dilation, self.groups
+                    "Winograd needs a square 3×3 or 5×5 kernel with stride 1 and dilation 1 \
+                     (got kernel {:?}, stride {:?}, dilation {:?}); use another algo",
+                    self.kernel, self.stride, self.dilation
                 )))
             }
             _ => {}
+        }
+        if self.product == Some(Product::Fused) && self.groups > 1 {
+            return Err(Error::Unsupported("the fused Winograd kernel takes one channel group only".into()));
         }
         if let Some(m) = self.tile {
             let r = self.kernel[0];

@@ -31,7 +31,7 @@ fn choose(desc: &Conv2dDesc, tuned: Option<Tuned>) -> Algo {
         Algo::Depthwise
     } else if pairs < MIN_CHANNEL_PAIRS {
         Algo::Direct
-    } else if desc.winograd_applies() {
+    } else if desc.winograd_applies() && desc.groups == 1 {
         // 3×3/5×5 stride 1: Winograd does 2.25–4× fewer multiplies than the GEMM
         // (BENCHMARKS.md: 0.30–0.54× cuDNN fp32 on the ResNet 3×3 layers).
         Algo::Winograd
@@ -90,7 +90,12 @@ pub(crate) fn plan(
     let planned = planned.and_then(|p| sliced(desc, input, output, limits, device, p));
     let (path, chunk, band_rows, channel_slice) = match planned {
         // Automatic choices never refuse what the direct path can still do.
-        Err(Error::TooLarge(_) | Error::Unsupported(_)) if desc.algo.is_none() && algo != Algo::Direct => {
+        Err(Error::TooLarge(_) | Error::Unsupported(_))
+            if desc.algo.is_none()
+                && desc.product.is_none()
+                && !desc.forces_winograd()
+                && algo != Algo::Direct =>
+        {
             let direct = algo::direct::plan(desc, input, output, limits)?;
             sliced(desc, input, output, limits, device, direct)?
         }

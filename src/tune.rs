@@ -48,6 +48,8 @@ pub fn tune(
             Some(Product::Fused) => vec![WinogradKernels::Fused],
             Some(Product::Block(b)) => vec![WinogradKernels::Separate(b)],
             Some(Product::Separate) => blocks.collect(),
+            // The fused kernel takes one channel group only.
+            None if desc.groups > 1 => blocks.collect(),
             None => blocks.chain([WinogradKernels::Fused]).collect(),
         };
         for &m in &tiles {

@@ -1,7 +1,8 @@
 //! The implicit-GEMM and depthwise paths (issue #10), forced with `algo`, against the f64
 //! reference within `reference::tolerance`: kernel sizes, strides, dilations, asymmetric padding,
 //! groups, channel multipliers, NCHW and NHWC, f32 and f16, every epilogue, edge sizes, forced
-//! product blocks, refusals, and batches split under lowered device limits.
+//! product blocks, refusals, and batches split under lowered device limits; and Winograd for
+//! grouped convolutions.
 //!
 //! Table-driven: each test runs all its cases and fails once, naming every failing case.
 
@@ -10,7 +11,7 @@ use common::{ctx, limited_ctx, Tensors};
 use wgpu_winograd::reference::{max_rel_error, tolerance};
 use wgpu_winograd::{
     Activation, Algo, Context, Conv2dDesc, DType, DataFormat, Error, GemmBlock, Padding, Path, Product,
-    WeightFormat,
+    TileLayout, WeightFormat,
 };
 
 /// One convolution on one input shape.
@@ -344,8 +345,13 @@ fn forced_algorithms_that_cannot_apply_are_refused() {
             "Unsupported",
         ),
         (
-            "winograd with groups 8",
-            Conv2dDesc { algo: Some(Algo::Winograd), groups: 8, ..dense.clone() },
+            "winograd with dilation 2",
+            Conv2dDesc { algo: Some(Algo::Winograd), dilation: [2, 2], ..dense.clone() },
+            "Unsupported",
+        ),
+        (
+            "fused winograd with groups 8",
+            Conv2dDesc { product: Some(Product::Fused), groups: 8, ..dense.clone() },
             "Unsupported",
         ),
         (
@@ -463,4 +469,39 @@ fn gemm_and_depthwise_batches_are_split_under_lowered_limits() {
         }
         assert!(failures.is_empty(), "{limit}:\n{}", failures.join("\n"));
     }
+}
+
+/// Winograd for grouped convolutions (ResNeXt-style): one batched product per tile element and
+/// group, forced, in every tile and both layouts, against the reference.
+#[test]
+fn grouped_winograd_matches_reference() {
+    let grouped = |c: usize, k: usize, g: usize| Conv2dDesc { groups: g, ..Conv2dDesc::new(c, k, 3, 1) };
+    let mut cases = Vec::new();
+    for (m, layout) in [(2, TileLayout::R16_6_6), (4, TileLayout::R6_6_16), (6, TileLayout::R16_6_6)] {
+        for (c, k, g) in [(32, 32, 8), (16, 32, 4), (12, 6, 3), (64, 64, 32)] {
+            let desc = Conv2dDesc {
+                algo: Some(Algo::Winograd),
+                tile: Some(m),
+                layout: Some(layout),
+                has_bias: true,
+                residual: true,
+                activation: Activation::Relu,
+                ..grouped(c, k, g)
+            };
+            cases.push((format!("F({m},3) {layout} {c}→{k} g{g}"), desc, [2, c, 9, 14]));
+        }
+    }
+    let fiver = Conv2dDesc { algo: Some(Algo::Winograd), groups: 2, ..Conv2dDesc::new(8, 8, 5, 2) };
+    cases.push(("F(2,5) g2".into(), fiver, [1, 8, 11, 10]));
+    let nhwc = Conv2dDesc { algo: Some(Algo::Winograd), data_format: DataFormat::Nhwc, ..grouped(16, 16, 4) };
+    cases.push(("F(2,3) g4 NHWC".into(), nhwc, [2, 16, 8, 8]));
+    for (name, desc, shape) in cases {
+        let (plan, err) = common::verify(ctx(), &desc, shape, 11).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(matches!(plan.path, Path::Winograd { .. }), "{name}: {plan}");
+        let tol = tolerance(desc.dtype, &plan);
+        assert!(err <= tol, "{name} ({plan}): error {err:.2e} > {tol:e}");
+    }
+    // The fused kernel takes one group only: refused with a typed error.
+    let fused = Conv2dDesc { product: Some(Product::Fused), ..grouped(8, 8, 2) };
+    assert!(common::verify(ctx(), &fused, [1, 8, 8, 8], 1).is_err());
 }

@@ -198,7 +198,10 @@ fn bad_run_calls_are_typed_errors() {
         ("stride 2", None, 3, |d| d.stride = [2, 2]),
         ("stride 1×2", None, 3, |d| d.stride = [1, 2]),
         ("dilation 2", None, 3, |d| d.dilation = [2, 2]),
-        ("groups 2", None, 3, |d| d.groups = 2),
+        ("fused, groups 2", None, 3, |d| {
+            d.groups = 2;
+            d.product = Some(wgpu_winograd::Product::Fused);
+        }),
         ("1×3 kernel", None, 3, |d| d.kernel = [1, 3]),
         ("7×7 kernel", None, 7, |_| {}),
     ];

@@ -4,7 +4,8 @@
 
 use super::{auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
 use crate::codegen::uniform::{
-    fit, FilterParams, FusedParams, InputParams, OutputParams, ProductParams, Uniform,
+    fit, FilterParams, FusedParams, GroupedFilterParams, GroupedProductParams, InputParams, OutputParams,
+    ProductParams, Uniform,
 };
 use crate::codegen::{self, FusedBlock, InputLoad, Operands, OutputStore};
 use crate::desc::{Conv2dDesc, DataFormat, PaddingMode, Product, TileLayout};
@@ -92,12 +93,15 @@ pub(crate) fn plan(
     let tiles = n * oh.div_ceil(m) * ow.div_ceil(m);
     let layout = desc.layout.or(tuned.map(|t| t.1)).unwrap_or_else(|| auto_layout(c, tiles));
     let kernels = match desc.product {
+        Some(Product::Fused) if desc.groups > 1 => {
+            return Err(Error::Unsupported("the fused Winograd kernel takes one channel group only".into()))
+        }
         Some(Product::Fused) => WinogradKernels::Fused,
         Some(Product::Block(b)) => WinogradKernels::Separate(b),
         Some(Product::Separate) => WinogradKernels::Separate(auto_block(k, tiles, limits)?),
         None => match tuned {
             Some(t) => t.2,
-            None if auto_fuse(m, c, k, device) => WinogradKernels::Fused,
+            None if desc.groups == 1 && auto_fuse(m, c, k, device) => WinogradKernels::Fused,
             None => WinogradKernels::Separate(auto_block(k, tiles, limits)?),
         },
     };
@@ -160,8 +164,9 @@ fn split(
             let row_bytes = a2 * c.max(k) as u64 * tw * 4;
             let max_domain = budget.max_binding.saturating_sub(a2 * c.max(k) as u64 * 16);
             let row_invocations = tw * c.max(k) as u64;
-            let channel_blocks = (k as u64).div_ceil(block.bm() as u64);
-            if a2 > max_groups || channel_blocks > max_groups {
+            let groups = desc.groups as u64;
+            let channel_blocks = (k as u64 / groups).div_ceil(block.bm() as u64);
+            if a2 * groups > max_groups || channel_blocks > max_groups {
                 return Err(Error::TooLarge(format!(
                     "the product grid ({a2} tile elements, {channel_blocks} channel blocks) exceeds \
                      {max_groups} workgroups per dimension"
@@ -190,23 +195,33 @@ fn split(
 }
 
 /// The weight preparation: `U = G g Gᵀ` for (m, layout), stored `[e][c][k]` or `[c][e][k]`
-/// with rows of k padded to a multiple of 4.
-fn prep(t: &Transforms, layout: TileLayout, g: &Geometry, limits: &Limits) -> Result<Prep> {
-    let kernel = codegen::filter_transform(t, layout);
+/// with rows of k (of a group's k, when grouped) padded to a multiple of 4.
+fn prep(t: &Transforms, layout: TileLayout, g: &Geometry, limits: &Limits, groups: u32) -> Result<Prep> {
+    let kernel = codegen::filter_transform(t, layout, groups > 1);
     let a2 = (t.alpha() * t.alpha()) as u64;
-    let k_stride = g.k.next_multiple_of(4);
+    let (cg, kg) = (g.c / groups, g.k / groups);
+    let k_stride = kg.next_multiple_of(4);
     let [ws_o, ws_i, ws_h, ws_w] = g.ws;
-    let params = FilterParams { out_channels: g.k, in_channels: g.c, k_stride, ws_o, ws_i, ws_h, ws_w };
+    let params = if groups > 1 {
+        let p = GroupedFilterParams {
+            out_channels: g.k,
+            in_channels: cg,
+            k_stride,
+            group_out: kg,
+            channels: g.c,
+            ws_o,
+            ws_i,
+            ws_h,
+            ws_w,
+        };
+        p.words()
+    } else {
+        FilterParams { out_channels: g.k, in_channels: g.c, k_stride, ws_o, ws_i, ws_h, ws_w }.words()
+    };
     let pieces = Piece { first_image: 0, images: 0, tile_row0: 0, tile_rows: 0 };
     let mut r = Recipe::default();
-    let invocations = g.k as u64 * g.c as u64;
-    r.push(
-        &kernel,
-        super::grid(invocations, limits),
-        vec![Slot::Weights, Slot::Prepared],
-        params.words(),
-        &pieces,
-    );
+    let invocations = g.k as u64 * cg as u64;
+    r.push(&kernel, super::grid(invocations, limits), vec![Slot::Weights, Slot::Prepared], params, &pieces);
     Ok(Prep {
         key: format!("winograd_{}_{}_{layout}", t.m, t.r),
         bytes: a2 * k_stride as u64 * g.c as u64 * 4,
@@ -225,7 +240,8 @@ pub(crate) fn build(
     let t = Transforms::for_tile(m, r);
     let ep = super::epilogue(desc);
     let tw = plan.tiles_hw()[1];
-    let mut recipe = Recipe { preps: vec![prep(&t, layout, g, limits)?], ..Recipe::default() };
+    let mut recipe =
+        Recipe { preps: vec![prep(&t, layout, g, limits, desc.groups as u32)?], ..Recipe::default() };
     let [xs_n, xs_c, xs_h, xs_w] = g.xs;
     let [ys_n, ys_c, ys_h, ys_w] = g.ys;
     let k_stride = g.k.next_multiple_of(4);
@@ -286,7 +302,9 @@ pub(crate) fn build(
                 _ => InputLoad::Scalar,
             };
             let input_k = codegen::input_transform(&t, layout, g.storage, load, desc.padding_mode);
-            let product_k = codegen::product(Operands::Winograd { layout, alpha: t.alpha() }, block);
+            let groups = desc.groups as u32;
+            let grouped = groups > 1;
+            let product_k = codegen::product(Operands::Winograd { layout, alpha: t.alpha(), grouped }, block);
             let store = output_store(desc.data_format, m, plan.output[3]);
             let output_k = codegen::output_transform(&t, layout, g.storage, ep, store);
             let a2 = (t.alpha() * t.alpha()) as u64;
@@ -318,10 +336,23 @@ pub(crate) fn build(
                 };
                 let grid = super::grid(g.c as u64 * tiles as u64, limits);
                 recipe.push(&input_k, grid, vec![Slot::Input, v], input_params.words(), piece);
-                let product_params =
-                    ProductParams { out_channels: g.k, channels: g.c, k_stride, tile_stride };
-                let grid = [tiles.div_ceil(block.bn()), g.k.div_ceil(block.bm()), a2 as u32];
-                recipe.push(&product_k, grid, vec![Slot::Prepared, v, prod], product_params.words(), piece);
+                let (group_in, group_out) = (g.c / groups, g.k / groups);
+                let product_params = if grouped {
+                    let p = GroupedProductParams {
+                        out_channels: g.k,
+                        channels: g.c,
+                        k_stride: group_out.next_multiple_of(4),
+                        tile_stride,
+                        groups,
+                        group_in,
+                        group_out,
+                    };
+                    p.words()
+                } else {
+                    ProductParams { out_channels: g.k, channels: g.c, k_stride, tile_stride }.words()
+                };
+                let grid = [tiles.div_ceil(block.bn()), group_out.div_ceil(block.bm()), a2 as u32 * groups];
+                recipe.push(&product_k, grid, vec![Slot::Prepared, v, prod], product_params, piece);
                 let output_params = OutputParams {
                     out_channels: g.k,
                     tiles,

@@ -68,7 +68,8 @@ pub fn all_kernels() -> Vec<Kernel> {
     for (m, r) in WINOGRAD_TILES {
         let t = Transforms::for_tile(m, r);
         for layout in [TileLayout::R16_6_6, TileLayout::R6_6_16] {
-            out.push(filter_transform(&t, layout));
+            out.push(filter_transform(&t, layout, false));
+            out.push(filter_transform(&t, layout, true));
             for storage in STORAGES {
                 for mode in MODES {
                     out.push(input_transform(&t, layout, storage, InputLoad::Scalar, mode));
@@ -90,8 +91,10 @@ pub fn all_kernels() -> Vec<Kernel> {
             }
             if !seen_alpha.contains(&(t.alpha(), layout)) {
                 seen_alpha.push((t.alpha(), layout));
-                let operands = Operands::Winograd { layout, alpha: t.alpha() };
+                let operands = Operands::Winograd { layout, alpha: t.alpha(), grouped: false };
                 out.extend(GemmBlock::CATALOGUE.iter().map(|&b| product(operands, b)));
+                let grouped = Operands::Winograd { layout, alpha: t.alpha(), grouped: true };
+                out.extend([GemmBlock::K16, GemmBlock::K32, GemmBlock::B64].map(|b| product(grouped, b)));
             }
         }
     }

@@ -7,7 +7,7 @@ use super::epilogue::Epilogue;
 use super::padding;
 use super::skeleton::fill;
 use super::storage::{act_header, buffer, Access, Storage};
-use super::uniform::{GemmParams, PackParams, ProductParams, Uniform};
+use super::uniform::{GemmParams, GroupedProductParams, PackParams, ProductParams, Uniform};
 use super::winograd::wino_index;
 use super::{Kernel, WORKGROUP};
 use crate::desc::{GemmBlock, PaddingMode, TileLayout};
@@ -59,6 +59,8 @@ pub(crate) enum Operands {
         layout: TileLayout,
         /// Tile side α.
         alpha: usize,
+        /// One product per (tile element, channel group): grid layer z = e · groups + g.
+        grouped: bool,
     },
     /// The convolution as a GEMM: z is the channel group, A the packed weights
     /// (`[group][reduction][k]`), B the input pixels gathered per (channel, ky, kx), C the output.
@@ -88,6 +90,32 @@ fn load_b(e: u32, c: u32, col: u32) -> vec4<f32> {
 fn store(e: u32, row: u32, col: u32, value: vec4<f32>) {
     if (row < params.out_channels && col < params.tile_stride) {
         prod[wino_index(e, row, col, params.out_channels, params.tile_stride) / 4u] = value;
+    }
+}";
+
+/// The grouped Winograd product's operands: grid layer z is (tile element e, group g); the
+/// reduction runs over the group's input channels, rows over its output channels.
+const GROUPED_WINOGRAD_FUNCTIONS: &str = "\
+fn load_a(z: u32, c: u32, row: u32) -> vec4<f32> {
+    if (c >= params.group_in || row >= params.k_stride) {
+        return vec4<f32>(0.0);
+    }
+    let g = z % params.groups;
+    return u[wino_index(z / params.groups, g * params.group_in + c, row, params.channels, params.k_stride) / 4u];
+}
+
+fn load_b(z: u32, c: u32, col: u32) -> vec4<f32> {
+    if (c >= params.group_in || col >= params.tile_stride) {
+        return vec4<f32>(0.0);
+    }
+    let g = z % params.groups;
+    return v[wino_index(z / params.groups, g * params.group_in + c, col, params.channels, params.tile_stride) / 4u];
+}
+
+fn store(z: u32, row: u32, col: u32, value: vec4<f32>) {
+    if (row < params.group_out && col < params.tile_stride) {
+        let g = z % params.groups;
+        prod[wino_index(z / params.groups, g * params.group_out + row, col, params.out_channels, params.tile_stride) / 4u] = value;
     }
 }";
 
@@ -243,13 +271,21 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
         }
     }
     let (header, params, bindings, operand_fns, reduction, name) = match operands {
-        Operands::Winograd { layout, alpha } => (
+        Operands::Winograd { layout, alpha, grouped: false } => (
             String::new(),
             ProductParams::wgsl(),
             WINOGRAD_OPERANDS.to_string(),
             format!("{}\n\n{WINOGRAD_FUNCTIONS}", wino_index(layout, alpha)),
             "params.channels",
             format!("gemm_a{alpha}_{layout}"),
+        ),
+        Operands::Winograd { layout, alpha, grouped: true } => (
+            String::new(),
+            GroupedProductParams::wgsl(),
+            WINOGRAD_OPERANDS.to_string(),
+            format!("{}\n\n{GROUPED_WINOGRAD_FUNCTIONS}", wino_index(layout, alpha)),
+            "params.group_in",
+            format!("gemm_a{alpha}_{layout}_grouped"),
         ),
         Operands::Conv(c) => {
             let [enable, act] = act_header(c.storage);
@@ -296,7 +332,11 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
         ("FMA", fma.join("\n")),
         ("STORES", stores.join("\n")),
     ];
-    let fields = if conv.is_some() { GemmParams::FIELDS } else { ProductParams::FIELDS };
+    let fields = match operands {
+        Operands::Conv(_) => GemmParams::FIELDS,
+        Operands::Winograd { grouped: false, .. } => ProductParams::FIELDS,
+        Operands::Winograd { grouped: true, .. } => GroupedProductParams::FIELDS,
+    };
     Kernel {
         name: format!("{name}_{}x{}x{}_{}x{}", block.bm(), block.bn(), block.bk(), block.tm(), block.tn()),
         source: fill(PRODUCT_SKELETON, &values),

@@ -63,6 +63,16 @@ uniform!(
 
 #[rustfmt::skip]
 uniform!(
+    /// Winograd filter transform of grouped weights: U rows are global input channels, columns
+    /// the output channels within a group.
+    GroupedFilterParams {
+        out_channels: u32, in_channels: u32, k_stride: u32, group_out: u32, channels: u32,
+        ws_o: u32, ws_i: u32, ws_h: u32, ws_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
     /// Winograd input transform.
     InputParams {
         channels: u32, tiles: u32, tiles_w: u32, tiles_per_image: u32, tile_row0: u32, tile_stride: u32,
@@ -83,6 +93,14 @@ uniform!(
 uniform!(
     /// Winograd batched product.
     ProductParams { out_channels: u32, channels: u32, k_stride: u32, tile_stride: u32 }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// Winograd batched product over channel groups: grid layer z = (tile element, group).
+    GroupedProductParams {
+        out_channels: u32, channels: u32, k_stride: u32, tile_stride: u32, groups: u32, group_in: u32, group_out: u32,
+    }
 );
 
 #[rustfmt::skip]

@@ -7,7 +7,7 @@ use super::expr::{emit_matvec, emit_sandwich, for_each_element};
 use super::padding;
 use super::skeleton::fill;
 use super::storage::{act_header, buffer, Access, Storage};
-use super::uniform::{FilterParams, FusedParams, InputParams, OutputParams, Uniform};
+use super::uniform::{FilterParams, FusedParams, GroupedFilterParams, InputParams, OutputParams, Uniform};
 use super::{Kernel, WORKGROUP};
 use crate::desc::{PaddingMode, TileLayout};
 use crate::lowering::Transforms;
@@ -81,31 +81,45 @@ pub(crate) fn wino_index(layout: TileLayout, alpha: usize) -> String {
 }
 
 /// Filter transform `U = G g Gᵀ` for one layout.
-pub(crate) fn filter_transform(t: &Transforms, layout: TileLayout) -> Kernel {
+///
+/// With `grouped`, the weights are `[K][C/G][r][r]` and U is stored with the global input
+/// channel as its row and the output channel within its group as its column, the operands of
+/// one product per (tile element, group).
+pub(crate) fn filter_transform(t: &Transforms, layout: TileLayout, grouped: bool) -> Kernel {
     let (a, r) = (t.alpha(), t.r);
     let mut body = Vec::new();
     for_each_element(r, |i, j| {
         body.push(format!("let in{i}_{j} = w[base + {i}u * params.ws_h + {j}u * params.ws_w];"))
     });
     emit_sandwich(&t.g, "in", "out", &mut body);
+    let (row, col, rows) = if grouped {
+        ("(k / params.group_out) * params.in_channels + c", "k % params.group_out", "params.channels")
+    } else {
+        ("c", "k", "params.in_channels")
+    };
     for_each_element(a, |i, j| {
         body.push(format!(
-            "u[wino_index({}u, c, k, params.in_channels, params.k_stride)] = out{i}_{j};",
+            "u[wino_index({}u, {row}, {col}, {rows}, params.k_stride)] = out{i}_{j};",
             i * a + j
         ))
     });
+    let (params, fields) = if grouped {
+        (GroupedFilterParams::wgsl(), GroupedFilterParams::FIELDS)
+    } else {
+        (FilterParams::wgsl(), FilterParams::FIELDS)
+    };
     Kernel {
-        name: format!("filter_{}_{}", tile_name(t), layout),
+        name: format!("filter_{}_{}{}", tile_name(t), layout, if grouped { "_grouped" } else { "" }),
         source: fill(
             FILTER_SKELETON,
             &[
-                ("PARAMS", FilterParams::wgsl()),
+                ("PARAMS", params),
                 ("WINO_INDEX", wino_index(layout, a)),
                 ("BODY", lines(body)),
                 ("WORKGROUP", WORKGROUP.to_string()),
             ],
         ),
-        fields: FilterParams::FIELDS,
+        fields,
     }
 }
 
