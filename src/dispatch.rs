@@ -14,6 +14,12 @@ use wgpu::{DeviceType, Limits};
 /// (BENCHMARKS.md: seed shapes, lavapipe).
 const MIN_CHANNEL_PAIRS: usize = 64;
 
+/// Grouped 3×3 convolutions take Winograd from this many input and output channels per group.
+/// Measured on the H100 (BENCHMARKS.md, "Grouped convolutions"): with 64 per group Winograd took
+/// 0.66× (batch 32) and 0.86× (batch 1) the implicit GEMM's time; with 32 per group it won at
+/// one shape and lost at three; with 4–16 per group (ResNeXt's 32 groups) it took 1.3–2.4×.
+const MIN_GROUP_CHANNELS_WINOGRAD: usize = 64;
+
 /// The algorithm for a descriptor when none is forced.
 fn choose(desc: &Conv2dDesc, tuned: Option<Tuned>) -> Algo {
     let [_, cg, _, _] = desc.weight_shape();
@@ -34,6 +40,12 @@ fn choose(desc: &Conv2dDesc, tuned: Option<Tuned>) -> Algo {
     } else if desc.winograd_applies() && desc.groups == 1 {
         // 3×3/5×5 stride 1: Winograd does 2.25–4× fewer multiplies than the GEMM
         // (BENCHMARKS.md: 0.30–0.54× cuDNN fp32 on the ResNet 3×3 layers).
+        Algo::Winograd
+    } else if desc.winograd_applies()
+        && cg.min(desc.out_channels / desc.groups) >= MIN_GROUP_CHANNELS_WINOGRAD
+    {
+        // Grouped with wide groups: the per-group products are big enough for Winograd's
+        // transforms to pay (BENCHMARKS.md, "Grouped convolutions").
         Algo::Winograd
     } else {
         // Everything else dense or grouped: implicit GEMM through the product core.
@@ -161,6 +173,10 @@ mod tests {
         assert!(matches!(path(&strided, [1, 128, 56, 56]), Path::Gemm { .. }));
         let dw = Conv2dDesc { groups: 32, ..Conv2dDesc::new(32, 32, 3, 1) };
         assert_eq!(path(&dw, [1, 32, 56, 56]), Path::Depthwise);
+        let resnext = Conv2dDesc { groups: 32, ..Conv2dDesc::new(128, 128, 3, 1) };
+        assert_eq!(path(&resnext, [1, 128, 56, 56]), Path::Direct);
+        let wide_groups = Conv2dDesc { groups: 8, ..Conv2dDesc::new(512, 512, 3, 1) };
+        assert!(matches!(path(&wide_groups, [1, 512, 28, 28]), Path::Winograd { .. }));
         let tiny = Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(4, 4, 3, 1) };
         assert_eq!(path(&tiny, [1, 4, 16, 16]), Path::Direct);
         let forced = Conv2dDesc { algo: Some(Algo::Winograd), ..tiny };

@@ -89,7 +89,11 @@ pub(crate) fn plan(
         Some(Tuned::Winograd { m, layout, kernels }) => Some((m, layout, kernels)),
         _ => None,
     };
-    let m = desc.tile.or(tuned.map(|t| t.0)).unwrap_or_else(|| auto_tile(r, [n, c, k], oh, ow));
+    // Grouped: each product is (output channels per group) × (input channels per group), and
+    // the heuristics below are about one product's size and rows.
+    let groups = desc.groups;
+    let kg = k / groups;
+    let m = desc.tile.or(tuned.map(|t| t.0)).unwrap_or_else(|| auto_tile(r, [n, c / groups, k], oh, ow));
     let tiles = n * oh.div_ceil(m) * ow.div_ceil(m);
     let layout = desc.layout.or(tuned.map(|t| t.1)).unwrap_or_else(|| auto_layout(c, tiles));
     let kernels = match desc.product {
@@ -98,11 +102,11 @@ pub(crate) fn plan(
         }
         Some(Product::Fused) => WinogradKernels::Fused,
         Some(Product::Block(b)) => WinogradKernels::Separate(b),
-        Some(Product::Separate) => WinogradKernels::Separate(auto_block(k, tiles, limits)?),
+        Some(Product::Separate) => WinogradKernels::Separate(auto_block(kg, tiles, limits)?),
         None => match tuned {
             Some(t) => t.2,
             None if desc.groups == 1 && auto_fuse(m, c, k, device) => WinogradKernels::Fused,
-            None => WinogradKernels::Separate(auto_block(k, tiles, limits)?),
+            None => WinogradKernels::Separate(auto_block(kg, tiles, limits)?),
         },
     };
     let (chunk, band_rows) = split(m, r, kernels, input, output, desc, limits)?;
