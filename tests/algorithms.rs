@@ -505,3 +505,37 @@ fn grouped_winograd_matches_reference() {
     let fused = Conv2dDesc { product: Some(Product::Fused), ..grouped(8, 8, 2) };
     assert!(common::verify(ctx(), &fused, [1, 8, 8, 8], 1).is_err());
 }
+
+/// 1×1 convolutions in NHWC read four channels of a pixel as one vec4 (channels per group a
+/// multiple of 4) and transpose them into the product tile; the rest read element by element.
+#[test]
+fn nhwc_pointwise_matches_reference() {
+    let pw = |c: usize, k: usize, g: usize| Conv2dDesc {
+        algo: Some(Algo::Gemm),
+        groups: g,
+        data_format: DataFormat::Nhwc,
+        has_bias: true,
+        residual: true,
+        activation: Activation::Silu,
+        ..Conv2dDesc::new(c, k, 1, 0)
+    };
+    let mut cases = vec![
+        ("C 16", pw(16, 24, 1), [2, 16, 7, 9]),
+        ("C 64 → 96", pw(64, 96, 1), [3, 64, 5, 5]),
+        ("C 33 (scalar)", pw(33, 8, 1), [1, 33, 6, 6]),
+        ("groups 2, 8 per group", pw(16, 8, 2), [2, 16, 3, 7]),
+        ("f16", Conv2dDesc { dtype: DType::F16, ..pw(32, 20, 1) }, [2, 32, 5, 6]),
+    ];
+    for block in [GemmBlock::K16, GemmBlock::B64_SHALLOW, GemmBlock::B64_DEEP, GemmBlock::NARROW] {
+        cases.push((
+            "forced block",
+            Conv2dDesc { product: Some(Product::Block(block)), ..pw(40, 36, 1) },
+            [2, 40, 7, 7],
+        ));
+    }
+    for (name, desc, shape) in cases {
+        let (plan, err) = common::verify(ctx(), &desc, shape, 13).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let tol = tolerance(desc.dtype, &plan);
+        assert!(err <= tol, "{name} ({plan}): error {err:.2e} > {tol:e}");
+    }
+}

@@ -12,13 +12,16 @@ use crate::error::{Error, Result};
 use crate::plan::{Path, Piece, Plan, Tuned};
 use wgpu::Limits;
 
-/// How B is read for a descriptor and output size: one element per column for 1×1, stride-1,
-/// unpadded convolutions (aligned vec4s of four columns where NCHW images have a multiple of
-/// 4 pixels), im2col indexing for everything else.
-fn gather(desc: &Conv2dDesc, out_hw: usize) -> Gather {
+/// How B is read for a descriptor, output size and block: one element per column for 1×1,
+/// stride-1, unpadded convolutions — aligned vec4s of four columns where NCHW images have a
+/// multiple of 4 pixels, of four channels where NHWC groups have a multiple of 4 channels (and
+/// the block's reduction step is too) — and im2col indexing for everything else.
+fn gather(desc: &Conv2dDesc, out_hw: usize, block: GemmBlock) -> Gather {
     let pointwise = desc.kernel == [1, 1] && desc.stride == [1, 1] && desc.padding == Padding::default();
+    let channels_by_4 = (desc.in_channels / desc.groups).is_multiple_of(4) && block.bk().is_multiple_of(4);
     match (pointwise, desc.data_format) {
         (true, DataFormat::Nchw) if out_hw.is_multiple_of(4) => Gather::PointwiseVec4,
+        (true, DataFormat::Nhwc) if channels_by_4 => Gather::PointwiseNhwcVec4,
         (true, _) => Gather::Pointwise,
         (false, _) => Gather::Window,
     }
@@ -154,7 +157,7 @@ pub(crate) fn build(
     let out_hw = plan.output[2] * plan.output[3];
     let operands = ConvOperands {
         kernel: desc.kernel,
-        gather: gather(desc, out_hw),
+        gather: gather(desc, out_hw, block),
         vec4_store: desc.data_format == DataFormat::Nchw && out_hw.is_multiple_of(4),
         storage: g.storage,
         epilogue: ep,

@@ -105,6 +105,7 @@ pub fn all_kernels() -> Vec<Kernel> {
             out.push(direct(storage, ep, PaddingMode::Zeros));
             for (kernel, gather) in [
                 ([1, 1], Gather::PointwiseVec4),
+                ([1, 1], Gather::PointwiseNhwcVec4),
                 ([1, 1], Gather::Pointwise),
                 ([3, 3], Gather::Window),
                 ([7, 7], Gather::Window),

@@ -18,6 +18,7 @@ const CONV_OPERANDS: &str = include_str!("../../shaders/conv/operands.wgsl");
 const GATHER_WINDOW: &str = include_str!("../../shaders/conv/gather_window.wgsl");
 const GATHER_POINTWISE: &str = include_str!("../../shaders/conv/gather_pointwise.wgsl");
 const GATHER_POINTWISE_VEC4: &str = include_str!("../../shaders/conv/gather_pointwise_vec4.wgsl");
+const GATHER_POINTWISE_NHWC_VEC4: &str = include_str!("../../shaders/conv/gather_pointwise_nhwc_vec4.wgsl");
 const STORE_SCALAR: &str = include_str!("../../shaders/conv/store_scalar.wgsl");
 const STORE_VEC4: &str = include_str!("../../shaders/conv/store_vec4.wgsl");
 
@@ -30,6 +31,9 @@ pub(crate) enum Gather {
     Pointwise,
     /// Pointwise in NCHW with images of a multiple of 4 pixels: four columns are one aligned vec4.
     PointwiseVec4,
+    /// Pointwise in NHWC with channels (per group) a multiple of 4: four reduction steps of one
+    /// column are one aligned vec4, transposed into the tile.
+    PointwiseNhwcVec4,
 }
 
 /// Where the convolution GEMM's operands come from and its results go.
@@ -155,6 +159,7 @@ fn gather_wgsl(c: &ConvOperands) -> String {
             fill(GATHER_POINTWISE, &[("COLUMNS", columns), ("LOADS", loads)])
         }
         Gather::PointwiseVec4 => fill(GATHER_POINTWISE_VEC4, &[]),
+        Gather::PointwiseNhwcVec4 => fill(GATHER_POINTWISE_NHWC_VEC4, &[]),
     }
 }
 
@@ -180,7 +185,7 @@ fn store_wgsl(c: &ConvOperands) -> String {
 /// functions the product core calls — `load_a` (packed weights), the gather, the epilogue and
 /// the store.
 fn conv_wgsl(c: &ConvOperands) -> (String, String) {
-    let x_width = if c.gather == Gather::PointwiseVec4 { 4 } else { 1 };
+    let x_width = if matches!(c.gather, Gather::PointwiseVec4 | Gather::PointwiseNhwcVec4) { 4 } else { 1 };
     let y_width = if c.vec4_store { 4 } else { 1 };
     let (x, x_fns) = buffer(c.storage, "x", "x", 1, Access::Read, x_width);
     let (y, y_fns) = buffer(c.storage, "y", "y", 2, Access::Write, y_width);
@@ -246,8 +251,34 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
         ("b", "load_b", "BN", block.bk() * block.bn() / 4),
     ] {
         let origin = if name == "a" { "row0" } else { "col0" };
+        // NHWC pointwise: B is read as four consecutive channels of one pixel (contiguous in
+        // memory) and transposed into the tile, where the other gathers read four pixels of
+        // one channel.
+        let along_k = name == "b" && matches!(conv, Some(c) if c.gather == Gather::PointwiseNhwcVec4);
         for it in 0..vecs.div_ceil(threads) {
             let (reg, idx) = (format!("p{name}{it}"), format!("li + {}u", it * threads));
+            let guarded = |body: String| {
+                if (it + 1) * threads > vecs {
+                    format!("if ({idx} < {vecs}u) {{ {body} }}")
+                } else {
+                    body
+                }
+            };
+            first.push(format!("var {reg} = vec4<f32>(0.0);"));
+            if along_k {
+                let (kq, lc) = (format!("(({idx}) % (BK / 4u))"), format!("(({idx}) / (BK / 4u))"));
+                first.push(format!("let cols{it} = columns(z, col0 + {lc});"));
+                let fetch = |k: &str| format!("{reg} = {load}(z, {k} + {kq} * 4u, cols{it});");
+                first.push(guarded(fetch("0u")));
+                next.push(guarded(fetch("k0 + BK")));
+                let lanes: Vec<String> = (0..4)
+                    .map(|j| {
+                        format!("b_tile[({kq} * 4u + {j}u) * (BN / 4u) + {lc} / 4u][{lc} % 4u] = {reg}[{j}];")
+                    })
+                    .collect();
+                stage.push(guarded(lanes.join(" ")));
+                continue;
+            }
             let position = format!("{origin} + (({idx}) % ({width} / 4u)) * 4u");
             // A gathered B operand decodes its four columns once, before the reduction loop.
             let target = if name == "b" && conv.is_some() {
@@ -257,14 +288,6 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
                 position
             };
             let fetch = |k: &str| format!("{reg} = {load}(z, {k} + ({idx}) / ({width} / 4u), {target});");
-            let guarded = |body: String| {
-                if (it + 1) * threads > vecs {
-                    format!("if ({idx} < {vecs}u) {{ {body} }}")
-                } else {
-                    body
-                }
-            };
-            first.push(format!("var {reg} = vec4<f32>(0.0);"));
             first.push(guarded(fetch("0u")));
             next.push(guarded(fetch("k0 + BK")));
             stage.push(guarded(format!("{name}_tile[{idx}] = {reg};")));
@@ -294,6 +317,7 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
                 Gather::Window => "window",
                 Gather::Pointwise => "pointwise",
                 Gather::PointwiseVec4 => "pointwise_vec4",
+                Gather::PointwiseNhwcVec4 => "pointwise_nhwc_vec4",
             };
             let store = if c.vec4_store { "_store4" } else { "" };
             (

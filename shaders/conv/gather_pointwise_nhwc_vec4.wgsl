@@ -1,0 +1,15 @@
+// One column's element offset at channel 0 (its pixel in NHWC, channels contiguous and
+// aligned), or NONE.
+const NONE: u32 = 0xffffffffu;
+fn columns(g: u32, col: u32) -> u32 {
+    let b = column_base(g, col);
+    return select(NONE, b.x + b.y * params.xs_h + b.z * params.xs_w, col < params.columns);
+}
+
+// Four consecutive reduction steps (channels) k..k+3 of one column.
+fn load_b(g: u32, k: u32, c: u32) -> vec4<f32> {
+    if (k >= params.reduction || c == NONE) {
+        return vec4<f32>(0.0);
+    }
+    return ld_x4((c + k) / 4u);
+}
