@@ -264,10 +264,10 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
                     body
                 }
             };
-            first.push(format!("var {reg} = vec4<f32>(0.0);"));
             if along_k {
                 let (kq, lc) = (format!("(({idx}) % (BK / 4u))"), format!("(({idx}) / (BK / 4u))"));
                 first.push(format!("let cols{it} = columns(z, col0 + {lc});"));
+                first.push(format!("var {reg} = vec4<f32>(0.0);"));
                 let fetch = |k: &str| format!("{reg} = {load}(z, {k} + {kq} * 4u, cols{it});");
                 first.push(guarded(fetch("0u")));
                 next.push(guarded(fetch("k0 + BK")));
@@ -288,6 +288,7 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
                 position
             };
             let fetch = |k: &str| format!("{reg} = {load}(z, {k} + ({idx}) / ({width} / 4u), {target});");
+            first.push(format!("var {reg} = vec4<f32>(0.0);"));
             first.push(guarded(fetch("0u")));
             next.push(guarded(fetch("k0 + BK")));
             stage.push(guarded(format!("{name}_tile[{idx}] = {reg};")));
