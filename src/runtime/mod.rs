@@ -152,7 +152,11 @@ impl Conv2d {
     /// storage in 4-byte words (an f16 tensor of odd length, say 9 values, needs 20 bytes, not
     /// 18). [`Conv2d::encode`] refuses smaller buffers with [`Error::InvalidBuffer`].
     pub fn tensor_bytes(&self, input: [usize; 4]) -> Result<(u64, u64)> {
-        let out = self.output_shape(input)?;
+        self.plan_bytes(&self.plan(input)?)
+    }
+
+    /// [`Conv2d::tensor_bytes`] for a plan already made (the calls hold one: no re-planning).
+    fn plan_bytes(&self, plan: &Plan) -> Result<(u64, u64)> {
         let es = self.desc.dtype.size();
         let bytes = |shape: [usize; 4]| {
             shape
@@ -161,7 +165,7 @@ impl Conv2d {
                 .and_then(|b| b.checked_next_multiple_of(4))
                 .ok_or_else(|| Error::TooLarge(format!("a tensor of shape {shape:?} overflows u64 bytes")))
         };
-        Ok((bytes(input)?, bytes(out)?))
+        Ok((bytes(plan.input)?, bytes(plan.output)?))
     }
 
     fn check_buffer(&self, what: &str, buffer: &wgpu::Buffer, bytes: u64) -> Result<()> {
@@ -179,12 +183,12 @@ impl Conv2d {
 
     fn check_io(
         &self,
-        shape: [usize; 4],
+        plan: &Plan,
         input: &wgpu::Buffer,
         output: &wgpu::Buffer,
         residual: Option<&wgpu::Buffer>,
     ) -> Result<()> {
-        let (in_bytes, out_bytes) = self.tensor_bytes(shape)?;
+        let (in_bytes, out_bytes) = self.plan_bytes(plan)?;
         self.desc.check_residual(residual.map(|r| r.size() as usize), None)?;
         self.check_buffer("input", input, in_bytes)?;
         self.check_buffer("output", output, out_bytes)?;
@@ -257,7 +261,7 @@ impl Conv2d {
         residual: Option<&wgpu::Buffer>,
     ) -> Result<()> {
         let res = self.resources(shape)?;
-        self.check_io(shape, input, output, residual)?;
+        self.check_io(&res.plan, input, output, residual)?;
         if res.passes.is_empty() {
             return Ok(());
         }
@@ -336,7 +340,7 @@ impl Conv2d {
             )));
         }
         let res = self.resources(shape)?;
-        let (in_bytes, out_bytes) = self.tensor_bytes(shape)?;
+        let (in_bytes, out_bytes) = self.plan_bytes(&res.plan)?;
         let mut guard = lock(&res.host);
         if guard.is_none() {
             let made = self.ctx.scoped("allocating host-call buffers", || {
