@@ -9,7 +9,7 @@ use crate::codegen::uniform::{fit, GemmParams, PackParams, Uniform};
 use crate::codegen::{self, ConvOperands, Gather, Operands};
 use crate::desc::{Conv2dDesc, DataFormat, GemmBlock, Padding, Product};
 use crate::error::{Error, Result};
-use crate::plan::{Path, Piece, Plan, Tuned};
+use crate::plan::{Path, Plan, Tuned};
 use wgpu::Limits;
 
 /// How B is read for a descriptor, output size and block: one element per column for 1×1,
@@ -132,17 +132,8 @@ fn prep(desc: &Conv2dDesc, g: &Geometry, limits: &Limits) -> Result<Prep> {
         ws_h,
         ws_w,
     };
-    let mut r = Recipe::default();
-    let whole = Piece { first_image: 0, images: 0, tile_row0: 0, tile_rows: 0 };
-    let kernel = codegen::pack_weights();
-    r.push(
-        &kernel,
-        super::grid(total as u64, limits),
-        vec![Slot::Weights, Slot::Prepared],
-        params.words(),
-        &whole,
-    );
-    Ok(Prep { key: "gemm_packed".into(), bytes: total as u64 * 4, pass: r.passes.remove(0) })
+    let (bytes, kernel) = (total as u64 * 4, codegen::pack_weights());
+    Ok(Prep::new("gemm_packed".into(), bytes, kernel, total as u64, params.words(), limits))
 }
 
 /// The passes of a GEMM plan.

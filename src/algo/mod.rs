@@ -68,6 +68,30 @@ pub(crate) struct Prep {
     pub pass: PassSpec,
 }
 
+impl Prep {
+    /// A preparation that runs `kernel` once over `invocations` element-wise invocations,
+    /// reading the weights and writing `bytes` of prepared weights under `key`.
+    fn new(
+        key: String,
+        bytes: u64,
+        kernel: Kernel,
+        invocations: u64,
+        params: Vec<u32>,
+        limits: &Limits,
+    ) -> Prep {
+        let pass = PassSpec {
+            kernel,
+            grid: grid(invocations, limits),
+            slots: vec![Slot::Weights, Slot::Prepared],
+            params,
+            first_image: 0,
+            images: 0,
+            slice: 0,
+        };
+        Prep { key, bytes, pass }
+    }
+}
+
 /// Everything a plan needs on the GPU besides the caller's tensors.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Recipe {

@@ -222,15 +222,9 @@ fn prep(t: &Transforms, layout: TileLayout, g: &Geometry, limits: &Limits, group
     } else {
         FilterParams { out_channels: g.k, in_channels: g.c, k_stride, ws_o, ws_i, ws_h, ws_w }.words()
     };
-    let pieces = Piece { first_image: 0, images: 0, tile_row0: 0, tile_rows: 0 };
-    let mut r = Recipe::default();
-    let invocations = g.k as u64 * cg as u64;
-    r.push(&kernel, super::grid(invocations, limits), vec![Slot::Weights, Slot::Prepared], params, &pieces);
-    Ok(Prep {
-        key: format!("winograd_{}_{}_{layout}", t.m, t.r),
-        bytes: a2 * k_stride as u64 * g.c as u64 * 4,
-        pass: r.passes.remove(0),
-    })
+    let key = format!("winograd_{}_{}_{layout}", t.m, t.r);
+    let bytes = a2 * k_stride as u64 * g.c as u64 * 4;
+    Ok(Prep::new(key, bytes, kernel, g.k as u64 * cg as u64, params, limits))
 }
 
 /// The passes of a Winograd plan.
