@@ -52,7 +52,7 @@ impl Epilogue {
         // driver assume floats are never NaN (comparisons and selects alone gave relu6(NaN) = 6 on
         // the H100), so NaN is told by its bits, which no such assumption touches.
         let bits = if width == 1 { "u32".to_string() } else { format!("vec{width}<u32>") };
-        let nan = format!("(bitcast<{bits}>(acc_nan_probe) & {bits}(0x7fffffffu)) > {bits}(0x7f800000u)");
+        let nan = format!("let nan = (bitcast<{bits}>(v) & {bits}(0x7fffffffu)) > {bits}(0x7f800000u);");
         let r_offset =
             if width == 1 { "params.r_offset".to_string() } else { format!("params.r_offset / {width}u") };
         let mut bindings = Vec::new();
@@ -74,11 +74,11 @@ impl Epilogue {
         match self.activation {
             Activation::None => {}
             Activation::Relu => {
-                body.push(format!("let nan = {};", nan.replace("acc_nan_probe", "v")));
+                body.push(nan);
                 body.push(format!("v = select(select(v, {zero}, v < {zero}), v, nan);"));
             }
             Activation::Relu6 => {
-                body.push(format!("let nan = {};", nan.replace("acc_nan_probe", "v")));
+                body.push(nan);
                 body.push(format!(
                     "v = select(select(select(v, {zero}, v < {zero}), {six}, v > {six}), v, nan);"
                 ));
