@@ -1,11 +1,13 @@
 // Weight packing for the convolution GEMM, run once when weights are prepared: one invocation
 // per element of the packed `[group][reduction][k_stride]` matrix, where the reduction index
 // is (input channel, ky, kx) in that order and rows past the group's output channels are zero.
+// The tensor-core path packs f16, multiplied by the power of two that keeps the weights in range.
+{{HEADER}}
 {{PARAMS}}
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> packed: array<f32>;
+@group(0) @binding(2) var<storage, read_write> packed: array<{{OUT}}>;
 
 @compute @workgroup_size({{WORKGROUP}})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -24,5 +26,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let k = g * params.group_out + row;
         value = w[k * params.ws_o + ci * params.ws_i + (kyx / params.kernel_w) * params.ws_h + (kyx % params.kernel_w) * params.ws_w];
     }
-    packed[id] = value;
+    packed[id] = {{OUT}}(value * params.scale);
 }

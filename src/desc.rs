@@ -175,6 +175,183 @@ impl FromStr for GemmBlock {
     }
 }
 
+/// Workgroup block of the tensor-core (cooperative-matrix) product core: a grid of `wm × wn`
+/// subgroups, each owning `fm × fn` fragments of `frag × frag` results, so the workgroup
+/// computes `bm = wm·fm·frag` output channels × `bn = wn·fn·frag` columns, `bk` reduction
+/// steps at a time through double-buffered workgroup memory. Built only by
+/// [`TensorBlock::new`], which checks what the generated kernel assumes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TensorBlock {
+    frag: u32,
+    wm: u32,
+    wn: u32,
+    fm: u32,
+    fn_: u32,
+    bk: u32,
+}
+
+impl TensorBlock {
+    /// Checks and builds a block: fragments of 8 or 16 (the WGSL `coop_mat8x8`/`coop_mat16x16`
+    /// shapes), 1 to 8 subgroups, at most 16 fragments per subgroup (their accumulators live in
+    /// registers), `bk` a multiple of the fragment from 16 to 64.
+    pub fn new(frag: u32, wm: u32, wn: u32, fm: u32, fn_: u32, bk: u32) -> Result<TensorBlock> {
+        let bad = |why: &str| {
+            Err(Error::InvalidDescriptor(format!("tensor block m{frag} w{wm}x{wn} f{fm}x{fn_} k{bk}: {why}")))
+        };
+        if frag != 8 && frag != 16 {
+            return bad("fragments are 8×8 or 16×16");
+        }
+        if wm == 0 || wn == 0 || wm * wn > 8 {
+            return bad("1 to 8 subgroups");
+        }
+        if fm == 0 || fn_ == 0 || fm * fn_ > 16 {
+            return bad("1 to 16 fragments per subgroup");
+        }
+        if !(16..=64).contains(&bk) || !bk.is_multiple_of(frag) {
+            return bad("bk must be a multiple of the fragment from 16 to 64");
+        }
+        Ok(TensorBlock { frag, wm, wn, fm, fn_, bk })
+    }
+
+    const fn known(frag: u32, wm: u32, wn: u32, fm: u32, fn_: u32, bk: u32) -> TensorBlock {
+        TensorBlock { frag, wm, wn, fm, fn_, bk }
+    }
+    /// 128 × 128 × 32: 2×2 subgroups of 4×4 16×16 fragments.
+    pub const T128: TensorBlock = TensorBlock::known(16, 2, 2, 4, 4, 32);
+    /// 128 × 128 × 32: 2×4 subgroups of 4×2 16×16 fragments.
+    pub const T128_W8: TensorBlock = TensorBlock::known(16, 2, 4, 4, 2, 32);
+    /// 128 × 64 × 32: 2×2 subgroups of 4×2 16×16 fragments.
+    pub const T128X64: TensorBlock = TensorBlock::known(16, 2, 2, 4, 2, 32);
+    /// 64 × 128 × 32: 2×2 subgroups of 2×4 16×16 fragments.
+    pub const T64X128: TensorBlock = TensorBlock::known(16, 2, 2, 2, 4, 32);
+    /// 64 × 64 × 32: 2×2 subgroups of 2×2 16×16 fragments.
+    pub const T64: TensorBlock = TensorBlock::known(16, 2, 2, 2, 2, 32);
+    /// 64 × 32 × 32: 2×2 subgroups of 2×1 16×16 fragments, for few columns.
+    pub const T64X32: TensorBlock = TensorBlock::known(16, 2, 2, 2, 1, 32);
+    /// 32 × 64 × 32: 2×2 subgroups of 1×2 16×16 fragments, for few output channels.
+    pub const T32X64: TensorBlock = TensorBlock::known(16, 2, 2, 1, 2, 32);
+    /// 64 × 64 × 32 of 8×8 fragments (Apple simdgroup matrices): 2×2 subgroups of 4×4.
+    pub const T64_M8: TensorBlock = TensorBlock::known(8, 2, 2, 4, 4, 32);
+    /// 32 × 32 × 16 of 8×8 fragments: 2×2 subgroups of 2×2.
+    pub const T32_M8: TensorBlock = TensorBlock::known(8, 2, 2, 2, 2, 16);
+
+    /// The blocks of 16×16 fragments that dispatch and tuning choose from.
+    pub const CATALOGUE_16: [TensorBlock; 7] = [
+        TensorBlock::T128,
+        TensorBlock::T128_W8,
+        TensorBlock::T128X64,
+        TensorBlock::T64X128,
+        TensorBlock::T64,
+        TensorBlock::T64X32,
+        TensorBlock::T32X64,
+    ];
+    /// The blocks of 8×8 fragments.
+    pub const CATALOGUE_8: [TensorBlock; 2] = [TensorBlock::T64_M8, TensorBlock::T32_M8];
+
+    /// Fragment side.
+    pub fn frag(&self) -> u32 {
+        self.frag
+    }
+    /// Subgroups down (output channels) and across (columns).
+    pub fn subgroups(&self) -> [u32; 2] {
+        [self.wm, self.wn]
+    }
+    /// Fragments per subgroup down and across.
+    pub fn fragments(&self) -> [u32; 2] {
+        [self.fm, self.fn_]
+    }
+    /// Output channels per workgroup.
+    pub fn bm(&self) -> u32 {
+        self.wm * self.fm * self.frag
+    }
+    /// Columns per workgroup.
+    pub fn bn(&self) -> u32 {
+        self.wn * self.fn_ * self.frag
+    }
+    /// Reduction steps per stage.
+    pub fn bk(&self) -> u32 {
+        self.bk
+    }
+    /// Row padding of the staged f16 tiles, in elements: 16 bytes, so that consecutive
+    /// reduction rows start in different banks.
+    pub const PAD: u32 = 8;
+    /// Workgroup memory: two stages of both f16 operand tiles, and one f32 fragment per
+    /// subgroup for the epilogue.
+    pub fn workgroup_bytes(&self) -> u32 {
+        2 * self.bk * (self.bm() + Self::PAD + self.bn() + Self::PAD) * 2
+            + self.wm * self.wn * self.frag * self.frag * 4
+    }
+}
+
+/// `128x128x32/w2x2/m16`: the block, its subgroup grid and fragment side.
+impl fmt::Display for TensorBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}x{}/w{}x{}/m{}", self.bm(), self.bn(), self.bk, self.wm, self.wn, self.frag)
+    }
+}
+
+impl FromStr for TensorBlock {
+    type Err = Error;
+    /// `BMxBNxBK/wWMxWN/mFRAG`, as [`Display`](fmt::Display) writes it.
+    fn from_str(s: &str) -> Result<TensorBlock> {
+        let bad = || {
+            Error::InvalidDescriptor(format!(
+                "tensor block '{s}' is not BMxBNxBK/wWMxWN/mFRAG, e.g. 128x128x32/w2x2/m16"
+            ))
+        };
+        let parts: Vec<&str> = s.split('/').collect();
+        let nums = |p: &str| -> Result<Vec<u32>> {
+            p.split('x').map(|v| v.trim().parse().map_err(|_| bad())).collect()
+        };
+        let [dims, w, m] = parts[..] else { return Err(bad()) };
+        let (dims, w) = (nums(dims)?, nums(w.strip_prefix('w').ok_or_else(bad)?)?);
+        let frag: u32 = m.strip_prefix('m').ok_or_else(bad)?.parse().map_err(|_| bad())?;
+        match (&dims[..], &w[..]) {
+            (&[bm, bn, bk], &[wm, wn]) if frag > 0 && wm > 0 && wn > 0 => {
+                if !bm.is_multiple_of(wm * frag) || !bn.is_multiple_of(wn * frag) {
+                    return Err(bad());
+                }
+                TensorBlock::new(frag, wm, wn, bm / (wm * frag), bn / (wn * frag), bk)
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// Arithmetic precision of f32 convolutions, named after PyTorch's
+/// `torch.set_float32_matmul_precision`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Precision {
+    /// Exact f32 arithmetic (the default).
+    #[default]
+    Highest,
+    /// Tensor-core products: operands rounded to f16 after a power-of-two scale per tensor
+    /// (so nothing overflows or flushes), accumulated in f32. Runs as `Highest` where the
+    /// adapter has no cooperative matrices, and the plan says so.
+    High,
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::Highest => "highest",
+            Precision::High => "high",
+        })
+    }
+}
+
+impl FromStr for Precision {
+    type Err = Error;
+    /// `highest` or `high`.
+    fn from_str(s: &str) -> Result<Precision> {
+        match s {
+            "highest" => Ok(Precision::Highest),
+            "high" => Ok(Precision::High),
+            _ => Err(Error::InvalidDescriptor(format!("precision '{s}' is not highest or high"))),
+        }
+    }
+}
+
 /// How the Winograd path (and the GEMM path, which has only blocks) computes its product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Product {
@@ -184,6 +361,9 @@ pub enum Product {
     Separate,
     /// This product block (three separate kernels for Winograd; the block of the GEMM path).
     Block(GemmBlock),
+    /// The GEMM path on cooperative matrices with this block: f16 fragments for
+    /// [`Precision::High`], f32 ones for [`Precision::Highest`] (where the adapter has them).
+    Tensor(TensorBlock),
 }
 
 impl fmt::Display for Product {
@@ -192,17 +372,19 @@ impl fmt::Display for Product {
             Product::Fused => f.write_str("fused"),
             Product::Separate => f.write_str("separate"),
             Product::Block(b) => b.fmt(f),
+            Product::Tensor(b) => b.fmt(f),
         }
     }
 }
 
 impl FromStr for Product {
     type Err = Error;
-    /// `fused`, `separate`, or a block `BMxBNxBK/TMxTN`.
+    /// `fused`, `separate`, a block `BMxBNxBK/TMxTN`, or a tensor block `BMxBNxBK/wWMxWN/mF`.
     fn from_str(s: &str) -> Result<Product> {
         match s {
             "fused" => Ok(Product::Fused),
             "separate" => Ok(Product::Separate),
+            block if block.contains("/w") => block.parse().map(Product::Tensor),
             block => block.parse().map(Product::Block),
         }
     }
@@ -408,6 +590,8 @@ pub struct Conv2dDesc {
     pub data_format: DataFormat,
     /// Memory order of the weights.
     pub weight_format: WeightFormat,
+    /// Exact f32 products, or tensor-core products where the adapter has them.
+    pub precision: Precision,
 }
 
 impl Conv2dDesc {
@@ -432,6 +616,7 @@ impl Conv2dDesc {
             dtype: DType::F32,
             data_format: DataFormat::Nchw,
             weight_format: WeightFormat::Oihw,
+            precision: Precision::Highest,
         }
     }
 
@@ -536,6 +721,9 @@ impl Conv2dDesc {
                 )))
             }
             _ => {}
+        }
+        if matches!(self.product, Some(Product::Tensor(_))) && self.algo.is_some_and(|a| a != Algo::Gemm) {
+            return bad("a tensor block is a gemm option".into());
         }
         if self.product == Some(Product::Fused) && self.groups > 1 {
             return Err(Error::Unsupported("the fused Winograd kernel takes one channel group only".into()));

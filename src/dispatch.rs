@@ -3,9 +3,9 @@
 //! threshold; each algorithm module then plans its own parameters and split.
 
 use crate::algo;
-use crate::desc::{Algo, Conv2dDesc};
+use crate::desc::{Algo, Conv2dDesc, Precision};
 use crate::error::{Error, Result};
-use crate::plan::{Plan, Tuned};
+use crate::plan::{Path, Plan, TensorCaps, Tuned};
 use wgpu::{DeviceType, Limits};
 
 /// Below this many channel pairs (C/G · K/G), a convolution's products are too small for a
@@ -53,14 +53,66 @@ fn choose(desc: &Conv2dDesc, tuned: Option<Tuned>) -> Algo {
     }
 }
 
+/// Whether the cooperative-matrix GEMM takes a descriptor the ladder would run as a product
+/// (Winograd or GEMM), and in which precision; else why `high` runs `highest`.
+/// - `high`: every product on f16 fragments where the adapter has them. Measured on the H100
+///   (BENCHMARKS.md, "Tensor cores"): the tensor-core implicit GEMM beats our f32 Winograd on
+///   the ResNet 3×3 layers as well as the GEMM layers.
+/// - `highest`: f32 fragments where the adapter has them (Apple7+: simdgroup f32
+///   multiply-accumulate is ordinary f32 arithmetic, the path MLX's GEMMs take; not measured
+///   here, no Apple hardware), else the f32 cores.
+fn tensor_precision(
+    desc: &Conv2dDesc,
+    algo: Algo,
+    tensor: TensorCaps,
+) -> std::result::Result<Option<Precision>, String> {
+    let product = matches!(algo, Algo::Gemm | Algo::Winograd);
+    if let Some(crate::desc::Product::Tensor(b)) = desc.product {
+        // Forced: the fragments must exist for the requested precision, else it is an error.
+        let frag = match desc.precision {
+            Precision::High => tensor.f16_frag(),
+            Precision::Highest => tensor.f32_frag(),
+        };
+        return match frag {
+            Some(f) if f == b.frag() => Ok(Some(desc.precision)),
+            _ => Ok(None),
+        };
+    }
+    match desc.precision {
+        Precision::High if tensor.f16_frag().is_none() => {
+            Err("no cooperative matrices with f16 operands on this adapter".into())
+        }
+        Precision::High if !product => Err(format!("{algo} has no matrix product")),
+        Precision::High if desc.algo == Some(Algo::Winograd) || desc.forces_winograd() => {
+            Err("forced winograd runs on the f32 cores".into())
+        }
+        Precision::High if matches!(desc.product, Some(crate::desc::Product::Block(_))) => {
+            Err("a forced product block runs on the f32 cores".into())
+        }
+        Precision::High => Ok(Some(Precision::High)),
+        Precision::Highest
+            if product
+                && tensor.f32_frag().is_some()
+                && desc.algo.is_none()
+                && desc.product.is_none()
+                && !desc.forces_winograd() =>
+        {
+            Ok(Some(Precision::Highest))
+        }
+        Precision::Highest => Ok(None),
+    }
+}
+
 /// Resolves the path, its parameters and the batch split for `desc` on an input of logical
-/// shape `[n, c, h, w]`, on an adapter with these limits and device type. `tuned` is what
-/// `tune` measured for this exact descriptor and shape, if anything; forced options win.
+/// shape `[n, c, h, w]`, on an adapter with these limits, device type and cooperative
+/// matrices. `tuned` is what `tune` measured for this exact descriptor and shape, if anything;
+/// forced options win.
 pub(crate) fn plan(
     desc: &Conv2dDesc,
     input: [usize; 4],
     limits: &Limits,
     device: DeviceType,
+    tensor: TensorCaps,
     tuned: Option<Tuned>,
 ) -> Result<Plan> {
     desc.validate()?;
@@ -93,13 +145,29 @@ pub(crate) fn plan(
         }
     }
     let algo = desc.algo.unwrap_or_else(|| choose(desc, tuned));
-    let planned = match algo {
-        Algo::Winograd => algo::winograd::plan(desc, input, output, limits, device, tuned),
-        Algo::Gemm => algo::gemm::plan(desc, input, output, limits, tuned),
-        Algo::Depthwise => algo::depthwise::plan(desc, input, output, limits),
-        Algo::Direct => algo::direct::plan(desc, input, output, limits),
+    let (on_tensor, precision_note) = match tensor_precision(desc, algo, tensor) {
+        Ok(p) => (p, None),
+        Err(why) => (None, Some(format!("precision: high requested, ran highest ({why})"))),
     };
-    let planned = planned.and_then(|p| sliced(desc, input, output, limits, device, p));
+    if let (Some(crate::desc::Product::Tensor(b)), None) = (desc.product, on_tensor) {
+        return Err(Error::Unsupported(format!(
+            "tensor block {b} needs {}×{} cooperative matrices for precision {} (this adapter: {})",
+            b.frag(),
+            b.frag(),
+            desc.precision,
+            tensor.describe()
+        )));
+    }
+    let planned = match (algo, on_tensor) {
+        (Algo::Gemm | Algo::Winograd, Some(precision)) => {
+            algo::gemm::plan_tensor(desc, input, output, limits, tensor, precision, tuned)
+        }
+        (Algo::Winograd, None) => algo::winograd::plan(desc, input, output, limits, device, tuned),
+        (Algo::Gemm, None) => algo::gemm::plan(desc, input, output, limits, tuned),
+        (Algo::Depthwise, _) => algo::depthwise::plan(desc, input, output, limits),
+        (Algo::Direct, _) => algo::direct::plan(desc, input, output, limits),
+    };
+    let planned = planned.and_then(|p| sliced(desc, input, output, limits, device, tensor, p));
     let (path, chunk, band_rows, channel_slice) = match planned {
         // Automatic choices never refuse what the direct path can still do.
         Err(Error::TooLarge(_) | Error::Unsupported(_))
@@ -109,11 +177,18 @@ pub(crate) fn plan(
                 && algo != Algo::Direct =>
         {
             let direct = algo::direct::plan(desc, input, output, limits)?;
-            sliced(desc, input, output, limits, device, direct)?
+            sliced(desc, input, output, limits, device, tensor, direct)?
         }
         other => other?,
     };
-    let plan = Plan { path, input, output, chunk: chunk.min(n.max(1)), band_rows, channel_slice };
+    let precision_note = match path {
+        Path::TensorGemm { .. } => None,
+        _ if desc.precision == Precision::High => precision_note
+            .or_else(|| Some("precision: high requested, ran highest (this shape's fallback path)".into())),
+        _ => None,
+    };
+    let plan =
+        Plan { path, input, output, chunk: chunk.min(n.max(1)), band_rows, channel_slice, precision_note };
     // Every size the kernels will see must fit their 32-bit fields: refuse at planning, not
     // later at the first call.
     algo::check_fields(desc, &plan, limits)?;
@@ -128,8 +203,9 @@ fn sliced(
     output: [usize; 4],
     limits: &Limits,
     device: DeviceType,
-    (path, chunk, band_rows): (crate::plan::Path, usize, usize),
-) -> Result<(crate::plan::Path, usize, usize, usize)> {
+    tensor: TensorCaps,
+    (path, chunk, band_rows): (Path, usize, usize),
+) -> Result<(Path, usize, usize, usize)> {
     let k = desc.out_channels;
     let slice = algo::channel_slice(desc, &path, limits)?;
     if slice >= k {
@@ -139,11 +215,17 @@ fn sliced(
     let sub = algo::slice_desc(desc, &path, slice);
     let sub_output = [output[0], slice, output[2], output[3]];
     let sub_input = [input[0], sub.in_channels, input[2], input[3]];
-    let (path, chunk, band_rows) = match path.algo() {
-        Algo::Winograd => algo::winograd::plan(&sub, sub_input, sub_output, limits, device, None)?,
-        Algo::Gemm => algo::gemm::plan(&sub, sub_input, sub_output, limits, None)?,
-        Algo::Depthwise => algo::depthwise::plan(&sub, sub_input, sub_output, limits)?,
-        Algo::Direct => algo::direct::plan(&sub, sub_input, sub_output, limits)?,
+    let (path, chunk, band_rows) = match path {
+        Path::TensorGemm { block, precision } => {
+            let tuned = Some(Tuned::Tensor { block });
+            algo::gemm::plan_tensor(&sub, sub_input, sub_output, limits, tensor, precision, tuned)?
+        }
+        _ => match path.algo() {
+            Algo::Winograd => algo::winograd::plan(&sub, sub_input, sub_output, limits, device, None)?,
+            Algo::Gemm => algo::gemm::plan(&sub, sub_input, sub_output, limits, None)?,
+            Algo::Depthwise => algo::depthwise::plan(&sub, sub_input, sub_output, limits)?,
+            Algo::Direct => algo::direct::plan(&sub, sub_input, sub_output, limits)?,
+        },
     };
     // The activations stay whole images of all channels: bind no more of them than fit.
     let whole = algo::Budget::new(input, output, desc.dtype.size(), limits)?;
@@ -158,7 +240,7 @@ mod tests {
     const GPU: DeviceType = DeviceType::DiscreteGpu;
 
     fn path(d: &Conv2dDesc, input: [usize; 4]) -> Path {
-        plan(d, input, &Limits::default(), GPU, None).unwrap().path
+        plan(d, input, &Limits::default(), GPU, TensorCaps::default(), None).unwrap().path
     }
 
     #[test]
@@ -181,7 +263,7 @@ mod tests {
         assert_eq!(path(&tiny, [1, 4, 16, 16]), Path::Direct);
         let forced = Conv2dDesc { algo: Some(Algo::Winograd), ..tiny };
         assert!(matches!(
-            plan(&forced, [1, 4, 16, 16], &Limits::default(), GPU, None),
+            plan(&forced, [1, 4, 16, 16], &Limits::default(), GPU, TensorCaps::default(), None),
             Err(Error::Unsupported(_))
         ));
     }
@@ -190,7 +272,7 @@ mod tests {
     fn batch_is_chunked_under_small_binding_limits() {
         let limits = Limits { max_storage_buffer_binding_size: 1 << 20, ..Limits::default() };
         let d = Conv2dDesc::new(32, 32, 3, 1);
-        let p = plan(&d, [8, 32, 32, 32], &limits, GPU, None).unwrap();
+        let p = plan(&d, [8, 32, 32, 32], &limits, GPU, TensorCaps::default(), None).unwrap();
         assert!(p.chunk < 8 && p.chunk >= 1, "chunk {}", p.chunk);
         assert_eq!(p.pieces().iter().map(|p| p.images).sum::<usize>(), 8);
     }
@@ -199,24 +281,33 @@ mod tests {
     fn one_big_image_is_split_into_tile_row_bands() {
         let limits = Limits { max_storage_buffer_binding_size: 1 << 20, ..Limits::default() };
         let d = Conv2dDesc { tile: Some(4), ..Conv2dDesc::new(16, 16, 3, 1) };
-        let p = plan(&d, [2, 16, 200, 60], &limits, GPU, None).unwrap();
+        let p = plan(&d, [2, 16, 200, 60], &limits, GPU, TensorCaps::default(), None).unwrap();
         let pieces = p.pieces();
         assert_eq!(p.chunk, 1);
         assert!(p.band_rows < 50, "band {}", p.band_rows);
         assert_eq!(pieces.iter().filter(|q| q.first_image == 1).map(|q| q.tile_rows).sum::<usize>(), 50);
         let tiny = Limits { max_storage_buffer_binding_size: 4096, ..Limits::default() };
-        assert!(matches!(plan(&d, [1, 16, 100, 60], &tiny, GPU, None), Err(Error::TooLarge(_))));
+        assert!(matches!(
+            plan(&d, [1, 16, 100, 60], &tiny, GPU, TensorCaps::default(), None),
+            Err(Error::TooLarge(_))
+        ));
     }
 
     #[test]
     fn auto_fuses_few_channels_on_gpus_only() {
         let limits = Limits::default();
         let seed = Conv2dDesc::new(16, 16, 3, 1);
-        let kernels =
-            |d: &Conv2dDesc, device| match plan(d, [1, d.in_channels, 32, 32], &limits, device, None) {
-                Ok(Plan { path: Path::Winograd { kernels, .. }, .. }) => kernels,
-                other => panic!("{other:?}"),
-            };
+        let kernels = |d: &Conv2dDesc, device| match plan(
+            d,
+            [1, d.in_channels, 32, 32],
+            &limits,
+            device,
+            TensorCaps::default(),
+            None,
+        ) {
+            Ok(Plan { path: Path::Winograd { kernels, .. }, .. }) => kernels,
+            other => panic!("{other:?}"),
+        };
         assert_eq!(kernels(&seed, GPU), WinogradKernels::Fused);
         assert_ne!(kernels(&seed, DeviceType::Cpu), WinogradKernels::Fused);
         assert_ne!(kernels(&Conv2dDesc::new(64, 64, 3, 1), GPU), WinogradKernels::Fused);
@@ -234,7 +325,8 @@ mod tests {
             kernels: WinogradKernels::Fused,
         };
         let strided = Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(64, 64, 3, 1) };
-        let p = plan(&strided, [1, 64, 32, 32], &Limits::default(), GPU, Some(tuned)).unwrap();
+        let p = plan(&strided, [1, 64, 32, 32], &Limits::default(), GPU, TensorCaps::default(), Some(tuned))
+            .unwrap();
         assert!(matches!(p.path, Path::Gemm { .. }));
     }
 }

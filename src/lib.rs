@@ -41,12 +41,14 @@ pub mod suites;
 pub mod tune;
 mod tuned;
 
-pub use codegen::{all_kernels, Kernel};
+pub use codegen::{all_kernels, tensor_kernels, Kernel};
 pub use desc::{
-    Activation, Algo, Conv2dDesc, DType, DataFormat, GemmBlock, Padding, PaddingMode, Product, TileLayout,
-    WeightFormat, WINOGRAD_TILES,
+    Activation, Algo, Conv2dDesc, DType, DataFormat, GemmBlock, Padding, PaddingMode, Precision, Product,
+    TensorBlock, TileLayout, WeightFormat, WINOGRAD_TILES,
 };
 pub use error::{Error, Result};
 pub use plan::{Path, Piece, Plan, Tuned, WinogradKernels};
-pub use runtime::{enumerate_adapters, Context, ContextOptions, Conv2d, Element, Timing};
+pub use runtime::{
+    enumerate_adapters, tensor_matmul, Context, ContextOptions, Conv2d, Element, MatmulTiming, Timing,
+};
 pub use tuned::cache_path;

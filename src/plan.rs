@@ -3,8 +3,61 @@
 //! binding and grid fits the adapter. Plain data: the dispatch ladder makes it, the algorithm
 //! modules turn it into passes.
 
-use crate::desc::{Algo, GemmBlock, TileLayout};
+use crate::desc::{Algo, GemmBlock, Precision, TensorBlock, TileLayout};
 use std::fmt;
+
+/// The cooperative-matrix products an adapter offers, as the planner needs them: which
+/// fragments exist (from `Adapter::cooperative_matrix_properties`, on a device with
+/// `EXPERIMENTAL_COOPERATIVE_MATRIX`, `SHADER_F16` and `SUBGROUP`) and the subgroup size the
+/// generated workgroups assume. `Default` is none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct TensorCaps {
+    /// 16×16×16 fragments with f16 A/B and f32 C (Vulkan tensor cores).
+    pub f16_16: bool,
+    /// 8×8×8 fragments with f16 A/B and f32 C (Apple simdgroup matrices).
+    pub f16_8: bool,
+    /// 8×8×8 fragments with f32 A/B/C (Apple simdgroup matrices).
+    pub f32_8: bool,
+    /// Invocations per subgroup, where the adapter has one fixed size.
+    pub subgroup: u32,
+}
+
+impl TensorCaps {
+    /// The fragment side for f16 operands, preferring 16×16.
+    pub fn f16_frag(&self) -> Option<u32> {
+        if self.subgroup == 0 {
+            None
+        } else if self.f16_16 {
+            Some(16)
+        } else if self.f16_8 {
+            Some(8)
+        } else {
+            None
+        }
+    }
+    /// The fragment side for f32 operands.
+    pub fn f32_frag(&self) -> Option<u32> {
+        (self.subgroup != 0 && self.f32_8).then_some(8)
+    }
+    /// `16×16 f16→f32, 8×8 f32` or `none`.
+    pub fn describe(&self) -> String {
+        let mut v = Vec::new();
+        if self.f16_16 {
+            v.push("16×16 f16→f32");
+        }
+        if self.f16_8 {
+            v.push("8×8 f16→f32");
+        }
+        if self.f32_8 {
+            v.push("8×8 f32");
+        }
+        if v.is_empty() {
+            "none".into()
+        } else {
+            v.join(", ")
+        }
+    }
+}
 
 /// How the Winograd path computes its product.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,6 +88,11 @@ pub enum Tuned {
         /// Workgroup block.
         block: GemmBlock,
     },
+    /// Implicit GEMM on cooperative matrices with this block.
+    Tensor {
+        /// Workgroup block.
+        block: TensorBlock,
+    },
 }
 
 /// `winograd 4 r_16_6_6 64x64x16/8x4`, `winograd 2 r_6_6_16 fused`, `gemm 128x64x16/8x4`: the
@@ -49,6 +107,7 @@ impl fmt::Display for Tuned {
                 write!(f, "winograd {m} {layout} {b}")
             }
             Tuned::Gemm { block } => write!(f, "gemm {block}"),
+            Tuned::Tensor { block } => write!(f, "tensor {block}"),
         }
     }
 }
@@ -60,6 +119,7 @@ impl std::str::FromStr for Tuned {
         let words: Vec<&str> = s.split(' ').collect();
         match words[..] {
             ["gemm", block] => Ok(Tuned::Gemm { block: block.parse()? }),
+            ["tensor", block] => Ok(Tuned::Tensor { block: block.parse()? }),
             ["winograd", m, layout, kernels] => Ok(Tuned::Winograd {
                 m: m.parse().map_err(|_| bad())?,
                 layout: layout.parse()?,
@@ -92,6 +152,15 @@ pub enum Path {
         /// Workgroup block.
         block: GemmBlock,
     },
+    /// Implicit GEMM on cooperative matrices (tensor cores, simdgroup matrices) with this
+    /// block: f16 operands scaled per tensor for [`Precision::High`], f32 operands (Apple's
+    /// 8×8 f32 fragments) for [`Precision::Highest`].
+    TensorGemm {
+        /// Workgroup block and fragment side.
+        block: TensorBlock,
+        /// What the fragments compute in.
+        precision: Precision,
+    },
     /// The depthwise kernel.
     Depthwise,
     /// The direct convolution.
@@ -103,7 +172,7 @@ impl Path {
     pub fn algo(&self) -> Algo {
         match self {
             Path::Winograd { .. } => Algo::Winograd,
-            Path::Gemm { .. } => Algo::Gemm,
+            Path::Gemm { .. } | Path::TensorGemm { .. } => Algo::Gemm,
             Path::Depthwise => Algo::Depthwise,
             Path::Direct => Algo::Direct,
         }
@@ -122,6 +191,13 @@ impl fmt::Display for Path {
                 write!(f, "winograd F({m}×{m},{r}×{r}) layout {layout}, product block {b}")
             }
             Path::Gemm { block } => write!(f, "gemm, product block {block}"),
+            Path::TensorGemm { block, precision: Precision::High } => write!(
+                f,
+                "gemm on cooperative matrices (f16 operands scaled per tensor, f32 sums), block {block}"
+            ),
+            Path::TensorGemm { block, precision: Precision::Highest } => {
+                write!(f, "gemm on cooperative matrices (f32), block {block}")
+            }
             Path::Depthwise => f.write_str("depthwise"),
             Path::Direct => f.write_str("direct"),
         }
@@ -145,6 +221,9 @@ pub struct Plan {
     /// binding, when the convolution runs as several convolutions over slices of its output
     /// channels (whole groups each).
     pub channel_slice: usize,
+    /// Why the requested precision did not run as asked (`high` on an adapter without
+    /// cooperative matrices runs `highest`, as PyTorch runs f32 without TF32), if it did not.
+    pub precision_note: Option<String>,
 }
 
 /// `winograd F(4×4,3×3) layout r_16_6_6, product block 64x64x16/8x4; chunk 2 images, 1 pass`.
@@ -159,9 +238,13 @@ impl fmt::Display for Plan {
         let passes = self.pieces().len() * self.slices().len();
         if self.channel_slice < self.output[1] {
             write!(f, "{}; output channels in slices of {}", self.path, self.channel_slice)?;
-            write!(f, ", {split}, {passes} pass{}", if passes == 1 { "" } else { "es" })
+            write!(f, ", {split}, {passes} pass{}", if passes == 1 { "" } else { "es" })?;
         } else {
-            write!(f, "{}; {split}, {passes} pass{}", self.path, if passes == 1 { "" } else { "es" })
+            write!(f, "{}; {split}, {passes} pass{}", self.path, if passes == 1 { "" } else { "es" })?;
+        }
+        match &self.precision_note {
+            Some(note) => write!(f, "; {note}"),
+            None => Ok(()),
         }
     }
 }

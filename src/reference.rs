@@ -378,12 +378,58 @@ pub fn max_rel_error(got: &[f32], want: &[f64]) -> f64 {
 /// plan: f32 arithmetic gives 1e-4 (the F(6,3) transforms, with points up to ±2 and ±½,
 /// amplify rounding ~4×: 5e-4); f16 storage rounds input and output to 11 bits: 1e-2. The one
 /// rule the tests and `wino conv --verify` share.
+/// Tensor-core (`Precision::High`) products round both operands to f16 (11 significant bits,
+/// like TF32's): 2e-3.
 pub fn tolerance(dtype: DType, plan: &Plan) -> f64 {
     match (dtype, plan.path) {
         (DType::F16, _) => 1e-2,
+        (DType::F32, Path::TensorGemm { precision: crate::desc::Precision::High, .. }) => 2e-3,
         (DType::F32, Path::Winograd { m: 6, .. }) => 5e-4,
         (DType::F32, _) => 1e-4,
     }
+}
+
+/// The power of two the tensor-core path multiplies an f32 operand tensor by before rounding it
+/// to f16, from the tensor's largest magnitude: 2^(14 − e) for a maximum in [2^e, 2^(e+1)), so
+/// the maximum lands in [2^14, 2^15) (below f16's 65504) and values down to 2^-10 of it stay
+/// normal f16 numbers. 1 for a zero, infinite or NaN maximum. The GPU computes the same value
+/// from the same bits (`pow2_scale` in the generated WGSL).
+pub fn f16_operand_scale(max_abs: f32) -> f32 {
+    let bits = max_abs.abs().to_bits();
+    if bits == 0 || bits >= 0x7f80_0000 {
+        return 1.0;
+    }
+    let e = (bits >> 23) as i32 - 127;
+    f32::from_bits(((141 - e).clamp(1, 254) as u32) << 23)
+}
+
+/// The largest magnitude of `v`, NaN if any element is NaN (ordered by bits, as the GPU does).
+pub fn max_abs(v: &[f32]) -> f32 {
+    f32::from_bits(v.iter().map(|x| x.abs().to_bits()).max().unwrap_or(0))
+}
+
+/// `v` as the tensor-core path sees it: multiplied by its power-of-two scale, rounded to the
+/// nearest f16, and divided back (exact), in f32.
+pub fn round_like_tensor_cores(v: &[f32]) -> Vec<f32> {
+    let s = f16_operand_scale(max_abs(v));
+    v.iter().map(|&x| half::f16::from_f32(x * s).to_f32() / s).collect()
+}
+
+/// A CPU emulation of `Precision::High`: input and weights rounded to f16 exactly as the GPU
+/// rounds them ([`round_like_tensor_cores`], per tensor), then multiplied and summed in f64. The
+/// GPU sums in f32, which adds only f32-level error on top; so this checks the operand
+/// rounding, the scaling rule and the tolerance on any machine, tensor cores or not.
+pub fn conv2d_high_emulated(
+    desc: &Conv2dDesc,
+    input: &[f32],
+    shape: [usize; 4],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+) -> Result<Vec<f64>> {
+    let x = round_like_tensor_cores(input);
+    let w = round_like_tensor_cores(weights);
+    conv2d_f64(desc, &x, shape, &w, bias, residual)
 }
 
 /// `x`, logically `[n, c, h, w]` in NCHW order, rearranged into NHWC: for tests and tools that

@@ -3,7 +3,7 @@
 //! which `auto` reads before its heuristics (see `cache_path`).
 
 use crate::algo::workgroup_fits;
-use crate::desc::{Algo, Conv2dDesc, GemmBlock, Product, TileLayout, WINOGRAD_TILES};
+use crate::desc::{Algo, Conv2dDesc, GemmBlock, Product, TensorBlock, TileLayout, WINOGRAD_TILES};
 use crate::error::{Error, Result};
 use crate::plan::{Tuned, WinogradKernels};
 use crate::runtime::{Context, Conv2d};
@@ -48,6 +48,7 @@ pub fn tune(
             Some(Product::Fused) => vec![WinogradKernels::Fused],
             Some(Product::Block(b)) => vec![WinogradKernels::Separate(b)],
             Some(Product::Separate) => blocks.collect(),
+            Some(Product::Tensor(_)) => Vec::new(),
             // The fused kernel takes one channel group only.
             None if desc.groups > 1 => blocks.collect(),
             None => blocks.chain([WinogradKernels::Fused]).collect(),
@@ -58,12 +59,36 @@ pub fn tune(
             }
         }
     }
-    if matches!(desc.algo, None | Some(Algo::Gemm)) && !desc.forces_winograd() {
+    let gemm_open = matches!(desc.algo, None | Some(Algo::Gemm)) && !desc.forces_winograd();
+    if gemm_open && !matches!(desc.product, Some(Product::Tensor(_))) {
         let blocks: Vec<GemmBlock> = match desc.product {
             Some(Product::Block(b)) => vec![b],
             _ => GemmBlock::CATALOGUE.iter().copied().filter(fits).collect(),
         };
         candidates.extend(blocks.into_iter().map(|block| Tuned::Gemm { block }));
+    }
+    // The cooperative-matrix blocks, where the precision asks for them and the adapter has
+    // them (the f32 cores stay candidates: tune keeps whichever is faster).
+    let caps = ctx.tensor();
+    let frag = match desc.precision {
+        crate::desc::Precision::High => caps.f16_frag(),
+        crate::desc::Precision::Highest => caps.f32_frag(),
+    };
+    if let (true, Some(frag)) = (gemm_open, frag) {
+        let catalogue: &[TensorBlock] =
+            if frag == 16 { &TensorBlock::CATALOGUE_16 } else { &TensorBlock::CATALOGUE_8 };
+        let blocks: Vec<TensorBlock> = match desc.product {
+            Some(Product::Tensor(b)) => vec![b],
+            Some(_) => Vec::new(),
+            None => catalogue.to_vec(),
+        };
+        let threads = |b: &TensorBlock| b.subgroups()[0] * b.subgroups()[1] * caps.subgroup;
+        candidates.extend(
+            blocks
+                .into_iter()
+                .filter(|b| workgroup_fits([threads(b), 1], b.workgroup_bytes(), &limits))
+                .map(|block| Tuned::Tensor { block }),
+        );
     }
     if candidates.is_empty() {
         return Err(Error::Unsupported(format!(
@@ -88,6 +113,13 @@ pub fn tune(
             Tuned::Gemm { block } => Conv2dDesc {
                 algo: Some(Algo::Gemm),
                 product: Some(Product::Block(block)),
+                residual: false,
+                precision: crate::desc::Precision::Highest,
+                ..desc.clone()
+            },
+            Tuned::Tensor { block } => Conv2dDesc {
+                algo: Some(Algo::Gemm),
+                product: Some(Product::Tensor(block)),
                 residual: false,
                 ..desc.clone()
             },

@@ -71,6 +71,10 @@ fn parse(text: &str) -> Table {
         let known = |b: &GemmBlock| GemmBlock::CATALOGUE.contains(b);
         let trusted = match choice {
             Tuned::Gemm { block } => known(&block),
+            Tuned::Tensor { block } => {
+                crate::desc::TensorBlock::CATALOGUE_16.contains(&block)
+                    || crate::desc::TensorBlock::CATALOGUE_8.contains(&block)
+            }
             Tuned::Winograd { m, kernels, .. } => {
                 WINOGRAD_TILES.iter().any(|t| t.0 == m)
                     && match kernels {

@@ -24,6 +24,7 @@ fn tuned_choice_is_cached_and_used_by_auto() {
     let want = match best {
         Tuned::Winograd { m, layout, kernels } => Path::Winograd { m, r: 3, layout, kernels },
         Tuned::Gemm { block } => Path::Gemm { block },
+        Tuned::Tensor { block } => Path::TensorGemm { block, precision: desc.precision },
     };
     assert_eq!(plan.path, want);
     // The tuned plan still computes the right thing.

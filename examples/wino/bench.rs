@@ -1,12 +1,16 @@
 //! `wino bench`: times the layers of a suite (`wgpu_winograd::suites`) per algorithm variant:
 //! a table and the network totals (Σ time × count) on stdout, progress and skipped layers on
-//! stderr, optionally JSON records and an SVG plot.
+//! stderr, optionally JSON records and an SVG plot. `--suite gemm` instead times a plain GEMM
+//! on cooperative matrices with every block of 16×16 fragments.
 
 use crate::npy::{check_output, write_atomically};
-use crate::{glue, lib, plot, Auto, BenchArgs, Res, SuiteArg};
+use crate::{glue, lib, plot, Auto, BenchArgs, Fuse, Res, SuiteArg};
 use serde::Serialize;
 use wgpu_winograd::suites::{Layer, Suite};
-use wgpu_winograd::{reference, tune, Algo, Context, Conv2d, Conv2dDesc, Product, TileLayout};
+use wgpu_winograd::{
+    reference, tensor_matmul, tune, Algo, Context, Conv2d, Conv2dDesc, DType, Error, Product, TensorBlock,
+    TileLayout,
+};
 
 /// A timed variant: forced algorithm, layout and Winograd tile (a forced tile also forces the
 /// three separate kernels), each `None` for automatic.
@@ -46,6 +50,45 @@ struct AdapterJson {
     driver_info: String,
 }
 
+impl AdapterJson {
+    fn new(i: &wgpu::AdapterInfo) -> AdapterJson {
+        AdapterJson {
+            name: i.name.clone(),
+            backend: i.backend.to_string(),
+            device_type: format!("{:?}", i.device_type),
+            driver: i.driver.clone(),
+            driver_info: i.driver_info.clone(),
+        }
+    }
+}
+
+/// `--suite gemm`: the adapter and one record per block that ran.
+#[derive(Serialize)]
+struct GemmReport {
+    adapter: AdapterJson,
+    /// What `Context::cooperative_matrices` reports, `16×16 f16→f32`.
+    cooperative_matrices: String,
+    date: String,
+    results: Vec<GemmRecord>,
+}
+
+/// One block of `--suite gemm`.
+#[derive(Serialize)]
+struct GemmRecord {
+    suite: &'static str,
+    m: usize,
+    n: usize,
+    k: usize,
+    block: String,
+    gpu_ms: f64,
+    tflops: f64,
+    /// Elements of C that differ from the exact product.
+    wrong: usize,
+}
+
+/// `--gemm-size` when not given.
+const GEMM_SIZE: [usize; 3] = [4096, 4096, 4096];
+
 /// One layer × variant × dtype.
 #[derive(Serialize)]
 pub struct Record {
@@ -72,6 +115,10 @@ pub struct Record {
     /// Winograd only: `fused kernel` or the product block.
     pub product: Option<String>,
     pub dtype: String,
+    /// The precision asked for: `highest` or `high`.
+    pub precision: String,
+    /// Why the requested precision did not run as asked (`high` ran `highest`), if it did not.
+    pub precision_note: Option<String>,
     pub gpu_ms: Option<f64>,
     pub wall_ms: f64,
     /// Empty submit + wait, timed alternately with the calls.
@@ -116,6 +163,8 @@ pub fn run(a: &BenchArgs) -> Res<()> {
         check_output(path, &[])?;
     }
     let suite = match a.suite {
+        SuiteArg::Gemm => return run_gemm(a),
+        _ if a.gemm_size.is_some() => return Err("--gemm-size applies to --suite gemm only".into()),
         SuiteArg::Seed => Suite::Seed,
         SuiteArg::Resnet => Suite::Resnet,
         SuiteArg::Resnet50 => Suite::Resnet50,
@@ -146,6 +195,8 @@ pub fn run(a: &BenchArgs) -> Res<()> {
     );
     let total = layers.len() * variants.len();
     let (mut results, mut step, mut skipped) = (Vec::new(), 0, 0);
+    // Each distinct precision note is printed once, not per layer.
+    let mut notes: Vec<String> = Vec::new();
     print_header();
     for layer in &layers {
         if a.tune {
@@ -157,6 +208,10 @@ pub fn run(a: &BenchArgs) -> Res<()> {
             eprintln!("[{step}/{total}] {} {} {} ...", layer.name, Auto(algo), Auto(layout));
             match bench_one(&ctx, layer, (algo, layout, tile), a)? {
                 Some((record, resolved)) => {
+                    if let Some(note) = record.precision_note.as_ref().filter(|n| !notes.contains(n)) {
+                        eprintln!("{note} (first for {}; not repeated for later layers)", layer.name);
+                        notes.push(note.clone());
+                    }
                     print_row(&record, resolved);
                     results.push(record);
                 }
@@ -169,13 +224,7 @@ pub fn run(a: &BenchArgs) -> Res<()> {
     }
     print_totals(&results, skipped);
     let report = Report {
-        adapter: AdapterJson {
-            name: i.name.clone(),
-            backend: i.backend.to_string(),
-            device_type: format!("{:?}", i.device_type),
-            driver: i.driver.clone(),
-            driver_info: i.driver_info.clone(),
-        },
+        adapter: AdapterJson::new(i),
         empty_submit_ms: floor,
         empty_dispatch_ms: one_dispatch,
         date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
@@ -201,7 +250,7 @@ fn bench_weights(desc: &Conv2dDesc, layer: &Layer) -> Res<Vec<f32>> {
 }
 
 fn tune_layer(ctx: &Context, layer: &Layer, a: &BenchArgs) -> Res<()> {
-    let desc = glue::layer_desc(layer, None, None, a.fuse, a.dtype);
+    let desc = glue::layer_desc(layer, None, None, a.fuse, a.dtype, a.precision);
     if desc.is_depthwise() {
         eprintln!("not tuned: {}: depthwise layers have one kernel", layer.name);
         return Ok(());
@@ -229,7 +278,7 @@ fn bench_one(
     (algo, layout, tile): Variant,
     a: &BenchArgs,
 ) -> Res<Option<(Record, Option<TileLayout>)>> {
-    let desc = glue::layer_desc(layer, algo, layout, a.fuse, a.dtype);
+    let desc = glue::layer_desc(layer, algo, layout, a.fuse, a.dtype, a.precision);
     let desc = match tile {
         Some(m) => Conv2dDesc { tile: Some(m), product: Some(Product::Separate), ..desc },
         None => desc,
@@ -282,6 +331,8 @@ fn bench_one(
         tile: parts.as_ref().map(|p| p.0),
         product: glue::plan_product(&plan),
         dtype: a.dtype.to_string(),
+        precision: a.precision.to_string(),
+        precision_note: plan.precision_note.clone(),
         gpu_ms: t.gpu_ms,
         wall_ms: t.wall_ms,
         floor_ms: t.floor_ms,
@@ -398,4 +449,130 @@ fn print_totals(results: &[Record], skipped: usize) {
     if skipped > 0 {
         println!("({skipped} layer(s) skipped: the forced algorithm cannot do them; see stderr)");
     }
+    let noted = results.iter().filter(|r| r.precision_note.is_some()).count();
+    if noted > 0 {
+        println!(
+            "(precision {} ran as highest in {noted} of {} record(s); see stderr and the JSON's precision_note)",
+            results[0].precision,
+            results.len()
+        );
+    }
+}
+
+/// `--suite gemm`: `tensor_matmul` with every block of 16×16 fragments that fits the adapter.
+/// Blocks that cannot run this size here are skipped (stderr); an adapter without cooperative
+/// matrices is an error, and so is any wrong element (after the table and JSON are written).
+fn run_gemm(a: &BenchArgs) -> Res<()> {
+    let conv_only = [
+        ("--algo", a.algo.is_some()),
+        ("--plot", a.plot.is_some()),
+        ("--tune", a.tune),
+        ("--kernels", a.kernels),
+        ("--batch", a.batch != 32),
+        ("--fuse", a.fuse != Fuse::Auto),
+        ("--dtype", a.dtype != DType::F32),
+    ];
+    if let Some((flag, _)) = conv_only.iter().find(|(_, given)| *given) {
+        return Err(format!(
+            "{flag} applies to the convolution suites, not --suite gemm (f16 operands, f32 results)"
+        ));
+    }
+    let [m, n, k] = a.gemm_size.unwrap_or(GEMM_SIZE);
+    if m == 0 || n == 0 || k == 0 {
+        return Err(format!("--gemm-size {m},{n},{k}: every dimension must be positive"));
+    }
+    let ctx = lib(Context::new())?;
+    let (i, limits) = (ctx.adapter_info(), ctx.limits());
+    // A and B in f16, C in f32, each in one binding (checked before any host allocation).
+    let binding = limits.max_storage_buffer_binding_size;
+    for (what, rows, cols, bytes) in [("A", k, m, 2u64), ("B", k, n, 2), ("C", m, n, 4)] {
+        match (rows as u64).checked_mul(cols as u64).and_then(|e| e.checked_mul(bytes)) {
+            Some(b) if b <= binding => {}
+            _ => {
+                return Err(format!(
+                    "--gemm-size {m},{n},{k}: {what} ({rows}×{cols}) needs more than the {binding} bytes \
+                     a binding holds on this adapter"
+                ))
+            }
+        }
+    }
+    let blocks = TensorBlock::CATALOGUE_16;
+    // An empty GEMM does no GPU work: it fails on the adapter (Unsupported) before the shape, so
+    // an adapter without cooperative matrices gives its one error line before any other output.
+    if let Err(e @ Error::Unsupported(_)) = tensor_matmul(&ctx, [0, 0, 0], blocks[0], 1) {
+        return Err(e.to_string());
+    }
+    let coop = ctx.cooperative_matrices();
+    eprintln!("adapter: {} ({}); cooperative matrices: {coop}", i.name, i.backend);
+    let mut results: Vec<GemmRecord> = Vec::new();
+    for (step, block) in blocks.iter().enumerate() {
+        let [wm, wn] = block.subgroups();
+        let (threads, bytes) = (wm * wn * i.subgroup_max_size, block.workgroup_bytes());
+        let fits = threads <= limits.max_compute_invocations_per_workgroup
+            && threads <= limits.max_compute_workgroup_size_x
+            && bytes <= limits.max_compute_workgroup_storage_size;
+        if !fits {
+            eprintln!(
+                "skipped: {block}: its workgroup ({threads} invocations, {bytes} bytes of workgroup memory) \
+                 exceeds this adapter's limits ({} invocations, {} bytes)",
+                limits.max_compute_invocations_per_workgroup, limits.max_compute_workgroup_storage_size
+            );
+            continue;
+        }
+        let tile = [block.bm() as usize, block.bn() as usize, block.bk() as usize];
+        if !(m.is_multiple_of(tile[0]) && n.is_multiple_of(tile[1]) && k.is_multiple_of(tile[2])) {
+            eprintln!(
+                "skipped: {block}: {m}×{n}×{k} is not a multiple of its {}×{}×{}",
+                tile[0], tile[1], tile[2]
+            );
+            continue;
+        }
+        eprintln!("[{}/{}] gemm {m}×{n}×{k} {block} ...", step + 1, blocks.len());
+        let t = match tensor_matmul(&ctx, [m, n, k], *block, a.iters as usize) {
+            Ok(t) => t,
+            Err(e @ Error::TooLarge(_)) => {
+                eprintln!("skipped: {block}: {e}");
+                continue;
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        if results.is_empty() {
+            println!("{:<24} {:>16} {:>10} {:>9} {:>8}", "block", "m×n×k", "gpu ms", "TFLOP/s", "wrong");
+        }
+        println!(
+            "{:<24} {:>16} {:>10.4} {:>9.2} {:>8}",
+            block.to_string(),
+            format!("{m}×{n}×{k}"),
+            t.gpu_ms,
+            t.tflops,
+            t.wrong
+        );
+        let block = block.to_string();
+        let (gpu_ms, tflops, wrong) = (t.gpu_ms, t.tflops, t.wrong);
+        results.push(GemmRecord { suite: "gemm", m, n, k, block, gpu_ms, tflops, wrong });
+    }
+    if results.is_empty() {
+        return Err(format!(
+            "no block of 16×16 fragments could run GEMM {m}×{n}×{k} on adapter '{}' \
+             (cooperative matrices: {coop}); see the skipped lines",
+            i.name
+        ));
+    }
+    let wrong: Vec<String> =
+        results.iter().filter(|r| r.wrong > 0).map(|r| format!("{} ({} wrong)", r.block, r.wrong)).collect();
+    let report = GemmReport {
+        adapter: AdapterJson::new(i),
+        cooperative_matrices: coop,
+        date: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        results,
+    };
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| format!("JSON: {e}"))?;
+        write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+        eprintln!("wrote {}", path.display());
+    }
+    if !wrong.is_empty() {
+        return Err(format!("tensor GEMM {m}×{n}×{k} gave wrong elements with {}", wrong.join(", ")));
+    }
+    Ok(())
 }

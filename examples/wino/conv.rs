@@ -72,6 +72,10 @@ pub fn run(a: &ConvArgs) -> Res<()> {
     eprintln!("adapter: {} ({})", ctx.adapter_info().name, ctx.adapter_info().backend);
     eprintln!("shape: {:?} → {:?} (logical NCHW; data format {})", plan.input, plan.output, a.data_format);
     eprintln!("path: {}", glue::describe(&plan));
+    // Also on its own line: `precision: high requested, ran highest (…)`.
+    if let Some(note) = &plan.precision_note {
+        eprintln!("{note}");
+    }
     let start = Instant::now();
     let output = run_conv(&conv, &input.data, shape, residual.as_ref().map(|r| &r.data[..]))?;
     eprintln!(

@@ -1,13 +1,27 @@
 //! `wino emit`: every generated kernel as WGSL, Metal Shading Language (the version wgpu uses on an
-//! M1), HLSL (the shader model wgpu's DX12 backend needs) or SPIR-V, one file each.
+//! M1), HLSL (the shader model wgpu's DX12 backend needs) or SPIR-V, one file each. The
+//! cooperative-matrix kernels are written for WGSL, MSL and SPIR-V; naga 30 has no HLSL for them.
 
 use crate::npy::write_atomically;
 use crate::{lib, EmitArgs, Res, Target};
-use wgpu_winograd::{all_kernels, backends};
+use wgpu_winograd::{all_kernels, backends, tensor_kernels};
 
 pub fn run(a: &EmitArgs) -> Res<()> {
     std::fs::create_dir_all(&a.out).map_err(|e| format!("cannot create {}: {e}", a.out.display()))?;
-    let kernels = all_kernels();
+    let mut kernels = all_kernels();
+    let tensor = tensor_kernels();
+    match a.target {
+        Target::Hlsl => {
+            eprintln!("note: cooperative-matrix kernels have no HLSL in naga 30; skipped {}", tensor.len())
+        }
+        Target::Wgsl | Target::Msl | Target::Spv => kernels.extend(tensor),
+    }
+    // Two kernels of one name would silently overwrite each other's file.
+    let mut names: Vec<&str> = kernels.iter().map(|k| k.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("two generated kernels are both named '{}'", pair[0]));
+    }
     let (mut total_lines, mut total_wgsl) = (0, 0);
     for k in &kernels {
         let (ext, bytes, lines) = match a.target {

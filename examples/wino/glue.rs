@@ -6,7 +6,7 @@
 use crate::{lib, ConvArgs, Fuse, Res};
 use wgpu_winograd::suites::Layer;
 use wgpu_winograd::{
-    reference, Algo, Conv2dDesc, DType, Padding, Path as ConvPath, Plan, Product, TileLayout,
+    reference, Algo, Conv2dDesc, DType, Padding, Path as ConvPath, Plan, Precision, Product, TileLayout,
 };
 
 /// `--fuse` as the descriptor's product choice.
@@ -43,18 +43,21 @@ pub fn conv_desc(
         layout: a.layout.0,
         product: product(a.fuse),
         dtype: a.dtype,
+        precision: a.precision,
         data_format: a.data_format,
         weight_format: a.weight_format,
     }
 }
 
-/// The descriptor of a bench layer with the variant's forced algorithm and layout.
+/// The descriptor of a bench layer with the variant's forced algorithm and layout, and the
+/// requested element type and precision.
 pub fn layer_desc(
     layer: &Layer,
     algo: Option<Algo>,
     layout: Option<TileLayout>,
     fuse: Fuse,
     dtype: DType,
+    precision: Precision,
 ) -> Conv2dDesc {
     let winograd = matches!(algo, None | Some(Algo::Winograd)) && layer.stride == 1 && layer.groups == 1;
     Conv2dDesc {
@@ -65,6 +68,7 @@ pub fn layer_desc(
         layout,
         product: if winograd { product(fuse) } else { None },
         dtype,
+        precision,
         ..Conv2dDesc::new(layer.c, layer.k, layer.kernel, layer.padding)
     }
 }
@@ -98,6 +102,7 @@ pub fn plan_product(plan: &Plan) -> Option<String> {
     match plan.path {
         ConvPath::Winograd { kernels, .. } => Some(product_name(kernels)),
         ConvPath::Gemm { block } => Some(block.to_string()),
+        ConvPath::TensorGemm { block, .. } => Some(block.to_string()),
         _ => None,
     }
 }

@@ -1,5 +1,5 @@
-//! `wino info`: the adapters wgpu sees, the one `Context::new` picks, its key limits and
-//! whether it has the optional features the library uses.
+//! `wino info`: the adapters wgpu sees, the one `Context::new` picks, its key limits, whether
+//! it has the optional features the library uses, and the cooperative matrices it runs on.
 
 use crate::{lib, Res};
 use wgpu_winograd::{enumerate_adapters, Context};
@@ -51,8 +51,9 @@ pub fn run() -> Res<()> {
         "native (enable f16)"
     };
     println!("f16 activations: {storage}");
-    // Tensor-core (cooperative matrix) configurations the adapter reports; the library does not
-    // use them yet (issue #8), but this is where a user sees whether an adapter has them.
+    // The tensor-core (cooperative matrix) fragments the library runs on this context
+    // (`--precision high`), then every configuration the adapter reports.
+    println!("cooperative matrices: {}", ctx.cooperative_matrices());
     let coop = adapters.iter().find(|a| a.get_info() == *chosen).map(|a| a.cooperative_matrix_properties());
     let coop: Vec<String> = coop
         .unwrap_or_default()
@@ -61,7 +62,10 @@ pub fn run() -> Res<()> {
             format!("M{}N{}K{} {:?}×{:?}→{:?}", p.m_size, p.n_size, p.k_size, p.ab_type, p.ab_type, p.cr_type)
         })
         .collect();
-    println!("cooperative matrices: {}", if coop.is_empty() { "none".to_string() } else { coop.join(", ") });
+    println!(
+        "cooperative matrix shapes the adapter reports: {}",
+        if coop.is_empty() { "none".to_string() } else { coop.join(", ") }
+    );
     Ok(())
 }
 

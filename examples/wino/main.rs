@@ -3,27 +3,33 @@
 //! ```text
 //! wino info
 //!     Every adapter wgpu sees (name, backend, device type, driver), the one `Context::new`
-//!     picks, its key limits and whether it has SHADER_F16, TIMESTAMP_QUERY and SUBGROUP.
+//!     picks, its key limits, whether it has SHADER_F16, TIMESTAMP_QUERY and SUBGROUP, and the
+//!     cooperative matrices the library can use on it.
 //! wino conv --input X.npy --weight W.npy [--bias B.npy] [--residual R.npy] [--output Y.npy]
 //!           [--padding P|T,B,L,R] [--padding-mode zeros|reflect|replicate|circular]
 //!           [--stride S|SH,SW] [--dilation D|DH,DW] [--groups G]
 //!           [--algo auto|winograd|gemm|depthwise|direct] [--tile 2|4|6] [--layout auto|r_16_6_6|r_6_6_16]
-//!           [--fuse auto|on|off]
+//!           [--fuse auto|on|off] [--precision highest|high]
 //!           [--dtype f32|f16] [--data-format nchw|nhwc] [--weight-format oihw|hwio]
 //!           [--activation none|relu|relu6|silu] [--iters N] [--verify]
 //! wino conv --random N,C,H,W [--out-channels K] [--kernel R] [...]
 //!     One convolution on little-endian float32/float16 C-order `.npy` files (or on random
 //!     data). Prints the path taken and the call's wall time on stderr (`--iters N` adds
 //!     repeated GPU timing); `--verify` compares the values as stored with the f64 CPU
-//!     reference. The output has the input file's element type and data format.
+//!     reference. The output has the input file's element type and data format. Where
+//!     `--precision high` runs as `highest`, the plan's note says why.
 //! wino emit --target wgsl|msl|hlsl|spv --out DIR
-//!     Every generated kernel as WGSL, Metal Shading Language, HLSL or SPIR-V, one file each.
+//!     Every generated kernel as WGSL, Metal Shading Language, HLSL or SPIR-V, one file each,
+//!     the cooperative-matrix kernels included (except for HLSL, which naga cannot write them in).
 //! wino bench --suite seed|resnet|resnet50|mobilenetv2|all [--batch N] [--algo auto|winograd|gemm|depthwise|direct]
-//!            [--json FILE] [--plot FILE.svg] [--iters N] [--dtype f32|f16]
+//!            [--json FILE] [--plot FILE.svg] [--iters N] [--dtype f32|f16] [--precision highest|high]
 //!            [--tune] [--fuse auto|on|off] [--kernels]
 //!     Times the suite's layers: by default Winograd (layout auto and both fixed layouts)
 //!     against direct on seed/resnet, `auto` on the networks. A table and network totals on
 //!     stdout, progress on stderr, optionally JSON records and an SVG plot.
+//! wino bench --suite gemm [--gemm-size M,N,K] [--iters N] [--json FILE]
+//!     Times a plain f16 GEMM on cooperative matrices (4096×4096×4096 by default) with every
+//!     block of 16×16 fragments, checking every element; needs an adapter with them.
 //! ```
 //!
 //! Every failure is one `wino: error: …` line on stderr and exit code 1. Output files are
@@ -44,7 +50,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use wgpu_winograd::{Activation, Algo, DType, DataFormat, Padding, PaddingMode, TileLayout, WeightFormat};
+use wgpu_winograd::{
+    Activation, Algo, DType, DataFormat, Padding, PaddingMode, Precision, TileLayout, WeightFormat,
+};
 
 /// Every fallible step returns its one-line message.
 type Res<T> = Result<T, String>;
@@ -124,6 +132,10 @@ struct ConvArgs {
     /// Element type of activations on the GPU: f32 or f16 (arithmetic is f32).
     #[arg(long, default_value = "f32")]
     dtype: DType,
+    /// highest (f32 products) or high (f16 operands on cooperative matrices where the adapter
+    /// has them; else runs highest, and says so).
+    #[arg(long, default_value = "highest")]
+    precision: Precision,
     /// Memory order of input, residual and output: nchw or nhwc.
     #[arg(long, default_value = "nchw")]
     data_format: DataFormat,
@@ -192,9 +204,12 @@ enum Target {
 
 #[derive(Args)]
 struct BenchArgs {
-    /// Which layers.
+    /// Which layers, or `gemm`: a plain GEMM on cooperative matrices with every 16×16 block.
     #[arg(long, default_value = "seed")]
     suite: SuiteArg,
+    /// GEMM size of --suite gemm [default: 4096,4096,4096]; blocks it is not a multiple of are skipped.
+    #[arg(long, value_name = "M,N,K", value_parser = parse_triple)]
+    gemm_size: Option<[usize; 3]>,
     /// Batch of the resnet50 and mobilenetv2 suites.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     batch: u32,
@@ -214,6 +229,9 @@ struct BenchArgs {
     /// Element type of activations: f32 or f16.
     #[arg(long, default_value = "f32")]
     dtype: DType,
+    /// highest or high (f16 operands on cooperative matrices where the adapter has them).
+    #[arg(long, default_value = "highest")]
+    precision: Precision,
     /// First time every Winograd candidate per shape and cache the winner, which `auto` then uses.
     /// Time again in a new process for figures: after tuning, this process's timings run slow.
     #[arg(long)]
@@ -226,14 +244,16 @@ struct BenchArgs {
     kernels: bool,
 }
 
-/// `--suite`, mirrored onto [`wgpu_winograd::suites::Suite`].
-#[derive(Clone, Copy, ValueEnum)]
+/// `--suite`, mirrored onto [`wgpu_winograd::suites::Suite`], plus the tensor-core GEMM.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum SuiteArg {
     Seed,
     Resnet,
     Resnet50,
     Mobilenetv2,
     All,
+    // Not a convolution suite: `tensor_matmul` with every block of 16×16 fragments.
+    Gemm,
 }
 
 fn main() -> ExitCode {
@@ -336,4 +356,9 @@ fn parse_pair(text: &str) -> Res<[usize; 2]> {
 fn parse_dims(text: &str) -> Res<[usize; 4]> {
     let v = integers(text, &[4])?;
     Ok([v[0], v[1], v[2], v[3]])
+}
+
+fn parse_triple(text: &str) -> Res<[usize; 3]> {
+    let v = integers(text, &[3])?;
+    Ok([v[0], v[1], v[2]])
 }

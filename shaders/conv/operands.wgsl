@@ -9,7 +9,7 @@ fn load_a(g: u32, k: u32, row: u32) -> vec4<f32> {
     if (k >= params.reduction || row >= params.k_stride) {
         return vec4<f32>(0.0);
     }
-    return w[(g * params.group_stride + k * params.k_stride + row) / 4u];
+    return {{W_LOAD}};
 }
 
 // Image offset, channel-group offset and output pixel of one column.

@@ -5,20 +5,21 @@
 //! stride-1, unpadded convolution is the plain-GEMM special case: each column is one pixel.
 
 use super::{auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
-use crate::codegen::uniform::{fit, GemmParams, PackParams, Uniform};
-use crate::codegen::{self, ConvOperands, Gather, Operands};
-use crate::desc::{Conv2dDesc, DataFormat, GemmBlock, Padding, Product};
+use crate::codegen::uniform::{fit, AmaxParams, GemmParams, PackParams, Uniform};
+use crate::codegen::{self, ConvOperands, FragType, Gather, Operands, Storage, TensorOperands};
+use crate::desc::{Conv2dDesc, DataFormat, GemmBlock, Padding, Precision, Product, TensorBlock};
 use crate::error::{Error, Result};
-use crate::plan::{Path, Plan, Tuned};
+use crate::plan::{Path, Piece, Plan, TensorCaps, Tuned};
+use crate::reference::f16_operand_scale;
 use wgpu::Limits;
 
 /// How B is read for a descriptor, output size and block: one element per column for 1×1,
 /// stride-1, unpadded convolutions — aligned vec4s of four columns where NCHW images have a
 /// multiple of 4 pixels, of four channels where NHWC groups have a multiple of 4 channels (and
 /// the block's reduction step is too) — and im2col indexing for everything else.
-fn gather(desc: &Conv2dDesc, out_hw: usize, block: GemmBlock) -> Gather {
+fn gather(desc: &Conv2dDesc, out_hw: usize, bk: u32) -> Gather {
     let pointwise = desc.kernel == [1, 1] && desc.stride == [1, 1] && desc.padding == Padding::default();
-    let channels_by_4 = (desc.in_channels / desc.groups).is_multiple_of(4) && block.bk().is_multiple_of(4);
+    let channels_by_4 = (desc.in_channels / desc.groups).is_multiple_of(4) && bk.is_multiple_of(4);
     match (pointwise, desc.data_format) {
         (true, DataFormat::Nchw) if out_hw.is_multiple_of(4) => Gather::PointwiseVec4,
         (true, DataFormat::Nhwc) if channels_by_4 => Gather::PointwiseNhwcVec4,
@@ -81,7 +82,9 @@ pub(crate) fn plan(
     let block = match desc.product {
         Some(Product::Block(b)) => b,
         Some(p) => {
-            return Err(Error::InvalidDescriptor(format!("gemm takes only a product block, not '{p}'")))
+            return Err(Error::InvalidDescriptor(format!(
+                "gemm on the f32 cores takes only a product block, not '{p}'"
+            )))
         }
         None => match tuned {
             Some(Tuned::Gemm { block }) => block,
@@ -95,9 +98,26 @@ pub(crate) fn plan(
             block.workgroup_bytes()
         )));
     }
+    let chunk = split(desc, input, output, limits, [block.bm(), block.bn()])?;
+    Ok((Path::Gemm { block }, chunk, 1))
+}
+
+/// Images per pass for a `[bm, bn]` block: the row blocks and groups must fit one grid
+/// dimension, one image's column blocks another.
+fn split(
+    desc: &Conv2dDesc,
+    input: [usize; 4],
+    output: [usize; 4],
+    limits: &Limits,
+    [bm, bn]: [u32; 2],
+) -> Result<usize> {
+    let [n, _, _, _] = input;
+    let [_, _, oh, ow] = output;
+    let (group_out, _, _) = dims(desc);
+    let out_hw = oh * ow;
     let budget = Budget::new(input, output, desc.dtype.size(), limits)?;
     // Weights past a binding are split into output-channel slices by the planner.
-    let row_blocks = group_out.div_ceil(block.bm() as usize) as u64;
+    let row_blocks = group_out.div_ceil(bm as usize) as u64;
     if row_blocks > budget.max_groups || desc.groups as u64 > budget.max_groups {
         return Err(Error::TooLarge(format!(
             "{row_blocks} row blocks or {} groups exceed {} workgroups per dimension",
@@ -105,17 +125,93 @@ pub(crate) fn plan(
         )));
     }
     // The grid's x counts column blocks of the chunk's pixels.
-    let max_columns = budget.max_groups * block.bn() as u64;
+    let max_columns = budget.max_groups * bn as u64;
     if out_hw as u64 > max_columns {
         return Err(Error::TooLarge(format!(
             "one image's {out_hw} output pixels exceed the grid's {max_columns} columns"
         )));
     }
-    Ok((Path::Gemm { block }, budget.images(n, out_hw as u64, max_columns.min(u32::MAX as u64)), 1))
+    Ok(budget.images(n, out_hw as u64, max_columns.min(u32::MAX as u64)))
 }
 
-/// The weight preparation: OIHW/HWIO → `[group][reduction][k_stride]`.
-fn prep(desc: &Conv2dDesc, g: &Geometry, limits: &Limits) -> Result<Prep> {
+/// Fewer workgroups than this leave the H100's 132 SMs under-filled (two waves of one
+/// workgroup per SM); the ladder then takes the next smaller tensor block.
+const MIN_TENSOR_WORKGROUPS: usize = 264;
+
+/// The tensor block for a GEMM of `rows` output channels per group and `columns` columns: the
+/// largest (most reuse per staged operand) that still gives enough workgroups, and that fits
+/// the adapter.
+fn tensor_block(
+    rows: usize,
+    columns: usize,
+    groups: usize,
+    frag: u32,
+    caps: TensorCaps,
+    limits: &Limits,
+) -> Result<TensorBlock> {
+    let catalogue: &[TensorBlock] =
+        if frag == 16 { &TensorBlock::CATALOGUE_16 } else { &TensorBlock::CATALOGUE_8 };
+    let fits = |b: &TensorBlock| tensor_fits(b, caps, limits);
+    let workgroups =
+        |b: &TensorBlock| rows.div_ceil(b.bm() as usize) * columns.div_ceil(b.bn() as usize) * groups;
+    // Least padding first (a block taller than the rows multiplies zeros), then most work per
+    // workgroup among those with enough workgroups.
+    let waste = |b: &TensorBlock| rows.next_multiple_of(b.bm() as usize) * 64 / rows.max(1);
+    let mut candidates: Vec<TensorBlock> = catalogue.iter().copied().filter(fits).collect();
+    candidates.sort_by_key(|b| (waste(b), std::cmp::Reverse(b.bm() * b.bn())));
+    candidates
+        .iter()
+        .copied()
+        .find(|b| workgroups(b) >= MIN_TENSOR_WORKGROUPS)
+        .or_else(|| candidates.iter().copied().min_by_key(|b| (waste(b), b.bm() * b.bn())))
+        .ok_or_else(|| Error::Unsupported("no tensor block fits this adapter's workgroup limits".into()))
+}
+
+/// Whether a tensor block's workgroup fits the adapter.
+fn tensor_fits(b: &TensorBlock, caps: TensorCaps, limits: &Limits) -> bool {
+    let [wm, wn] = b.subgroups();
+    workgroup_fits([wm * wn * caps.subgroup, 1], b.workgroup_bytes(), limits)
+}
+
+/// The tensor-core GEMM path: the tuned block or one chosen for the shape, and the split.
+pub(crate) fn plan_tensor(
+    desc: &Conv2dDesc,
+    input: [usize; 4],
+    output: [usize; 4],
+    limits: &Limits,
+    caps: TensorCaps,
+    precision: Precision,
+    tuned: Option<Tuned>,
+) -> Result<(Path, usize, usize)> {
+    let frag = match precision {
+        Precision::High => caps.f16_frag(),
+        Precision::Highest => caps.f32_frag(),
+    }
+    .ok_or_else(|| Error::Unsupported(format!("no cooperative matrices for precision {precision}")))?;
+    let (group_out, _, _) = dims(desc);
+    let columns = output[0] * output[2] * output[3];
+    let block = match (desc.product, tuned) {
+        (Some(Product::Tensor(block)), _) => {
+            if !tensor_fits(&block, caps, limits) {
+                return Err(Error::Unsupported(format!(
+                    "tensor block {block} needs {} bytes of workgroup memory or more invocations than this adapter allows",
+                    block.workgroup_bytes()
+                )));
+            }
+            block
+        }
+        (_, Some(Tuned::Tensor { block })) if block.frag() == frag && tensor_fits(&block, caps, limits) => {
+            block
+        }
+        _ => tensor_block(group_out, columns, desc.groups, frag, caps, limits)?,
+    };
+    let chunk = split(desc, input, output, limits, [block.bm(), block.bn()])?;
+    Ok((Path::TensorGemm { block, precision }, chunk, 1))
+}
+
+/// The weight preparation: OIHW/HWIO → `[group][reduction][k_stride]`, in f32, or in f16
+/// multiplied by `scale` for the tensor cores.
+fn prep(desc: &Conv2dDesc, g: &Geometry, limits: &Limits, f16_scale: Option<f32>) -> Result<Prep> {
     let (group_out, reduction, k_stride) = dims(desc);
     let group_stride = reduction * k_stride;
     let total = desc.groups * group_stride;
@@ -131,9 +227,66 @@ fn prep(desc: &Conv2dDesc, g: &Geometry, limits: &Limits) -> Result<Prep> {
         ws_i,
         ws_h,
         ws_w,
+        scale: f16_scale.unwrap_or(1.0),
     };
-    let (bytes, kernel) = (total as u64 * 4, codegen::pack_weights());
-    Ok(Prep::new("gemm_packed".into(), bytes, kernel, total as u64, params.words(), limits))
+    let (key, element) = match f16_scale {
+        Some(_) => ("gemm_packed_f16", 2),
+        None => ("gemm_packed", 4),
+    };
+    let kernel = codegen::pack_weights(f16_scale.is_some());
+    Ok(Prep::new(key.into(), total as u64 * element, kernel, total as u64, params.words(), limits))
+}
+
+/// The uniform block of one piece of the convolution GEMM (either core).
+fn params(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, piece: &Piece, w_unscale: f32) -> Result<GemmParams> {
+    let out_hw = plan.output[2] * plan.output[3];
+    let (group_out, reduction, k_stride) = dims(desc);
+    let [xs_n, xs_c, xs_h, xs_w] = g.xs;
+    let [ys_n, ys_c, ys_h, ys_w] = g.ys;
+    let y_offset = g.y_offset(piece);
+    Ok(GemmParams {
+        group_out: fit("output channels per group", group_out)?,
+        reduction: fit("reduction length", reduction)?,
+        k_stride: fit("packed row stride", k_stride)?,
+        group_stride: fit("packed group size", reduction * k_stride)?,
+        group_in: g.c / desc.groups as u32,
+        columns: fit("pixels per pass", piece.images * out_hw)?,
+        out_hw: fit("output pixels", out_hw)?,
+        out_w: g.out_w,
+        stride_h: fit("stride", desc.stride[0])?,
+        stride_w: fit("stride", desc.stride[1])?,
+        dil_h: fit("dilation", desc.dilation[0])?,
+        dil_w: fit("dilation", desc.dilation[1])?,
+        x_offset: g.x_offset(piece),
+        in_h: g.in_h,
+        in_w: g.in_w,
+        pad_top: g.pad_top,
+        pad_left: g.pad_left,
+        xs_n,
+        xs_c,
+        xs_h,
+        xs_w,
+        y_offset,
+        r_offset: y_offset,
+        ys_n,
+        ys_c,
+        ys_h,
+        ys_w,
+        w_unscale,
+    })
+}
+
+/// The convolution operands of a descriptor for a reduction step of `bk`.
+fn operands(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, bk: u32) -> ConvOperands {
+    let out_hw = plan.output[2] * plan.output[3];
+    ConvOperands {
+        kernel: desc.kernel,
+        gather: gather(desc, out_hw, bk),
+        vec4_store: desc.data_format == DataFormat::Nchw && out_hw.is_multiple_of(4),
+        storage: g.storage,
+        epilogue: super::epilogue(desc),
+        padding_mode: desc.padding_mode,
+    }
 }
 
 /// The passes of a GEMM plan.
@@ -145,55 +298,76 @@ pub(crate) fn build(
     block: GemmBlock,
 ) -> Result<Recipe> {
     let ep = super::epilogue(desc);
-    let out_hw = plan.output[2] * plan.output[3];
-    let operands = ConvOperands {
-        kernel: desc.kernel,
-        gather: gather(desc, out_hw, block),
-        vec4_store: desc.data_format == DataFormat::Nchw && out_hw.is_multiple_of(4),
-        storage: g.storage,
-        epilogue: ep,
-        padding_mode: desc.padding_mode,
-    };
-    let kernel = codegen::product(Operands::Conv(operands), block);
-    let (group_out, reduction, k_stride) = dims(desc);
-    let [xs_n, xs_c, xs_h, xs_w] = g.xs;
-    let [ys_n, ys_c, ys_h, ys_w] = g.ys;
-    let mut recipe = Recipe { preps: vec![prep(desc, g, limits)?], ..Recipe::default() };
+    let kernel = codegen::product(Operands::Conv(operands(desc, plan, g, block.bk())), block);
+    let (group_out, _, _) = dims(desc);
+    let mut recipe = Recipe { preps: vec![prep(desc, g, limits, None)?], ..Recipe::default() };
     for piece in &plan.pieces() {
-        let columns: u32 = fit("pixels per pass", piece.images * out_hw)?;
-        let y_offset = g.y_offset(piece);
-        let params = GemmParams {
-            group_out: fit("output channels per group", group_out)?,
-            reduction: fit("reduction length", reduction)?,
-            k_stride: fit("packed row stride", k_stride)?,
-            group_stride: fit("packed group size", reduction * k_stride)?,
-            group_in: g.c / desc.groups as u32,
-            columns,
-            out_hw: fit("output pixels", out_hw)?,
-            out_w: g.out_w,
-            stride_h: fit("stride", desc.stride[0])?,
-            stride_w: fit("stride", desc.stride[1])?,
-            dil_h: fit("dilation", desc.dilation[0])?,
-            dil_w: fit("dilation", desc.dilation[1])?,
-            x_offset: g.x_offset(piece),
-            in_h: g.in_h,
-            in_w: g.in_w,
-            pad_top: g.pad_top,
-            pad_left: g.pad_left,
-            xs_n,
-            xs_c,
-            xs_h,
-            xs_w,
-            y_offset,
-            r_offset: y_offset,
-            ys_n,
-            ys_c,
-            ys_h,
-            ys_w,
-        };
-        let grid =
-            [columns.div_ceil(block.bn()), (group_out as u32).div_ceil(block.bm()), desc.groups as u32];
+        let params = params(desc, plan, g, piece, 1.0)?;
+        let grid = [
+            params.columns.div_ceil(block.bn()),
+            (group_out as u32).div_ceil(block.bm()),
+            desc.groups as u32,
+        ];
         let slots = with_epilogue(ep, vec![Slot::Input, Slot::Output, Slot::Prepared]);
+        recipe.push(&kernel, grid, slots, params.words(), piece);
+    }
+    Ok(recipe)
+}
+
+/// The passes of a tensor-core GEMM plan. With f16 fragments the weights are packed in f16
+/// times their power-of-two scale; f32 activations get theirs from a max-magnitude pass over
+/// the input (the scratch word it accumulates into is cleared at the start of every call).
+pub(crate) fn build_tensor(
+    desc: &Conv2dDesc,
+    plan: &Plan,
+    g: &Geometry,
+    limits: &Limits,
+    (block, precision, subgroup): (TensorBlock, Precision, u32),
+) -> Result<Recipe> {
+    let ep = super::epilogue(desc);
+    let frag = match precision {
+        Precision::High => FragType::F16,
+        Precision::Highest => FragType::F32,
+    };
+    let conv = operands(desc, plan, g, block.bk());
+    let kernel = codegen::coop_product(TensorOperands::Conv(conv), block, frag, subgroup);
+    let w_scale = (frag == FragType::F16).then(|| f16_operand_scale(g.weight_amax));
+    let scaled_input = frag == FragType::F16 && g.storage == Storage::F32;
+    let (group_out, _, _) = dims(desc);
+    let mut recipe = Recipe { preps: vec![prep(desc, g, limits, w_scale)?], ..Recipe::default() };
+    if scaled_input {
+        recipe.scratch.push(("input max", 4));
+        recipe.cleared.push(0);
+    }
+    let [_, c, h, w] = plan.input;
+    for piece in &plan.pieces() {
+        if scaled_input {
+            // The whole images the piece binds (all channels: a superset is a safe maximum).
+            let count: u32 = fit("input elements per pass", piece.images * c * h * w)?;
+            let amax = AmaxParams { count, offset: g.x_offset(piece) - g.x_channel };
+            // At most 1024 workgroups (8 per SM on the H100, enough to saturate memory), each
+            // folding its share: few atomics.
+            let workgroups =
+                count.div_ceil(256 * 4).clamp(1, 1024.min(limits.max_compute_workgroups_per_dimension));
+            let kernel = codegen::amax();
+            recipe.push(
+                &kernel,
+                [workgroups, 1, 1],
+                vec![Slot::Input, Slot::Scratch(0)],
+                amax.words(),
+                piece,
+            );
+        }
+        let params = params(desc, plan, g, piece, w_scale.map_or(1.0, |s| 1.0 / s))?;
+        let grid = [
+            params.columns.div_ceil(block.bn()),
+            (group_out as u32).div_ceil(block.bm()),
+            desc.groups as u32,
+        ];
+        let mut slots = with_epilogue(ep, vec![Slot::Input, Slot::Output, Slot::Prepared]);
+        if scaled_input {
+            slots.push(Slot::Scratch(0));
+        }
         recipe.push(&kernel, grid, slots, params.words(), piece);
     }
     Ok(recipe)

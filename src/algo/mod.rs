@@ -101,6 +101,8 @@ pub(crate) struct Recipe {
     pub scratch: Vec<(&'static str, u64)>,
     /// The weight preparation of each slice, if the path has one.
     pub preps: Vec<Prep>,
+    /// Scratch buffers (indices into `scratch`) cleared to zero at the start of every call.
+    pub cleared: Vec<usize>,
 }
 
 impl Recipe {
@@ -120,7 +122,15 @@ impl Recipe {
 /// The recipe for a plan: each output-channel slice built as a convolution of its own over the
 /// same activations, its output and input offset by the slice's first channel and group.
 /// `desc` must describe the weights as they are stored on the GPU (OIHW).
-pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits, storage: Storage) -> Result<Recipe> {
+/// `weight_amax` is the weights' largest magnitude (the tensor cores' weight scale), `subgroup`
+/// the adapter's subgroup size.
+pub(crate) fn build(
+    desc: &Conv2dDesc,
+    plan: &Plan,
+    limits: &Limits,
+    storage: Storage,
+    (weight_amax, subgroup): (f32, u32),
+) -> Result<Recipe> {
     let mut recipe = Recipe::default();
     let kg = desc.out_channels / desc.groups;
     for (slice, (k0, len)) in plan.slices().into_iter().enumerate() {
@@ -128,6 +138,7 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits, storage: St
         let sub_plan = Plan { output: [plan.output[0], len, plan.output[2], plan.output[3]], ..plan.clone() };
         let mut g = Geometry::new(desc, plan, limits)?;
         g.storage = storage;
+        g.weight_amax = weight_amax;
         g.k = fit("output channels", len)?;
         g.c = fit("channels", sub.in_channels)?;
         g.y_channel = fit("output channel offset", k0 * g.ys[1] as usize)?;
@@ -138,6 +149,9 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits, storage: St
                 winograd::build(sub, &sub_plan, &g, limits, (m, r, layout, kernels))
             }
             Path::Gemm { block } => gemm::build(sub, &sub_plan, &g, limits, block),
+            Path::TensorGemm { block, precision } => {
+                gemm::build_tensor(sub, &sub_plan, &g, limits, (block, precision, subgroup))
+            }
             Path::Depthwise => depthwise::build(sub, &sub_plan, &g, limits),
             Path::Direct => direct::build(sub, &sub_plan, &g, limits),
         };
@@ -161,6 +175,11 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, limits: &Limits, storage: St
             pass: PassSpec { slice, ..p.pass },
             ..p
         }));
+        for c in part.cleared {
+            if !recipe.cleared.contains(&c) {
+                recipe.cleared.push(c);
+            }
+        }
         // Scratch is per shape and reused by every slice: keep the largest of each.
         for (i, (label, bytes)) in part.scratch.into_iter().enumerate() {
             match recipe.scratch.get_mut(i) {
@@ -241,6 +260,8 @@ pub(crate) fn channel_slice(desc: &Conv2dDesc, path: &Path, limits: &Limits) -> 
     let prepared = match path {
         Path::Winograd { m, r, .. } => ((m + r - 1) * (m + r - 1) * desc.in_channels) as u64 * 4,
         Path::Gemm { .. } => raw,
+        // f16, padded like the f32 packing: never more than the raw weights' rows.
+        Path::TensorGemm { .. } => raw,
         Path::Depthwise | Path::Direct => 0,
     };
     let per_channel = raw.max(prepared);
@@ -308,6 +329,8 @@ pub(crate) struct Geometry {
     pub y_channel: u32,
     /// Element offset of this slice's first input channel (its first group's) within an image.
     pub x_channel: u32,
+    /// The weights' largest magnitude (for the tensor cores' weight scale).
+    pub weight_amax: f32,
     in_image: u64,
     out_image: u64,
     element: u64,
@@ -346,6 +369,7 @@ impl Geometry {
             storage: Storage::new(desc.dtype, true),
             y_channel: 0,
             x_channel: 0,
+            weight_amax: 0.0,
             in_image: (c * h * w) as u64,
             out_image: (k * oh * ow) as u64,
             element: desc.dtype.size(),

@@ -102,6 +102,9 @@ pub(crate) fn plan(
         }
         Some(Product::Fused) => WinogradKernels::Fused,
         Some(Product::Block(b)) => WinogradKernels::Separate(b),
+        Some(Product::Tensor(b)) => {
+            return Err(Error::Unsupported(format!("tensor block {b} is a gemm option, not winograd")))
+        }
         Some(Product::Separate) => WinogradKernels::Separate(auto_block(kg, tiles, limits)?),
         None => match tuned {
             Some(t) => t.2,

@@ -5,6 +5,7 @@
 //! then one module per kernel family: `winograd`, `product` (the register-tiled GEMM core every
 //! matrix product goes through), `direct`, `depthwise`.
 
+mod coop;
 mod depthwise;
 mod direct;
 mod epilogue;
@@ -16,6 +17,7 @@ mod storage;
 pub(crate) mod uniform;
 mod winograd;
 
+pub(crate) use coop::{amax, coop_product, FragType, TensorOperands};
 pub(crate) use depthwise::{depthwise, DepthwiseShape, STRIP};
 pub(crate) use direct::direct;
 pub(crate) use epilogue::{epilogue_pass, Epilogue};
@@ -98,7 +100,8 @@ pub fn all_kernels() -> Vec<Kernel> {
             }
         }
     }
-    out.push(pack_weights());
+    out.push(pack_weights(false));
+    out.push(pack_weights(true));
     for storage in STORAGES {
         for ep in Epilogue::SAMPLES {
             out.push(epilogue_pass(storage, ep));
@@ -182,6 +185,60 @@ pub fn all_kernels() -> Vec<Kernel> {
             .filter(|&&b| b != GemmBlock::B64)
             .map(|&b| product(conv(Gather::PointwiseVec4), b)),
     );
+    out
+}
+
+/// Every cooperative-matrix kernel family (tensor cores, Apple simdgroup matrices): the
+/// tensor-core GEMM for each block and fragment type over sample operands, the plain GEMM of
+/// the benchmarks, and the max-magnitude pass. Kept apart from [`all_kernels`] because only
+/// adapters with `EXPERIMENTAL_COOPERATIVE_MATRIX` run them and HLSL has no cooperative
+/// matrices in naga 30; the naga tests write them as MSL and SPIR-V, `wino emit` writes them.
+/// Generated for 32-invocation subgroups (NVIDIA, Apple).
+pub fn tensor_kernels() -> Vec<Kernel> {
+    use crate::desc::TensorBlock;
+    let sample = |kernel, gather, vec4_store, storage, epilogue| {
+        TensorOperands::Conv(ConvOperands {
+            kernel,
+            gather,
+            vec4_store,
+            storage,
+            epilogue,
+            padding_mode: PaddingMode::Zeros,
+        })
+    };
+    let full = Epilogue::SAMPLES[1];
+    let mut out = vec![amax()];
+    for (frag, blocks) in [
+        (FragType::F16, &TensorBlock::CATALOGUE_16[..]),
+        (FragType::F16, &TensorBlock::CATALOGUE_8[..]),
+        (FragType::F32, &TensorBlock::CATALOGUE_8[..]),
+    ] {
+        for &block in blocks {
+            out.push(coop_product(
+                sample([1, 1], Gather::PointwiseVec4, true, Storage::F32, Epilogue::default()),
+                block,
+                frag,
+                32,
+            ));
+            out.push(coop_product(TensorOperands::Matmul, block, frag, 32));
+        }
+        let block = blocks[0];
+        for storage in STORAGES {
+            out.push(coop_product(sample([3, 3], Gather::Window, false, storage, full), block, frag, 32));
+            out.push(coop_product(
+                sample([1, 1], Gather::PointwiseNhwcVec4, false, storage, full),
+                block,
+                frag,
+                32,
+            ));
+            out.push(coop_product(
+                sample([7, 7], Gather::Window, true, storage, Epilogue::SAMPLES[2]),
+                block,
+                frag,
+                32,
+            ));
+        }
+    }
     out
 }
 

@@ -53,6 +53,27 @@ pub(crate) struct ConvOperands {
     pub padding_mode: PaddingMode,
 }
 
+impl ConvOperands {
+    /// `3x3_window_store4_f32_bias_relu`: the part of a kernel name the operands decide.
+    pub(super) fn describe(&self) -> String {
+        let gather = match self.gather {
+            Gather::Window => "window",
+            Gather::Pointwise => "pointwise",
+            Gather::PointwiseVec4 => "pointwise_vec4",
+            Gather::PointwiseNhwcVec4 => "pointwise_nhwc_vec4",
+        };
+        let store = if self.vec4_store { "_store4" } else { "" };
+        format!(
+            "{}x{}_{gather}{store}_{}{}{}",
+            self.kernel[0],
+            self.kernel[1],
+            self.storage,
+            self.epilogue.suffix(),
+            padding::suffix(self.padding_mode)
+        )
+    }
+}
+
 /// Where the product core's operands come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Operands {
@@ -71,12 +92,12 @@ pub(crate) enum Operands {
     Conv(ConvOperands),
 }
 
-const WINOGRAD_OPERANDS: &str = "\
+pub(super) const WINOGRAD_OPERANDS: &str = "\
 @group(0) @binding(1) var<storage, read> u: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> v: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> prod: array<vec4<f32>>;";
 
-const WINOGRAD_FUNCTIONS: &str = "\
+pub(super) const WINOGRAD_FUNCTIONS: &str = "\
 fn load_a(e: u32, c: u32, row: u32) -> vec4<f32> {
     if (c >= params.channels || row >= params.k_stride) {
         return vec4<f32>(0.0);
@@ -99,7 +120,7 @@ fn store(e: u32, row: u32, col: u32, value: vec4<f32>) {
 
 /// The grouped Winograd product's operands: grid layer z is (tile element e, group g); the
 /// reduction runs over the group's input channels, rows over its output channels.
-const GROUPED_WINOGRAD_FUNCTIONS: &str = "\
+pub(super) const GROUPED_WINOGRAD_FUNCTIONS: &str = "\
 fn load_a(z: u32, c: u32, row: u32) -> vec4<f32> {
     if (c >= params.group_in || row >= params.k_stride) {
         return vec4<f32>(0.0);
@@ -184,19 +205,29 @@ fn store_wgsl(c: &ConvOperands) -> String {
 /// The convolution operands' WGSL (`shaders/conv/operands.wgsl`): the bindings, and the
 /// functions the product core calls — `load_a` (packed weights), the gather, the epilogue and
 /// the store.
-fn conv_wgsl(c: &ConvOperands) -> (String, String) {
+/// `weights_f16`: the packed weights are f16 (the tensor-core core's prepared operand).
+pub(super) fn conv_wgsl(c: &ConvOperands, weights_f16: bool) -> (String, String) {
     let x_width = if matches!(c.gather, Gather::PointwiseVec4 | Gather::PointwiseNhwcVec4) { 4 } else { 1 };
     let y_width = if c.vec4_store { 4 } else { 1 };
     let (x, x_fns) = buffer(c.storage, "x", "x", 1, Access::Read, x_width);
     let (y, y_fns) = buffer(c.storage, "y", "y", 2, Access::Write, y_width);
-    let mut bindings =
-        vec![x, y, "@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;".to_string()];
+    let mut bindings = vec![
+        x,
+        y,
+        format!(
+            "@group(0) @binding(3) var<storage, read> w: array<vec4<{}>>;",
+            if weights_f16 { "f16" } else { "f32" }
+        ),
+    ];
+    let w_at = "w[(g * params.group_stride + k * params.k_stride + row) / 4u]";
+    let w_load = if weights_f16 { format!("vec4<f32>({w_at})") } else { w_at.to_string() };
     let [ep_bindings, ep_fn] = c.epilogue.wgsl(c.storage, 4, y_width);
     bindings.extend(ep_bindings.1.lines().map(String::from).filter(|l| !l.is_empty()));
     let [kh, kw] = c.kernel;
     let values = [
         ("ACCESSORS", format!("{x_fns}\n\n{y_fns}")),
         ("PAD_FUNCTIONS", padding::functions(c.padding_mode)),
+        ("W_LOAD", w_load),
         ("KW", kw.to_string()),
         ("KHW", (kh * kw).to_string()),
         ("GATHER", gather_wgsl(c)),
@@ -204,6 +235,93 @@ fn conv_wgsl(c: &ConvOperands) -> (String, String) {
         ("STORE", store_wgsl(c)),
     ];
     (bindings.join("\n"), fill(CONV_OPERANDS, &values))
+}
+
+/// Where one prefetched vec4 register goes in workgroup memory.
+pub(super) enum StageAt<'a> {
+    /// Four consecutive rows (A) or columns (B) at one reduction step: the register `reg` holds
+    /// tile vec4 number `idx` of operand `name`, at step `idx / (width / 4)`, position
+    /// `(idx % (width / 4)) · 4`.
+    Vec { name: &'a str, idx: &'a str, reg: &'a str },
+    /// Four consecutive reduction steps `kq · 4 + j` of B's column `lc` (NHWC pointwise).
+    AlongK { kq: &'a str, lc: &'a str, reg: &'a str },
+}
+
+/// The operand loads of a product core, as unrolled statements: `first` before the reduction
+/// loop (decoding gathered columns once and loading step 0), `next` loading step `k0 + BK`
+/// into the same registers, `stage` writing the registers to workgroup memory (by `at`).
+pub(super) struct Prefetch {
+    pub first: Vec<String>,
+    pub next: Vec<String>,
+    pub stage: Vec<String>,
+}
+
+/// The loads of `[bm, bn, bk]` operand tiles spread over `threads` invocations (`li`), through
+/// the operand functions `load_a`/`load_b` (and `columns` for gathered B). The registers are
+/// `vec4<f32>`, or, with `convert` = (type, function), that type, each load passed through
+/// `{function}_a` / `{function}_b` (the tensor-core core keeps them as f16: half the registers).
+pub(super) fn prefetch(
+    conv: Option<ConvOperands>,
+    [bm, bn, bk]: [u32; 3],
+    threads: u32,
+    convert: Option<(&str, &str)>,
+    at: impl Fn(StageAt) -> String,
+) -> Prefetch {
+    let reg_type = convert.map_or("vec4<f32>", |c| c.0);
+    let wrap = |name: &str, call: String| match convert {
+        Some((_, f)) => format!("{f}_{name}({call})"),
+        None => call,
+    };
+    let (mut stage, mut first, mut next) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, load, width, vecs) in [("a", "load_a", "BM", bk * bm / 4), ("b", "load_b", "BN", bk * bn / 4)]
+    {
+        let origin = if name == "a" { "row0" } else { "col0" };
+        // NHWC pointwise: B is read as four consecutive channels of one pixel (contiguous in
+        // memory) and transposed into the tile, where the other gathers read four pixels of
+        // one channel.
+        let along_k = name == "b" && matches!(conv, Some(c) if c.gather == Gather::PointwiseNhwcVec4);
+        for it in 0..vecs.div_ceil(threads) {
+            let (reg, idx) = (format!("p{name}{it}"), format!("li + {}u", it * threads));
+            let guarded = |body: String| {
+                if (it + 1) * threads > vecs {
+                    format!("if ({idx} < {vecs}u) {{ {body} }}")
+                } else {
+                    body
+                }
+            };
+            if along_k {
+                let (kq, lc) = (format!("(({idx}) % (BK / 4u))"), format!("(({idx}) / (BK / 4u))"));
+                first.push(format!("let cols{it} = columns(z, col0 + {lc});"));
+                first.push(format!("var {reg} = {reg_type}();"));
+                let fetch = |k: &str| {
+                    format!("{reg} = {};", wrap(name, format!("{load}(z, {k} + {kq} * 4u, cols{it})")))
+                };
+                first.push(guarded(fetch("0u")));
+                next.push(guarded(fetch("k0 + BK")));
+                stage.push(guarded(at(StageAt::AlongK { kq: &kq, lc: &lc, reg: &reg })));
+                continue;
+            }
+            let position = format!("{origin} + (({idx}) % ({width} / 4u)) * 4u");
+            // A gathered B operand decodes its four columns once, before the reduction loop.
+            let target = if name == "b" && conv.is_some() {
+                first.push(format!("let cols{it} = columns(z, {position});"));
+                format!("cols{it}")
+            } else {
+                position
+            };
+            let fetch = |k: &str| {
+                format!(
+                    "{reg} = {};",
+                    wrap(name, format!("{load}(z, {k} + ({idx}) / ({width} / 4u), {target})"))
+                )
+            };
+            first.push(format!("var {reg} = {reg_type}();"));
+            first.push(guarded(fetch("0u")));
+            next.push(guarded(fetch("k0 + BK")));
+            stage.push(guarded(at(StageAt::Vec { name, idx: &idx, reg: &reg })));
+        }
+    }
+    Prefetch { first, next, stage }
 }
 
 /// The product kernel for `operands` with workgroup block `block`.
@@ -245,55 +363,14 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
     }
     // Operand tiles are double-buffered through registers: the next step's global loads are
     // issued before this step's multiply-adds, so their latency hides behind the arithmetic.
-    let (mut stage, mut first, mut next) = (Vec::new(), Vec::new(), Vec::new());
-    for (name, load, width, vecs) in [
-        ("a", "load_a", "BM", block.bk() * block.bm() / 4),
-        ("b", "load_b", "BN", block.bk() * block.bn() / 4),
-    ] {
-        let origin = if name == "a" { "row0" } else { "col0" };
-        // NHWC pointwise: B is read as four consecutive channels of one pixel (contiguous in
-        // memory) and transposed into the tile, where the other gathers read four pixels of
-        // one channel.
-        let along_k = name == "b" && matches!(conv, Some(c) if c.gather == Gather::PointwiseNhwcVec4);
-        for it in 0..vecs.div_ceil(threads) {
-            let (reg, idx) = (format!("p{name}{it}"), format!("li + {}u", it * threads));
-            let guarded = |body: String| {
-                if (it + 1) * threads > vecs {
-                    format!("if ({idx} < {vecs}u) {{ {body} }}")
-                } else {
-                    body
-                }
-            };
-            if along_k {
-                let (kq, lc) = (format!("(({idx}) % (BK / 4u))"), format!("(({idx}) / (BK / 4u))"));
-                first.push(format!("let cols{it} = columns(z, col0 + {lc});"));
-                first.push(format!("var {reg} = vec4<f32>(0.0);"));
-                let fetch = |k: &str| format!("{reg} = {load}(z, {k} + {kq} * 4u, cols{it});");
-                first.push(guarded(fetch("0u")));
-                next.push(guarded(fetch("k0 + BK")));
-                let lanes: Vec<String> = (0..4)
-                    .map(|j| {
-                        format!("b_tile[({kq} * 4u + {j}u) * (BN / 4u) + {lc} / 4u][{lc} % 4u] = {reg}[{j}];")
-                    })
-                    .collect();
-                stage.push(guarded(lanes.join(" ")));
-                continue;
-            }
-            let position = format!("{origin} + (({idx}) % ({width} / 4u)) * 4u");
-            // A gathered B operand decodes its four columns once, before the reduction loop.
-            let target = if name == "b" && conv.is_some() {
-                first.push(format!("let cols{it} = columns(z, {position});"));
-                format!("cols{it}")
-            } else {
-                position
-            };
-            let fetch = |k: &str| format!("{reg} = {load}(z, {k} + ({idx}) / ({width} / 4u), {target});");
-            first.push(format!("var {reg} = vec4<f32>(0.0);"));
-            first.push(guarded(fetch("0u")));
-            next.push(guarded(fetch("k0 + BK")));
-            stage.push(guarded(format!("{name}_tile[{idx}] = {reg};")));
-        }
-    }
+    let dims = [block.bm(), block.bn(), block.bk()];
+    let Prefetch { first, next, stage } = prefetch(conv, dims, threads, None, |at| match at {
+        StageAt::Vec { name, idx, reg } => format!("{name}_tile[{idx}] = {reg};"),
+        StageAt::AlongK { kq, lc, reg } => (0..4)
+            .map(|j| format!("b_tile[({kq} * 4u + {j}u) * (BN / 4u) + {lc} / 4u][{lc} % 4u] = {reg}[{j}];"))
+            .collect::<Vec<_>>()
+            .join(" "),
+    });
     let (header, params, bindings, operand_fns, reduction, name) = match operands {
         Operands::Winograd { layout, alpha, grouped: false } => (
             String::new(),
@@ -313,28 +390,14 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
         ),
         Operands::Conv(c) => {
             let [enable, act] = act_header(c.storage);
-            let (bindings, fns) = conv_wgsl(&c);
-            let gather = match c.gather {
-                Gather::Window => "window",
-                Gather::Pointwise => "pointwise",
-                Gather::PointwiseVec4 => "pointwise_vec4",
-                Gather::PointwiseNhwcVec4 => "pointwise_nhwc_vec4",
-            };
-            let store = if c.vec4_store { "_store4" } else { "" };
+            let (bindings, fns) = conv_wgsl(&c, false);
             (
                 format!("{}\nalias act_t = {};", enable.1, act.1).trim_start().to_string(),
                 GemmParams::wgsl(),
                 bindings,
                 fns,
                 "params.reduction",
-                format!(
-                    "conv_gemm_{}x{}_{gather}{store}_{}{}{}",
-                    c.kernel[0],
-                    c.kernel[1],
-                    c.storage,
-                    c.epilogue.suffix(),
-                    padding::suffix(c.padding_mode)
-                ),
+                format!("conv_gemm_{}", c.describe()),
             )
         }
     };
@@ -372,7 +435,14 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
 /// Packs OIHW or HWIO weights (one invocation per element) into the convolution GEMM's A
 /// operand: `[group][reduction = (c, ky, kx)][k_stride]`, rows padded with zeros to a multiple
 /// of 4 so every load is an aligned vec4.
-pub(crate) fn pack_weights() -> Kernel {
-    let values = [("PARAMS", PackParams::wgsl()), ("WORKGROUP", WORKGROUP.to_string())];
-    Kernel { name: "pack_weights".into(), source: fill(PACK_SKELETON, &values), fields: PackParams::FIELDS }
+pub(crate) fn pack_weights(f16: bool) -> Kernel {
+    let (header, out) = if f16 { ("enable f16;", "f16") } else { ("", "f32") };
+    let values = [
+        ("HEADER", header.to_string()),
+        ("OUT", out.to_string()),
+        ("PARAMS", PackParams::wgsl()),
+        ("WORKGROUP", WORKGROUP.to_string()),
+    ];
+    let name = if f16 { "pack_weights_f16" } else { "pack_weights" };
+    Kernel { name: name.into(), source: fill(PACK_SKELETON, &values), fields: PackParams::FIELDS }
 }

@@ -131,6 +131,7 @@ uniform!(
     PackParams {
         group_out: u32, k_stride: u32, group_stride: u32, total: u32,
         kernel_hw: u32, kernel_w: u32, ws_o: u32, ws_i: u32, ws_h: u32, ws_w: u32,
+        scale: f32,
     }
 );
 
@@ -143,7 +144,20 @@ uniform!(
         out_hw: u32, out_w: u32, stride_h: u32, stride_w: u32, dil_h: i32, dil_w: i32,
         x_offset: u32, in_h: i32, in_w: i32, pad_top: i32, pad_left: i32, xs_n: u32, xs_c: u32, xs_h: u32, xs_w: u32,
         y_offset: u32, r_offset: u32, ys_n: u32, ys_c: u32, ys_h: u32, ys_w: u32,
+        w_unscale: f32,
     }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// A plain `M×N×K` GEMM (tensor-core benchmarks).
+    MatmulParams { m: u32, n: u32, k: u32 }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// The largest magnitude of `count` elements from `offset`.
+    AmaxParams { count: u32, offset: u32 }
 );
 
 #[rustfmt::skip]

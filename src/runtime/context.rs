@@ -3,6 +3,7 @@
 use super::{lock, median};
 use crate::codegen::Kernel;
 use crate::error::{Error, Result};
+use crate::plan::TensorCaps;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,38 @@ struct Shared {
     lost: Arc<AtomicBool>,
     pipelines: Mutex<HashMap<String, Arc<wgpu::ComputePipeline>>>,
     packed_f16: bool,
+    tensor: TensorCaps,
+}
+
+/// The device features a cooperative-matrix kernel needs: the matrices themselves, f16 for
+/// their operands, subgroups for the subgroup index that places each fragment.
+const TENSOR_FEATURES: wgpu::Features = wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
+    .union(wgpu::Features::SHADER_F16)
+    .union(wgpu::Features::SUBGROUP);
+
+/// What the planner may use of an adapter's cooperative matrices on a device with `features`:
+/// nothing unless the device has all of [`TENSOR_FEATURES`] and the adapter one fixed
+/// subgroup size (the generated workgroups are that many invocations per subgroup).
+fn tensor_caps(
+    props: &[wgpu::CooperativeMatrixProperties],
+    features: wgpu::Features,
+    info: &wgpu::AdapterInfo,
+) -> TensorCaps {
+    use wgpu::CooperativeScalarType as T;
+    if !features.contains(TENSOR_FEATURES) || info.subgroup_min_size != info.subgroup_max_size {
+        return TensorCaps::default();
+    }
+    let has = |side: u32, ab: T| {
+        props.iter().any(|p| {
+            p.m_size == side && p.n_size == side && p.k_size == side && p.ab_type == ab && p.cr_type == T::F32
+        })
+    };
+    TensorCaps {
+        f16_16: has(16, T::F16),
+        f16_8: has(8, T::F16),
+        f32_8: has(8, T::F32),
+        subgroup: info.subgroup_min_size,
+    }
 }
 
 const NO_ADAPTER_HINT: &str = "no wgpu adapter found; on Linux without a GPU install the lavapipe software \
@@ -99,26 +132,59 @@ impl Context {
     /// Like [`Context::new`], with options.
     pub fn with_options(options: ContextOptions) -> Result<Context> {
         let adapter = choose_adapter()?;
-        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        let mut wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        if adapter.features().contains(TENSOR_FEATURES) && !adapter.cooperative_matrix_properties().is_empty()
+        {
+            wanted |= TENSOR_FEATURES;
+        }
+        let features = adapter.features() & wanted;
         let limits = options.limits.unwrap_or_else(|| adapter.limits());
+        // SAFETY (the `unsafe` opt-in to wgpu's experimental features): cooperative matrices are
+        // the only experimental feature requested, and only where the adapter reports both the
+        // feature and its fragment shapes. The kernels use only shapes and types the adapter
+        // listed, load and store fragments only at offsets the planner proved in bounds (every
+        // staged tile lies inside its workgroup array; global memory is touched only through
+        // the ordinary bounds-guarded loads), and call the builtins only in uniform control
+        // flow with subgroup-uniform pointers and strides, which is what the feature's contract
+        // (SPV_KHR_cooperative_matrix, MSL simdgroup_matrix) asks of a shader.
+        let experimental = if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgpu-winograd"),
-            required_features: adapter.features() & wanted,
+            required_features: features,
             required_limits: limits,
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            experimental_features: experimental,
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| Error::RequestDevice(e.to_string()))?;
-        let mut ctx = Context::from_device(device, queue);
+        let mut ctx = Context::from_adapter_device(&adapter, device, queue);
         if options.packed_f16 {
             Arc::get_mut(&mut ctx.shared).expect("a context nobody shares yet").packed_f16 = true;
         }
         Ok(ctx)
     }
 
+    /// Like [`Context::from_device`], with the adapter the device came from, so that its
+    /// cooperative-matrix shapes (which only the adapter reports) can be used: where the device
+    /// was created with `EXPERIMENTAL_COOPERATIVE_MATRIX`, `SHADER_F16` and `SUBGROUP` (see
+    /// `device.features()`), `Precision::High` runs on them.
+    pub fn from_adapter_device(adapter: &wgpu::Adapter, device: wgpu::Device, queue: wgpu::Queue) -> Context {
+        let tensor =
+            tensor_caps(&adapter.cooperative_matrix_properties(), device.features(), &device.adapter_info());
+        let mut ctx = Context::from_device(device, queue);
+        Arc::get_mut(&mut ctx.shared).expect("a context nobody shares yet").tensor = tensor;
+        ctx
+    }
+
     /// Wraps a device and queue the caller already has. Errors the library causes come back
     /// as [`Error::Gpu`]; the caller's own uncaptured-error handler is replaced by one that logs.
+    /// wgpu reports cooperative-matrix shapes only through the adapter, so a context made here
+    /// runs no tensor-core kernels (`Precision::High` runs `Highest` and the plan says so):
+    /// use [`Context::from_adapter_device`] for them.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
         let lost = Arc::new(AtomicBool::new(false));
         let flag = lost.clone();
@@ -136,6 +202,7 @@ impl Context {
                 lost,
                 pipelines: Mutex::default(),
                 packed_f16: false,
+                tensor: TensorCaps::default(),
             }),
         }
     }
@@ -159,6 +226,16 @@ impl Context {
     /// The device features (SHADER_F16, TIMESTAMP_QUERY where the adapter has them).
     pub fn features(&self) -> wgpu::Features {
         self.shared.device.features()
+    }
+
+    /// The cooperative-matrix products the planner may use: `16×16 f16→f32`, `8×8 f32`, … or
+    /// `none` (what `wino info` prints).
+    pub fn cooperative_matrices(&self) -> String {
+        self.shared.tensor.describe()
+    }
+
+    pub(crate) fn tensor(&self) -> TensorCaps {
+        self.shared.tensor
     }
 
     /// Whether f16 activations are stored packed in pairs into `u32` words (the adapter lacks

@@ -3,10 +3,12 @@
 //! timing (`timing`).
 
 mod context;
+mod matmul;
 mod resources;
 mod timing;
 
 pub use context::{enumerate_adapters, Context, ContextOptions};
+pub use matmul::{tensor_matmul, MatmulTiming};
 pub use timing::Timing;
 
 use crate::desc::{Conv2dDesc, DType, WeightFormat};
@@ -48,6 +50,8 @@ pub struct Conv2d {
     /// Prepared weights per layout key (Winograd tile and layout, GEMM packing), each made once.
     prepared: Mutex<HashMap<String, Arc<wgpu::Buffer>>>,
     shapes: Mutex<HashMap<[usize; 4], Arc<ShapeResources>>>,
+    /// The weights' largest magnitude, for the tensor cores' weight scale.
+    weight_amax: f32,
 }
 
 impl Conv2d {
@@ -98,6 +102,7 @@ impl Conv2d {
                 &oihw[..]
             }
         };
+        let weight_amax = crate::reference::max_abs(weights);
         let (weights, bias) = ctx
             .scoped("uploading weights", || (upload("weights", weights), bias.map(|b| upload("bias", b))))?;
         Ok(Conv2d {
@@ -107,6 +112,7 @@ impl Conv2d {
             bias,
             prepared: Mutex::default(),
             shapes: Mutex::default(),
+            weight_amax,
         })
     }
 
@@ -128,7 +134,14 @@ impl Conv2d {
             &crate::tuned::adapter_key(info),
             &crate::tuned::conv_key(&self.desc, input),
         );
-        crate::dispatch::plan(&self.desc, input, &self.ctx.limits(), info.device_type, tuned)
+        crate::dispatch::plan(
+            &self.desc,
+            input,
+            &self.ctx.limits(),
+            info.device_type,
+            self.ctx.tensor(),
+            tuned,
+        )
     }
 
     /// The logical output shape `[n, k, oh, ow]` for a logical input shape `[n, c, h, w]`.

@@ -35,6 +35,8 @@ pub(super) struct ShapeResources {
     /// Prepared weights per output-channel slice, where the path prepares them.
     prepared: Vec<Arc<wgpu::Buffer>>,
     scratch: Vec<wgpu::Buffer>,
+    /// Scratch buffers zeroed at the start of every call.
+    cleared: Vec<usize>,
     /// Buffers and bind groups of the blocking API, made on its first call for this shape.
     pub host: Mutex<Option<HostIo>>,
     /// Bind groups of recent `encode` calls, keyed by the caller's buffers, so a layer encoded
@@ -156,7 +158,8 @@ impl Conv2d {
     /// Per-shape resources from a plan's recipe.
     pub(super) fn build_resources(&self, plan: Plan) -> Result<ShapeResources> {
         let stored = Conv2dDesc { weight_format: WeightFormat::Oihw, ..self.desc.clone() };
-        let recipe = crate::algo::build(&stored, &plan, &self.ctx.limits(), self.storage())?;
+        let numerics = (self.weight_amax, self.ctx.tensor().subgroup);
+        let recipe = crate::algo::build(&stored, &plan, &self.ctx.limits(), self.storage(), numerics)?;
         let slot_size = slot_size(&self.ctx);
         let prepared = self.prepared(&recipe, &plan.slices())?;
         let mut passes = Vec::with_capacity(recipe.passes.len());
@@ -183,10 +186,15 @@ impl Conv2d {
                 contents: &uniform_bytes,
                 usage: wgpu::BufferUsages::UNIFORM,
             });
-            let scratch = recipe
-                .scratch
-                .iter()
-                .map(|&(label, bytes)| storage(&self.ctx, label, bytes, wgpu::BufferUsages::empty()))
+            let scratch = (recipe.scratch.iter().enumerate())
+                .map(|(i, &(label, bytes))| {
+                    // Cleared by `clear_buffer`, a transfer write.
+                    let extra = match recipe.cleared.contains(&i) {
+                        true => wgpu::BufferUsages::COPY_DST,
+                        false => wgpu::BufferUsages::empty(),
+                    };
+                    storage(&self.ctx, label, bytes, extra)
+                })
                 .collect();
             (uniforms, scratch)
         })?;
@@ -197,6 +205,7 @@ impl Conv2d {
             slot_size,
             prepared,
             scratch,
+            cleared: recipe.cleared.clone(),
             host: Mutex::default(),
             encoded: Mutex::default(),
         })
@@ -317,6 +326,9 @@ impl Conv2d {
                 pass.dispatch_workgroups(p.grid[0], p.grid[1], p.grid[2]);
             }
         };
+        for &i in &res.cleared {
+            encoder.clear_buffer(&res.scratch[i], 0, None);
+        }
         match stamps {
             Stamps::None => one(encoder, None, 0..res.passes.len()),
             Stamps::Call(q, i) => one(encoder, Some(writes(q, i)), 0..res.passes.len()),

@@ -33,7 +33,7 @@ impl Conv2d {
         })??;
         let gpu_ms = if self.ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             let call = |q: &wgpu::QuerySet, i: u32| call(Stamps::Call(q, i));
-            Some(self.gpu_ms(&call, 1, iterations)?[0])
+            Some(gpu_ms(&self.ctx, &call, 1, iterations)?[0])
         } else {
             None
         };
@@ -57,7 +57,7 @@ impl Conv2d {
         let (res, call) = self.bench_setup(shape)?;
         let passes = res.passes.len();
         let call = |q: &wgpu::QuerySet, i: u32| call(Stamps::EachPass(q, i));
-        let ms = self.gpu_ms(&call, passes, iterations.max(1))?;
+        let ms = gpu_ms(&self.ctx, &call, passes, iterations.max(1))?;
         Ok(res.passes.iter().map(|p| p.kernel.clone()).zip(ms).collect())
     }
 
@@ -99,59 +99,57 @@ impl Conv2d {
         }
         Ok((res, call))
     }
+}
 
-    /// Median durations over `iterations` calls of the `spans` timestamp pairs each call writes.
-    fn gpu_ms(
-        &self,
-        call: &dyn Fn(&wgpu::QuerySet, u32) -> wgpu::CommandEncoder,
-        spans: usize,
-        iterations: usize,
-    ) -> Result<Vec<f64>> {
-        // A query set holds at most 4096 queries.
-        let iterations = iterations.min(2048 / spans).max(1);
-        let per_call = 2 * spans as u32;
-        let count = per_call * iterations as u32;
-        let (queries, resolve, readback) = self.ctx.scoped("creating timestamp queries", || {
-            let queries = self.ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
-                label: Some("timestamps"),
-                ty: wgpu::QueryType::Timestamp,
-                count,
-            });
-            let bytes = count as u64 * 8;
-            let resolve = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamp resolve"),
-                size: bytes,
-                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let readback = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                label: Some("timestamp readback"),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            (queries, resolve, readback)
-        })?;
-        self.ctx.scoped("timing", || {
-            for i in 0..iterations as u32 {
-                self.ctx.queue().submit([call(&queries, i * per_call).finish()]);
-            }
-            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-            enc.resolve_query_set(&queries, 0..count, &resolve, 0);
-            enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, None);
-            self.ctx.queue().submit([enc.finish()]);
-        })?;
-        let bytes = read_back(&self.ctx, &readback)?;
-        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
-        let period = self.ctx.queue().get_timestamp_period() as f64;
-        let span_ms = |call: usize, span: usize| {
-            let t = &ticks[call * per_call as usize + 2 * span..];
-            t[1].saturating_sub(t[0]) as f64 * period / 1e6
-        };
-        Ok((0..spans)
-            .map(|s| median(&mut (0..iterations).map(|c| span_ms(c, s)).collect::<Vec<_>>()))
-            .collect())
-    }
+/// Median durations over `iterations` calls of the `spans` timestamp pairs each call writes.
+pub(super) fn gpu_ms(
+    ctx: &super::Context,
+    call: &dyn Fn(&wgpu::QuerySet, u32) -> wgpu::CommandEncoder,
+    spans: usize,
+    iterations: usize,
+) -> Result<Vec<f64>> {
+    // A query set holds at most 4096 queries.
+    let iterations = iterations.min(2048 / spans).max(1);
+    let per_call = 2 * spans as u32;
+    let count = per_call * iterations as u32;
+    let (queries, resolve, readback) = ctx.scoped("creating timestamp queries", || {
+        let queries = ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count,
+        });
+        let bytes = count as u64 * 8;
+        let resolve = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamp resolve"),
+            size: bytes,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let readback = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamp readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        (queries, resolve, readback)
+    })?;
+    ctx.scoped("timing", || {
+        for i in 0..iterations as u32 {
+            ctx.queue().submit([call(&queries, i * per_call).finish()]);
+        }
+        let mut enc = ctx.device().create_command_encoder(&Default::default());
+        enc.resolve_query_set(&queries, 0..count, &resolve, 0);
+        enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, None);
+        ctx.queue().submit([enc.finish()]);
+    })?;
+    let bytes = read_back(ctx, &readback)?;
+    let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+    let period = ctx.queue().get_timestamp_period() as f64;
+    let span_ms = |call: usize, span: usize| {
+        let t = &ticks[call * per_call as usize + 2 * span..];
+        t[1].saturating_sub(t[0]) as f64 * period / 1e6
+    };
+    Ok((0..spans).map(|s| median(&mut (0..iterations).map(|c| span_ms(c, s)).collect::<Vec<_>>())).collect())
 }
 
 /// Result of [`Conv2d::benchmark`].

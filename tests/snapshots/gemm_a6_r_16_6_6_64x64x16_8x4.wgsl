@@ -71,13 +71,13 @@ fn main(
     var acc5_0 = vec4<f32>(0.0);
     var acc6_0 = vec4<f32>(0.0);
     var acc7_0 = vec4<f32>(0.0);
-    var pa0 = vec4<f32>(0.0);
+    var pa0 = vec4<f32>();
     pa0 = load_a(z, 0u + (li + 0u) / (BM / 4u), row0 + ((li + 0u) % (BM / 4u)) * 4u);
-    var pa1 = vec4<f32>(0.0);
+    var pa1 = vec4<f32>();
     pa1 = load_a(z, 0u + (li + 128u) / (BM / 4u), row0 + ((li + 128u) % (BM / 4u)) * 4u);
-    var pb0 = vec4<f32>(0.0);
+    var pb0 = vec4<f32>();
     pb0 = load_b(z, 0u + (li + 0u) / (BN / 4u), col0 + ((li + 0u) % (BN / 4u)) * 4u);
-    var pb1 = vec4<f32>(0.0);
+    var pb1 = vec4<f32>();
     pb1 = load_b(z, 0u + (li + 128u) / (BN / 4u), col0 + ((li + 128u) % (BN / 4u)) * 4u);
     for (var k0 = 0u; k0 < params.channels; k0 += BK) {
         a_tile[li + 0u] = pa0;

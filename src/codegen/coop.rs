@@ -1,0 +1,285 @@
+//! The tensor-core product core (`shaders/coop_product.wgsl`): the same operands as the
+//! register-tiled core in `product`, multiplied on cooperative matrices (`coop_mat16x16` on
+//! Vulkan tensor cores, `coop_mat8x8` on Apple simdgroup matrices) with f32 accumulators.
+//! Operands are rounded to the fragment type once, when staged in workgroup memory. With f16
+//! fragments and f32 data they are first multiplied by a power of two per tensor (`pow2_scale`,
+//! the same rule as [`crate::reference::f16_operand_scale`]), so the largest magnitude lands
+//! in [2^14, 2^15): nothing overflows and the large values keep f16's full 11 bits; the
+//! epilogue divides the scales back out, exactly.
+
+use super::product::{conv_wgsl, prefetch, ConvOperands, Prefetch, StageAt};
+use super::skeleton::fill;
+use super::storage::Storage;
+use super::uniform::{AmaxParams, GemmParams, MatmulParams, Uniform};
+use super::Kernel;
+use crate::desc::TensorBlock;
+
+const SKELETON: &str = include_str!("../../shaders/coop_product.wgsl");
+const AMAX_SKELETON: &str = include_str!("../../shaders/amax.wgsl");
+
+/// The element type of the A and B fragments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum FragType {
+    /// f16 operands (tensor cores; `Precision::High`).
+    F16,
+    /// f32 operands (Apple simdgroup matrices: ordinary f32 arithmetic, `Precision::Highest`).
+    F32,
+}
+
+impl FragType {
+    fn wgsl(self) -> &'static str {
+        match self {
+            FragType::F16 => "f16",
+            FragType::F32 => "f32",
+        }
+    }
+}
+
+/// Where the tensor-core product's operands come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum TensorOperands {
+    /// The convolution as an implicit GEMM, as in the register-tiled core; with f16 fragments
+    /// the packed weights are f16 (scaled when packed) and f32 activations are scaled by the
+    /// power of two their largest magnitude (`amax`, the last binding) asks for.
+    Conv(ConvOperands),
+    /// A plain GEMM for benchmarks: A `[K][M]` and B `[K][N]` in the fragment type, C `[M][N]`
+    /// f32; M, N, K multiples of the block.
+    Matmul,
+}
+
+/// The tensor-core kernel: `operands` with workgroup block `block` of subgroups of `subgroup`
+/// invocations, fragments of `frag`.
+pub(crate) fn coop_product(
+    operands: TensorOperands,
+    block: TensorBlock,
+    frag: FragType,
+    subgroup: u32,
+) -> Kernel {
+    let [wm, wn] = block.subgroups();
+    let [fm, fn_] = block.fragments();
+    let f = block.frag();
+    let threads = wm * wn * subgroup;
+    let ab = frag.wgsl();
+    let conv = match operands {
+        TensorOperands::Conv(c) => Some(c),
+        TensorOperands::Matmul => None,
+    };
+    // f32 activations with f16 fragments are scaled; the weights, when f16, were scaled when
+    // packed; f16 activations already fit.
+    let scaled_b = frag == FragType::F16 && matches!(conv, Some(c) if c.storage == Storage::F32);
+    let unscaled = frag == FragType::F16 && conv.is_some();
+    let reg_type = format!("vec4<{}>", frag.wgsl());
+    let dims = [block.bm(), block.bn(), block.bk()];
+    let Prefetch { first, next, stage } = prefetch(conv, dims, threads, Some((&reg_type, "to_frag")), |at| {
+        match at {
+            StageAt::Vec { name, idx, reg } => {
+                let width = if name == "a" { "BM" } else { "BN" };
+                format!("stage_{name}({name}_base, ({idx}) / ({width} / 4u), (({idx}) % ({width} / 4u)) * 4u, {reg});")
+            }
+            StageAt::AlongK { kq, lc, reg } => format!("stage_b_along_k(b_base, {kq} * 4u, {lc}, {reg});"),
+        }
+    });
+    let mut acc = Vec::new();
+    for i in 0..fm {
+        for j in 0..fn_ {
+            acc.push(format!("var acc{i}_{j} = frag_c();"));
+        }
+    }
+    let mut mma = Vec::new();
+    for kk in 0..block.bk() / f {
+        let mut step = vec!["{".to_string()];
+        for i in 0..fm {
+            step.push(format!(
+                "    let a{i} = coopLoad<frag_a>(&a_sh[a_base + {}u * AS + sr + {}u], AS);",
+                kk * f,
+                i * f
+            ));
+        }
+        for j in 0..fn_ {
+            step.push(format!(
+                "    let b{j} = coopLoadT<frag_b>(&b_sh[b_base + {}u * BS + sc + {}u], BS);",
+                kk * f,
+                j * f
+            ));
+        }
+        for i in 0..fm {
+            for j in 0..fn_ {
+                step.push(format!("    acc{i}_{j} = coopMultiplyAdd(a{i}, b{j}, acc{i}_{j});"));
+            }
+        }
+        step.push("}".into());
+        mma.extend(step);
+    }
+    // The epilogue: one fragment at a time through this subgroup's f32 scratch, each lane
+    // taking whole vec4 rows of it.
+    let vecs = f * f / 4;
+    let mut stores = vec!["let c_base = sg * F * F;".to_string()];
+    let value = if unscaled {
+        "vec4<f32>(c_sh[at], c_sh[at + 1u], c_sh[at + 2u], c_sh[at + 3u]) * unscale"
+    } else {
+        "vec4<f32>(c_sh[at], c_sh[at + 1u], c_sh[at + 2u], c_sh[at + 3u])"
+    };
+    for i in 0..fm {
+        for j in 0..fn_ {
+            stores.push(format!("coopStoreT(acc{i}_{j}, &c_sh[c_base], F);"));
+            stores.push("workgroupBarrier();".into());
+            for t in 0..vecs.div_ceil(subgroup) {
+                let body = [
+                    format!("let v = lane + {}u;", t * subgroup),
+                    "let r = v / (F / 4u);".to_string(),
+                    "let c = (v % (F / 4u)) * 4u;".to_string(),
+                    "let at = c_base + r * F + c;".to_string(),
+                    format!("let row = row0 + sr + {}u + r;", i * f),
+                    format!("let col = col0 + sc + {}u + c;", j * f),
+                    format!(
+                        "store(z, row, {}, {value});",
+                        if conv.is_some() { "outputs(col)" } else { "col" }
+                    ),
+                ];
+                let guard = if (t + 1) * subgroup > vecs {
+                    format!("if (lane + {}u < {vecs}u) ", t * subgroup)
+                } else {
+                    String::new()
+                };
+                stores.push(format!("{guard}{{\n    {}\n}}", body.join("\n    ")));
+            }
+            stores.push("workgroupBarrier();".into());
+        }
+    }
+    let mut header = vec!["enable f16;".to_string(), "enable wgpu_cooperative_matrix;".to_string()];
+    if frag == FragType::F32 && !matches!(conv, Some(c) if c.storage == Storage::F16) {
+        header.remove(0);
+    }
+    let (params, bindings, operand_fns, reduction, name) = match conv {
+        Some(c) => {
+            let act = match c.storage {
+                Storage::F32 => "f32",
+                Storage::F16 => "f16",
+                Storage::PackedF16 => "u32",
+            };
+            header.push(format!("alias act_t = {act};"));
+            let (mut bindings, fns) = conv_wgsl(&c, frag == FragType::F16);
+            if scaled_b {
+                let slot = bindings.lines().count() + 1;
+                bindings
+                    .push_str(&format!("\n@group(0) @binding({slot}) var<storage, read> amax: array<u32>;"));
+            }
+            (GemmParams::wgsl(), bindings, fns, "params.reduction", format!("conv_tc_{}", c.describe()))
+        }
+        None => (
+            MatmulParams::wgsl(),
+            MATMUL_OPERANDS.replace("{AB}", ab),
+            MATMUL_FUNCTIONS.replace("{AB}", ab),
+            "params.k",
+            "matmul_tc".to_string(),
+        ),
+    };
+    let mut scales = Vec::new();
+    if scaled_b {
+        scales.push("scale_b = pow2_scale(amax[0]);".to_string());
+    }
+    if unscaled {
+        scales.push(format!("let unscale = params.w_unscale{};", if scaled_b { " / scale_b" } else { "" }));
+    }
+    let values = [
+        ("HEADER", header.join("\n")),
+        ("PARAMS", params),
+        ("AB", ab.to_string()),
+        ("BM", block.bm().to_string()),
+        ("BN", block.bn().to_string()),
+        ("BK", block.bk().to_string()),
+        ("F", f.to_string()),
+        ("WN", wn.to_string()),
+        ("SG", subgroup.to_string()),
+        ("FM", fm.to_string()),
+        ("FN", fn_.to_string()),
+        ("SUBGROUPS", (wm * wn).to_string()),
+        ("THREADS", threads.to_string()),
+        ("BINDINGS", bindings),
+        ("OPERANDS", operand_fns),
+        ("SCALE_FNS", if scaled_b { SCALE_FNS.to_string() } else { String::new() }),
+        ("SCALE_B", if scaled_b { "v * scale_b".to_string() } else { "v".to_string() }),
+        ("SCALES", scales.join("\n")),
+        ("ACC_DECL", acc.join("\n")),
+        ("PREFETCH_FIRST", first.join("\n")),
+        ("REDUCTION", reduction.to_string()),
+        ("TILE_STORES", stage.join("\n")),
+        ("PREFETCH_NEXT", next.join("\n")),
+        ("MMA", mma.join("\n")),
+        ("STORES", stores.join("\n")),
+    ];
+    let fields = match conv {
+        Some(_) => GemmParams::FIELDS,
+        None => MatmulParams::FIELDS,
+    };
+    Kernel {
+        name: format!(
+            "{name}_{ab}_{}x{}x{}_w{wm}x{wn}_m{f}_sg{subgroup}",
+            block.bm(),
+            block.bn(),
+            block.bk()
+        ),
+        source: fill(SKELETON, &values),
+        fields,
+    }
+}
+
+/// The power of two per tensor, computed from its largest magnitude's bits on the GPU.
+const SCALE_FNS: &str = "\
+// 2^(14 - e) for a largest magnitude in [2^e, 2^(e+1)), built from its exponent bits so it is
+// exact: that magnitude lands in [2^14, 2^15), below f16's 65504. Zero, Inf or NaN give 1 (NaN
+// and Inf then propagate as in f32).
+fn pow2_scale(bits: u32) -> f32 {
+    if (bits == 0u || bits >= 0x7f800000u) {
+        return 1.0;
+    }
+    let e = i32(bits >> 23u) - 127;
+    return bitcast<f32>(u32(clamp(141 - e, 1, 254)) << 23u);
+}
+
+var<private> scale_b: f32;";
+
+const MATMUL_OPERANDS: &str = "\
+@group(0) @binding(1) var<storage, read> a: array<vec4<{AB}>>;
+@group(0) @binding(2) var<storage, read> b: array<vec4<{AB}>>;
+@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;";
+
+const MATMUL_FUNCTIONS: &str = "\
+fn load_a(z: u32, k: u32, row: u32) -> vec4<f32> {
+    return vec4<f32>(a[(k * params.m + row) / 4u]);
+}
+
+fn load_b(z: u32, k: u32, col: u32) -> vec4<f32> {
+    return vec4<f32>(b[(k * params.n + col) / 4u]);
+}
+
+fn store(z: u32, row: u32, col: u32, value: vec4<f32>) {
+    c[(row * params.n + col) / 4u] = value;
+}";
+
+/// The largest magnitude of an f32 tensor, as the bits of |x| (ordered like the values, NaN
+/// above Inf), max-accumulated into `amax[0]`, which the call clears first.
+pub(crate) fn amax() -> Kernel {
+    let values = [("PARAMS", AmaxParams::wgsl())];
+    Kernel { name: "amax_f32".into(), source: fill(AMAX_SKELETON, &values), fields: AmaxParams::FIELDS }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tensor_kernels_validate() {
+        for k in super::super::tensor_kernels() {
+            crate::backends::validate(&k).unwrap_or_else(|e| {
+                let numbered: Vec<String> =
+                    k.source.lines().enumerate().map(|(i, l)| format!("{:4} {l}", i + 1)).collect();
+                panic!("{e}\n{}", numbered.join("\n"))
+            });
+        }
+    }
+}
+#[cfg(test)]
+#[test]
+fn dump_one() {
+    let k = &super::tensor_kernels()[3];
+    std::fs::write("/tmp/coop_sample.wgsl", &k.source).unwrap();
+}
