@@ -23,6 +23,8 @@ const WN: u32 = {{WN}}u;
 const SG: u32 = {{SG}}u;
 const AS: u32 = BM + 8u;
 const BS: u32 = BN + 8u;
+// Row stride of each subgroup's epilogue scratch (one fragment), padded.
+const CW: u32 = F + 4u;
 
 alias frag_a = coop_mat{{F}}x{{F}}<{{AB}}, A>;
 alias frag_b = coop_mat{{F}}x{{F}}<{{AB}}, B>;
@@ -33,7 +35,7 @@ alias frag_c = coop_mat{{F}}x{{F}}<f32, C>;
 
 var<workgroup> a_sh: array<{{AB}}, 2u * BK * AS>;
 var<workgroup> b_sh: array<{{AB}}, 2u * BK * BS>;
-var<workgroup> c_sh: array<f32, {{SUBGROUPS}}u * F * F>;
+var<workgroup> c_sh: array<f32, {{SUBGROUPS}}u * F * CW>;
 
 {{OPERANDS}}
 

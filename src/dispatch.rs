@@ -89,6 +89,20 @@ fn tensor_precision(
         Precision::High if matches!(desc.product, Some(crate::desc::Product::Block(_))) => {
             Err("a forced product block runs on the f32 cores".into())
         }
+        Precision::High if algo == Algo::Winograd && desc.algo.is_none() => Err(
+            // Measured on the H100 (BENCHMARKS.md, "Tensor cores"): on ResNet's 3×3 stride-1
+            // layers our f32 Winograd took 0.40–0.55× the tensor-core implicit GEMM's time.
+            "winograd on the f32 cores is faster than the tensor-core implicit gemm for 3×3 stride 1".into(),
+        ),
+        Precision::High if algo == Algo::Gemm && desc.algo.is_none() && !algo::gemm::is_pointwise(desc) => {
+            Err(
+                // Measured on the H100 (BENCHMARKS.md, "Tensor cores"): with an im2col gather
+                // (kernels over 1×1, padding) loading B costs more than the f32 core's
+                // multiply-adds it replaces; the 7×7 stem took 1.26× and 3×3 stride 2 1.0–4×
+                // the f32 core's time on cooperative matrices.
+                "the im2col gather is faster on the f32 cores".into(),
+            )
+        }
         Precision::High => Ok(Some(Precision::High)),
         Precision::Highest
             if product

@@ -82,11 +82,11 @@ pub fn tune(
             Some(_) => Vec::new(),
             None => catalogue.to_vec(),
         };
-        let threads = |b: &TensorBlock| b.subgroups()[0] * b.subgroups()[1] * caps.subgroup;
+        let bytes = crate::algo::gemm::operand_bytes(desc.precision);
         candidates.extend(
             blocks
                 .into_iter()
-                .filter(|b| workgroup_fits([threads(b), 1], b.workgroup_bytes(), &limits))
+                .filter(|b| crate::algo::tensor_fits(b, bytes, caps, &limits))
                 .map(|block| Tuned::Tensor { block }),
         );
     }

@@ -158,6 +158,23 @@ impl Record {
     }
 }
 
+/// One second of back-to-back convolutions before anything is timed, on GPUs: an idle H100
+/// sits at 345 MHz and takes a while to reach 1980 MHz, and layers timed while it climbed came
+/// out up to 3× slow (BENCHMARKS.md, "Clocks"). CPU adapters need none.
+fn warm_up(ctx: &Context) -> Res<()> {
+    if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
+        return Ok(());
+    }
+    let desc = Conv2dDesc::new(256, 256, 3, 1);
+    let weights = vec![0.01f32; lib(desc.weight_len())?];
+    let conv = lib(Conv2d::new(ctx, desc, &weights, None))?;
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs_f64() < 1.0 {
+        lib(conv.benchmark([32, 256, 28, 28], 20))?;
+    }
+    Ok(())
+}
+
 pub fn run(a: &BenchArgs) -> Res<()> {
     for path in a.json.iter().chain(&a.plot) {
         check_output(path, &[])?;
@@ -185,6 +202,7 @@ pub fn run(a: &BenchArgs) -> Res<()> {
             ctx.adapter_info().name
         ));
     }
+    warm_up(&ctx)?;
     let (floor, one_dispatch) = lib(ctx.dispatch_floor_ms(200))?;
     let i = ctx.adapter_info();
     eprintln!(
@@ -507,7 +525,7 @@ fn run_gemm(a: &BenchArgs) -> Res<()> {
     let mut results: Vec<GemmRecord> = Vec::new();
     for (step, block) in blocks.iter().enumerate() {
         let [wm, wn] = block.subgroups();
-        let (threads, bytes) = (wm * wn * i.subgroup_max_size, block.workgroup_bytes());
+        let (threads, bytes) = (wm * wn * i.subgroup_max_size, block.workgroup_bytes(2));
         let fits = threads <= limits.max_compute_invocations_per_workgroup
             && threads <= limits.max_compute_workgroup_size_x
             && bytes <= limits.max_compute_workgroup_storage_size;

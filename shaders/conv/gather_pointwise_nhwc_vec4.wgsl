@@ -3,7 +3,7 @@
 const NONE: u32 = 0xffffffffu;
 fn columns(g: u32, col: u32) -> u32 {
     let b = column_base(g, col);
-    return select(NONE, b.x + b.y * params.xs_h + b.z * params.xs_w, col < params.columns);
+    return select(NONE, b.x + b.y * params.stride_h * params.xs_h + b.z * params.stride_w * params.xs_w, col < params.columns);
 }
 
 // Four consecutive reduction steps (channels) k..k+3 of one column.

@@ -13,15 +13,22 @@ use crate::plan::{Path, Piece, Plan, TensorCaps, Tuned};
 use crate::reference::f16_operand_scale;
 use wgpu::Limits;
 
-/// How B is read for a descriptor, output size and block: one element per column for 1×1,
-/// stride-1, unpadded convolutions — aligned vec4s of four columns where NCHW images have a
+/// Whether each GEMM column reads one input element per channel: 1×1, unpadded, any stride.
+pub(crate) fn is_pointwise(desc: &Conv2dDesc) -> bool {
+    desc.kernel == [1, 1] && desc.padding == Padding::default()
+}
+
+/// How B is read for a descriptor, output size and block: one element per column for 1×1
+/// unpadded convolutions (any stride) — aligned vec4s of four columns where stride-1 NCHW images have a
 /// multiple of 4 pixels, of four channels where NHWC groups have a multiple of 4 channels (and
 /// the block's reduction step is too) — and im2col indexing for everything else.
 fn gather(desc: &Conv2dDesc, out_hw: usize, bk: u32) -> Gather {
-    let pointwise = desc.kernel == [1, 1] && desc.stride == [1, 1] && desc.padding == Padding::default();
+    let pointwise = is_pointwise(desc);
     let channels_by_4 = (desc.in_channels / desc.groups).is_multiple_of(4) && bk.is_multiple_of(4);
     match (pointwise, desc.data_format) {
-        (true, DataFormat::Nchw) if out_hw.is_multiple_of(4) => Gather::PointwiseVec4,
+        (true, DataFormat::Nchw) if out_hw.is_multiple_of(4) && desc.stride == [1, 1] => {
+            Gather::PointwiseVec4
+        }
         (true, DataFormat::Nhwc) if channels_by_4 => Gather::PointwiseNhwcVec4,
         (true, _) => Gather::Pointwise,
         (false, _) => Gather::Window,
@@ -134,24 +141,23 @@ fn split(
     Ok(budget.images(n, out_hw as u64, max_columns.min(u32::MAX as u64)))
 }
 
-/// Fewer workgroups than this leave the H100's 132 SMs under-filled (two waves of one
-/// workgroup per SM); the ladder then takes the next smaller tensor block.
-const MIN_TENSOR_WORKGROUPS: usize = 264;
+/// Fewer workgroups than this leave some of the H100's 132 SMs idle; the ladder then takes
+/// the next smaller tensor block. (128×128 stayed the fastest block down to 196 workgroups:
+/// BENCHMARKS.md, "Tensor blocks".)
+const MIN_TENSOR_WORKGROUPS: usize = 132;
 
 /// The tensor block for a GEMM of `rows` output channels per group and `columns` columns: the
 /// largest (most reuse per staged operand) that still gives enough workgroups, and that fits
 /// the adapter.
 fn tensor_block(
-    rows: usize,
-    columns: usize,
-    groups: usize,
-    frag: u32,
+    (rows, columns, groups): (usize, usize, usize),
+    (frag, frag_precision): (u32, Precision),
     caps: TensorCaps,
     limits: &Limits,
 ) -> Result<TensorBlock> {
     let catalogue: &[TensorBlock] =
         if frag == 16 { &TensorBlock::CATALOGUE_16 } else { &TensorBlock::CATALOGUE_8 };
-    let fits = |b: &TensorBlock| tensor_fits(b, caps, limits);
+    let fits = |b: &TensorBlock| super::tensor_fits(b, operand_bytes(frag_precision), caps, limits);
     let workgroups =
         |b: &TensorBlock| rows.div_ceil(b.bm() as usize) * columns.div_ceil(b.bn() as usize) * groups;
     // Least padding first (a block taller than the rows multiplies zeros), then most work per
@@ -167,10 +173,12 @@ fn tensor_block(
         .ok_or_else(|| Error::Unsupported("no tensor block fits this adapter's workgroup limits".into()))
 }
 
-/// Whether a tensor block's workgroup fits the adapter.
-fn tensor_fits(b: &TensorBlock, caps: TensorCaps, limits: &Limits) -> bool {
-    let [wm, wn] = b.subgroups();
-    workgroup_fits([wm * wn * caps.subgroup, 1], b.workgroup_bytes(), limits)
+/// Bytes per staged operand element: f16 fragments for `High`, f32 for `Highest`.
+pub(crate) fn operand_bytes(precision: Precision) -> u32 {
+    match precision {
+        Precision::High => 2,
+        Precision::Highest => 4,
+    }
 }
 
 /// The tensor-core GEMM path: the tuned block or one chosen for the shape, and the split.
@@ -192,18 +200,20 @@ pub(crate) fn plan_tensor(
     let columns = output[0] * output[2] * output[3];
     let block = match (desc.product, tuned) {
         (Some(Product::Tensor(block)), _) => {
-            if !tensor_fits(&block, caps, limits) {
+            if !super::tensor_fits(&block, operand_bytes(precision), caps, limits) {
                 return Err(Error::Unsupported(format!(
                     "tensor block {block} needs {} bytes of workgroup memory or more invocations than this adapter allows",
-                    block.workgroup_bytes()
+                    block.workgroup_bytes(operand_bytes(precision))
                 )));
             }
             block
         }
-        (_, Some(Tuned::Tensor { block })) if block.frag() == frag && tensor_fits(&block, caps, limits) => {
+        (_, Some(Tuned::Tensor { block }))
+            if block.frag() == frag && super::tensor_fits(&block, operand_bytes(precision), caps, limits) =>
+        {
             block
         }
-        _ => tensor_block(group_out, columns, desc.groups, frag, caps, limits)?,
+        _ => tensor_block((group_out, columns, desc.groups), (frag, precision), caps, limits)?,
     };
     let chunk = split(desc, input, output, limits, [block.bm(), block.bn()])?;
     Ok((Path::TensorGemm { block, precision }, chunk, 1))

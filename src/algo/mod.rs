@@ -453,6 +453,19 @@ pub(crate) fn workgroup_fits([x, y]: [u32; 2], bytes: u32, limits: &Limits) -> b
         && bytes <= limits.max_compute_workgroup_storage_size
 }
 
+/// Whether a tensor block's workgroup (its subgroups of the adapter's size, its workgroup
+/// memory for operands of `operand_bytes`) fits the adapter.
+pub(crate) fn tensor_fits(
+    b: &crate::desc::TensorBlock,
+    operand_bytes: u32,
+    caps: crate::plan::TensorCaps,
+    limits: &Limits,
+) -> bool {
+    let [wm, wn] = b.subgroups();
+    caps.subgroup > 0
+        && workgroup_fits([wm * wn * caps.subgroup, 1], b.workgroup_bytes(operand_bytes), limits)
+}
+
 /// The product block for `rows` output channels and `columns` columns, from the H100 tuning
 /// runs in `BENCHMARKS.md`: as tall as the rows need, narrow where there are few columns, 64×64
 /// with 8×4 per invocation for the big ResNet products; the first that fits the adapter.

@@ -110,10 +110,13 @@ pub(crate) fn coop_product(
         step.push("}".into());
         mma.extend(step);
     }
-    // The epilogue: one fragment at a time through this subgroup's f32 scratch, each lane
-    // taking whole vec4 rows of it.
-    let vecs = f * f / 4;
-    let mut stores = vec!["let c_base = sg * F * F;".to_string()];
+    // The epilogue: one fragment at a time through this subgroup's f32 scratch (rows padded by
+    // 4 floats), each lane taking whole vec4s of it. A row of fragments at a time would need
+    // FN× the scratch, and on the H100 the workgroups it keeps off each SM cost more than its
+    // barriers save: 90 against 173 TFLOP/s for 128×128×16 at 4096³ (BENCHMARKS.md).
+    let row_vecs = f / 4;
+    let vecs = f * row_vecs;
+    let mut stores = vec!["let c_base = sg * F * CW;".to_string()];
     let value = if unscaled {
         "vec4<f32>(c_sh[at], c_sh[at + 1u], c_sh[at + 2u], c_sh[at + 3u]) * unscale"
     } else {
@@ -121,14 +124,14 @@ pub(crate) fn coop_product(
     };
     for i in 0..fm {
         for j in 0..fn_ {
-            stores.push(format!("coopStoreT(acc{i}_{j}, &c_sh[c_base], F);"));
+            stores.push(format!("coopStoreT(acc{i}_{j}, &c_sh[c_base], CW);"));
             stores.push("workgroupBarrier();".into());
             for t in 0..vecs.div_ceil(subgroup) {
                 let body = [
                     format!("let v = lane + {}u;", t * subgroup),
-                    "let r = v / (F / 4u);".to_string(),
-                    "let c = (v % (F / 4u)) * 4u;".to_string(),
-                    "let at = c_base + r * F + c;".to_string(),
+                    format!("let r = v / {row_vecs}u;"),
+                    format!("let c = (v % {row_vecs}u) * 4u;"),
+                    "let at = c_base + r * CW + c;".to_string(),
                     format!("let row = row0 + sr + {}u + r;", i * f),
                     format!("let col = col0 + sc + {}u + c;", j * f),
                     format!(

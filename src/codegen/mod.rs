@@ -262,14 +262,19 @@ mod tests {
                 // r_offset is read only by the residual epilogue; vector stores imply ys_w = 1
                 // and whole rows (out_w unread).
                 let read = k.source.contains(&format!("params.{field}"));
-                let pointwise_unread =
-                    ["stride_h", "stride_w", "dil_h", "dil_w", "in_h", "in_w", "pad_top", "pad_left"];
-                let optional = *field == "r_offset"
+                let pointwise_unread = ["dil_h", "dil_w", "in_h", "in_w", "pad_top", "pad_left"];
+                let vec4_unread = ["stride_h", "stride_w"];
+                // w_unscale and scale serve the tensor-core kernels (weights scaled to f16).
+                let tensor_only = (*field == "w_unscale" && k.name.starts_with("conv_gemm"))
+                    || (*field == "scale" && k.name == "pack_weights");
+                let optional = tensor_only
+                    || *field == "r_offset"
                     || (*field == "ys_w" && (k.name.contains("_vec") || k.name.contains("_store4")))
                     || (*field == "ys_h" && k.name.starts_with("conv_gemm") && k.name.contains("_store4"))
                     || (*field == "out_w" && k.name.starts_with("depthwise") && k.name.contains("_store4"))
                     || (k.name.contains("_pointwise") && pointwise_unread.contains(field))
-                    || (*field == "xs_w" && k.name.contains("_pointwise_vec4"));
+                    || (k.name.contains("_pointwise_vec4")
+                        && (*field == "xs_w" || vec4_unread.contains(field)));
                 assert!(read || optional, "{}: uniform field {field} is never read", k.name);
             }
         }

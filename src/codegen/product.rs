@@ -27,11 +27,11 @@ const STORE_VEC4: &str = include_str!("../../shaders/conv/store_vec4.wgsl");
 pub(crate) enum Gather {
     /// im2col indexing: any kernel size, stride, dilation and padding.
     Window,
-    /// 1×1, stride 1, no padding: column q of channel c is one element.
+    /// 1×1, no padding (any stride): column q of channel c is one element.
     Pointwise,
     /// Pointwise in NCHW with images of a multiple of 4 pixels: four columns are one aligned vec4.
     PointwiseVec4,
-    /// Pointwise in NHWC with channels (per group) a multiple of 4: four reduction steps of one
+    /// Pointwise (any stride) in NHWC with channels (per group) a multiple of 4: four reduction steps of one
     /// column are one aligned vec4, transposed into the tile.
     PointwiseNhwcVec4,
 }
@@ -174,7 +174,7 @@ fn gather_wgsl(c: &ConvOperands) -> String {
         Gather::Pointwise => {
             let columns = lanes(
                 "let b{j} = column_base(g, col + {j}u);\n\
-                 c[{j}] = select(NONE, b{j}.x + b{j}.y * params.xs_h + b{j}.z * params.xs_w, col + {j}u < params.columns);",
+                 c[{j}] = select(NONE, b{j}.x + b{j}.y * params.stride_h * params.xs_h + b{j}.z * params.stride_w * params.xs_w, col + {j}u < params.columns);",
             );
             let loads = lanes("if (c[{j}] != NONE) { v[{j}] = ld_x(c[{j}] + k * params.xs_c); }");
             fill(GATHER_POINTWISE, &[("COLUMNS", columns), ("LOADS", loads)])

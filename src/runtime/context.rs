@@ -234,6 +234,27 @@ impl Context {
         self.shared.tensor.describe()
     }
 
+    /// Whether this context can run `block` for `precision` (f16 fragments for `High`, f32 for
+    /// `Highest`): the adapter has the fragments and the workgroup fits its limits.
+    pub fn tensor_block_fits(
+        &self,
+        block: &crate::desc::TensorBlock,
+        precision: crate::desc::Precision,
+    ) -> bool {
+        let caps = self.shared.tensor;
+        let frag = match precision {
+            crate::desc::Precision::High => caps.f16_frag(),
+            crate::desc::Precision::Highest => caps.f32_frag(),
+        };
+        frag == Some(block.frag())
+            && crate::algo::tensor_fits(
+                block,
+                crate::algo::gemm::operand_bytes(precision),
+                caps,
+                &self.limits(),
+            )
+    }
+
     pub(crate) fn tensor(&self) -> TensorCaps {
         self.shared.tensor
     }
