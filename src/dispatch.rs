@@ -28,7 +28,10 @@ fn choose(desc: &Conv2dDesc, tuned: Option<Tuned>) -> Algo {
         // The caller set a Winograd option (validate has checked Winograd applies), or tune
         // measured a Winograd choice for this exact descriptor and shape.
         Algo::Winograd
-    } else if matches!(tuned, Some(Tuned::Gemm { .. })) && desc.product.is_none() {
+    } else if matches!(desc.product, Some(crate::desc::Product::Tensor(_))) {
+        // A forced tensor block is a GEMM option.
+        Algo::Gemm
+    } else if matches!(tuned, Some(Tuned::Gemm { .. } | Tuned::Tensor { .. })) && desc.product.is_none() {
         // Tune measured the GEMM path fastest for this descriptor and shape.
         Algo::Gemm
     } else if desc.is_depthwise() && algo::depthwise::refuses(desc).is_none() {

@@ -29,7 +29,8 @@ fn high(d: Conv2dDesc) -> Conv2dDesc {
 /// non-square images, batch > 1, channel counts that are not multiples of 4, groups, NHWC,
 /// stride, bias, residual and activation.
 fn shapes() -> Vec<(Conv2dDesc, [usize; 4])> {
-    let full = |d: Conv2dDesc| Conv2dDesc { has_bias: true, residual: true, activation: Activation::Relu, ..d };
+    let full =
+        |d: Conv2dDesc| Conv2dDesc { has_bias: true, residual: true, activation: Activation::Relu, ..d };
     vec![
         (Conv2dDesc::new(64, 64, 1, 0), [2, 64, 12, 12]),
         (full(Conv2dDesc::new(13, 22, 1, 0)), [3, 13, 9, 14]),
@@ -140,7 +141,10 @@ fn tensor_cores_match_the_emulation_on_every_gather_block_and_scale() {
     let forced = |d: Conv2dDesc| Conv2dDesc { product: Some(Product::Tensor(TensorBlock::T64)), ..high(d) };
     cases.push((forced(Conv2dDesc::new(24, 40, 3, 1)), [2, 24, 13, 11]));
     cases.push((forced(Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(3, 16, 7, 3) }), [1, 3, 20, 20]));
-    cases.push((forced(Conv2dDesc { dilation: [2, 2], groups: 4, ..Conv2dDesc::new(16, 32, 3, 2) }), [2, 16, 9, 8]));
+    cases.push((
+        forced(Conv2dDesc { dilation: [2, 2], groups: 4, ..Conv2dDesc::new(16, 32, 3, 2) }),
+        [2, 16, 9, 8],
+    ));
     for mode in [PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular] {
         cases.push((forced(Conv2dDesc { padding_mode: mode, ..Conv2dDesc::new(8, 20, 3, 1) }), [1, 8, 7, 9]));
     }
@@ -181,7 +185,8 @@ fn tensor_cores_take_f16_activations_directly() {
 #[ignore = "needs cooperative matrices: cargo test --test tensor_cores -- --ignored on a GPU that has them"]
 fn nan_inf_and_empty_batches_follow_pytorch_on_tensor_cores() {
     require_tensor_cores();
-    let d = Conv2dDesc { activation: Activation::Relu6, has_bias: true, ..high(Conv2dDesc::new(16, 24, 1, 0)) };
+    let d =
+        Conv2dDesc { activation: Activation::Relu6, has_bias: true, ..high(Conv2dDesc::new(16, 24, 1, 0)) };
     let shape = [2, 16, 6, 6];
     let mut t = Tensors::new(&d, shape, 4);
     t.x[7] = f32::NAN;

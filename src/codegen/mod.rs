@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn no_multiply_by_zero_or_one_survives() {
-        for k in all_kernels() {
+        for k in all_kernels().into_iter().chain(tensor_kernels()) {
             for bad in ["* 0.0", "* 1.0", "* -1.0", "0.0 *", "1.0 *"] {
                 assert!(!k.source.contains(bad), "{} contains '{bad}'", k.name);
             }
@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn every_uniform_field_is_read() {
-        for k in all_kernels() {
+        for k in all_kernels().into_iter().chain(tensor_kernels()) {
             for (field, _) in k.fields {
                 // r_offset is read only by the residual epilogue; vector stores imply ys_w = 1
                 // and whole rows (out_w unread).
@@ -265,12 +265,17 @@ mod tests {
                 let pointwise_unread = ["dil_h", "dil_w", "in_h", "in_w", "pad_top", "pad_left"];
                 let vec4_unread = ["stride_h", "stride_w"];
                 // w_unscale and scale serve the tensor-core kernels (weights scaled to f16).
-                let tensor_only = (*field == "w_unscale" && k.name.starts_with("conv_gemm"))
+                // (f32 fragments and f16 activations need no activation scale either.)
+                let words: Vec<&str> = k.name.split('_').collect();
+                let f32_fragments = k.name.starts_with("conv_tc")
+                    && words.windows(2).any(|w| w[0] == "f32" && w[1].contains('x'));
+                let tensor_only = (*field == "w_unscale"
+                    && (k.name.starts_with("conv_gemm") || f32_fragments))
                     || (*field == "scale" && k.name == "pack_weights");
                 let optional = tensor_only
                     || *field == "r_offset"
                     || (*field == "ys_w" && (k.name.contains("_vec") || k.name.contains("_store4")))
-                    || (*field == "ys_h" && k.name.starts_with("conv_gemm") && k.name.contains("_store4"))
+                    || (*field == "ys_h" && k.name.starts_with("conv_") && k.name.contains("_store4"))
                     || (*field == "out_w" && k.name.starts_with("depthwise") && k.name.contains("_store4"))
                     || (k.name.contains("_pointwise") && pointwise_unread.contains(field))
                     || (k.name.contains("_pointwise_vec4")
@@ -282,7 +287,7 @@ mod tests {
 
     #[test]
     fn kernel_names_are_unique() {
-        let kernels = all_kernels();
+        let kernels: Vec<Kernel> = all_kernels().into_iter().chain(tensor_kernels()).collect();
         let mut names: Vec<&str> = kernels.iter().map(|k| k.name.as_str()).collect();
         names.sort();
         names.dedup();
