@@ -5,12 +5,13 @@
 // take either core.
 // A workgroup of WM × WN subgroups computes a BM×BN block; each subgroup owns FM × FN
 // fragments of F×F accumulators. The operand tiles are staged in workgroup memory as {{AB}},
-// scaled and rounded once there (A column-major `a_sh[k][m]`, B row-major `b_sh[k][n]`, rows
-// padded by 8 elements against bank conflicts), in two stages: while the subgroups multiply
-// stage s, the invocations have already issued the global loads of the next step into
-// registers, and write them to the other stage after the multiply, so one barrier per step
-// suffices. The accumulators leave one fragment at a time through workgroup memory, where each
-// lane picks up whole vec4 rows for the shared epilogue.
+// scaled and rounded once, as they are loaded (A column-major `a_sh[k][m]`, B row-major
+// `b_sh[k][n]`, rows padded by 8 elements against bank conflicts). One stage, two barriers per
+// step: the next step's global loads are issued into registers before this step's multiplies,
+// so their latency still hides behind them, and the workgroup memory a second stage would take
+// buys more resident workgroups instead (on the H100: 243 against 175 TFLOP/s for 128×128 at
+// 4096³; BENCHMARKS.md, "Tensor blocks"). The accumulators leave one fragment at a time
+// through workgroup memory, where each lane picks up whole vec4 rows for the shared epilogue.
 {{HEADER}}
 
 {{PARAMS}}
@@ -33,8 +34,8 @@ alias frag_c = coop_mat{{F}}x{{F}}<f32, C>;
 @group(0) @binding(0) var<uniform> params: Params;
 {{BINDINGS}}
 
-var<workgroup> a_sh: array<{{AB}}, 2u * BK * AS>;
-var<workgroup> b_sh: array<{{AB}}, 2u * BK * BS>;
+var<workgroup> a_sh: array<{{AB}}, BK * AS>;
+var<workgroup> b_sh: array<{{AB}}, BK * BS>;
 var<workgroup> c_sh: array<f32, {{SUBGROUPS}}u * F * CW>;
 
 {{OPERANDS}}
@@ -51,9 +52,9 @@ fn to_frag_b(v: vec4<f32>) -> vec4<{{AB}}> {
     return vec4<{{AB}}>({{SCALE_B}});
 }
 
-// Four consecutive rows of A at step k, into the stage at `base`.
-fn stage_a(base: u32, k: u32, m: u32, h: vec4<{{AB}}>) {
-    let i = base + k * AS + m;
+// Four consecutive rows of A at step k.
+fn stage_a(k: u32, m: u32, h: vec4<{{AB}}>) {
+    let i = k * AS + m;
     a_sh[i] = h.x;
     a_sh[i + 1u] = h.y;
     a_sh[i + 2u] = h.z;
@@ -61,8 +62,8 @@ fn stage_a(base: u32, k: u32, m: u32, h: vec4<{{AB}}>) {
 }
 
 // Four consecutive columns of B at step k.
-fn stage_b(base: u32, k: u32, n: u32, h: vec4<{{AB}}>) {
-    let i = base + k * BS + n;
+fn stage_b(k: u32, n: u32, h: vec4<{{AB}}>) {
+    let i = k * BS + n;
     b_sh[i] = h.x;
     b_sh[i + 1u] = h.y;
     b_sh[i + 2u] = h.z;
@@ -70,11 +71,11 @@ fn stage_b(base: u32, k: u32, n: u32, h: vec4<{{AB}}>) {
 }
 
 // Four consecutive steps k.. of B's column n.
-fn stage_b_along_k(base: u32, k: u32, n: u32, h: vec4<{{AB}}>) {
-    b_sh[base + k * BS + n] = h.x;
-    b_sh[base + (k + 1u) * BS + n] = h.y;
-    b_sh[base + (k + 2u) * BS + n] = h.z;
-    b_sh[base + (k + 3u) * BS + n] = h.w;
+fn stage_b_along_k(k: u32, n: u32, h: vec4<{{AB}}>) {
+    b_sh[k * BS + n] = h.x;
+    b_sh[(k + 1u) * BS + n] = h.y;
+    b_sh[(k + 2u) * BS + n] = h.z;
+    b_sh[(k + 3u) * BS + n] = h.w;
 }
 
 @compute @workgroup_size({{THREADS}})
@@ -93,15 +94,12 @@ fn main(
     let sc = (sg % WN) * {{FN}}u * F;
     {{ACC_DECL}}
     {{PREFETCH_FIRST}}
-    var stage = 0u;
     for (var k0 = 0u; k0 < {{REDUCTION}}; k0 += BK) {
-        let a_base = stage * BK * AS;
-        let b_base = stage * BK * BS;
         {{TILE_STORES}}
         workgroupBarrier();
         {{PREFETCH_NEXT}}
         {{MMA}}
-        stage = 1u - stage;
+        workgroupBarrier();
     }
     {{STORES}}
 }

@@ -178,7 +178,7 @@ impl FromStr for GemmBlock {
 /// Workgroup block of the tensor-core (cooperative-matrix) product core: a grid of `wm × wn`
 /// subgroups, each owning `fm × fn` fragments of `frag × frag` results, so the workgroup
 /// computes `bm = wm·fm·frag` output channels × `bn = wn·fn·frag` columns, `bk` reduction
-/// steps at a time through double-buffered workgroup memory. Built only by
+/// steps at a time through workgroup memory. Built only by
 /// [`TensorBlock::new`], which checks what the generated kernel assumes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TensorBlock {
@@ -216,23 +216,25 @@ impl TensorBlock {
     const fn known(frag: u32, wm: u32, wn: u32, fm: u32, fn_: u32, bk: u32) -> TensorBlock {
         TensorBlock { frag, wm, wn, fm, fn_, bk }
     }
-    // Measured on the H100 with `wino bench --suite gemm` and on ResNet-50-shaped GEMMs
-    // (BENCHMARKS.md, "Tensor blocks"); TFLOP/s at 4096³ / at 256×25088×1024.
-    /// 128 × 128 × 16: 2×2 subgroups of 4×4 16×16 fragments (173 / 102): the fastest wherever
-    /// the rows fill it.
-    pub const T128: TensorBlock = TensorBlock::known(16, 2, 2, 4, 4, 16);
-    /// 128 × 128 × 16: 2×4 subgroups of 4×2 16×16 fragments (96 / 79).
+    // Measured on the H100 (BENCHMARKS.md, "Tensor blocks"), TFLOP/s at 4096³ / 256×25088×1024
+    // / 256×6272×1024 / 64×100352×256.
+    /// 128 × 128 × 32: 2×2 subgroups of 4×4 16×16 fragments (243 / 127 / 106 / –): the
+    /// fastest wherever the rows fill it and there are enough workgroups.
+    pub const T128: TensorBlock = TensorBlock::known(16, 2, 2, 4, 4, 32);
+    /// 128 × 128 × 16: 2×4 subgroups of 4×2 16×16 fragments (180 / 107 / 95 / –).
     pub const T128_W8: TensorBlock = TensorBlock::known(16, 2, 4, 4, 2, 16);
-    /// 128 × 64 × 16: 2×2 subgroups of 4×2 16×16 fragments (105 / 83).
-    pub const T128X64: TensorBlock = TensorBlock::known(16, 2, 2, 4, 2, 16);
-    /// 64 × 128 × 32: 2×4 subgroups of 2×2 16×16 fragments (85 / 69; 51 on 64×100352×256),
-    /// for 64 output channels.
+    /// 128 × 64 × 32: 2×2 subgroups of 4×2 16×16 fragments (162 / 117 / 119 / –).
+    pub const T128X64: TensorBlock = TensorBlock::known(16, 2, 2, 4, 2, 32);
+    /// 64 × 128 × 32: 2×4 subgroups of 2×2 16×16 fragments (158 / 115 / 111 / 70), for 64
+    /// output channels.
     pub const T64X128: TensorBlock = TensorBlock::known(16, 2, 4, 2, 2, 32);
-    /// 64 × 64 × 16: 2×2 subgroups of 2×2 16×16 fragments (58 / 48).
-    pub const T64: TensorBlock = TensorBlock::known(16, 2, 2, 2, 2, 16);
-    /// 64 × 32 × 16: 2×2 subgroups of 2×1 16×16 fragments, for few columns (60 / 50).
+    /// 64 × 64 × 32: 2×2 subgroups of 2×2 16×16 fragments (135 / 97 / 131 / 65), for few
+    /// columns.
+    pub const T64: TensorBlock = TensorBlock::known(16, 2, 2, 2, 2, 32);
+    /// 64 × 32 × 16: 2×2 subgroups of 2×1 16×16 fragments (76 / 61 / 62 / 48).
     pub const T64X32: TensorBlock = TensorBlock::known(16, 2, 2, 2, 1, 16);
-    /// 32 × 64 × 16: 2×2 subgroups of 1×2 16×16 fragments, for few output channels (47 / 36).
+    /// 32 × 64 × 16: 2×2 subgroups of 1×2 16×16 fragments, for few output channels (77 / 60 /
+    /// 62 / 42).
     pub const T32X64: TensorBlock = TensorBlock::known(16, 2, 2, 1, 2, 16);
     /// 64 × 64 × 32 of 8×8 fragments (Apple simdgroup matrices): 2×2 subgroups of 4×4.
     pub const T64_M8: TensorBlock = TensorBlock::known(8, 2, 2, 4, 4, 32);
@@ -279,11 +281,11 @@ impl TensorBlock {
     /// Row padding of the staged f16 tiles, in elements: 16 bytes, so that consecutive
     /// reduction rows start in different banks.
     pub const PAD: u32 = 8;
-    /// Workgroup memory for operands of `operand_bytes` (2 for f16 fragments, 4 for f32): two
-    /// stages of both operand tiles, and per subgroup one f32 fragment (rows padded by 4) for
+    /// Workgroup memory for operands of `operand_bytes` (2 for f16 fragments, 4 for f32): one
+    /// stage of both operand tiles, and per subgroup one f32 fragment (rows padded by 4) for
     /// the epilogue.
     pub fn workgroup_bytes(&self, operand_bytes: u32) -> u32 {
-        2 * self.bk * (self.bm() + Self::PAD + self.bn() + Self::PAD) * operand_bytes
+        self.bk * (self.bm() + Self::PAD + self.bn() + Self::PAD) * operand_bytes
             + self.wm * self.wn * self.frag * (self.frag + 4) * 4
     }
 }

@@ -120,6 +120,8 @@ pub struct Record {
     /// Why the requested precision did not run as asked (`high` ran `highest`), if it did not.
     pub precision_note: Option<String>,
     pub gpu_ms: Option<f64>,
+    /// With `--error`: the error at batch 1 against the f64 reference, relative to max |y64|.
+    pub max_error: Option<f64>,
     pub wall_ms: f64,
     /// Empty submit + wait, timed alternately with the calls.
     pub floor_ms: f64,
@@ -262,6 +264,27 @@ pub fn run(a: &BenchArgs) -> Res<()> {
 }
 
 /// Deterministic weights scaled like a He initialisation.
+/// The layer's error at batch 1 on pseudo-random data in [−1, 1) against the f64 reference,
+/// relative to max |y64| (f32 data; f16 data are rounded first, as stored).
+fn layer_error(conv: &Conv2d, weights: &[f32], shape: [usize; 4]) -> Res<f64> {
+    let shape = [1, shape[1], shape[2], shape[3]];
+    let desc = conv.desc();
+    let x = reference::pseudo_random(shape.iter().product(), 17);
+    let got: Vec<f32> = match desc.dtype {
+        wgpu_winograd::DType::F32 => lib(conv.run(&x, shape, None))?,
+        wgpu_winograd::DType::F16 => {
+            let xh: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
+            lib(conv.run(&xh, shape, None))?.into_iter().map(f32::from).collect()
+        }
+    };
+    let x: Vec<f32> = match desc.dtype {
+        wgpu_winograd::DType::F32 => x,
+        wgpu_winograd::DType::F16 => x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect(),
+    };
+    let want = lib(reference::conv2d_f64(desc, &x, shape, weights, None, None))?;
+    Ok(reference::max_rel_error(&got, &want))
+}
+
 fn bench_weights(desc: &Conv2dDesc, layer: &Layer) -> Res<Vec<f32>> {
     let scale = 1.0 / ((layer.c / layer.groups * layer.kernel * layer.kernel) as f32).sqrt();
     Ok(reference::pseudo_random(glue::weight_len(desc)?, 3).iter().map(|v| v * scale).collect())
@@ -320,6 +343,7 @@ fn bench_one(
     let shape = layer.input_shape();
     let plan = lib(conv.plan(shape))?;
     let t = lib(conv.benchmark(shape, a.iters as usize))?;
+    let max_error = if a.error { Some(layer_error(&conv, &weights, shape)?) } else { None };
     let parts = glue::winograd_parts(&plan);
     let kernels = match (a.kernels, &parts) {
         (true, Some(_)) => Some(
@@ -352,6 +376,7 @@ fn bench_one(
         precision: a.precision.to_string(),
         precision_note: plan.precision_note.clone(),
         gpu_ms: t.gpu_ms,
+        max_error,
         wall_ms: t.wall_ms,
         floor_ms: t.floor_ms,
         submit_ms: t.submit_ms,

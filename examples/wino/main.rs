@@ -242,6 +242,10 @@ struct BenchArgs {
     /// Also time each kernel of the Winograd variants on its own (needs TIMESTAMP_QUERY).
     #[arg(long)]
     kernels: bool,
+    /// Also measure each layer's error at batch 1 against the f64 CPU reference (max |y − y64|
+    /// / max |y64|, the metric torch_conv_bench.py prints for cuDNN), into the JSON's `max_error`.
+    #[arg(long)]
+    error: bool,
 }
 
 /// `--suite`, mirrored onto [`wgpu_winograd::suites::Suite`], plus the tensor-core GEMM.

@@ -141,10 +141,10 @@ fn split(
     Ok(budget.images(n, out_hw as u64, max_columns.min(u32::MAX as u64)))
 }
 
-/// Fewer workgroups than this leave some of the H100's 132 SMs idle; the ladder then takes
-/// the next smaller tensor block. (128×128 stayed the fastest block down to 196 workgroups:
-/// BENCHMARKS.md, "Tensor blocks".)
-const MIN_TENSOR_WORKGROUPS: usize = 132;
+/// Below two waves of workgroups on the H100's 132 SMs a smaller tensor block wins: on a
+/// 256×6272×1024 GEMM, 64×64 (392 workgroups) ran at 131 TFLOP/s where 128×128 (98) ran at 106
+/// and 128×64 (196) at 119 (BENCHMARKS.md, "Tensor blocks").
+const MIN_TENSOR_WORKGROUPS: usize = 264;
 
 /// The tensor block for a GEMM of `rows` output channels per group and `columns` columns: the
 /// largest (most reuse per staged operand) that still gives enough workgroups, and that fits
