@@ -6,11 +6,13 @@
 // A workgroup of WM × WN subgroups computes a BM×BN block; each subgroup owns FM × FN
 // fragments of F×F accumulators. The operand tiles are staged in workgroup memory as {{AB}},
 // scaled and rounded once, as they are loaded (A column-major `a_sh[k][m]`, B row-major
-// `b_sh[k][n]`, rows padded by 8 elements against bank conflicts). One stage, two barriers per
-// step: the next step's global loads are issued into registers before this step's multiplies,
-// so their latency still hides behind them, and the workgroup memory a second stage would take
-// buys more resident workgroups instead (on the H100: 243 against 175 TFLOP/s for 128×128 at
-// 4096³; BENCHMARKS.md, "Tensor blocks"). The accumulators leave one fragment at a time
+// `b_sh[k][n]`, rows padded by 8 elements against bank conflicts). The next step's global loads
+// are issued into registers before this step's multiplies, so their latency hides behind them.
+// One stage (STAGES = 1) takes two barriers per step; two stages write the next step into the
+// other buffer while the subgroups read this one, one barrier per step, for twice the memory.
+// On the H100 one stage keeps more workgroups resident: 243 against 175 TFLOP/s for 128×128 at
+// 4096³, while two stages won on most ResNet-50 1×1 convolutions (BENCHMARKS.md, "Tensor
+// blocks"). The accumulators leave one fragment at a time
 // through workgroup memory, where each lane picks up whole vec4 rows for the shared epilogue.
 {{HEADER}}
 
@@ -34,8 +36,8 @@ alias frag_c = coop_mat{{F}}x{{F}}<f32, C>;
 @group(0) @binding(0) var<uniform> params: Params;
 {{BINDINGS}}
 
-var<workgroup> a_sh: array<{{AB}}, BK * AS>;
-var<workgroup> b_sh: array<{{AB}}, BK * BS>;
+var<workgroup> a_sh: array<{{AB}}, {{STAGES}}u * BK * AS>;
+var<workgroup> b_sh: array<{{AB}}, {{STAGES}}u * BK * BS>;
 var<workgroup> c_sh: array<f32, {{SUBGROUPS}}u * F * CW>;
 
 {{OPERANDS}}
@@ -53,8 +55,8 @@ fn to_frag_b(v: vec4<f32>) -> vec4<{{AB}}> {
 }
 
 // Four consecutive rows of A at step k.
-fn stage_a(k: u32, m: u32, h: vec4<{{AB}}>) {
-    let i = k * AS + m;
+fn stage_a(base: u32, k: u32, m: u32, h: vec4<{{AB}}>) {
+    let i = base + k * AS + m;
     a_sh[i] = h.x;
     a_sh[i + 1u] = h.y;
     a_sh[i + 2u] = h.z;
@@ -62,8 +64,8 @@ fn stage_a(k: u32, m: u32, h: vec4<{{AB}}>) {
 }
 
 // Four consecutive columns of B at step k.
-fn stage_b(k: u32, n: u32, h: vec4<{{AB}}>) {
-    let i = k * BS + n;
+fn stage_b(base: u32, k: u32, n: u32, h: vec4<{{AB}}>) {
+    let i = base + k * BS + n;
     b_sh[i] = h.x;
     b_sh[i + 1u] = h.y;
     b_sh[i + 2u] = h.z;
@@ -71,11 +73,11 @@ fn stage_b(k: u32, n: u32, h: vec4<{{AB}}>) {
 }
 
 // Four consecutive steps k.. of B's column n.
-fn stage_b_along_k(k: u32, n: u32, h: vec4<{{AB}}>) {
-    b_sh[k * BS + n] = h.x;
-    b_sh[(k + 1u) * BS + n] = h.y;
-    b_sh[(k + 2u) * BS + n] = h.z;
-    b_sh[(k + 3u) * BS + n] = h.w;
+fn stage_b_along_k(base: u32, k: u32, n: u32, h: vec4<{{AB}}>) {
+    b_sh[base + k * BS + n] = h.x;
+    b_sh[base + (k + 1u) * BS + n] = h.y;
+    b_sh[base + (k + 2u) * BS + n] = h.z;
+    b_sh[base + (k + 3u) * BS + n] = h.w;
 }
 
 @compute @workgroup_size({{THREADS}})
@@ -94,12 +96,15 @@ fn main(
     let sc = (sg % WN) * {{FN}}u * F;
     {{ACC_DECL}}
     {{PREFETCH_FIRST}}
+    var stage = 0u;
     for (var k0 = 0u; k0 < {{REDUCTION}}; k0 += BK) {
+        let a_base = stage * BK * AS;
+        let b_base = stage * BK * BS;
         {{TILE_STORES}}
         workgroupBarrier();
         {{PREFETCH_NEXT}}
         {{MMA}}
-        workgroupBarrier();
+        {{NEXT_STAGE}}
     }
     {{STORES}}
 }

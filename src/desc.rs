@@ -178,8 +178,9 @@ impl FromStr for GemmBlock {
 /// Workgroup block of the tensor-core (cooperative-matrix) product core: a grid of `wm × wn`
 /// subgroups, each owning `fm × fn` fragments of `frag × frag` results, so the workgroup
 /// computes `bm = wm·fm·frag` output channels × `bn = wn·fn·frag` columns, `bk` reduction
-/// steps at a time through workgroup memory. Built only by
-/// [`TensorBlock::new`], which checks what the generated kernel assumes.
+/// steps at a time through workgroup memory (one staging buffer, or two with
+/// [`TensorBlock::double_buffered`]). Built only by [`TensorBlock::new`], which checks what the
+/// generated kernel assumes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TensorBlock {
     frag: u32,
@@ -188,6 +189,7 @@ pub struct TensorBlock {
     fm: u32,
     fn_: u32,
     bk: u32,
+    stages: u32,
 }
 
 impl TensorBlock {
@@ -210,17 +212,28 @@ impl TensorBlock {
         if !(16..=64).contains(&bk) || !bk.is_multiple_of(frag) {
             return bad("bk must be a multiple of the fragment from 16 to 64");
         }
-        Ok(TensorBlock { frag, wm, wn, fm, fn_, bk })
+        Ok(TensorBlock { frag, wm, wn, fm, fn_, bk, stages: 1 })
+    }
+
+    /// The same block with two staging buffers: the next step is written to one while the
+    /// subgroups multiply the other, one barrier per step instead of two, for twice the
+    /// operand tiles' workgroup memory.
+    pub const fn double_buffered(self) -> TensorBlock {
+        TensorBlock { stages: 2, ..self }
     }
 
     const fn known(frag: u32, wm: u32, wn: u32, fm: u32, fn_: u32, bk: u32) -> TensorBlock {
-        TensorBlock { frag, wm, wn, fm, fn_, bk }
+        TensorBlock { frag, wm, wn, fm, fn_, bk, stages: 1 }
     }
     // Measured on the H100 (BENCHMARKS.md, "Tensor blocks"), TFLOP/s at 4096³ / 256×25088×1024
     // / 256×6272×1024 / 64×100352×256.
     /// 128 × 128 × 32: 2×2 subgroups of 4×4 16×16 fragments (243 / 127 / 106 / –): the
     /// fastest wherever the rows fill it and there are enough workgroups.
     pub const T128: TensorBlock = TensorBlock::known(16, 2, 2, 4, 4, 32);
+    /// 128 × 128 × 16, double-buffered: 2×2 subgroups of 4×4 16×16 fragments (173 / 103 / 90 /
+    /// –). With f32 activations gathered (the convolutions), the fastest on most ResNet-50 1×1
+    /// layers at batch 32 that fill one wave (BENCHMARKS.md, "Tensor blocks").
+    pub const T128_DB: TensorBlock = TensorBlock::known(16, 2, 2, 4, 4, 16).double_buffered();
     /// 128 × 128 × 16: 2×4 subgroups of 4×2 16×16 fragments (180 / 107 / 95 / –).
     pub const T128_W8: TensorBlock = TensorBlock::known(16, 2, 4, 4, 2, 16);
     /// 128 × 64 × 32: 2×2 subgroups of 4×2 16×16 fragments (162 / 117 / 119 / –).
@@ -242,8 +255,9 @@ impl TensorBlock {
     pub const T32_M8: TensorBlock = TensorBlock::known(8, 2, 2, 2, 2, 16);
 
     /// The blocks of 16×16 fragments that dispatch and tuning choose from.
-    pub const CATALOGUE_16: [TensorBlock; 7] = [
+    pub const CATALOGUE_16: [TensorBlock; 8] = [
         TensorBlock::T128,
+        TensorBlock::T128_DB,
         TensorBlock::T128_W8,
         TensorBlock::T128X64,
         TensorBlock::T64X128,
@@ -278,35 +292,48 @@ impl TensorBlock {
     pub fn bk(&self) -> u32 {
         self.bk
     }
+    /// Staging buffers: 1, or 2 when double-buffered.
+    pub fn stages(&self) -> u32 {
+        self.stages
+    }
     /// Row padding of the staged f16 tiles, in elements: 16 bytes, so that consecutive
     /// reduction rows start in different banks.
     pub const PAD: u32 = 8;
-    /// Workgroup memory for operands of `operand_bytes` (2 for f16 fragments, 4 for f32): one
+    /// Workgroup memory for operands of `operand_bytes` (2 for f16 fragments, 4 for f32): each
     /// stage of both operand tiles, and per subgroup one f32 fragment (rows padded by 4) for
     /// the epilogue.
     pub fn workgroup_bytes(&self, operand_bytes: u32) -> u32 {
-        self.bk * (self.bm() + Self::PAD + self.bn() + Self::PAD) * operand_bytes
+        self.stages * self.bk * (self.bm() + Self::PAD + self.bn() + Self::PAD) * operand_bytes
             + self.wm * self.wn * self.frag * (self.frag + 4) * 4
     }
 }
 
-/// `128x128x32/w2x2/m16`: the block, its subgroup grid and fragment side.
+/// `128x128x32/w2x2/m16`: the block, its subgroup grid and fragment side; `/db` when
+/// double-buffered.
 impl fmt::Display for TensorBlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}x{}x{}/w{}x{}/m{}", self.bm(), self.bn(), self.bk, self.wm, self.wn, self.frag)
+        write!(f, "{}x{}x{}/w{}x{}/m{}", self.bm(), self.bn(), self.bk, self.wm, self.wn, self.frag)?;
+        if self.stages == 2 {
+            f.write_str("/db")?;
+        }
+        Ok(())
     }
 }
 
 impl FromStr for TensorBlock {
     type Err = Error;
-    /// `BMxBNxBK/wWMxWN/mFRAG`, as [`Display`](fmt::Display) writes it.
+    /// `BMxBNxBK/wWMxWN/mFRAG[/db]`, as [`Display`](fmt::Display) writes it.
     fn from_str(s: &str) -> Result<TensorBlock> {
         let bad = || {
             Error::InvalidDescriptor(format!(
                 "tensor block '{s}' is not BMxBNxBK/wWMxWN/mFRAG, e.g. 128x128x32/w2x2/m16"
             ))
         };
-        let parts: Vec<&str> = s.split('/').collect();
+        let mut parts: Vec<&str> = s.split('/').collect();
+        let double = parts.last() == Some(&"db");
+        if double {
+            parts.pop();
+        }
         let nums = |p: &str| -> Result<Vec<u32>> {
             p.split('x').map(|v| v.trim().parse().map_err(|_| bad())).collect()
         };
@@ -318,7 +345,8 @@ impl FromStr for TensorBlock {
                 if !bm.is_multiple_of(wm * frag) || !bn.is_multiple_of(wn * frag) {
                     return Err(bad());
                 }
-                TensorBlock::new(frag, wm, wn, bm / (wm * frag), bn / (wn * frag), bk)
+                let b = TensorBlock::new(frag, wm, wn, bm / (wm * frag), bn / (wn * frag), bk)?;
+                Ok(if double { b.double_buffered() } else { b })
             }
             _ => Err(bad()),
         }

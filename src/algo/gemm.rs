@@ -141,36 +141,50 @@ fn split(
     Ok(budget.images(n, out_hw as u64, max_columns.min(u32::MAX as u64)))
 }
 
-/// Below two waves of workgroups on the H100's 132 SMs a smaller tensor block wins: on a
-/// 256×6272×1024 GEMM, 64×64 (392 workgroups) ran at 131 TFLOP/s where 128×128 (98) ran at 106
-/// and 128×64 (196) at 119 (BENCHMARKS.md, "Tensor blocks").
-const MIN_TENSOR_WORKGROUPS: usize = 264;
+/// The tensor blocks a convolution GEMM takes, in order of preference, each with the fewest
+/// workgroups it needs: measured on ResNet-50's and MobileNetV2's 1×1 layers at batch 32 on the
+/// H100 (BENCHMARKS.md, "Tensor blocks").
+/// - 128×128×16 double-buffered from one wave (132 workgroups): the fastest wherever it fills
+///   the GPU once (e.g. 1024→512 at 14²: 0.073 ms, against 0.129 for 128×64×32);
+/// - 64×128×32 from two waves: 64 output channels (256→64 at 56²: 0.104 ms);
+/// - 64×64×32 from two waves: few columns (1024→256 at 14²: 0.049 ms, against 0.075 for
+///   128×64×16 double-buffered with 196 workgroups);
+/// - then the narrow blocks, whatever the count (2048→512 at 7²: 64×32×16, 0.068 ms).
+const TENSOR_LADDER: [(TensorBlock, usize); 5] = [
+    (TensorBlock::T128_DB, 132),
+    (TensorBlock::T64X128, 264),
+    (TensorBlock::T64, 264),
+    (TensorBlock::T64X32, 0),
+    (TensorBlock::T32X64, 0),
+];
 
-/// The tensor block for a GEMM of `rows` output channels per group and `columns` columns: the
-/// largest (most reuse per staged operand) that still gives enough workgroups, and that fits
-/// the adapter.
+/// The tensor block for a convolution GEMM of `rows` output channels per group and `columns`
+/// columns: the first rung of [`TENSOR_LADDER`] that pads the rows by less than 2×, gives
+/// enough workgroups and fits the adapter; 8×8 fragments (Apple) take the largest block that
+/// fits (unmeasured).
 fn tensor_block(
     (rows, columns, groups): (usize, usize, usize),
     (frag, frag_precision): (u32, Precision),
     caps: TensorCaps,
     limits: &Limits,
 ) -> Result<TensorBlock> {
-    let catalogue: &[TensorBlock] =
-        if frag == 16 { &TensorBlock::CATALOGUE_16 } else { &TensorBlock::CATALOGUE_8 };
     let fits = |b: &TensorBlock| super::tensor_fits(b, operand_bytes(frag_precision), caps, limits);
+    let none = || Error::Unsupported("no tensor block fits this adapter's workgroup limits".into());
+    if frag == 8 {
+        return TensorBlock::CATALOGUE_8.iter().copied().find(fits).ok_or_else(none);
+    }
     let workgroups =
         |b: &TensorBlock| rows.div_ceil(b.bm() as usize) * columns.div_ceil(b.bn() as usize) * groups;
-    // Least padding first (a block taller than the rows multiplies zeros), then most work per
-    // workgroup among those with enough workgroups.
-    let waste = |b: &TensorBlock| rows.next_multiple_of(b.bm() as usize) * 64 / rows.max(1);
-    let mut candidates: Vec<TensorBlock> = catalogue.iter().copied().filter(fits).collect();
-    candidates.sort_by_key(|b| (waste(b), std::cmp::Reverse(b.bm() * b.bn())));
-    candidates
+    // A block at most one fragment row taller than the rows (16 rows pad to 32 at worst).
+    let tall_enough = |b: &TensorBlock| b.bm() as usize <= rows.next_multiple_of(32);
+    let usable: Vec<&(TensorBlock, usize)> = TENSOR_LADDER.iter().filter(|(b, _)| fits(b)).collect();
+    usable
         .iter()
-        .copied()
-        .find(|b| workgroups(b) >= MIN_TENSOR_WORKGROUPS)
-        .or_else(|| candidates.iter().copied().min_by_key(|b| (waste(b), b.bm() * b.bn())))
-        .ok_or_else(|| Error::Unsupported("no tensor block fits this adapter's workgroup limits".into()))
+        .find(|(b, min)| tall_enough(b) && workgroups(b) >= *min)
+        .or_else(|| usable.iter().find(|(b, _)| tall_enough(b)))
+        .or(usable.last())
+        .map(|(b, _)| *b)
+        .ok_or_else(none)
 }
 
 /// Bytes per staged operand element: f16 fragments for `High`, f32 for `Highest`.
@@ -381,4 +395,30 @@ pub(crate) fn build_tensor(
         recipe.push(&kernel, grid, slots, params.words(), piece);
     }
     Ok(recipe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tensor_ladder_picks_each_block_where_it_measured_fastest() {
+        let caps = TensorCaps { f16_16: true, subgroup: 32, ..TensorCaps::default() };
+        let limits = Limits {
+            max_compute_workgroup_storage_size: 49152,
+            max_compute_invocations_per_workgroup: 1024,
+            max_compute_workgroup_size_x: 1024,
+            ..Limits::default()
+        };
+        let pick = |rows, columns| tensor_block((rows, columns, 1), (16, Precision::High), caps, &limits).unwrap();
+        assert_eq!(pick(512, 6272), TensorBlock::T128_DB);
+        assert_eq!(pick(256, 6272), TensorBlock::T64);
+        assert_eq!(pick(64, 100352), TensorBlock::T64X128);
+        assert_eq!(pick(512, 1568), TensorBlock::T64X32);
+        assert_eq!(pick(16, 401408), TensorBlock::T32X64);
+        // Without the workgroup memory the double-buffered block needs, the next rung.
+        let small = Limits { max_compute_workgroup_storage_size: 16384, ..limits.clone() };
+        let b = tensor_block((512, 100352, 1), (16, Precision::High), caps, &small).unwrap();
+        assert!(b.workgroup_bytes(2) <= 16384, "{b}");
+    }
 }

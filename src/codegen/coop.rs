@@ -70,14 +70,15 @@ pub(crate) fn coop_product(
     let unscaled = frag == FragType::F16 && conv.is_some();
     let reg_type = format!("vec4<{}>", frag.wgsl());
     let dims = [block.bm(), block.bn(), block.bk()];
-    let Prefetch { first, next, stage } =
-        prefetch(conv, dims, threads, Some((&reg_type, "to_frag")), |at| match at {
+    let Prefetch { first, next, stage } = prefetch(conv, dims, threads, Some((&reg_type, "to_frag")), |at| {
+        match at {
             StageAt::Vec { name, idx, reg } => {
                 let width = if name == "a" { "BM" } else { "BN" };
-                format!("stage_{name}(({idx}) / ({width} / 4u), (({idx}) % ({width} / 4u)) * 4u, {reg});")
+                format!("stage_{name}({name}_base, ({idx}) / ({width} / 4u), (({idx}) % ({width} / 4u)) * 4u, {reg});")
             }
-            StageAt::AlongK { kq, lc, reg } => format!("stage_b_along_k({kq} * 4u, {lc}, {reg});"),
-        });
+            StageAt::AlongK { kq, lc, reg } => format!("stage_b_along_k(b_base, {kq} * 4u, {lc}, {reg});"),
+        }
+    });
     let mut acc = Vec::new();
     for i in 0..fm {
         for j in 0..fn_ {
@@ -89,14 +90,14 @@ pub(crate) fn coop_product(
         let mut step = vec!["{".to_string()];
         for i in 0..fm {
             step.push(format!(
-                "    let a{i} = coopLoad<frag_a>(&a_sh[{}u * AS + sr + {}u], AS);",
+                "    let a{i} = coopLoad<frag_a>(&a_sh[a_base + {}u * AS + sr + {}u], AS);",
                 kk * f,
                 i * f
             ));
         }
         for j in 0..fn_ {
             step.push(format!(
-                "    let b{j} = coopLoadT<frag_b>(&b_sh[{}u * BS + sc + {}u], BS);",
+                "    let b{j} = coopLoadT<frag_b>(&b_sh[b_base + {}u * BS + sc + {}u], BS);",
                 kk * f,
                 j * f
             ));
@@ -196,6 +197,11 @@ pub(crate) fn coop_product(
         ("SG", subgroup.to_string()),
         ("FM", fm.to_string()),
         ("FN", fn_.to_string()),
+        ("STAGES", block.stages().to_string()),
+        (
+            "NEXT_STAGE",
+            if block.stages() == 2 { "stage = 1u - stage;" } else { "workgroupBarrier();" }.to_string(),
+        ),
         ("SUBGROUPS", (wm * wn).to_string()),
         ("THREADS", threads.to_string()),
         ("BINDINGS", bindings),
