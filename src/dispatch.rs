@@ -58,9 +58,9 @@ fn choose(desc: &Conv2dDesc, tuned: Option<Tuned>) -> Algo {
 
 /// Whether the cooperative-matrix GEMM takes a descriptor the ladder would run as a product
 /// (Winograd or GEMM), and in which precision; else why `high` runs `highest`.
-/// - `high`: every product on f16 fragments where the adapter has them. Measured on the H100
-///   (BENCHMARKS.md, "Tensor cores"): the tensor-core implicit GEMM beats our f32 Winograd on
-///   the ResNet 3×3 layers as well as the GEMM layers.
+/// - `high`: every GEMM on f16 fragments where the adapter has them (on ResNet-50 at batch 32:
+///   0.51–0.73× the f32 core's time on the strided and 7×7 layers, 0.32–0.98× on the 1×1
+///   ones); Winograd's 3×3 stride-1 layers stay on the f32 cores, as fast there.
 /// - `highest`: f32 fragments where the adapter has them (Apple7+: simdgroup f32
 ///   multiply-accumulate is ordinary f32 arithmetic, the path MLX's GEMMs take; not measured
 ///   here, no Apple hardware), else the f32 cores.
@@ -93,19 +93,11 @@ fn tensor_precision(
             Err("a forced product block runs on the f32 cores".into())
         }
         Precision::High if algo == Algo::Winograd && desc.algo.is_none() => Err(
-            // Measured on the H100 (BENCHMARKS.md, "Tensor cores"): on ResNet's 3×3 stride-1
-            // layers our f32 Winograd took 0.40–0.55× the tensor-core implicit GEMM's time.
-            "winograd on the f32 cores is faster than the tensor-core implicit gemm for 3×3 stride 1".into(),
+            // Measured on the H100 (BENCHMARKS.md, "Tensor cores"): on ResNet-50's 3×3 stride-1
+            // layers at batch 32 the tensor-core implicit GEMM took 0.96–1.38× our f32
+            // Winograd's time, so Winograd keeps them, with f32 accuracy.
+            "winograd on the f32 cores is as fast as the tensor-core implicit gemm for 3×3 stride 1".into(),
         ),
-        Precision::High if algo == Algo::Gemm && desc.algo.is_none() && !algo::gemm::is_pointwise(desc) => {
-            Err(
-                // Measured on the H100 (BENCHMARKS.md, "Tensor cores"): with an im2col gather
-                // (kernels over 1×1, padding) loading B costs more than the f32 core's
-                // multiply-adds it replaces; the 7×7 stem took 1.26× and 3×3 stride 2 1.0–4×
-                // the f32 core's time on cooperative matrices.
-                "the im2col gather is faster on the f32 cores".into(),
-            )
-        }
         Precision::High => Ok(Some(Precision::High)),
         Precision::Highest
             if product

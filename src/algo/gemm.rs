@@ -14,7 +14,7 @@ use crate::reference::f16_operand_scale;
 use wgpu::Limits;
 
 /// Whether each GEMM column reads one input element per channel: 1×1, unpadded, any stride.
-pub(crate) fn is_pointwise(desc: &Conv2dDesc) -> bool {
+fn is_pointwise(desc: &Conv2dDesc) -> bool {
     desc.kernel == [1, 1] && desc.padding == Padding::default()
 }
 
@@ -410,7 +410,8 @@ mod tests {
             max_compute_workgroup_size_x: 1024,
             ..Limits::default()
         };
-        let pick = |rows, columns| tensor_block((rows, columns, 1), (16, Precision::High), caps, &limits).unwrap();
+        let pick =
+            |rows, columns| tensor_block((rows, columns, 1), (16, Precision::High), caps, &limits).unwrap();
         assert_eq!(pick(512, 6272), TensorBlock::T128_DB);
         assert_eq!(pick(256, 6272), TensorBlock::T64);
         assert_eq!(pick(64, 100352), TensorBlock::T64X128);
