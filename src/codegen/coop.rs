@@ -223,10 +223,11 @@ pub(crate) fn coop_product(
     };
     Kernel {
         name: format!(
-            "{name}_{ab}_{}x{}x{}_w{wm}x{wn}_m{f}_sg{subgroup}",
+            "{name}_{ab}_{}x{}x{}_w{wm}x{wn}_m{f}{}_sg{subgroup}",
             block.bm(),
             block.bn(),
-            block.bk()
+            block.bk(),
+            if block.stages() == 2 { "_db" } else { "" }
         ),
         source: fill(SKELETON, &values),
         fields,
@@ -275,6 +276,22 @@ pub(crate) fn amax() -> Kernel {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_round_trip_and_buffering_shows_in_the_kernel_name() {
+        for b in TensorBlock::CATALOGUE_16.iter().chain(&TensorBlock::CATALOGUE_8) {
+            assert_eq!(b.to_string().parse::<TensorBlock>().unwrap(), *b);
+        }
+        assert_eq!("128x128x16/w2x2/m16/db".parse::<TensorBlock>().unwrap(), TensorBlock::T128_DB);
+        assert!("128x128x16/w2x2/m16/xx".parse::<TensorBlock>().is_err());
+        let single = TensorBlock::new(16, 2, 2, 4, 4, 16).unwrap();
+        let [a, b] = [single, single.double_buffered()]
+            .map(|blk| coop_product(TensorOperands::Matmul, blk, FragType::F16, 32));
+        assert_ne!(a.name, b.name);
+        assert!(b.source.contains("2u * BK * AS") && a.source.contains("1u * BK * AS"));
+    }
+
     #[test]
     fn tensor_kernels_validate() {
         for k in super::super::tensor_kernels() {
@@ -285,10 +302,4 @@ mod tests {
             });
         }
     }
-}
-#[cfg(test)]
-#[test]
-fn dump_one() {
-    let k = &super::tensor_kernels()[3];
-    std::fs::write("/tmp/coop_sample.wgsl", &k.source).unwrap();
 }
