@@ -1,6 +1,7 @@
 //! Criterion benches (HTML reports under target/criterion): the seed table with both layouts
 //! side by side, the ResNet 3×3 layers, the fused kernel against the separate ones, Winograd
-//! against direct, auto against direct on a 3×3, a 1×1 and a strided layer, and every distinct layer of ResNet-50 and MobileNetV2 (`auto`). The shapes
+//! against direct, auto against direct on a 3×3, a 1×1 and a strided layer, every distinct layer
+//! of ResNet-50 and MobileNetV2 (`auto`), and the tensor-core GEMM per block. The shapes
 //! come from `wgpu_winograd::suites`, the list `wino bench` uses. Each sample is the median
 //! GPU time from timestamp queries where the adapter has them, else the wall time of a
 //! synchronous call. `WINO_BENCH_BATCH` sets the batch of the ResNet layers and the networks
@@ -9,7 +10,9 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use std::time::Duration;
 use wgpu_winograd::suites::{self, Layer, Suite};
-use wgpu_winograd::{Algo, Context, Conv2d, Conv2dDesc, Padding, Product, TileLayout};
+use wgpu_winograd::{
+    tensor_matmul, Algo, Context, Conv2d, Conv2dDesc, Padding, Precision, Product, TensorBlock, TileLayout,
+};
 
 fn conv(ctx: &Context, c: usize, k: usize, algo: Option<Algo>, layout: Option<TileLayout>) -> Conv2d {
     with_desc(ctx, Conv2dDesc { algo, layout, ..Conv2dDesc::new(c, k, 3, 1) })
@@ -129,5 +132,30 @@ fn networks(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, seed, resnet, fusion, auto_vs_direct, networks);
+/// The tensor-core core alone: a 4096³ f16 → f32 GEMM per catalogue block (`wino bench --suite
+/// gemm` prints TFLOP/s). Adapters without cooperative matrices have nothing to time: the group
+/// says so and is empty.
+fn tensor_gemm(c: &mut Criterion) {
+    let ctx = Context::new().expect("a wgpu adapter");
+    let mut g = c.benchmark_group("tensor_gemm");
+    g.sample_size(10).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(300));
+    if ctx.cooperative_matrices() == "none" {
+        eprintln!("tensor_gemm: adapter '{}' has no cooperative matrices", ctx.adapter_info().name);
+    }
+    for block in TensorBlock::CATALOGUE_16 {
+        if !ctx.tensor_block_fits(&block, Precision::High) {
+            continue;
+        }
+        g.bench_function(block.to_string(), |b| {
+            b.iter_custom(|iters| {
+                let t = tensor_matmul(&ctx, [4096, 4096, 4096], block, iters as usize).expect("GEMM");
+                assert_eq!(t.wrong, 0, "{block}: wrong results");
+                Duration::from_secs_f64(t.gpu_ms * iters as f64 / 1e3)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, seed, resnet, fusion, auto_vs_direct, networks, tensor_gemm);
 criterion_main!(benches);
