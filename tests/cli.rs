@@ -173,6 +173,7 @@ fn bad_inputs_give_one_line_and_no_output() {
         vec!["--input", &x, "--weight", &w, "--tile", "3", "--algo", "winograd"],
         vec!["--input", &x, "--weight", &w, "--algo", "fastest"],
         vec!["--input", &x, "--weight", &w, "--dtype", "f64"],
+        vec!["--input", &x, "--weight", &w, "--precision", "medium"],
         // Geometry past the kernels' 32-bit fields (issue #12 item 1): refused, not truncated.
         vec![
             "--input",
@@ -397,4 +398,71 @@ fn every_padding_mode_and_algorithm_verifies() {
         run(&["conv", "--random", "1,4,3,3", "--padding", "3", "--padding-mode", "reflect"]);
     assert_ne!(code, 0);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn precision_high_verifies_and_says_what_ran() {
+    let (code, info, _) = run(&["info"]);
+    assert_eq!(code, 0);
+    let coop =
+        info.lines().find(|l| l.starts_with("cooperative matrices: ")).expect("a cooperative matrices line");
+    let args = [
+        "conv",
+        "--random",
+        "1,16,12,12",
+        "--out-channels",
+        "24",
+        "--kernel",
+        "1",
+        "--precision",
+        "high",
+        "--verify",
+    ];
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let notes: Vec<&str> =
+        stderr.lines().filter(|l| l.starts_with("precision: high requested, ran highest (")).collect();
+    if coop.ends_with("none") {
+        // No tensor cores: Highest runs, and says so, once.
+        assert_eq!(notes.len(), 1, "{stderr}");
+    } else {
+        assert!(notes.is_empty() && stdout.contains("cooperative matrices"), "{stdout}{stderr}");
+    }
+}
+
+#[test]
+fn the_gemm_suite_runs_on_tensor_cores_or_fails_in_one_line() {
+    let (_, info, _) = run(&["info"]);
+    let dir = scratch("gemm");
+    let json = dir.join("gemm.json");
+    let args = [
+        "bench",
+        "--suite",
+        "gemm",
+        "--gemm-size",
+        "256,256,64",
+        "--iters",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    let (code, stdout, stderr) = run(&args);
+    if info.contains("cooperative matrices: none") {
+        assert_ne!(code, 0);
+        assert_eq!(error_lines(&stderr).len(), 1, "{stderr}");
+        assert!(stderr.contains("not supported"), "{stderr}");
+        assert!(!json.exists());
+    } else {
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        let text = std::fs::read_to_string(&json).unwrap();
+        assert!(text.contains("\"wrong\": 0") && !text.contains("\"wrong\": 1"), "{text}");
+    }
+    for bad in [
+        &["bench", "--suite", "gemm", "--gemm-size", "1,2"][..],
+        &["bench", "--suite", "seed", "--gemm-size", "128,128,128"],
+    ] {
+        let (code, _, stderr) = run(bad);
+        assert_ne!(code, 0, "{bad:?}");
+        assert_eq!(error_lines(&stderr).len(), 1, "{bad:?}: {stderr}");
+    }
 }
