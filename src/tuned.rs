@@ -40,7 +40,7 @@ pub(crate) fn adapter_key(info: &wgpu::AdapterInfo) -> String {
 pub(crate) fn conv_key(desc: &Conv2dDesc, [n, c, h, w]: [usize; 4]) -> String {
     let p = desc.padding;
     format!(
-        "n{n}_c{c}_h{h}_w{w}_k{}_r{}x{}_s{}x{}_d{}x{}_p{}.{}.{}.{}{}_g{}_{}_{}",
+        "n{n}_c{c}_h{h}_w{w}_k{}_r{}x{}_s{}x{}_d{}x{}_p{}.{}.{}.{}{}_g{}_{}_{}{}",
         desc.out_channels,
         desc.kernel[0],
         desc.kernel[1],
@@ -55,7 +55,13 @@ pub(crate) fn conv_key(desc: &Conv2dDesc, [n, c, h, w]: [usize; 4]) -> String {
         desc.padding_mode,
         desc.groups,
         desc.dtype,
-        desc.data_format
+        desc.data_format,
+        // A `high` measurement (tensor blocks among the candidates) says nothing about
+        // `highest`; the default keeps the keys of earlier caches.
+        match desc.precision {
+            crate::desc::Precision::Highest => "",
+            crate::desc::Precision::High => "_high",
+        }
     )
 }
 
@@ -162,6 +168,7 @@ mod tests {
             Conv2dDesc { dilation: [2, 2], ..d.clone() },
             Conv2dDesc { groups: 2, ..d.clone() },
             Conv2dDesc::new(64, 64, 3, 2),
+            Conv2dDesc { precision: crate::desc::Precision::High, ..d.clone() },
         ] {
             assert_ne!(conv_key(&other, shape), key);
         }
