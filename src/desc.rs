@@ -361,8 +361,9 @@ pub enum Precision {
     #[default]
     Highest,
     /// Tensor-core products: operands rounded to f16 after a power-of-two scale per tensor
-    /// (so nothing overflows or flushes), accumulated in f32. Runs as `Highest` where the
-    /// adapter has no cooperative matrices, and the plan says so.
+    /// (so nothing overflows or flushes), accumulated in f32; f16 activations go in as stored.
+    /// Runs as `Highest` where the adapter has no cooperative matrices, or on layers another
+    /// path runs as fast (Winograd's 3×3 stride 1), and the plan says so.
     High,
 }
 
