@@ -61,9 +61,9 @@ fn choose(desc: &Conv2dDesc, tuned: Option<Tuned>) -> Algo {
 /// - `high`: every GEMM on f16 fragments where the adapter has them (on ResNet-50 at batch 32:
 ///   0.51–0.73× the f32 core's time on the strided and 7×7 layers, 0.32–0.98× on the 1×1
 ///   ones); Winograd's 3×3 stride-1 layers stay on the f32 cores, as fast there.
-/// - `highest`: f32 fragments where the adapter has them (Apple7+: simdgroup f32
+/// - `highest`: the GEMMs on f32 fragments where the adapter has them (Apple7+: simdgroup f32
 ///   multiply-accumulate is ordinary f32 arithmetic, the path MLX's GEMMs take; not measured
-///   here, no Apple hardware), else the f32 cores.
+///   here, no Apple hardware), else the f32 cores; Winograd stays Winograd.
 fn tensor_precision(
     desc: &Conv2dDesc,
     algo: Algo,
@@ -100,7 +100,7 @@ fn tensor_precision(
         ),
         Precision::High => Ok(Some(Precision::High)),
         Precision::Highest
-            if product
+            if algo == Algo::Gemm
                 && tensor.f32_frag().is_some()
                 && desc.algo.is_none()
                 && desc.product.is_none()
@@ -337,5 +337,48 @@ mod tests {
         let p = plan(&strided, [1, 64, 32, 32], &Limits::default(), GPU, TensorCaps::default(), Some(tuned))
             .unwrap();
         assert!(matches!(p.path, Path::Gemm { .. }));
+    }
+
+    #[test]
+    fn the_precision_rungs_pick_tensor_cores_where_they_measured_faster() {
+        use crate::desc::{Precision, TensorBlock};
+        let limits = Limits {
+            max_compute_workgroup_storage_size: 32768,
+            max_compute_invocations_per_workgroup: 1024,
+            max_compute_workgroup_size_x: 1024,
+            ..Limits::default()
+        };
+        let nvidia = TensorCaps { f16_16: true, subgroup: 32, ..TensorCaps::default() };
+        let apple = TensorCaps { f16_8: true, f32_8: true, subgroup: 32, ..TensorCaps::default() };
+        let plan_on = |d: &Conv2dDesc, caps, input| plan(d, input, &limits, GPU, caps, None).unwrap();
+        let high = |d: Conv2dDesc| Conv2dDesc { precision: Precision::High, ..d };
+        let pointwise = Conv2dDesc::new(256, 128, 1, 0);
+        let p = plan_on(&high(pointwise.clone()), nvidia, [8, 256, 28, 28]);
+        assert!(matches!(p.path, Path::TensorGemm { precision: Precision::High, .. }), "{p}");
+        assert_eq!(p.precision_note, None);
+        // 3×3 stride 1 keeps f32 Winograd, and says why.
+        let p = plan_on(&high(Conv2dDesc::new(64, 64, 3, 1)), nvidia, [8, 64, 28, 28]);
+        assert!(matches!(p.path, Path::Winograd { .. }) && p.precision_note.is_some(), "{p}");
+        // Depthwise has no product.
+        let dw = Conv2dDesc { groups: 32, ..Conv2dDesc::new(32, 32, 3, 1) };
+        let p = plan_on(&high(dw), nvidia, [1, 32, 28, 28]);
+        assert!(p.precision_note.unwrap().contains("depthwise"));
+        // Highest never takes f16 fragments; on Apple-like fragments its GEMMs take f32 ones,
+        // its Winograd layers stay Winograd.
+        assert!(matches!(plan_on(&pointwise, nvidia, [8, 256, 28, 28]).path, Path::Gemm { .. }));
+        let p = plan_on(&pointwise, apple, [8, 256, 28, 28]);
+        assert!(
+            matches!(p.path, Path::TensorGemm { precision: Precision::Highest, block } if block.frag() == 8),
+            "{p}"
+        );
+        let p = plan_on(&Conv2dDesc::new(64, 64, 3, 1), apple, [8, 64, 28, 28]);
+        assert!(matches!(p.path, Path::Winograd { .. }), "{p}");
+        // A forced tensor block without the fragments is an error, not a fallback.
+        let forced =
+            Conv2dDesc { product: Some(crate::desc::Product::Tensor(TensorBlock::T128)), ..high(pointwise) };
+        assert!(matches!(
+            plan(&forced, [8, 256, 28, 28], &limits, GPU, TensorCaps::default(), None),
+            Err(Error::Unsupported(_))
+        ));
     }
 }
