@@ -268,6 +268,15 @@ impl TensorBlock {
     /// The blocks of 8×8 fragments.
     pub const CATALOGUE_8: [TensorBlock; 2] = [TensorBlock::T64_M8, TensorBlock::T32_M8];
 
+    /// The catalogue of blocks of `frag`×`frag` fragments (16, else 8).
+    pub fn catalogue(frag: u32) -> &'static [TensorBlock] {
+        if frag == 16 {
+            &TensorBlock::CATALOGUE_16
+        } else {
+            &TensorBlock::CATALOGUE_8
+        }
+    }
+
     /// Fragment side.
     pub fn frag(&self) -> u32 {
         self.frag

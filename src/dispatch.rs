@@ -72,11 +72,7 @@ fn tensor_precision(
     let product = matches!(algo, Algo::Gemm | Algo::Winograd);
     if let Some(crate::desc::Product::Tensor(b)) = desc.product {
         // Forced: the fragments must exist for the requested precision, else it is an error.
-        let frag = match desc.precision {
-            Precision::High => tensor.f16_frag(),
-            Precision::Highest => tensor.f32_frag(),
-        };
-        return match frag {
+        return match tensor.frag(desc.precision) {
             Some(f) if f == b.frag() => Ok(Some(desc.precision)),
             _ => Ok(None),
         };

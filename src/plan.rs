@@ -39,6 +39,13 @@ impl TensorCaps {
     pub fn f32_frag(&self) -> Option<u32> {
         (self.subgroup != 0 && self.f32_8).then_some(8)
     }
+    /// The fragment side a precision computes in: f16 operands for `High`, f32 for `Highest`.
+    pub fn frag(&self, precision: Precision) -> Option<u32> {
+        match precision {
+            Precision::High => self.f16_frag(),
+            Precision::Highest => self.f32_frag(),
+        }
+    }
     /// `16×16 f16→f32, 8×8 f32` or `none`.
     pub fn describe(&self) -> String {
         let mut v = Vec::new();

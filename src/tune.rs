@@ -70,23 +70,17 @@ pub fn tune(
     // The cooperative-matrix blocks, where the precision asks for them and the adapter has
     // them (the f32 cores stay candidates: tune keeps whichever is faster).
     let caps = ctx.tensor();
-    let frag = match desc.precision {
-        crate::desc::Precision::High => caps.f16_frag(),
-        crate::desc::Precision::Highest => caps.f32_frag(),
-    };
-    if let (true, Some(frag)) = (gemm_open, frag) {
-        let catalogue: &[TensorBlock] =
-            if frag == 16 { &TensorBlock::CATALOGUE_16 } else { &TensorBlock::CATALOGUE_8 };
+    if let (true, Some(frag)) = (gemm_open, caps.frag(desc.precision)) {
+        let catalogue = TensorBlock::catalogue(frag);
         let blocks: Vec<TensorBlock> = match desc.product {
             Some(Product::Tensor(b)) => vec![b],
             Some(_) => Vec::new(),
             None => catalogue.to_vec(),
         };
-        let bytes = crate::algo::gemm::operand_bytes(desc.precision);
         candidates.extend(
             blocks
                 .into_iter()
-                .filter(|b| crate::algo::tensor_fits(b, bytes, caps, &limits))
+                .filter(|b| crate::algo::tensor_fits(b, desc.precision, caps, &limits))
                 .map(|block| Tuned::Tensor { block }),
         );
     }

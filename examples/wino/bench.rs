@@ -8,8 +8,8 @@ use crate::{glue, lib, plot, Auto, BenchArgs, Fuse, Res, SuiteArg};
 use serde::Serialize;
 use wgpu_winograd::suites::{Layer, Suite};
 use wgpu_winograd::{
-    reference, tensor_matmul, tune, Algo, Context, Conv2d, Conv2dDesc, DType, Error, Product, TensorBlock,
-    TileLayout,
+    reference, tensor_matmul, tune, Algo, Context, Conv2d, Conv2dDesc, DType, Error, Precision, Product,
+    TensorBlock, TileLayout,
 };
 
 /// A timed variant: forced algorithm, layout and Winograd tile (a forced tile also forces the
@@ -60,6 +60,14 @@ impl AdapterJson {
             driver_info: i.driver_info.clone(),
         }
     }
+}
+
+/// Writes a report as pretty JSON, atomically.
+fn write_json(path: &std::path::Path, report: &impl Serialize) -> Res<()> {
+    let text = serde_json::to_string_pretty(report).map_err(|e| format!("JSON: {e}"))?;
+    write_atomically(path, |w| w.write_all(text.as_bytes()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }
 
 /// `--suite gemm`: the adapter and one record per block that ran.
@@ -251,9 +259,7 @@ pub fn run(a: &BenchArgs) -> Res<()> {
         results,
     };
     if let Some(path) = &a.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| format!("JSON: {e}"))?;
-        write_atomically(path, |w| w.write_all(text.as_bytes()))?;
-        eprintln!("wrote {}", path.display());
+        write_json(path, &report)?;
     }
     if let Some(path) = &a.plot {
         let svg = plot::plot(&report.results)?;
@@ -549,16 +555,14 @@ fn run_gemm(a: &BenchArgs) -> Res<()> {
     eprintln!("adapter: {} ({}); cooperative matrices: {coop}", i.name, i.backend);
     let mut results: Vec<GemmRecord> = Vec::new();
     for (step, block) in blocks.iter().enumerate() {
-        let [wm, wn] = block.subgroups();
-        let (threads, bytes) = (wm * wn * i.subgroup_max_size, block.workgroup_bytes(2));
-        let fits = threads <= limits.max_compute_invocations_per_workgroup
-            && threads <= limits.max_compute_workgroup_size_x
-            && bytes <= limits.max_compute_workgroup_storage_size;
-        if !fits {
+        if !ctx.tensor_block_fits(block, Precision::High) {
+            let [wm, wn] = block.subgroups();
             eprintln!(
-                "skipped: {block}: its workgroup ({threads} invocations, {bytes} bytes of workgroup memory) \
+                "skipped: {block}: its workgroup ({wm}×{wn} subgroups, {} bytes of workgroup memory) \
                  exceeds this adapter's limits ({} invocations, {} bytes)",
-                limits.max_compute_invocations_per_workgroup, limits.max_compute_workgroup_storage_size
+                block.workgroup_bytes(2),
+                limits.max_compute_invocations_per_workgroup,
+                limits.max_compute_workgroup_storage_size
             );
             continue;
         }
@@ -610,9 +614,7 @@ fn run_gemm(a: &BenchArgs) -> Res<()> {
         results,
     };
     if let Some(path) = &a.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| format!("JSON: {e}"))?;
-        write_atomically(path, |w| w.write_all(text.as_bytes()))?;
-        eprintln!("wrote {}", path.display());
+        write_json(path, &report)?;
     }
     if !wrong.is_empty() {
         return Err(format!("tensor GEMM {m}×{n}×{k} gave wrong elements with {}", wrong.join(", ")));

@@ -164,14 +164,14 @@ const TENSOR_LADDER: [(TensorBlock, usize); 5] = [
 /// fits (unmeasured).
 fn tensor_block(
     (rows, columns, groups): (usize, usize, usize),
-    (frag, frag_precision): (u32, Precision),
+    precision: Precision,
     caps: TensorCaps,
     limits: &Limits,
 ) -> Result<TensorBlock> {
-    let fits = |b: &TensorBlock| super::tensor_fits(b, operand_bytes(frag_precision), caps, limits);
+    let fits = |b: &TensorBlock| super::tensor_fits(b, precision, caps, limits);
     let none = || Error::Unsupported("no tensor block fits this adapter's workgroup limits".into());
-    if frag == 8 {
-        return TensorBlock::CATALOGUE_8.iter().copied().find(fits).ok_or_else(none);
+    if caps.frag(precision) == Some(8) {
+        return TensorBlock::catalogue(8).iter().copied().find(fits).ok_or_else(none);
     }
     let workgroups =
         |b: &TensorBlock| rows.div_ceil(b.bm() as usize) * columns.div_ceil(b.bn() as usize) * groups;
@@ -187,14 +187,6 @@ fn tensor_block(
         .ok_or_else(none)
 }
 
-/// Bytes per staged operand element: f16 fragments for `High`, f32 for `Highest`.
-pub(crate) fn operand_bytes(precision: Precision) -> u32 {
-    match precision {
-        Precision::High => 2,
-        Precision::Highest => 4,
-    }
-}
-
 /// The tensor-core GEMM path: the tuned block or one chosen for the shape, and the split.
 pub(crate) fn plan_tensor(
     desc: &Conv2dDesc,
@@ -205,29 +197,27 @@ pub(crate) fn plan_tensor(
     precision: Precision,
     tuned: Option<Tuned>,
 ) -> Result<(Path, usize, usize)> {
-    let frag = match precision {
-        Precision::High => caps.f16_frag(),
-        Precision::Highest => caps.f32_frag(),
-    }
-    .ok_or_else(|| Error::Unsupported(format!("no cooperative matrices for precision {precision}")))?;
+    let frag = caps
+        .frag(precision)
+        .ok_or_else(|| Error::Unsupported(format!("no cooperative matrices for precision {precision}")))?;
     let (group_out, _, _) = dims(desc);
     let columns = output[0] * output[2] * output[3];
     let block = match (desc.product, tuned) {
         (Some(Product::Tensor(block)), _) => {
-            if !super::tensor_fits(&block, operand_bytes(precision), caps, limits) {
+            if !super::tensor_fits(&block, precision, caps, limits) {
                 return Err(Error::Unsupported(format!(
                     "tensor block {block} needs {} bytes of workgroup memory or more invocations than this adapter allows",
-                    block.workgroup_bytes(operand_bytes(precision))
+                    block.workgroup_bytes(super::operand_bytes(precision))
                 )));
             }
             block
         }
         (_, Some(Tuned::Tensor { block }))
-            if block.frag() == frag && super::tensor_fits(&block, operand_bytes(precision), caps, limits) =>
+            if block.frag() == frag && super::tensor_fits(&block, precision, caps, limits) =>
         {
             block
         }
-        _ => tensor_block((group_out, columns, desc.groups), (frag, precision), caps, limits)?,
+        _ => tensor_block((group_out, columns, desc.groups), precision, caps, limits)?,
     };
     let chunk = split(desc, input, output, limits, [block.bm(), block.bn()])?;
     Ok((Path::TensorGemm { block, precision }, chunk, 1))
@@ -364,6 +354,7 @@ pub(crate) fn build_tensor(
         recipe.cleared.push(0);
     }
     let [_, c, h, w] = plan.input;
+    let amax_kernel = codegen::amax();
     for piece in &plan.pieces() {
         if scaled_input {
             // The whole images the piece binds (all channels: a superset is a safe maximum).
@@ -373,9 +364,8 @@ pub(crate) fn build_tensor(
             // folding its share: few atomics.
             let workgroups =
                 count.div_ceil(256 * 4).clamp(1, 1024.min(limits.max_compute_workgroups_per_dimension));
-            let kernel = codegen::amax();
             recipe.push(
-                &kernel,
+                &amax_kernel,
                 [workgroups, 1, 1],
                 vec![Slot::Input, Slot::Scratch(0)],
                 amax.words(),
@@ -410,8 +400,7 @@ mod tests {
             max_compute_workgroup_size_x: 1024,
             ..Limits::default()
         };
-        let pick =
-            |rows, columns| tensor_block((rows, columns, 1), (16, Precision::High), caps, &limits).unwrap();
+        let pick = |rows, columns| tensor_block((rows, columns, 1), Precision::High, caps, &limits).unwrap();
         assert_eq!(pick(512, 6272), TensorBlock::T128_DB);
         assert_eq!(pick(256, 6272), TensorBlock::T64);
         assert_eq!(pick(64, 100352), TensorBlock::T64X128);
@@ -419,7 +408,7 @@ mod tests {
         assert_eq!(pick(16, 401408), TensorBlock::T32X64);
         // Without the workgroup memory the double-buffered block needs, the next rung.
         let small = Limits { max_compute_workgroup_storage_size: 16384, ..limits.clone() };
-        let b = tensor_block((512, 100352, 1), (16, Precision::High), caps, &small).unwrap();
+        let b = tensor_block((512, 100352, 1), Precision::High, caps, &small).unwrap();
         assert!(b.workgroup_bytes(2) <= 16384, "{b}");
     }
 }

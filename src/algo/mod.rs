@@ -453,17 +453,25 @@ pub(crate) fn workgroup_fits([x, y]: [u32; 2], bytes: u32, limits: &Limits) -> b
         && bytes <= limits.max_compute_workgroup_storage_size
 }
 
+/// Bytes per staged tensor-core operand element: f16 fragments for `High`, f32 for `Highest`.
+pub(crate) fn operand_bytes(precision: crate::desc::Precision) -> u32 {
+    match precision {
+        crate::desc::Precision::High => 2,
+        crate::desc::Precision::Highest => 4,
+    }
+}
+
 /// Whether a tensor block's workgroup (its subgroups of the adapter's size, its workgroup
-/// memory for operands of `operand_bytes`) fits the adapter.
+/// memory for the operands of `precision`) fits the adapter.
 pub(crate) fn tensor_fits(
     b: &crate::desc::TensorBlock,
-    operand_bytes: u32,
+    precision: crate::desc::Precision,
     caps: crate::plan::TensorCaps,
     limits: &Limits,
 ) -> bool {
     let [wm, wn] = b.subgroups();
     caps.subgroup > 0
-        && workgroup_fits([wm * wn * caps.subgroup, 1], b.workgroup_bytes(operand_bytes), limits)
+        && workgroup_fits([wm * wn * caps.subgroup, 1], b.workgroup_bytes(operand_bytes(precision)), limits)
 }
 
 /// The product block for `rows` output channels and `columns` columns, from the H100 tuning

@@ -242,17 +242,8 @@ impl Context {
         precision: crate::desc::Precision,
     ) -> bool {
         let caps = self.shared.tensor;
-        let frag = match precision {
-            crate::desc::Precision::High => caps.f16_frag(),
-            crate::desc::Precision::Highest => caps.f32_frag(),
-        };
-        frag == Some(block.frag())
-            && crate::algo::tensor_fits(
-                block,
-                crate::algo::gemm::operand_bytes(precision),
-                caps,
-                &self.limits(),
-            )
+        caps.frag(precision) == Some(block.frag())
+            && crate::algo::tensor_fits(block, precision, caps, &self.limits())
     }
 
     pub(crate) fn tensor(&self) -> TensorCaps {
