@@ -44,10 +44,10 @@ var<workgroup> c_sh: array<f32, {{SUBGROUPS}}u * F * CW>;
 
 {{SCALE_FNS}}
 
-// A prefetched vec4 of A or B in the fragment type: rounded once, as it is loaded (B scaled
-// first), so the registers that hold the next step hold half as many words.
+// A prefetched vec4 of A or B in the fragment type: rounded once, as it is loaded (scaled
+// first where the operand is), so the registers that hold the next step hold half as many words.
 fn to_frag_a(v: vec4<f32>) -> vec4<{{AB}}> {
-    return vec4<{{AB}}>(v);
+    return vec4<{{AB}}>({{SCALE_A}});
 }
 
 fn to_frag_b(v: vec4<f32>) -> vec4<{{AB}}> {

@@ -406,8 +406,10 @@ pub enum Product {
     Separate,
     /// This product block (three separate kernels for Winograd; the block of the GEMM path).
     Block(GemmBlock),
-    /// The GEMM path on cooperative matrices with this block: f16 fragments for
-    /// [`Precision::High`], f32 ones for [`Precision::Highest`] (where the adapter has them).
+    /// The product on cooperative matrices with this block, for the GEMM path (the default
+    /// when no Winograd option is set) or Winograd's batched product (with `algo` Winograd or
+    /// a tile or layout): f16 fragments for [`Precision::High`], f32 ones for
+    /// [`Precision::Highest`] (where the adapter has them).
     Tensor(TensorBlock),
 }
 
@@ -767,8 +769,10 @@ impl Conv2dDesc {
             }
             _ => {}
         }
-        if matches!(self.product, Some(Product::Tensor(_))) && self.algo.is_some_and(|a| a != Algo::Gemm) {
-            return bad("a tensor block is a gemm option".into());
+        if matches!(self.product, Some(Product::Tensor(_)))
+            && self.algo.is_some_and(|a| !matches!(a, Algo::Gemm | Algo::Winograd))
+        {
+            return bad("a tensor block is a gemm or winograd option".into());
         }
         if self.product == Some(Product::Fused) && self.groups > 1 {
             return Err(Error::Unsupported("the fused Winograd kernel takes one channel group only".into()));

@@ -3,9 +3,9 @@
 //! threshold; each algorithm module then plans its own parameters and split.
 
 use crate::algo;
-use crate::desc::{Algo, Conv2dDesc, Precision};
+use crate::desc::{Algo, Conv2dDesc, Precision, Product};
 use crate::error::{Error, Result};
-use crate::plan::{Path, Plan, TensorCaps, Tuned};
+use crate::plan::{Path, Plan, TensorCaps, Tuned, WinogradKernels};
 use wgpu::{DeviceType, Limits};
 
 /// Below this many channel pairs (C/G · K/G), a convolution's products are too small for a
@@ -21,18 +21,14 @@ const MIN_CHANNEL_PAIRS: usize = 64;
 const MIN_GROUP_CHANNELS_WINOGRAD: usize = 64;
 
 /// The algorithm for a descriptor when none is forced.
-fn choose(desc: &Conv2dDesc, tuned: Option<Tuned>) -> Algo {
+fn choose(desc: &Conv2dDesc) -> Algo {
     let [_, cg, _, _] = desc.weight_shape();
     let pairs = cg * (desc.out_channels / desc.groups);
-    if desc.forces_winograd() || (matches!(tuned, Some(Tuned::Winograd { .. })) && desc.winograd_applies()) {
-        // The caller set a Winograd option (validate has checked Winograd applies), or tune
-        // measured a Winograd choice for this exact descriptor and shape.
+    if desc.forces_winograd() {
+        // The caller set a Winograd option (validate has checked Winograd applies).
         Algo::Winograd
-    } else if matches!(desc.product, Some(crate::desc::Product::Tensor(_))) {
-        // A forced tensor block is a GEMM option.
-        Algo::Gemm
-    } else if matches!(tuned, Some(Tuned::Gemm { .. } | Tuned::Tensor { .. })) && desc.product.is_none() {
-        // Tune measured the GEMM path fastest for this descriptor and shape.
+    } else if matches!(desc.product, Some(Product::Tensor(_) | Product::Block(_))) {
+        // A forced block without a Winograd option is a GEMM option.
         Algo::Gemm
     } else if desc.is_depthwise() && algo::depthwise::refuses(desc).is_none() {
         // One output channel per input channel: no reduction over channels to feed a product
@@ -56,24 +52,27 @@ fn choose(desc: &Conv2dDesc, tuned: Option<Tuned>) -> Algo {
     }
 }
 
-/// Whether the cooperative-matrix GEMM takes a descriptor the ladder would run as a product
-/// (Winograd or GEMM), and in which precision; else why `high` runs `highest`.
-/// - `high`: every GEMM on f16 fragments where the adapter has them (on ResNet-50 at batch 32:
-///   0.51–0.73× the f32 core's time on the strided and 7×7 layers, 0.32–0.98× on the 1×1
-///   ones); Winograd's 3×3 stride-1 layers stay on the f32 cores, as fast there.
+/// Whether the product of the algorithm the ladder chose (Winograd's batched product, the
+/// GEMM) runs on cooperative matrices, and in which precision; else why `high` runs `highest`.
+/// - `high`: every GEMM on f16 fragments where the adapter has them (on ResNet-50 at batch 32
+///   on the H100: 0.51–0.73× the f32 core's time on the strided and 7×7 layers, 0.32–0.98× on
+///   the 1×1 ones); Winograd F(2,3)'s product too, its operands scaled per tile element (the
+///   tile `high` affords: see `algo::winograd`). Other tiles and 5×5 kernels stay on the f32
+///   cores: their f16 rounding error exceeds `high`'s tolerance.
 /// - `highest`: the GEMMs on f32 fragments where the adapter has them (Apple7+: simdgroup f32
 ///   multiply-accumulate is ordinary f32 arithmetic, the path MLX's GEMMs take; not measured
-///   here, no Apple hardware), else the f32 cores; Winograd stays Winograd.
+///   here, no Apple hardware), else the f32 cores; Winograd stays on the f32 register core
+///   unless a tensor block is forced (unmeasured on Apple).
 fn tensor_precision(
     desc: &Conv2dDesc,
     algo: Algo,
     tensor: TensorCaps,
 ) -> std::result::Result<Option<Precision>, String> {
     let product = matches!(algo, Algo::Gemm | Algo::Winograd);
-    if let Some(crate::desc::Product::Tensor(b)) = desc.product {
+    if let Some(Product::Tensor(b)) = desc.product {
         // Forced: the fragments must exist for the requested precision, else it is an error.
         return match tensor.frag(desc.precision) {
-            Some(f) if f == b.frag() => Ok(Some(desc.precision)),
+            Some(f) if f == b.frag() && product => Ok(Some(desc.precision)),
             _ => Ok(None),
         };
     }
@@ -82,18 +81,16 @@ fn tensor_precision(
             Err("no cooperative matrices with f16 operands on this adapter".into())
         }
         Precision::High if !product => Err(format!("{algo} has no matrix product")),
-        Precision::High if desc.algo == Some(Algo::Winograd) || desc.forces_winograd() => {
-            Err("forced winograd runs on the f32 cores".into())
+        Precision::High if matches!(desc.product, Some(Product::Block(_) | Product::Fused)) => {
+            Err("a forced product block or fused kernel runs on the f32 cores".into())
         }
-        Precision::High if matches!(desc.product, Some(crate::desc::Product::Block(_))) => {
-            Err("a forced product block runs on the f32 cores".into())
+        Precision::High if algo == Algo::Winograd && desc.kernel[0] != 3 => {
+            Err("winograd F(2,5) runs on the f32 cores (f16 operands lose too much accuracy)".into())
         }
-        Precision::High if algo == Algo::Winograd && desc.algo.is_none() => Err(
-            // Measured on the H100 (BENCHMARKS.md, "Tensor cores"): on ResNet-50's 3×3 stride-1
-            // layers at batch 32 the tensor-core implicit GEMM took 0.96–1.38× our f32
-            // Winograd's time, so Winograd keeps them, with f32 accuracy.
-            "winograd on the f32 cores is as fast as the tensor-core implicit gemm for 3×3 stride 1".into(),
-        ),
+        Precision::High if algo == Algo::Winograd && desc.tile.is_some_and(|m| m != 2) => Err(format!(
+            "winograd F({0}×{0},3×3) runs on the f32 cores (f16 operands lose too much accuracy)",
+            desc.tile.unwrap_or(2)
+        )),
         Precision::High => Ok(Some(Precision::High)),
         Precision::Highest
             if algo == Algo::Gemm
@@ -121,6 +118,25 @@ pub(crate) fn plan(
     tuned: Option<Tuned>,
 ) -> Result<Plan> {
     desc.validate()?;
+    // A cached choice is planned as the descriptor that forces it, so it passes exactly the
+    // checks a forced choice passes; one that fails them (a stale or edited cache) is ignored.
+    if let Some(choice) = tuned {
+        let forced = choice.forced(desc);
+        match forced.as_ref().map(|f| plan(f, input, limits, device, tensor, None)) {
+            Some(Ok(mut p)) => {
+                if desc.precision == Precision::High && p.precision_note.is_none() && !p.on_tensor_cores() {
+                    p.precision_note = Some(format!(
+                        "precision: high requested, ran highest (tuned: {choice} measured fastest)"
+                    ));
+                }
+                return Ok(p);
+            }
+            Some(Err(e)) => log::warn!("the tune cache's choice '{choice}' is ignored for {input:?}: {e}"),
+            None => {
+                log::warn!("the tune cache's choice '{choice}' contradicts the descriptor's options; ignored")
+            }
+        }
+    }
     let [n, c, h, w] = input;
     if h == 0 || w == 0 {
         return Err(Error::InvalidShape(format!("input shape {input:?} has an empty image")));
@@ -149,7 +165,7 @@ pub(crate) fn plan(
             }
         }
     }
-    let algo = desc.algo.unwrap_or_else(|| choose(desc, tuned));
+    let algo = desc.algo.unwrap_or_else(|| choose(desc));
     let (on_tensor, precision_note) = match tensor_precision(desc, algo, tensor) {
         Ok(p) => (p, None),
         Err(why) => (None, Some(format!("precision: high requested, ran highest ({why})"))),
@@ -164,11 +180,13 @@ pub(crate) fn plan(
         )));
     }
     let planned = match (algo, on_tensor) {
-        (Algo::Gemm | Algo::Winograd, Some(precision)) => {
-            algo::gemm::plan_tensor(desc, input, output, limits, tensor, precision, tuned)
+        (Algo::Gemm, Some(precision)) => {
+            algo::gemm::plan_tensor(desc, input, output, limits, tensor, precision)
         }
-        (Algo::Winograd, None) => algo::winograd::plan(desc, input, output, limits, device, tuned),
-        (Algo::Gemm, None) => algo::gemm::plan(desc, input, output, limits, tuned),
+        (Algo::Winograd, on_tensor) => {
+            algo::winograd::plan(desc, input, output, limits, device, on_tensor.map(|p| (p, tensor)))
+        }
+        (Algo::Gemm, None) => algo::gemm::plan(desc, input, output, limits),
         (Algo::Depthwise, _) => algo::depthwise::plan(desc, input, output, limits),
         (Algo::Direct, _) => algo::direct::plan(desc, input, output, limits),
     };
@@ -187,7 +205,7 @@ pub(crate) fn plan(
         other => other?,
     };
     let precision_note = match path {
-        Path::TensorGemm { .. } => None,
+        _ if path.on_tensor_cores() => None,
         _ if desc.precision == Precision::High => precision_note
             .or_else(|| Some("precision: high requested, ran highest (this shape's fallback path)".into())),
         _ => None,
@@ -221,13 +239,16 @@ fn sliced(
     let sub_output = [output[0], slice, output[2], output[3]];
     let sub_input = [input[0], sub.in_channels, input[2], input[3]];
     let (path, chunk, band_rows) = match path {
-        Path::TensorGemm { block, precision } => {
-            let tuned = Some(Tuned::Tensor { block });
-            algo::gemm::plan_tensor(&sub, sub_input, sub_output, limits, tensor, precision, tuned)?
+        Path::TensorGemm { precision, .. } => {
+            algo::gemm::plan_tensor(&sub, sub_input, sub_output, limits, tensor, precision)?
+        }
+        Path::Winograd { kernels: WinogradKernels::Tensor(_), .. } => {
+            let on_tensor = Some((sub.precision, tensor));
+            algo::winograd::plan(&sub, sub_input, sub_output, limits, device, on_tensor)?
         }
         _ => match path.algo() {
             Algo::Winograd => algo::winograd::plan(&sub, sub_input, sub_output, limits, device, None)?,
-            Algo::Gemm => algo::gemm::plan(&sub, sub_input, sub_output, limits, None)?,
+            Algo::Gemm => algo::gemm::plan(&sub, sub_input, sub_output, limits)?,
             Algo::Depthwise => algo::depthwise::plan(&sub, sub_input, sub_output, limits)?,
             Algo::Direct => algo::direct::plan(&sub, sub_input, sub_output, limits)?,
         },
@@ -240,7 +261,7 @@ fn sliced(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desc::Product;
+    use crate::desc::{GemmBlock, Product};
     use crate::plan::{Path, WinogradKernels};
     const GPU: DeviceType = DeviceType::DiscreteGpu;
 
@@ -336,6 +357,38 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_choice_passes_the_checks_a_forced_choice_passes() {
+        // Issue 18: a cached fused kernel for a grouped conv (1.54 relative error) and F(6,5) /
+        // F(4,5) for a 5×5 conv (tiles the generator does not ship) were taken unchecked.
+        let fused: Tuned = "winograd 2 r_16_6_6 fused".parse().unwrap();
+        let grouped = Conv2dDesc { groups: 2, ..Conv2dDesc::new(16, 16, 3, 1) };
+        let p = plan(&grouped, [1, 16, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(fused));
+        assert!(!matches!(p.unwrap().path, Path::Winograd { kernels: WinogradKernels::Fused, .. }));
+        let depthwise = Conv2dDesc { groups: 16, ..Conv2dDesc::new(16, 16, 3, 1) };
+        let p =
+            plan(&depthwise, [1, 16, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(fused));
+        assert_eq!(p.unwrap().path, Path::Depthwise);
+        for m in [4, 6] {
+            let big: Tuned = format!("winograd {m} r_16_6_6 64x64x16/8x4").parse().unwrap();
+            let five = Conv2dDesc::new(64, 64, 5, 2);
+            let p = plan(&five, [1, 64, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(big));
+            assert!(matches!(p.unwrap().path, Path::Winograd { m: 2, r: 5, .. }));
+        }
+        // A tensor block cached for an adapter without cooperative matrices is ignored too.
+        let tensor: Tuned = "tensor 128x128x32/w2x2/m16".parse().unwrap();
+        let d = Conv2dDesc::new(64, 64, 1, 0);
+        let p = plan(&d, [1, 64, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(tensor));
+        assert!(matches!(p.unwrap().path, Path::Gemm { .. }));
+        // A valid cached choice is taken, and a descriptor's own forced option still wins.
+        let block: Tuned = "gemm 64x64x16/8x4".parse().unwrap();
+        let p = plan(&d, [1, 64, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(block));
+        assert_eq!(p.unwrap().path.choice(), Some(block));
+        let other = Conv2dDesc { product: Some(Product::Block(GemmBlock::K32)), ..d };
+        let p = plan(&other, [1, 64, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(block));
+        assert_eq!(p.unwrap().path, Path::Gemm { block: GemmBlock::K32 });
+    }
+
+    #[test]
     fn the_precision_rungs_pick_tensor_cores_where_they_measured_faster() {
         use crate::desc::{Precision, TensorBlock};
         let limits = Limits {
@@ -352,9 +405,28 @@ mod tests {
         let p = plan_on(&high(pointwise.clone()), nvidia, [8, 256, 28, 28]);
         assert!(matches!(p.path, Path::TensorGemm { precision: Precision::High, .. }), "{p}");
         assert_eq!(p.precision_note, None);
-        // 3×3 stride 1 keeps f32 Winograd, and says why.
+        // 3×3 stride 1 runs Winograd F(2,3) with its product on the tensor cores; a forced
+        // F(4,3) or a 5×5 kernel stays on the f32 cores, and says why.
         let p = plan_on(&high(Conv2dDesc::new(64, 64, 3, 1)), nvidia, [8, 64, 28, 28]);
-        assert!(matches!(p.path, Path::Winograd { .. }) && p.precision_note.is_some(), "{p}");
+        assert!(
+            matches!(p.path, Path::Winograd { m: 2, kernels: WinogradKernels::Tensor(_), .. })
+                && p.precision_note.is_none(),
+            "{p}"
+        );
+        let f43 = Conv2dDesc { tile: Some(4), ..high(Conv2dDesc::new(64, 64, 3, 1)) };
+        let p = plan_on(&f43, nvidia, [8, 64, 28, 28]);
+        assert!(matches!(p.path, Path::Winograd { m: 4, kernels: WinogradKernels::Separate(_), .. }), "{p}");
+        assert!(p.precision_note.unwrap().contains("accuracy"));
+        let p = plan_on(&high(Conv2dDesc::new(64, 64, 5, 2)), nvidia, [8, 64, 28, 28]);
+        assert!(!p.on_tensor_cores() && p.precision_note.is_some(), "{p}");
+        // A forced tensor block with a Winograd option is Winograd's product.
+        let forced = Conv2dDesc {
+            product: Some(Product::Tensor(TensorBlock::T64)),
+            algo: Some(Algo::Winograd),
+            ..high(Conv2dDesc::new(64, 64, 3, 1))
+        };
+        let p = plan_on(&forced, nvidia, [2, 64, 28, 28]);
+        assert_eq!(p.path.choice().unwrap().to_string(), "winograd 2 r_16_6_6 64x64x32/w2x2/m16");
         // Depthwise has no product.
         let dw = Conv2dDesc { groups: 32, ..Conv2dDesc::new(32, 32, 3, 1) };
         let p = plan_on(&high(dw), nvidia, [1, 32, 28, 28]);

@@ -243,6 +243,21 @@ impl Transforms {
         Transforms { m, r, bt, g, at }
     }
 
+    /// Per tile element e = (i, j), bounds on the transformed operands' magnitudes relative to
+    /// their inputs': `γ_e = ‖G_i‖₁ ‖G_j‖₁` (|U_e| ≤ max|w| · γ_e) and `β_e = ‖Bᵀ_i‖₁ ‖Bᵀ_j‖₁`
+    /// (|V_e| ≤ max|x| · β_e), in f32, row-major over (i, j). The tensor-core Winograd product
+    /// scales each tile element's operands by the power of two of these bounds: exact, known
+    /// without a pass over the transformed data, and never overflowing f16.
+    pub fn operand_bounds(&self) -> (Vec<f32>, Vec<f32>) {
+        let norms = |m: &Matrix| -> Vec<f64> {
+            m.iter().map(|row| row.iter().map(|v| v.to_f64().abs()).sum()).collect()
+        };
+        let outer = |v: Vec<f64>| -> Vec<f32> {
+            v.iter().flat_map(|&a| v.iter().map(move |&b| (a * b) as f32)).collect()
+        };
+        (outer(norms(&self.g)), outer(norms(&self.bt)))
+    }
+
     /// The transforms for F(m, r) with this library's default points (see [`PointSet::default_for`]).
     pub fn for_tile(m: usize, r: usize) -> Transforms {
         Transforms::derive(m, r, &PointSet::default_for(m, r).points(m + r - 2))

@@ -3,7 +3,7 @@
 //! binding and grid fits the adapter. Plain data: the dispatch ladder makes it, the algorithm
 //! modules turn it into passes.
 
-use crate::desc::{Algo, GemmBlock, Precision, TensorBlock, TileLayout};
+use crate::desc::{Algo, Conv2dDesc, GemmBlock, Precision, Product, TensorBlock, TileLayout};
 use std::fmt;
 
 /// The cooperative-matrix products an adapter offers, as the planner needs them: which
@@ -75,6 +75,43 @@ pub enum WinogradKernels {
     /// Input transform, batched product with this block, output transform, through
     /// Winograd-domain buffers in memory.
     Separate(GemmBlock),
+    /// The same three kernels with the batched product on cooperative matrices with this
+    /// block: f16 operands scaled per tile element for `Precision::High`, f32 ones (Apple's
+    /// 8×8 fragments) for `Precision::Highest`.
+    Tensor(TensorBlock),
+}
+
+impl WinogradKernels {
+    /// The descriptor option that forces these kernels.
+    pub fn product(self) -> Product {
+        match self {
+            WinogradKernels::Fused => Product::Fused,
+            WinogradKernels::Separate(b) => Product::Block(b),
+            WinogradKernels::Tensor(b) => Product::Tensor(b),
+        }
+    }
+}
+
+impl fmt::Display for WinogradKernels {
+    /// `fused`, or the block as its type writes it (a tensor block has `/w` and `/m`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WinogradKernels::Fused => f.write_str("fused"),
+            WinogradKernels::Separate(b) => b.fmt(f),
+            WinogradKernels::Tensor(b) => b.fmt(f),
+        }
+    }
+}
+
+impl std::str::FromStr for WinogradKernels {
+    type Err = crate::error::Error;
+    fn from_str(s: &str) -> crate::error::Result<WinogradKernels> {
+        Ok(match s {
+            "fused" => WinogradKernels::Fused,
+            block if block.contains("/w") => WinogradKernels::Tensor(block.parse()?),
+            block => WinogradKernels::Separate(block.parse()?),
+        })
+    }
 }
 
 /// A measured choice (`tune`) for one convolution on one adapter, handed to the planner as its
@@ -102,17 +139,52 @@ pub enum Tuned {
     },
 }
 
+impl Tuned {
+    /// The descriptor that forces this choice onto `desc`, or `None` where it contradicts
+    /// what `desc` already forces (the descriptor wins). A cached choice is planned through
+    /// this descriptor, so it passes exactly the checks a forced choice passes; `tune` times
+    /// its candidates through it too. A residual changes no choice and is left as it is.
+    pub fn forced(&self, desc: &Conv2dDesc) -> Option<Conv2dDesc> {
+        let (algo, product) = match *self {
+            Tuned::Winograd { kernels, .. } => (Algo::Winograd, kernels.product()),
+            Tuned::Gemm { block } => (Algo::Gemm, Product::Block(block)),
+            Tuned::Tensor { block } => (Algo::Gemm, Product::Tensor(block)),
+        };
+        let agrees = desc.algo.is_none_or(|a| a == algo)
+            && match desc.product {
+                None => true,
+                Some(Product::Separate) => matches!(product, Product::Block(_) | Product::Tensor(_)),
+                Some(p) => p == product,
+            };
+        let winograd_agrees = match *self {
+            Tuned::Winograd { m, layout, .. } => {
+                desc.tile.is_none_or(|t| t == m) && desc.layout.is_none_or(|l| l == layout)
+            }
+            _ => !desc.forces_winograd(),
+        };
+        if !(agrees && winograd_agrees) {
+            return None;
+        }
+        let mut forced = Conv2dDesc { algo: Some(algo), product: Some(product), ..desc.clone() };
+        match *self {
+            Tuned::Winograd { m, layout, .. } => {
+                forced.tile = Some(m);
+                forced.layout = Some(layout);
+            }
+            // A block of the f32 cores computes in f32.
+            Tuned::Gemm { .. } => forced.precision = Precision::Highest,
+            Tuned::Tensor { .. } => {}
+        }
+        Some(forced)
+    }
+}
+
 /// `winograd 4 r_16_6_6 64x64x16/8x4`, `winograd 2 r_6_6_16 fused`, `gemm 128x64x16/8x4`: the
 /// tune cache's spelling ([`FromStr`](std::str::FromStr) reads it back).
 impl fmt::Display for Tuned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Tuned::Winograd { m, layout, kernels: WinogradKernels::Fused } => {
-                write!(f, "winograd {m} {layout} fused")
-            }
-            Tuned::Winograd { m, layout, kernels: WinogradKernels::Separate(b) } => {
-                write!(f, "winograd {m} {layout} {b}")
-            }
+            Tuned::Winograd { m, layout, kernels } => write!(f, "winograd {m} {layout} {kernels}"),
             Tuned::Gemm { block } => write!(f, "gemm {block}"),
             Tuned::Tensor { block } => write!(f, "tensor {block}"),
         }
@@ -130,10 +202,7 @@ impl std::str::FromStr for Tuned {
             ["winograd", m, layout, kernels] => Ok(Tuned::Winograd {
                 m: m.parse().map_err(|_| bad())?,
                 layout: layout.parse()?,
-                kernels: match kernels {
-                    "fused" => WinogradKernels::Fused,
-                    block => WinogradKernels::Separate(block.parse()?),
-                },
+                kernels: kernels.parse()?,
             }),
             _ => Err(bad()),
         }
@@ -175,6 +244,22 @@ pub enum Path {
 }
 
 impl Path {
+    /// The concrete choice this path makes, as `tune` stores it (none for depthwise and
+    /// direct, which have nothing to choose).
+    pub fn choice(&self) -> Option<Tuned> {
+        match *self {
+            Path::Winograd { m, layout, kernels, .. } => Some(Tuned::Winograd { m, layout, kernels }),
+            Path::Gemm { block } => Some(Tuned::Gemm { block }),
+            Path::TensorGemm { block, .. } => Some(Tuned::Tensor { block }),
+            Path::Depthwise | Path::Direct => None,
+        }
+    }
+
+    /// Whether its product runs on cooperative matrices.
+    pub fn on_tensor_cores(&self) -> bool {
+        matches!(self, Path::TensorGemm { .. } | Path::Winograd { kernels: WinogradKernels::Tensor(_), .. })
+    }
+
     /// The algorithm this path runs.
     pub fn algo(&self) -> Algo {
         match self {
@@ -197,6 +282,11 @@ impl fmt::Display for Path {
             Path::Winograd { m, r, layout, kernels: WinogradKernels::Separate(b) } => {
                 write!(f, "winograd F({m}×{m},{r}×{r}) layout {layout}, product block {b}")
             }
+            Path::Winograd { m, r, layout, kernels: WinogradKernels::Tensor(b) } => write!(
+                f,
+                "winograd F({m}×{m},{r}×{r}) layout {layout}, product on cooperative matrices{}, block {b}",
+                if b.frag() == 16 { " (f16 operands scaled per tile element, f32 sums)" } else { "" }
+            ),
             Path::Gemm { block } => write!(f, "gemm, product block {block}"),
             Path::TensorGemm { block, precision: Precision::High } => write!(
                 f,
@@ -270,6 +360,11 @@ pub struct Piece {
 }
 
 impl Plan {
+    /// Whether its product runs on cooperative matrices.
+    pub fn on_tensor_cores(&self) -> bool {
+        self.path.on_tensor_cores()
+    }
+
     /// Tiles per image side, `[tiles_h, tiles_w]` (Winograd only; zero otherwise).
     pub fn tiles_hw(&self) -> [usize; 2] {
         match self.path {

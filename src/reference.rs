@@ -236,6 +236,42 @@ pub fn conv2d_winograd_f32(
     bias: Option<&[f32]>,
     residual: Option<&[f32]>,
 ) -> Result<Vec<f32>> {
+    winograd_f32(desc, t, (input, shape, weights, bias, residual), None)
+}
+
+/// A CPU emulation of Winograd on tensor cores (`Precision::High`): [`conv2d_winograd_f32`]
+/// with each transformed operand rounded to f16 as the GPU rounds it, after the power of two
+/// per tile element e that the GPU computes from the same bits: `U_e` scaled for the bound
+/// `max|w| · γ_e` and `V_e` for `max|x| · β_e` ([`Transforms::operand_bounds`]), so neither
+/// overflows and both keep f16's 11 bits. Products and sums stay in f32, as on the tensor
+/// cores.
+pub fn conv2d_winograd_high_emulated(
+    desc: &Conv2dDesc,
+    t: &Transforms,
+    input: &[f32],
+    shape: [usize; 4],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+) -> Result<Vec<f32>> {
+    let (gamma, beta) = t.operand_bounds();
+    let su: Vec<f32> = gamma.iter().map(|&g| f16_operand_scale(max_abs(weights) * g)).collect();
+    let sv: Vec<f32> = beta.iter().map(|&b| f16_operand_scale(max_abs(input) * b)).collect();
+    winograd_f32(desc, t, (input, shape, weights, bias, residual), Some((&su, &sv)))
+}
+
+/// The Winograd CPU path, with f16 rounding of `U_e` and `V_e` after the scales
+/// `(su[e], sv[e])` where `scales` is given.
+fn winograd_f32(
+    desc: &Conv2dDesc,
+    t: &Transforms,
+    (input, shape, weights, bias, residual): (&[f32], [usize; 4], &[f32], Option<&[f32]>, Option<&[f32]>),
+    scales: Option<(&[f32], &[f32])>,
+) -> Result<Vec<f32>> {
+    let round = |s: Option<&[f32]>, e: usize, v: f32| match s {
+        Some(s) => half::f16::from_f32(v * s[e]).to_f32() / s[e],
+        None => v,
+    };
     let Geometry { n, c, h, w, k, oh, ow } = check(desc, input, shape, weights, bias, residual)?;
     let r = desc.kernel[0];
     if desc.padding_mode != PaddingMode::Zeros {
@@ -268,7 +304,7 @@ pub fn conv2d_winograd_f32(
             mul_left(&g, &kernel, r, &mut half);
             mul_right_transposed(&half, r, &g, &mut tile);
             for (e, &v) in tile.iter().enumerate() {
-                u[(e * k + ko) * c + ci] = v;
+                u[(e * k + ko) * c + ci] = round(scales.map(|s| s.0), e, v);
             }
         }
     }
@@ -297,7 +333,7 @@ pub fn conv2d_winograd_f32(
                 mul_left(&bt, &patch, alpha, &mut cols);
                 mul_right_transposed(&cols, alpha, &bt, &mut tile);
                 for (e, &val) in tile.iter().enumerate() {
-                    v[(e * c + ci) * tiles + p] = val;
+                    v[(e * c + ci) * tiles + p] = round(scales.map(|s| s.1), e, val);
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! which `auto` reads before its heuristics (see `cache_path`).
 
 use crate::algo::workgroup_fits;
-use crate::desc::{Algo, Conv2dDesc, GemmBlock, Product, TensorBlock, TileLayout, WINOGRAD_TILES};
+use crate::desc::{Conv2dDesc, GemmBlock, Precision, TensorBlock, TileLayout, WINOGRAD_TILES};
 use crate::error::{Error, Result};
 use crate::plan::{Tuned, WinogradKernels};
 use crate::runtime::{Context, Conv2d};
@@ -31,106 +31,67 @@ pub fn tune(
 ) -> Result<Vec<Candidate>> {
     desc.validate()?;
     let limits = ctx.limits();
+    let caps = ctx.tensor();
     let fits = |b: &GemmBlock| workgroup_fits(b.workgroup_size(), b.workgroup_bytes(), &limits);
-    let mut candidates = Vec::new();
-    if desc.winograd_applies() && matches!(desc.algo, None | Some(Algo::Winograd)) {
+    let registers: Vec<GemmBlock> = GemmBlock::CATALOGUE.iter().copied().filter(fits).collect();
+    // The cooperative-matrix blocks, where the precision asks for them and the adapter has
+    // them (the f32 cores stay candidates: tune keeps whichever is faster).
+    let frag = caps.frag(desc.precision);
+    let tensor: Vec<TensorBlock> = frag
+        .map_or(&[][..], TensorBlock::catalogue)
+        .iter()
+        .copied()
+        .filter(|b| crate::algo::tensor_fits(b, desc.precision, caps, &limits))
+        .collect();
+    // Every concrete choice; those that contradict what the descriptor forces drop out below.
+    let mut all = Vec::new();
+    if desc.winograd_applies() {
         let r = desc.kernel[0];
-        let tiles: Vec<usize> = match desc.tile {
-            Some(m) => vec![m],
-            None => WINOGRAD_TILES.iter().filter(|t| t.1 == r && t.0 <= 4).map(|t| t.0).collect(),
-        };
-        let layouts = match desc.layout {
-            Some(fixed) => vec![fixed],
-            None => vec![TileLayout::R16_6_6, TileLayout::R6_6_16],
-        };
-        let blocks = GemmBlock::CATALOGUE.iter().filter(|b| fits(b)).map(|&b| WinogradKernels::Separate(b));
-        let kernels: Vec<WinogradKernels> = match desc.product {
-            Some(Product::Fused) => vec![WinogradKernels::Fused],
-            Some(Product::Block(b)) => vec![WinogradKernels::Separate(b)],
-            Some(Product::Separate) => blocks.collect(),
-            Some(Product::Tensor(_)) => Vec::new(),
-            // The fused kernel takes one channel group only.
-            None if desc.groups > 1 => blocks.collect(),
-            None => blocks.chain([WinogradKernels::Fused]).collect(),
-        };
-        for &m in &tiles {
-            for &layout in &layouts {
-                candidates.extend(kernels.iter().map(|&kernels| Tuned::Winograd { m, layout, kernels }));
+        for (m, _) in WINOGRAD_TILES.iter().copied().filter(|t| t.1 == r && t.0 <= 4) {
+            // f16 operands afford F(2,3) only (`algo::winograd`); f32 fragments any tile.
+            let tensor_tile = frag == Some(8) && desc.precision == Precision::Highest || (m, r) == (2, 3);
+            for layout in [TileLayout::R16_6_6, TileLayout::R6_6_16] {
+                let mut kernels: Vec<WinogradKernels> =
+                    registers.iter().map(|&b| WinogradKernels::Separate(b)).collect();
+                if desc.groups == 1 {
+                    // The fused kernel takes one channel group only.
+                    kernels.push(WinogradKernels::Fused);
+                }
+                if tensor_tile {
+                    kernels.extend(tensor.iter().map(|&b| WinogradKernels::Tensor(b)));
+                }
+                all.extend(kernels.into_iter().map(|kernels| Tuned::Winograd { m, layout, kernels }));
             }
         }
     }
-    let gemm_open = matches!(desc.algo, None | Some(Algo::Gemm)) && !desc.forces_winograd();
-    if gemm_open && !matches!(desc.product, Some(Product::Tensor(_))) {
-        let blocks: Vec<GemmBlock> = match desc.product {
-            Some(Product::Block(b)) => vec![b],
-            _ => GemmBlock::CATALOGUE.iter().copied().filter(fits).collect(),
-        };
-        candidates.extend(blocks.into_iter().map(|block| Tuned::Gemm { block }));
-    }
-    // The cooperative-matrix blocks, where the precision asks for them and the adapter has
-    // them (the f32 cores stay candidates: tune keeps whichever is faster).
-    let caps = ctx.tensor();
-    if let (true, Some(frag)) = (gemm_open, caps.frag(desc.precision)) {
-        let catalogue = TensorBlock::catalogue(frag);
-        let blocks: Vec<TensorBlock> = match desc.product {
-            Some(Product::Tensor(b)) => vec![b],
-            Some(_) => Vec::new(),
-            None => catalogue.to_vec(),
-        };
-        candidates.extend(
-            blocks
-                .into_iter()
-                .filter(|b| crate::algo::tensor_fits(b, desc.precision, caps, &limits))
-                .map(|block| Tuned::Tensor { block }),
-        );
-    }
+    all.extend(registers.iter().map(|&block| Tuned::Gemm { block }));
+    all.extend(tensor.iter().map(|&block| Tuned::Tensor { block }));
+    let candidates: Vec<(Tuned, Conv2dDesc)> = all
+        .into_iter()
+        // A residual changes no choice; time without one so no residual tensor is needed.
+        .filter_map(|choice| Some((choice, Conv2dDesc { residual: false, ..choice.forced(desc)? })))
+        .collect();
     if candidates.is_empty() {
         return Err(Error::Unsupported(format!(
             "tuning covers the Winograd and GEMM paths; {} leaves neither open",
             desc.algo.map_or("this descriptor".to_string(), |a| format!("algo {a}"))
         )));
     }
-    let time = |choice: Tuned, iterations: usize| -> Result<f64> {
-        // A residual changes no choice; time without one so no residual tensor is needed.
-        let forced = match choice {
-            Tuned::Winograd { m, layout, kernels } => Conv2dDesc {
-                algo: Some(Algo::Winograd),
-                tile: Some(m),
-                layout: Some(layout),
-                product: Some(match kernels {
-                    WinogradKernels::Fused => Product::Fused,
-                    WinogradKernels::Separate(b) => Product::Block(b),
-                }),
-                residual: false,
-                ..desc.clone()
-            },
-            Tuned::Gemm { block } => Conv2dDesc {
-                algo: Some(Algo::Gemm),
-                product: Some(Product::Block(block)),
-                residual: false,
-                precision: crate::desc::Precision::Highest,
-                ..desc.clone()
-            },
-            Tuned::Tensor { block } => Conv2dDesc {
-                algo: Some(Algo::Gemm),
-                product: Some(Product::Tensor(block)),
-                residual: false,
-                ..desc.clone()
-            },
-        };
-        let t = Conv2d::new(ctx, forced, weights, bias)?.benchmark(shape, iterations)?;
+    let time = |forced: &Conv2dDesc, iterations: usize| -> Result<f64> {
+        let t = Conv2d::new(ctx, forced.clone(), weights, bias)?.benchmark(shape, iterations)?;
         Ok(t.gpu_ms.unwrap_or(t.wall_ms))
     };
     let mut results = Vec::new();
-    for choice in candidates {
-        results.push(Candidate { choice, ms: time(choice, iterations)? });
+    for (choice, forced) in &candidates {
+        results.push((Candidate { choice: *choice, ms: time(forced, iterations)? }, forced));
     }
     // Small problems time within noise of each other: the leaders are timed again and keep
     // the slower of their two figures, so one lucky run cannot pick the cached winner.
-    results.sort_by(|a, b| a.ms.total_cmp(&b.ms));
-    for c in results.iter_mut().take(3) {
-        c.ms = c.ms.max(time(c.choice, iterations)?);
+    results.sort_by(|a, b| a.0.ms.total_cmp(&b.0.ms));
+    for (c, forced) in results.iter_mut().take(3) {
+        c.ms = c.ms.max(time(forced, iterations)?);
     }
+    let mut results: Vec<Candidate> = results.into_iter().map(|(c, _)| c).collect();
     results.sort_by(|a, b| a.ms.total_cmp(&b.ms));
     let best = results.first().ok_or_else(|| Error::Unsupported("no candidate fits this adapter".into()))?;
     crate::tuned::store(

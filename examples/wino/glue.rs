@@ -114,10 +114,7 @@ pub fn describe(plan: &Plan) -> String {
 
 /// `fused` or the product block, `64x64x16/8x4`.
 pub fn product_name(kernels: wgpu_winograd::WinogradKernels) -> String {
-    match kernels {
-        wgpu_winograd::WinogradKernels::Fused => "fused".into(),
-        wgpu_winograd::WinogradKernels::Separate(b) => b.to_string(),
-    }
+    kernels.to_string()
 }
 
 /// The largest max relative error `--verify` accepts for a result of `dtype` from `plan`.

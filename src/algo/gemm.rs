@@ -4,12 +4,12 @@
 //! indexing, never materialised), and the shared epilogue writes the output directly. A 1×1,
 //! stride-1, unpadded convolution is the plain-GEMM special case: each column is one pixel.
 
-use super::{auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
+use super::{amax_grid, auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
 use crate::codegen::uniform::{fit, AmaxParams, GemmParams, PackParams, Uniform};
 use crate::codegen::{self, ConvOperands, FragType, Gather, Operands, Storage, TensorOperands};
 use crate::desc::{Conv2dDesc, DataFormat, GemmBlock, Padding, Precision, Product, TensorBlock};
 use crate::error::{Error, Result};
-use crate::plan::{Path, Piece, Plan, TensorCaps, Tuned};
+use crate::plan::{Path, Piece, Plan, TensorCaps};
 use crate::reference::f16_operand_scale;
 use wgpu::Limits;
 
@@ -80,7 +80,6 @@ pub(crate) fn plan(
     input: [usize; 4],
     output: [usize; 4],
     limits: &Limits,
-    tuned: Option<Tuned>,
 ) -> Result<(Path, usize, usize)> {
     let [n, _, _, _] = input;
     let [_, _, oh, ow] = output;
@@ -93,10 +92,7 @@ pub(crate) fn plan(
                 "gemm on the f32 cores takes only a product block, not '{p}'"
             )))
         }
-        None => match tuned {
-            Some(Tuned::Gemm { block }) => block,
-            _ => gemm_block(desc, group_out, n * out_hw, limits)?,
-        },
+        None => gemm_block(desc, group_out, n * out_hw, limits)?,
     };
     if !workgroup_fits(block.workgroup_size(), block.workgroup_bytes(), limits) {
         return Err(Error::Unsupported(format!(
@@ -162,7 +158,7 @@ const TENSOR_LADDER: [(TensorBlock, usize); 5] = [
 /// columns: the first rung of [`TENSOR_LADDER`] that pads the rows by less than 2×, gives
 /// enough workgroups and fits the adapter; 8×8 fragments (Apple) take the largest block that
 /// fits (unmeasured).
-fn tensor_block(
+pub(crate) fn tensor_block(
     (rows, columns, groups): (usize, usize, usize),
     precision: Precision,
     caps: TensorCaps,
@@ -187,7 +183,8 @@ fn tensor_block(
         .ok_or_else(none)
 }
 
-/// The tensor-core GEMM path: the tuned block or one chosen for the shape, and the split.
+/// The tensor-core GEMM path: the forced block (a tuned one arrives forced) or one chosen for
+/// the shape, and the split.
 pub(crate) fn plan_tensor(
     desc: &Conv2dDesc,
     input: [usize; 4],
@@ -195,26 +192,19 @@ pub(crate) fn plan_tensor(
     limits: &Limits,
     caps: TensorCaps,
     precision: Precision,
-    tuned: Option<Tuned>,
 ) -> Result<(Path, usize, usize)> {
-    let frag = caps
-        .frag(precision)
+    caps.frag(precision)
         .ok_or_else(|| Error::Unsupported(format!("no cooperative matrices for precision {precision}")))?;
     let (group_out, _, _) = dims(desc);
     let columns = output[0] * output[2] * output[3];
-    let block = match (desc.product, tuned) {
-        (Some(Product::Tensor(block)), _) => {
+    let block = match desc.product {
+        Some(Product::Tensor(block)) => {
             if !super::tensor_fits(&block, precision, caps, limits) {
                 return Err(Error::Unsupported(format!(
                     "tensor block {block} needs {} bytes of workgroup memory or more invocations than this adapter allows",
                     block.workgroup_bytes(super::operand_bytes(precision))
                 )));
             }
-            block
-        }
-        (_, Some(Tuned::Tensor { block }))
-            if block.frag() == frag && super::tensor_fits(&block, precision, caps, limits) =>
-        {
             block
         }
         _ => tensor_block((group_out, columns, desc.groups), precision, caps, limits)?,
@@ -354,19 +344,15 @@ pub(crate) fn build_tensor(
         recipe.cleared.push(0);
     }
     let [_, c, h, w] = plan.input;
-    let amax_kernel = codegen::amax();
+    let amax_kernel = codegen::amax(g.storage);
     for piece in &plan.pieces() {
         if scaled_input {
             // The whole images the piece binds (all channels: a superset is a safe maximum).
             let count: u32 = fit("input elements per pass", piece.images * c * h * w)?;
             let amax = AmaxParams { count, offset: g.x_offset(piece) - g.x_channel };
-            // At most 1024 workgroups (8 per SM on the H100, enough to saturate memory), each
-            // folding its share: few atomics.
-            let workgroups =
-                count.div_ceil(256 * 4).clamp(1, 1024.min(limits.max_compute_workgroups_per_dimension));
             recipe.push(
                 &amax_kernel,
-                [workgroups, 1, 1],
+                amax_grid(count, limits),
                 vec![Slot::Input, Slot::Scratch(0)],
                 amax.words(),
                 piece,

@@ -139,6 +139,7 @@ pub(crate) fn build(
         let mut g = Geometry::new(desc, plan, limits)?;
         g.storage = storage;
         g.weight_amax = weight_amax;
+        g.subgroup = subgroup;
         g.k = fit("output channels", len)?;
         g.c = fit("channels", sub.in_channels)?;
         g.y_channel = fit("output channel offset", k0 * g.ys[1] as usize)?;
@@ -230,22 +231,18 @@ fn epilogue_passes(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limits
 pub(crate) fn slice_desc(desc: &Conv2dDesc, path: &Path, len: usize) -> Conv2dDesc {
     let kg = desc.out_channels / desc.groups;
     let groups = if desc.groups == 1 { 1 } else { len / kg };
-    let mut sub = Conv2dDesc {
+    let sub = Conv2dDesc {
         out_channels: len,
         in_channels: desc.in_channels / desc.groups * groups,
         groups,
         ..desc.clone()
     };
-    if let Path::Winograd { m, layout, kernels, .. } = *path {
-        sub.algo = Some(crate::desc::Algo::Winograd);
-        sub.tile = Some(m);
-        sub.layout = Some(layout);
-        sub.product = Some(match kernels {
-            crate::plan::WinogradKernels::Fused => crate::desc::Product::Fused,
-            crate::plan::WinogradKernels::Separate(b) => crate::desc::Product::Block(b),
-        });
+    // The path's own choice, forced as a tuned choice is; the plan's choice never contradicts
+    // what the descriptor forces.
+    match path.choice().and_then(|choice| choice.forced(&sub)) {
+        Some(forced) => forced,
+        None => sub,
     }
-    sub
 }
 
 /// Output channels per slice so that every weight binding of `path` fits: the raw weights of a
@@ -331,6 +328,8 @@ pub(crate) struct Geometry {
     pub x_channel: u32,
     /// The weights' largest magnitude (for the tensor cores' weight scale).
     pub weight_amax: f32,
+    /// Invocations per subgroup (the cooperative-matrix kernels' workgroups assume it).
+    pub subgroup: u32,
     in_image: u64,
     out_image: u64,
     element: u64,
@@ -370,6 +369,7 @@ impl Geometry {
             y_channel: 0,
             x_channel: 0,
             weight_amax: 0.0,
+            subgroup: 0,
             in_image: (c * h * w) as u64,
             out_image: (k * oh * ow) as u64,
             element: desc.dtype.size(),
@@ -442,6 +442,12 @@ pub(crate) fn grid(invocations: u64, limits: &Limits) -> [u32; 3] {
     let max = limits.max_compute_workgroups_per_dimension as u64;
     let x = groups.min(max);
     [x as u32, groups.div_ceil(x) as u32, 1]
+}
+
+/// The grid of the max-magnitude pass over `count` elements: at most 1024 workgroups (8 per SM
+/// on the H100, enough to saturate memory), each folding its share, so few atomics.
+pub(crate) fn amax_grid(count: u32, limits: &Limits) -> [u32; 3] {
+    [count.div_ceil(256 * 4).clamp(1, 1024.min(limits.max_compute_workgroups_per_dimension)), 1, 1]
 }
 
 /// Whether a workgroup of `[x, y]` invocations using `bytes` of workgroup memory is within the

@@ -2,25 +2,28 @@
 //! transform, the batched product (the product core) and the output transform, or the three
 //! fused into one kernel.
 
-use super::{auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
+use super::{amax_grid, auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
 use crate::codegen::uniform::{
-    fit, FilterParams, FusedParams, GroupedFilterParams, GroupedProductParams, InputParams, OutputParams,
-    ProductParams, Uniform,
+    fit, AmaxParams, FilterParams, FusedParams, GroupedFilterParams, GroupedProductParams, InputParams,
+    OutputParams, ProductParams, TensorProductParams, Uniform,
 };
-use crate::codegen::{self, FusedBlock, InputLoad, Operands, OutputStore};
-use crate::desc::{Conv2dDesc, DataFormat, PaddingMode, Product, TileLayout};
+use crate::codegen::{self, FragType, FusedBlock, InputLoad, Kernel, Operands, OutputStore, TensorOperands};
+use crate::desc::{Conv2dDesc, DataFormat, PaddingMode, Precision, Product, TileLayout};
 use crate::error::{Error, Result};
 use crate::lowering::Transforms;
-use crate::plan::{Path, Piece, Plan, Tuned, WinogradKernels};
+use crate::plan::{Path, Piece, Plan, TensorCaps, WinogradKernels};
 use wgpu::{DeviceType, Limits};
 
 /// Picks the output tile m for an r×r kernel. F(4,3) does 2.25× fewer multiplies than F(2,3)
 /// but makes 4× fewer, bigger tiles; on an H100 it only pays once the product has real work
 /// (C·K·tiles ≥ 4M, the ResNet layers at batch 32); small problems are latency-bound and
-/// F(2,3) wins (ncnn makes the same switch for small images). F(2,5) for 5×5.
-fn auto_tile(r: usize, [n, c, k]: [usize; 3], oh: usize, ow: usize) -> usize {
+/// F(2,3) wins (ncnn makes the same switch for small images). A CPU adapter has no launch
+/// latency to hide and pays for every multiply: on lavapipe F(4,3) took 0.29–0.77× F(2,3)'s
+/// time on all five seed shapes, 16 to 64 channels (e.g. 64×64: 2.02 against 7.04 ms), so
+/// CPUs always take F(4,3). F(2,5) for 5×5.
+fn auto_tile(r: usize, [n, c, k]: [usize; 3], oh: usize, ow: usize, device: DeviceType) -> usize {
     let tiles4 = n * oh.div_ceil(4) * ow.div_ceil(4);
-    if r == 3 && c * k * tiles4 >= 4 << 20 {
+    if r == 3 && (device == DeviceType::Cpu || c * k * tiles4 >= 4 << 20) {
         4
     } else {
         2
@@ -72,42 +75,70 @@ fn input_load(format: DataFormat, m: usize, r: usize, in_w: usize, pad_left: usi
         .map_or(InputLoad::Scalar, |width| InputLoad::Vector { width, pad_left })
 }
 
-/// The Winograd path for a shape: what the descriptor forces, then the tuned choice, then the
-/// heuristics above; and how the batch splits.
+/// The tile of the Winograd product on f16 tensor cores: F(2,3). Rounding both transformed
+/// operands to f16 (11 bits, as TF32) is amplified by the transforms: in the CPU emulation
+/// (`reference::conv2d_winograd_high_emulated`, uniform data at 64–512 channels) F(2,3) gave
+/// 4.9–5.8e-4 against f64, F(4,3) 1.7–2.3e-3 and F(6,3) 1.1–1.4e-2, where the f16 implicit
+/// GEMM gave 2.6–3.0e-4; only F(2,3) stays within `high`'s tolerance.
+const TENSOR_TILE_F16: usize = 2;
+
+/// The Winograd path for a shape: what the descriptor forces (a tuned choice arrives forced),
+/// else the heuristics above; and how the batch splits. With `tensor` (the precision the fragments
+/// compute in, and the adapter's fragments), the batched product runs on cooperative matrices.
 pub(crate) fn plan(
     desc: &Conv2dDesc,
     input: [usize; 4],
     output: [usize; 4],
     limits: &Limits,
     device: DeviceType,
-    tuned: Option<Tuned>,
+    tensor: Option<(Precision, TensorCaps)>,
 ) -> Result<(Path, usize, usize)> {
     let [n, c, _, _] = input;
     let [_, k, oh, ow] = output;
     let r = desc.kernel[0];
-    let tuned = match tuned {
-        Some(Tuned::Winograd { m, layout, kernels }) => Some((m, layout, kernels)),
-        _ => None,
-    };
     // Grouped: each product is (output channels per group) × (input channels per group), and
     // the heuristics below are about one product's size and rows.
     let groups = desc.groups;
     let kg = k / groups;
-    let m = desc.tile.or(tuned.map(|t| t.0)).unwrap_or_else(|| auto_tile(r, [n, c / groups, k], oh, ow));
+    let auto = match tensor {
+        Some((Precision::High, _)) if r == 3 => TENSOR_TILE_F16,
+        _ => auto_tile(r, [n, c / groups, k], oh, ow, device),
+    };
+    let m = desc.tile.unwrap_or(auto);
     let tiles = n * oh.div_ceil(m) * ow.div_ceil(m);
-    let layout = desc.layout.or(tuned.map(|t| t.1)).unwrap_or_else(|| auto_layout(c, tiles));
-    let kernels = match desc.product {
-        Some(Product::Fused) if desc.groups > 1 => {
-            return Err(Error::Unsupported("the fused Winograd kernel takes one channel group only".into()))
+    let layout = desc.layout.unwrap_or_else(|| auto_layout(c, tiles));
+    let a2 = (m + r - 1) * (m + r - 1);
+    let kernels = match (desc.product, tensor) {
+        (Some(Product::Tensor(b)), Some((precision, caps))) => {
+            if !super::tensor_fits(&b, precision, caps, limits) {
+                return Err(Error::Unsupported(format!(
+                    "tensor block {b} needs {} bytes of workgroup memory or more invocations than this adapter allows",
+                    b.workgroup_bytes(super::operand_bytes(precision))
+                )));
+            }
+            WinogradKernels::Tensor(b)
         }
-        Some(Product::Fused) => WinogradKernels::Fused,
-        Some(Product::Block(b)) => WinogradKernels::Separate(b),
-        Some(Product::Tensor(b)) => {
-            return Err(Error::Unsupported(format!("tensor block {b} is a gemm option, not winograd")))
-        }
-        Some(Product::Separate) => WinogradKernels::Separate(auto_block(kg, tiles, limits)?),
-        None => match tuned {
-            Some(t) => t.2,
+        (_, Some((precision, caps))) => WinogradKernels::Tensor(super::gemm::tensor_block(
+            (kg, tiles, a2 * groups),
+            precision,
+            caps,
+            limits,
+        )?),
+        (product, _) => match product {
+            Some(Product::Fused) if desc.groups > 1 => {
+                return Err(Error::Unsupported(
+                    "the fused Winograd kernel takes one channel group only".into(),
+                ))
+            }
+            Some(Product::Fused) => WinogradKernels::Fused,
+            Some(Product::Block(b)) => WinogradKernels::Separate(b),
+            Some(Product::Tensor(b)) => {
+                return Err(Error::Unsupported(format!(
+                    "tensor block {b}: no cooperative matrices for precision {} on this adapter",
+                    desc.precision
+                )))
+            }
+            Some(Product::Separate) => WinogradKernels::Separate(auto_block(kg, tiles, limits)?),
             None if desc.groups == 1 && auto_fuse(m, c, k, device) => WinogradKernels::Fused,
             None => WinogradKernels::Separate(auto_block(kg, tiles, limits)?),
         },
@@ -133,8 +164,24 @@ fn split(
     let budget = Budget::new(input, output, desc.dtype.size(), limits)?;
     let max_groups = budget.max_groups;
     let (th, tw) = (oh.div_ceil(m) as u64, ow.div_ceil(m) as u64);
-    let max_rows = match kernels {
-        WinogradKernels::Fused => {
+    // The product block's rows and columns per workgroup (none for the fused kernel).
+    let block = match kernels {
+        WinogradKernels::Fused => None,
+        WinogradKernels::Separate(block) => {
+            if !workgroup_fits(block.workgroup_size(), block.workgroup_bytes(), limits) {
+                return Err(Error::Unsupported(format!(
+                    "product block {block} needs {} invocations and {} bytes of workgroup memory, more than this adapter allows",
+                    block.invocations(),
+                    block.workgroup_bytes()
+                )));
+            }
+            Some([block.bm(), block.bn()])
+        }
+        // Checked against the adapter where it was chosen.
+        WinogradKernels::Tensor(block) => Some([block.bm(), block.bn()]),
+    };
+    let max_rows = match block {
+        None => {
             let block = FusedBlock::new(m, r);
             let [x, y] = block.workgroup_size();
             if !workgroup_fits([x, y], block.workgroup_bytes(), limits) {
@@ -157,14 +204,7 @@ fn split(
             }
             max_rows
         }
-        WinogradKernels::Separate(block) => {
-            if !workgroup_fits(block.workgroup_size(), block.workgroup_bytes(), limits) {
-                return Err(Error::Unsupported(format!(
-                    "product block {block} needs {} invocations and {} bytes of workgroup memory, more than this adapter allows",
-                    block.invocations(),
-                    block.workgroup_bytes()
-                )));
-            }
+        Some([bm, bn]) => {
             let a2 = ((m + r - 1) * (m + r - 1)) as u64;
             // Bytes and invocations per tile row of the biggest Winograd-domain buffer; rows of
             // the buffer are padded by up to 3 tiles, so keep room for that.
@@ -172,7 +212,7 @@ fn split(
             let max_domain = budget.max_binding.saturating_sub(a2 * c.max(k) as u64 * 16);
             let row_invocations = tw * c.max(k) as u64;
             let groups = desc.groups as u64;
-            let channel_blocks = (k as u64 / groups).div_ceil(block.bm() as u64);
+            let channel_blocks = (k as u64 / groups).div_ceil(bm as u64);
             if a2 * groups > max_groups || channel_blocks > max_groups {
                 return Err(Error::TooLarge(format!(
                     "the product grid ({a2} tile elements, {channel_blocks} channel blocks) exceeds \
@@ -182,7 +222,7 @@ fn split(
             // The product's grid x counts column blocks of the chunk's tiles.
             let max_rows = (max_domain / row_bytes)
                 .min(budget.max_invocations / row_invocations)
-                .min(max_groups * block.bn() as u64 / tw);
+                .min(max_groups * bn as u64 / tw);
             if max_rows == 0 {
                 return Err(Error::TooLarge(format!(
                     "one row of {tw} tiles needs a {row_bytes}-byte Winograd-domain binding but the device allows {} bytes",
@@ -258,6 +298,126 @@ pub(crate) fn build(
             tiles.next_multiple_of(4),
         ])
     };
+    // The three separate kernels around a product kernel with a `[bm, bn]` block, on the
+    // register core (`coop` None) or on cooperative matrices of this fragment type; with f16
+    // fragments a max-magnitude pass over each piece's input feeds the product's scales.
+    let separate = |recipe: &mut Recipe, product_k: Kernel, [bm, bn]: [u32; 2], coop: Option<FragType>| {
+        let input_max = coop == Some(FragType::F16);
+        let load = match desc.padding_mode {
+            PaddingMode::Zeros => input_load(desc.data_format, m, r, plan.input[3], desc.padding.left),
+            // The vector loads read the aligned middle of a patch row and zeros around it.
+            _ => InputLoad::Scalar,
+        };
+        let input_k = codegen::input_transform(&t, layout, g.storage, load, desc.padding_mode);
+        let groups = desc.groups as u32;
+        let grouped = groups > 1;
+        let store = output_store(desc.data_format, m, plan.output[3]);
+        let output_k = codegen::output_transform(&t, layout, g.storage, ep, store);
+        let a2 = (t.alpha() * t.alpha()) as u64;
+        let chunk_tiles = ((plan.chunk * plan.band_rows * tw) as u64).next_multiple_of(4);
+        recipe.scratch = vec![
+            ("transformed input", a2 * g.c as u64 * chunk_tiles * 4),
+            ("products", a2 * g.k as u64 * chunk_tiles * 4),
+        ];
+        if input_max {
+            recipe.scratch.push(("input max", 4));
+            recipe.cleared.push(2);
+        }
+        let (v, prod) = (Slot::Scratch(0), Slot::Scratch(1));
+        let amax_k = codegen::amax(g.storage);
+        let [_, c, h, w] = plan.input;
+        for piece in &plan.pieces() {
+            if input_max {
+                // The whole images the piece binds (all channels: a superset is a safe maximum).
+                let count: u32 = fit("input elements per pass", piece.images * c * h * w)?;
+                let amax = AmaxParams { count, offset: g.x_offset(piece) - g.x_channel };
+                recipe.push(
+                    &amax_k,
+                    amax_grid(count, limits),
+                    vec![Slot::Input, Slot::Scratch(2)],
+                    amax.words(),
+                    piece,
+                );
+            }
+            let [tiles, tiles_w, tiles_per_image, tile_row0, tile_stride] = tiling(piece)?;
+            let (x_offset, y_offset) = (g.x_offset(piece), g.y_offset(piece));
+            let input_params = InputParams {
+                channels: g.c,
+                tiles,
+                tiles_w,
+                tiles_per_image,
+                tile_row0,
+                tile_stride,
+                x_offset,
+                in_h: g.in_h,
+                in_w: g.in_w,
+                pad_top: g.pad_top,
+                pad_left: g.pad_left,
+                xs_n,
+                xs_c,
+                xs_h,
+                xs_w,
+            };
+            let grid = super::grid(g.c as u64 * tiles as u64, limits);
+            recipe.push(&input_k, grid, vec![Slot::Input, v], input_params.words(), piece);
+            let (group_in, group_out) = (g.c / groups, g.k / groups);
+            let product_params = if coop.is_some() {
+                let p = TensorProductParams {
+                    out_channels: g.k,
+                    channels: g.c,
+                    k_stride: group_out.next_multiple_of(4),
+                    tile_stride,
+                    groups,
+                    group_in,
+                    group_out,
+                    w_amax: g.weight_amax,
+                };
+                p.words()
+            } else if grouped {
+                let p = GroupedProductParams {
+                    out_channels: g.k,
+                    channels: g.c,
+                    k_stride: group_out.next_multiple_of(4),
+                    tile_stride,
+                    groups,
+                    group_in,
+                    group_out,
+                };
+                p.words()
+            } else {
+                ProductParams { out_channels: g.k, channels: g.c, k_stride, tile_stride }.words()
+            };
+            let grid = [tiles.div_ceil(bn), group_out.div_ceil(bm), a2 as u32 * groups];
+            let mut slots = vec![Slot::Prepared, v, prod];
+            slots.extend(input_max.then_some(Slot::Scratch(2)));
+            recipe.push(&product_k, grid, slots, product_params, piece);
+            let output_params = OutputParams {
+                out_channels: g.k,
+                tiles,
+                tiles_w,
+                tiles_per_image,
+                tile_row0,
+                tile_stride,
+                y_offset,
+                r_offset: y_offset,
+                out_h: g.out_h,
+                out_w: g.out_w,
+                ys_n,
+                ys_c,
+                ys_h,
+                ys_w,
+            };
+            let grid = super::grid(g.k as u64 * tiles as u64, limits);
+            recipe.push(
+                &output_k,
+                grid,
+                with_epilogue(ep, vec![prod, Slot::Output]),
+                output_params.words(),
+                piece,
+            );
+        }
+        Ok::<(), Error>(())
+    };
     match kernels {
         WinogradKernels::Fused => {
             let kernel = codegen::fused(&t, layout, g.storage, ep, desc.padding_mode);
@@ -296,89 +456,21 @@ pub(crate) fn build(
                 recipe.push(&kernel, grid, slots, params.words(), piece);
             }
         }
-        WinogradKernels::Separate(block) => {
-            let load = match desc.padding_mode {
-                PaddingMode::Zeros => input_load(desc.data_format, m, r, plan.input[3], desc.padding.left),
-                // The vector loads read the aligned middle of a patch row and zeros around it.
-                _ => InputLoad::Scalar,
+        WinogradKernels::Separate(b) => {
+            let grouped = desc.groups > 1;
+            let k = codegen::product(Operands::Winograd { layout, alpha: t.alpha(), grouped }, b);
+            separate(&mut recipe, k, [b.bm(), b.bn()], None)?;
+        }
+        WinogradKernels::Tensor(b) => {
+            // f16 fragments scale V by a power of two of the input's largest magnitude, from a
+            // max-magnitude pass into a cleared scratch word; f32 ones (Apple) need none.
+            let frag = match desc.precision {
+                Precision::High => FragType::F16,
+                Precision::Highest => FragType::F32,
             };
-            let input_k = codegen::input_transform(&t, layout, g.storage, load, desc.padding_mode);
-            let groups = desc.groups as u32;
-            let grouped = groups > 1;
-            let product_k = codegen::product(Operands::Winograd { layout, alpha: t.alpha(), grouped }, block);
-            let store = output_store(desc.data_format, m, plan.output[3]);
-            let output_k = codegen::output_transform(&t, layout, g.storage, ep, store);
-            let a2 = (t.alpha() * t.alpha()) as u64;
-            let chunk_tiles = ((plan.chunk * plan.band_rows * tw) as u64).next_multiple_of(4);
-            recipe.scratch = vec![
-                ("transformed input", a2 * g.c as u64 * chunk_tiles * 4),
-                ("products", a2 * g.k as u64 * chunk_tiles * 4),
-            ];
-            let (v, prod) = (Slot::Scratch(0), Slot::Scratch(1));
-            for piece in &plan.pieces() {
-                let [tiles, tiles_w, tiles_per_image, tile_row0, tile_stride] = tiling(piece)?;
-                let (x_offset, y_offset) = (g.x_offset(piece), g.y_offset(piece));
-                let input_params = InputParams {
-                    channels: g.c,
-                    tiles,
-                    tiles_w,
-                    tiles_per_image,
-                    tile_row0,
-                    tile_stride,
-                    x_offset,
-                    in_h: g.in_h,
-                    in_w: g.in_w,
-                    pad_top: g.pad_top,
-                    pad_left: g.pad_left,
-                    xs_n,
-                    xs_c,
-                    xs_h,
-                    xs_w,
-                };
-                let grid = super::grid(g.c as u64 * tiles as u64, limits);
-                recipe.push(&input_k, grid, vec![Slot::Input, v], input_params.words(), piece);
-                let (group_in, group_out) = (g.c / groups, g.k / groups);
-                let product_params = if grouped {
-                    let p = GroupedProductParams {
-                        out_channels: g.k,
-                        channels: g.c,
-                        k_stride: group_out.next_multiple_of(4),
-                        tile_stride,
-                        groups,
-                        group_in,
-                        group_out,
-                    };
-                    p.words()
-                } else {
-                    ProductParams { out_channels: g.k, channels: g.c, k_stride, tile_stride }.words()
-                };
-                let grid = [tiles.div_ceil(block.bn()), group_out.div_ceil(block.bm()), a2 as u32 * groups];
-                recipe.push(&product_k, grid, vec![Slot::Prepared, v, prod], product_params, piece);
-                let output_params = OutputParams {
-                    out_channels: g.k,
-                    tiles,
-                    tiles_w,
-                    tiles_per_image,
-                    tile_row0,
-                    tile_stride,
-                    y_offset,
-                    r_offset: y_offset,
-                    out_h: g.out_h,
-                    out_w: g.out_w,
-                    ys_n,
-                    ys_c,
-                    ys_h,
-                    ys_w,
-                };
-                let grid = super::grid(g.k as u64 * tiles as u64, limits);
-                recipe.push(
-                    &output_k,
-                    grid,
-                    with_epilogue(ep, vec![prod, Slot::Output]),
-                    output_params.words(),
-                    piece,
-                );
-            }
+            let operands = TensorOperands::Winograd { m, r, layout, grouped: desc.groups > 1 };
+            let k = codegen::coop_product(operands, b, frag, g.subgroup);
+            separate(&mut recipe, k, [b.bm(), b.bn()], Some(frag))?;
         }
     }
     Ok(recipe)

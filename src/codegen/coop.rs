@@ -7,12 +7,17 @@
 //! in [2^14, 2^15): nothing overflows and the large values keep f16's full 11 bits; the
 //! epilogue divides the scales back out, exactly.
 
-use super::product::{conv_wgsl, prefetch, ConvOperands, Prefetch, StageAt};
+use super::product::{
+    conv_wgsl, prefetch, ConvOperands, Prefetch, StageAt, GROUPED_WINOGRAD_FUNCTIONS, WINOGRAD_FUNCTIONS,
+    WINOGRAD_OPERANDS,
+};
 use super::skeleton::fill;
 use super::storage::Storage;
-use super::uniform::{AmaxParams, GemmParams, MatmulParams, Uniform};
+use super::uniform::{AmaxParams, GemmParams, MatmulParams, TensorProductParams, Uniform};
+use super::winograd::wino_index;
 use super::Kernel;
-use crate::desc::TensorBlock;
+use crate::desc::{TensorBlock, TileLayout};
+use crate::lowering::Transforms;
 
 const SKELETON: &str = include_str!("../../shaders/coop_product.wgsl");
 const AMAX_SKELETON: &str = include_str!("../../shaders/amax.wgsl");
@@ -42,6 +47,23 @@ pub(crate) enum TensorOperands {
     /// the packed weights are f16 (scaled when packed) and f32 activations are scaled by the
     /// power of two their largest magnitude (`amax`, the last binding) asks for.
     Conv(ConvOperands),
+    /// The Winograd batched product of F(m×m, r×r), as the register-tiled core's
+    /// `Operands::Winograd`: grid layer z is the tile element (and group, when grouped), A the
+    /// transformed weights U, B the transformed input V, both f32 in memory. With f16
+    /// fragments each tile element's operands are multiplied by the powers of two of their
+    /// bounds (`Transforms::operand_bounds`): the weights' largest magnitude
+    /// (`params.w_amax`) and the input's (`amax[0]`, from the max-magnitude pass) times
+    /// compiled-in constants per element, and the products are divided back, exactly.
+    Winograd {
+        /// Output tile side.
+        m: usize,
+        /// Kernel side.
+        r: usize,
+        /// Winograd-domain layout.
+        layout: TileLayout,
+        /// One product per (tile element, channel group).
+        grouped: bool,
+    },
     /// A plain GEMM for benchmarks: A `[K][M]` and B `[K][N]` in the fragment type, C `[M][N]`
     /// f32; M, N, K multiples of the block.
     Matmul,
@@ -62,12 +84,15 @@ pub(crate) fn coop_product(
     let ab = frag.wgsl();
     let conv = match operands {
         TensorOperands::Conv(c) => Some(c),
-        TensorOperands::Matmul => None,
+        TensorOperands::Winograd { .. } | TensorOperands::Matmul => None,
     };
+    let winograd = matches!(operands, TensorOperands::Winograd { .. });
     // f32 activations with f16 fragments are scaled; the weights, when f16, were scaled when
-    // packed; f16 activations already fit.
-    let scaled_b = frag == FragType::F16 && matches!(conv, Some(c) if c.storage == Storage::F32);
-    let unscaled = frag == FragType::F16 && conv.is_some();
+    // packed; f16 activations already fit. Winograd scales both transformed operands.
+    let scaled_a = frag == FragType::F16 && winograd;
+    let scaled_b =
+        frag == FragType::F16 && (winograd || matches!(conv, Some(c) if c.storage == Storage::F32));
+    let unscaled = frag == FragType::F16 && (conv.is_some() || winograd);
     let reg_type = format!("vec4<{}>", frag.wgsl());
     let dims = [block.bm(), block.bn(), block.bk()];
     let Prefetch { first, next, stage } = prefetch(conv, dims, threads, Some((&reg_type, "to_frag")), |at| {
@@ -118,7 +143,10 @@ pub(crate) fn coop_product(
     let row_vecs = f / 4;
     let vecs = f * row_vecs;
     let mut stores = vec!["let c_base = sg * F * CW;".to_string()];
-    let value = if unscaled {
+    let value = if scaled_a {
+        // Two factors, each exact: their product could leave f32's range.
+        "vec4<f32>(c_sh[at], c_sh[at + 1u], c_sh[at + 2u], c_sh[at + 3u]) * unscale_a * unscale_b"
+    } else if unscaled {
         "vec4<f32>(c_sh[at], c_sh[at + 1u], c_sh[at + 2u], c_sh[at + 3u]) * unscale"
     } else {
         "vec4<f32>(c_sh[at], c_sh[at + 1u], c_sh[at + 2u], c_sh[at + 3u])"
@@ -154,8 +182,37 @@ pub(crate) fn coop_product(
     if frag == FragType::F32 && !matches!(conv, Some(c) if c.storage == Storage::F16) {
         header.remove(0);
     }
-    let (params, bindings, operand_fns, reduction, name) = match conv {
-        Some(c) => {
+    let (params, bindings, operand_fns, reduction, name) = match (operands, conv) {
+        (TensorOperands::Winograd { m, r, layout, grouped }, _) => {
+            let mut bindings = WINOGRAD_OPERANDS.to_string();
+            if scaled_b {
+                bindings.push_str("\n@group(0) @binding(4) var<storage, read> amax: array<u32>;");
+            }
+            let t = Transforms::for_tile(m, r);
+            let alpha = t.alpha();
+            let fns = if grouped { GROUPED_WINOGRAD_FUNCTIONS } else { WINOGRAD_FUNCTIONS };
+            let mut operand_fns = format!("{}\n\n{fns}", wino_index(layout, alpha));
+            if scaled_b {
+                let (gamma, beta) = t.operand_bounds();
+                let list = |v: Vec<f32>| v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", ");
+                let n = alpha * alpha;
+                operand_fns.push_str(&format!(
+                    "\n\n// Bounds of |U_e| / max|w| and |V_e| / max|x| per tile element e.\n\
+                     const GAMMA = array<f32, {n}>({});\nconst BETA = array<f32, {n}>({});",
+                    list(gamma),
+                    list(beta)
+                ));
+            }
+            let group = if grouped { "_grouped" } else { "" };
+            (
+                TensorProductParams::wgsl(),
+                bindings,
+                operand_fns,
+                if grouped { "params.group_in" } else { "params.channels" },
+                format!("wino_tc_f{m}_{r}_{layout}{group}"),
+            )
+        }
+        (_, Some(c)) => {
             let act = match c.storage {
                 Storage::F32 => "f32",
                 Storage::F16 => "f16",
@@ -170,7 +227,7 @@ pub(crate) fn coop_product(
             }
             (GemmParams::wgsl(), bindings, fns, "params.reduction", format!("conv_tc_{}", c.describe()))
         }
-        None => (
+        (_, None) => (
             MatmulParams::wgsl(),
             MATMUL_OPERANDS.replace("{AB}", ab),
             MATMUL_FUNCTIONS.replace("{AB}", ab),
@@ -179,10 +236,21 @@ pub(crate) fn coop_product(
         ),
     };
     let mut scales = Vec::new();
-    if scaled_b {
+    if scaled_a {
+        // Per tile element e: the bounds of its operands, scaled by their powers of two.
+        let e = match operands {
+            TensorOperands::Winograd { grouped: true, .. } => "z / params.groups",
+            _ => "z",
+        };
+        scales.push(format!("let e = {e};"));
+        scales.push("scale_a = pow2_scale(bitcast<u32>(params.w_amax * GAMMA[e]));".into());
+        scales.push("scale_b = pow2_scale(bitcast<u32>(bitcast<f32>(amax[0]) * BETA[e]));".into());
+        scales.push("let unscale_a = 1.0 / scale_a;".into());
+        scales.push("let unscale_b = 1.0 / scale_b;".into());
+    } else if scaled_b {
         scales.push("scale_b = pow2_scale(amax[0]);".to_string());
     }
-    if unscaled {
+    if unscaled && !scaled_a {
         scales.push(format!("let unscale = params.w_unscale{};", if scaled_b { " / scale_b" } else { "" }));
     }
     let values = [
@@ -207,6 +275,7 @@ pub(crate) fn coop_product(
         ("BINDINGS", bindings),
         ("OPERANDS", operand_fns),
         ("SCALE_FNS", if scaled_b { SCALE_FNS.to_string() } else { String::new() }),
+        ("SCALE_A", if scaled_a { "v * scale_a".to_string() } else { "v".to_string() }),
         ("SCALE_B", if scaled_b { "v * scale_b".to_string() } else { "v".to_string() }),
         ("SCALES", scales.join("\n")),
         ("ACC_DECL", acc.join("\n")),
@@ -217,9 +286,10 @@ pub(crate) fn coop_product(
         ("MMA", mma.join("\n")),
         ("STORES", stores.join("\n")),
     ];
-    let fields = match conv {
-        Some(_) => GemmParams::FIELDS,
-        None => MatmulParams::FIELDS,
+    let fields = match (operands, conv) {
+        (TensorOperands::Winograd { .. }, _) => TensorProductParams::FIELDS,
+        (_, Some(_)) => GemmParams::FIELDS,
+        (_, None) => MatmulParams::FIELDS,
     };
     Kernel {
         name: format!(
@@ -247,6 +317,7 @@ fn pow2_scale(bits: u32) -> f32 {
     return bitcast<f32>(u32(clamp(141 - e, 1, 254)) << 23u);
 }
 
+var<private> scale_a: f32;
 var<private> scale_b: f32;";
 
 const MATMUL_OPERANDS: &str = "\
@@ -267,11 +338,16 @@ fn store(z: u32, row: u32, col: u32, value: vec4<f32>) {
     c[(row * params.n + col) / 4u] = value;
 }";
 
-/// The largest magnitude of an f32 tensor, as the bits of |x| (ordered like the values, NaN
-/// above Inf), max-accumulated into `amax[0]`, which the call clears first.
-pub(crate) fn amax() -> Kernel {
-    let values = [("PARAMS", AmaxParams::wgsl())];
-    Kernel { name: "amax_f32".into(), source: fill(AMAX_SKELETON, &values), fields: AmaxParams::FIELDS }
+/// The largest magnitude of an f32 or f16 tensor, as the bits of |x| (ordered like the values,
+/// NaN above Inf), max-accumulated into `amax[0]`, which the call clears first.
+pub(crate) fn amax(storage: Storage) -> Kernel {
+    let (header, elem) = match storage {
+        Storage::F16 => ("enable f16;", "f16"),
+        // Packed f16 never reaches the tensor cores (they need shader f16).
+        Storage::F32 | Storage::PackedF16 => ("", "f32"),
+    };
+    let values = [("HEADER", header.to_string()), ("ELEM", elem.to_string()), ("PARAMS", AmaxParams::wgsl())];
+    Kernel { name: format!("amax_{elem}"), source: fill(AMAX_SKELETON, &values), fields: AmaxParams::FIELDS }
 }
 
 #[cfg(test)]

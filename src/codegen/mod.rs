@@ -207,7 +207,7 @@ pub fn tensor_kernels() -> Vec<Kernel> {
         })
     };
     let full = Epilogue::SAMPLES[1];
-    let mut out = vec![amax()];
+    let mut out = vec![amax(Storage::F32), amax(Storage::F16)];
     for (frag, blocks) in [
         (FragType::F16, &TensorBlock::CATALOGUE_16[..]),
         (FragType::F16, &TensorBlock::CATALOGUE_8[..]),
@@ -223,6 +223,15 @@ pub fn tensor_kernels() -> Vec<Kernel> {
             out.push(coop_product(TensorOperands::Matmul, block, frag, 32));
         }
         let block = blocks[0];
+        // The Winograd product: both layouts, grouped, and the tiles the ladder takes.
+        for (m, layout, grouped) in [
+            (2, TileLayout::R16_6_6, false),
+            (2, TileLayout::R6_6_16, false),
+            (2, TileLayout::R16_6_6, true),
+            (4, TileLayout::R16_6_6, false),
+        ] {
+            out.push(coop_product(TensorOperands::Winograd { m, r: 3, layout, grouped }, block, frag, 32));
+        }
         for storage in STORAGES {
             out.push(coop_product(sample([3, 3], Gather::Window, false, storage, full), block, frag, 32));
             out.push(coop_product(
@@ -271,7 +280,12 @@ mod tests {
                     && words.windows(2).any(|w| w[0] == "f32" && w[1].contains('x'));
                 let tensor_only = (*field == "w_unscale"
                     && (k.name.starts_with("conv_gemm") || f32_fragments))
-                    || (*field == "scale" && k.name == "pack_weights");
+                    || (*field == "scale" && k.name == "pack_weights")
+                    // The tensor-core Winograd product: one block for grouped and ungrouped
+                    // products, the weight bound only for f16 fragments.
+                    || (k.name.starts_with("wino_tc")
+                        && ((["groups", "group_in", "group_out"].contains(field) && !k.name.contains("_grouped"))
+                            || (*field == "w_amax" && k.name.contains("_f32_"))));
                 let optional = tensor_only
                     || *field == "r_offset"
                     || (*field == "ys_w" && (k.name.contains("_vec") || k.name.contains("_store4")))

@@ -105,6 +105,16 @@ uniform!(
 
 #[rustfmt::skip]
 uniform!(
+    /// Winograd batched product on cooperative matrices (grouped or not; ungrouped: one group
+    /// of all channels), with the weights' largest magnitude for the per-element U scale.
+    TensorProductParams {
+        out_channels: u32, channels: u32, k_stride: u32, tile_stride: u32, groups: u32, group_in: u32, group_out: u32,
+        w_amax: f32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
     /// Fused Winograd kernel.
     FusedParams {
         channels: u32, out_channels: u32, k_stride: u32, tiles: u32, tiles_w: u32, tiles_per_image: u32, tile_row0: u32,
