@@ -11,10 +11,13 @@
 mod common;
 
 use common::{ctx, Tensors};
-use wgpu_winograd::reference::{conv2d_high_emulated, max_rel_error, round_like_tensor_cores};
+use wgpu_winograd::lowering::Transforms;
+use wgpu_winograd::reference::{
+    conv2d_high_emulated, conv2d_winograd_high_emulated, max_rel_error, round_like_tensor_cores,
+};
 use wgpu_winograd::{
-    tensor_matmul, Activation, Conv2dDesc, DType, DataFormat, Error, Padding, PaddingMode, Path, Precision,
-    Product, TensorBlock,
+    tensor_matmul, Activation, Algo, Conv2dDesc, DType, DataFormat, Error, Padding, PaddingMode, Path,
+    Precision, Product, TensorBlock, TileLayout, WinogradKernels,
 };
 
 /// cuDNN's TF32 error on the ResNet-50 layers was 2.6e-4 to 3.3e-4 (torch_conv_bench.py);
@@ -60,6 +63,52 @@ fn the_high_emulation_stays_within_tf32_error_at_every_input_scale() {
             assert!(err > 1e-6 || d.has_bias, "{d:?} ×{scale:e}: suspiciously exact ({err:e})");
         }
     }
+}
+
+/// 3×3 stride-1 shapes for Winograd F(2,3) on the tensor cores: odd, tiny and non-square
+/// images, batch > 1, channels not multiples of 4, bias, residual, activation, NHWC, asymmetric
+/// padding.
+fn winograd_shapes() -> Vec<(Conv2dDesc, [usize; 4])> {
+    let full =
+        |d: Conv2dDesc| Conv2dDesc { has_bias: true, residual: true, activation: Activation::Silu, ..d };
+    let asymmetric = Padding { top: 0, bottom: 2, left: 1, right: 0 };
+    vec![
+        (Conv2dDesc::new(64, 64, 3, 1), [2, 64, 14, 14]),
+        (full(Conv2dDesc::new(13, 22, 3, 1)), [3, 13, 9, 14]),
+        (Conv2dDesc::new(24, 40, 3, 0), [1, 24, 3, 3]),
+        (Conv2dDesc { data_format: DataFormat::Nhwc, ..full(Conv2dDesc::new(32, 48, 3, 1)) }, [2, 32, 5, 6]),
+        (Conv2dDesc { padding: asymmetric, ..Conv2dDesc::new(20, 36, 3, 0) }, [2, 20, 7, 5]),
+        (Conv2dDesc::new(128, 96, 3, 1), [1, 128, 17, 11]),
+    ]
+}
+
+#[test]
+fn the_winograd_high_emulation_stays_within_tf32_error_at_every_input_scale() {
+    let t23 = Transforms::for_tile(2, 3);
+    for (d, shape) in winograd_shapes() {
+        for scale in [1e-6f32, 1.0, 1e4, 1e8] {
+            let mut t = Tensors::new(&d, shape, 7);
+            t.x.iter_mut().for_each(|v| *v *= scale);
+            if let Some(r) = t.r.as_mut() {
+                r.iter_mut().for_each(|v| *v *= scale);
+            }
+            let want = t.reference(&d, shape);
+            let emu =
+                conv2d_winograd_high_emulated(&d, &t23, &t.x, shape, &t.w, t.b.as_deref(), t.r.as_deref())
+                    .unwrap();
+            let err = max_rel_error(&emu, &want);
+            assert!(err.is_finite() && err <= HIGH_ERROR, "{d:?} ×{scale:e}: {err:e}");
+            // The rounding is real (unless an unscaled bias dwarfs the product).
+            assert!(err > 1e-6 || d.has_bias, "{d:?} ×{scale:e}: suspiciously exact ({err:e})");
+        }
+    }
+    // The larger tiles amplify the operand rounding past `high`'s budget: why the ladder keeps
+    // them on the f32 cores.
+    let (d, shape) = winograd_shapes().remove(0);
+    let t = Tensors::new(&d, shape, 7);
+    let t43 = Transforms::for_tile(4, 3);
+    let emu = conv2d_winograd_high_emulated(&d, &t43, &t.x, shape, &t.w, None, None).unwrap();
+    assert!(max_rel_error(&emu, &t.reference(&d, shape)) > HIGH_ERROR);
 }
 
 #[test]
@@ -213,4 +262,91 @@ fn the_plain_tensor_gemm_is_exact_with_every_block() {
         assert_eq!(t.wrong, 0, "{b}");
         assert!(t.gpu_ms > 0.0);
     }
+}
+
+/// Runs `d` (High) on the GPU, checks Winograd's product took the tensor cores, and returns the
+/// output.
+fn run_winograd_on_tensor_cores(d: &Conv2dDesc, shape: [usize; 4], t: &Tensors) -> Vec<f32> {
+    let conv = t.conv(d);
+    let plan = conv.plan(shape).unwrap();
+    assert!(matches!(plan.path, Path::Winograd { kernels: WinogradKernels::Tensor(_), .. }), "{d:?}: {plan}");
+    if d.dtype == DType::F16 {
+        t.run_f16(&conv, shape)
+    } else {
+        t.run(&conv, shape)
+    }
+}
+
+#[test]
+#[ignore = "needs cooperative matrices: cargo test --test tensor_cores -- --ignored on a GPU that has them"]
+fn winograd_on_tensor_cores_matches_the_emulation_on_every_shape_layout_block_and_scale() {
+    require_tensor_cores();
+    let t23 = Transforms::for_tile(2, 3);
+    let mut cases: Vec<(Conv2dDesc, [usize; 4])> =
+        winograd_shapes().into_iter().map(|(d, s)| (high(d), s)).collect();
+    for layout in [TileLayout::R16_6_6, TileLayout::R6_6_16] {
+        for b in TensorBlock::CATALOGUE_16 {
+            let d = Conv2dDesc {
+                algo: Some(Algo::Winograd),
+                layout: Some(layout),
+                product: Some(Product::Tensor(b)),
+                ..high(Conv2dDesc::new(72, 136, 3, 1))
+            };
+            cases.push((d, [2, 72, 15, 13]));
+        }
+    }
+    for (d, shape) in cases {
+        for scale in [1e-6f32, 1.0, 1e4, 1e8] {
+            let mut t = Tensors::new(&d, shape, 13);
+            t.x.iter_mut().for_each(|v| *v *= scale);
+            if let Some(r) = t.r.as_mut() {
+                r.iter_mut().for_each(|v| *v *= scale);
+            }
+            let got = run_winograd_on_tensor_cores(&d, shape, &t);
+            let emu =
+                conv2d_winograd_high_emulated(&d, &t23, &t.x, shape, &t.w, t.b.as_deref(), t.r.as_deref())
+                    .unwrap();
+            let emu64: Vec<f64> = emu.iter().map(|&v| f64::from(v)).collect();
+            let (vs_emulation, vs_f64) =
+                (max_rel_error(&got, &emu64), max_rel_error(&got, &t.reference(&d, shape)));
+            // The transforms and sums run in another order on the GPU: a few operands round to
+            // the neighbouring f16.
+            assert!(vs_emulation <= 1e-4, "{d:?} ×{scale:e}: {vs_emulation:e} from the emulation");
+            assert!(vs_f64 <= HIGH_ERROR, "{d:?} ×{scale:e}: {vs_f64:e} from f64");
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs cooperative matrices: cargo test --test tensor_cores -- --ignored on a GPU that has them"]
+fn winograd_on_tensor_cores_takes_groups_padding_modes_f16_nan_and_empty_batches() {
+    require_tensor_cores();
+    // Wide groups (the ladder's grouped Winograd), every padding mode: against f64.
+    let mut cases =
+        vec![(high(Conv2dDesc { groups: 2, ..Conv2dDesc::new(128, 128, 3, 1) }), [2, 128, 9, 10])];
+    for mode in [PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular] {
+        cases.push((high(Conv2dDesc { padding_mode: mode, ..Conv2dDesc::new(40, 72, 3, 1) }), [1, 40, 7, 9]));
+    }
+    for (d, shape) in cases {
+        let t = Tensors::new(&d, shape, 17);
+        let err = max_rel_error(&run_winograd_on_tensor_cores(&d, shape, &t), &t.reference(&d, shape));
+        assert!(err <= HIGH_ERROR, "{d:?}: {err:e}");
+    }
+    // f16 data: the output's own rounding dominates.
+    let d = Conv2dDesc { dtype: DType::F16, has_bias: true, ..high(Conv2dDesc::new(64, 48, 3, 1)) };
+    let shape = [2, 64, 10, 10];
+    let t = Tensors::new(&d, shape, 2).rounded_to_f16();
+    let err = max_rel_error(&run_winograd_on_tensor_cores(&d, shape, &t), &t.reference(&d, shape));
+    assert!(err <= 2e-3, "f16: {err:e}");
+    // NaN and Inf propagate as in PyTorch; an empty batch gives an empty output.
+    let d = Conv2dDesc { activation: Activation::Relu, ..high(Conv2dDesc::new(64, 64, 3, 1)) };
+    let shape = [1, 64, 8, 8];
+    let mut t = Tensors::new(&d, shape, 4);
+    t.x[70] = f32::NAN;
+    let got = run_winograd_on_tensor_cores(&d, shape, &t);
+    let want = t.reference(&d, shape);
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.is_nan(), w.is_nan(), "got {g}, want {w}");
+    }
+    assert!(t.conv(&d).run(&[] as &[f32], [0, 64, 8, 8], None).unwrap().is_empty());
 }

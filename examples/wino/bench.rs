@@ -128,6 +128,8 @@ pub struct Record {
     /// Why the requested precision did not run as asked (`high` ran `highest`), if it did not.
     pub precision_note: Option<String>,
     pub gpu_ms: Option<f64>,
+    /// The GPU's SM clock right after the timing, where the platform tells it (nvidia-smi).
+    pub sm_clock_mhz: Option<u32>,
     /// With `--error`: the error at batch 1 against the f64 reference, relative to max |y64|.
     pub max_error: Option<f64>,
     pub wall_ms: f64,
@@ -168,21 +170,47 @@ impl Record {
     }
 }
 
-/// One second of back-to-back convolutions before anything is timed, on GPUs: an idle H100
-/// sits at 345 MHz and takes a while to reach 1980 MHz, and layers timed while it climbed came
-/// out up to 3× slow (BENCHMARKS.md, "Clocks"). CPU adapters need none.
-fn warm_up(ctx: &Context) -> Res<()> {
-    if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
-        return Ok(());
+/// Keeps a GPU's clock up. An idle Hopper sits at 345 MHz, takes a while under load to reach
+/// 1980 MHz, and falls back within a second or two of idling, for instance while a record's
+/// pipelines compile: layers timed after such a pause came out up to 3× slow (BENCHMARKS.md,
+/// "Clocks"). So one second of back-to-back convolutions before the run, and a fixed busy time
+/// right before each record is timed: no figure depends on what ran before it. CPU adapters
+/// need none.
+struct Warmer(Option<Conv2d>);
+
+impl Warmer {
+    fn new(ctx: &Context) -> Res<Warmer> {
+        if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
+            return Ok(Warmer(None));
+        }
+        let desc = Conv2dDesc::new(256, 256, 3, 1);
+        let weights = vec![0.01f32; lib(desc.weight_len())?];
+        let warmer = Warmer(Some(lib(Conv2d::new(ctx, desc, &weights, None))?));
+        warmer.spin(1.0)?;
+        Ok(warmer)
     }
-    let desc = Conv2dDesc::new(256, 256, 3, 1);
-    let weights = vec![0.01f32; lib(desc.weight_len())?];
-    let conv = lib(Conv2d::new(ctx, desc, &weights, None))?;
-    let start = std::time::Instant::now();
-    while start.elapsed().as_secs_f64() < 1.0 {
-        lib(conv.benchmark([32, 256, 28, 28], 20))?;
+
+    /// Back-to-back convolutions for `seconds`.
+    fn spin(&self, seconds: f64) -> Res<()> {
+        let Some(conv) = &self.0 else { return Ok(()) };
+        let start = std::time::Instant::now();
+        while start.elapsed().as_secs_f64() < seconds {
+            lib(conv.benchmark([32, 256, 28, 28], 20))?;
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+/// Busy time right before each record: 0.2 s keeps the clock where the 1 s warm-up took it.
+const RECORD_WARM_S: f64 = 0.2;
+
+/// The GPU's SM clock now, where the platform tells it (`nvidia-smi`; none elsewhere).
+fn sm_clock_mhz() -> Option<u32> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args(["--query-gpu=clocks.sm", "--format=csv,noheader,nounits", "-i", "0"])
+        .output()
+        .ok()?;
+    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
 }
 
 pub fn run(a: &BenchArgs) -> Res<()> {
@@ -212,7 +240,7 @@ pub fn run(a: &BenchArgs) -> Res<()> {
             ctx.adapter_info().name
         ));
     }
-    warm_up(&ctx)?;
+    let warmer = Warmer::new(&ctx)?;
     let (floor, one_dispatch) = lib(ctx.dispatch_floor_ms(200))?;
     let i = ctx.adapter_info();
     eprintln!(
@@ -234,7 +262,7 @@ pub fn run(a: &BenchArgs) -> Res<()> {
         for &(algo, layout, tile) in &variants {
             step += 1;
             eprintln!("[{step}/{total}] {} {} {} ...", layer.name, Auto(algo), Auto(layout));
-            match bench_one(&ctx, layer, (algo, layout, tile), a)? {
+            match bench_one(&ctx, &warmer, layer, (algo, layout, tile), a)? {
                 Some((record, resolved)) => {
                     if let Some(note) = record.precision_note.as_ref().filter(|n| !notes.contains(n)) {
                         eprintln!("{note} (first for {}; not repeated for later layers)", layer.name);
@@ -321,6 +349,7 @@ fn tune_layer(ctx: &Context, layer: &Layer, a: &BenchArgs) -> Res<()> {
 /// or `None` (with a note on stderr) where the forced algorithm cannot do the layer.
 fn bench_one(
     ctx: &Context,
+    warmer: &Warmer,
     layer: &Layer,
     (algo, layout, tile): Variant,
     a: &BenchArgs,
@@ -348,7 +377,11 @@ fn bench_one(
     };
     let shape = layer.input_shape();
     let plan = lib(conv.plan(shape))?;
+    // Pipelines compile on the first call: make it, then warm the clock, then time.
+    lib(conv.benchmark(shape, 1))?;
+    warmer.spin(RECORD_WARM_S)?;
     let t = lib(conv.benchmark(shape, a.iters as usize))?;
+    let sm_clock_mhz = sm_clock_mhz();
     let max_error = if a.error { Some(layer_error(&conv, &weights, shape)?) } else { None };
     let parts = glue::winograd_parts(&plan);
     let kernels = match (a.kernels, &parts) {
@@ -382,6 +415,7 @@ fn bench_one(
         precision: a.precision.to_string(),
         precision_note: plan.precision_note.clone(),
         gpu_ms: t.gpu_ms,
+        sm_clock_mhz,
         max_error,
         wall_ms: t.wall_ms,
         floor_ms: t.floor_ms,
@@ -553,6 +587,7 @@ fn run_gemm(a: &BenchArgs) -> Res<()> {
     }
     let coop = ctx.cooperative_matrices();
     eprintln!("adapter: {} ({}); cooperative matrices: {coop}", i.name, i.backend);
+    let warmer = Warmer::new(&ctx)?;
     let mut results: Vec<GemmRecord> = Vec::new();
     for (step, block) in blocks.iter().enumerate() {
         if !ctx.tensor_block_fits(block, Precision::High) {
@@ -575,6 +610,9 @@ fn run_gemm(a: &BenchArgs) -> Res<()> {
             continue;
         }
         eprintln!("[{}/{}] gemm {m}×{n}×{k} {block} ...", step + 1, blocks.len());
+        // Compile (one call), warm the clock, then time.
+        let _ = tensor_matmul(&ctx, [m, n, k], *block, 1);
+        warmer.spin(RECORD_WARM_S)?;
         let t = match tensor_matmul(&ctx, [m, n, k], *block, a.iters as usize) {
             Ok(t) => t,
             Err(e @ Error::TooLarge(_)) => {
