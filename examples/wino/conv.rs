@@ -3,7 +3,7 @@
 //! timing), verifies the values as they will be stored against the f64 CPU reference, and
 //! writes the output atomically.
 
-use crate::npy::{check_output, read_npy, write_npy, Array, Role};
+use crate::npy::{check_output, is_stdout, read_npy, write_npy, Array, Role};
 use crate::{glue, lib, ConvArgs, Res};
 use std::path::Path;
 use std::time::Instant;
@@ -49,6 +49,13 @@ pub fn run(a: &ConvArgs) -> Res<()> {
     let weights = read(&a.weight, Role::weight(a.weight_format))?;
     let bias = read(&a.bias, Role::BIAS)?;
     let residual = read(&a.residual, Role::residual(a.data_format))?;
+    if a.dtype == DType::F16 {
+        for (what, array) in [("input", &input), ("residual", &residual)] {
+            if let Some(array) = array.as_ref().filter(|x| !x.f16) {
+                check_f16_range(what, &array.data)?;
+            }
+        }
+    }
     let (input_shape, weight_shape) = match (&input, &weights, a.random) {
         (Some(input), Some(weights), _) => (input.shape.clone(), weights.shape.clone()),
         (_, _, Some(dims)) => random_shapes(a, dims),
@@ -101,7 +108,18 @@ pub fn run(a: &ConvArgs) -> Res<()> {
         ))?;
         let reference_ms = start.elapsed().as_secs_f64() * 1e3;
         let checked = if input.f16 { DType::F16 } else { a.dtype };
-        check(&output, &want, input.f16, glue::tolerance(checked, &plan), reference_ms)?;
+        // With --output /dev/stdout the report goes to stderr, not into the file.
+        let report_on_stderr = a.output.as_deref().is_some_and(is_stdout);
+        let tolerance = glue::tolerance(checked, &plan);
+        check(&output, &want, (input.f16, checked), tolerance, reference_ms, report_on_stderr)?;
+    } else if a.dtype == DType::F16 || input.f16 {
+        let overflows = output.iter().filter(|v| v.is_infinite()).count();
+        if overflows > 0 && input.data.iter().all(|v| v.is_finite()) {
+            eprintln!(
+                "warning: {overflows} of {} output values overflow float16 (max 65504) and are ±inf",
+                output.len()
+            );
+        }
     }
     if let Some(path) = &a.output {
         write_npy(path, &out_shape, &output, input.f16)?;
@@ -207,25 +225,62 @@ fn round_to_dtype(v: &[f32], dtype: DType) -> Vec<f32> {
     }
 }
 
-/// Compares the stored values with the reference: f16 overflows (±inf where the reference is
-/// finite) are counted and named, then the max relative error must be within `tolerance`.
-fn check(stored: &[f32], want: &[f64], f16: bool, tolerance: f64, reference_ms: f64) -> Res<()> {
-    let overflows = stored.iter().zip(want).filter(|(s, w)| s.is_infinite() && w.is_finite()).count();
-    if overflows > 0 {
-        println!("verify: {overflows} stored value(s) are ±inf where the reference is finite: FAIL");
-        let kind = if f16 { "overflow float16 (max 65504)" } else { "are ±inf" };
+/// Refuses f32 data for `--dtype f16` with a finite value beyond float16's range, which the
+/// conversion would turn into ±inf (and the output into ±inf and NaN).
+fn check_f16_range(what: &str, data: &[f32]) -> Res<()> {
+    let max = f32::from(half::f16::MAX);
+    let beyond = data.iter().filter(|v| v.is_finite() && v.abs() > max);
+    let (count, worst) = beyond.fold((0usize, 0f32), |(n, m), v| (n + 1, m.max(v.abs())));
+    if count == 0 {
+        return Ok(());
+    }
+    Err(format!(
+        "--dtype f16: {count} of the {} {what} values lie beyond float16's range (|x| up to {worst:e}, \
+         max 65504) and would become ±inf; scale the data or use --dtype f32",
+        data.len()
+    ))
+}
+
+/// Compares the stored values with the reference. Values that are ±inf or NaN where the
+/// reference is finite (f16 overflows among them) are counted and named, then the max relative
+/// error must be within `tolerance`. `(stored_f16, dtype)`: whether the values are as an f16
+/// file stores them, and the element type they passed through. The report goes to stdout, or
+/// to stderr where stdout is the output file.
+fn check(
+    stored: &[f32],
+    want: &[f64],
+    (stored_f16, dtype): (bool, DType),
+    tolerance: f64,
+    reference_ms: f64,
+    report_on_stderr: bool,
+) -> Res<()> {
+    let report = |line: String| if report_on_stderr { eprintln!("{line}") } else { println!("{line}") };
+    let bad = |s: &&(&f32, &f64)| !s.0.is_finite() && s.1.is_finite();
+    let pairs: Vec<(&f32, &f64)> = stored.iter().zip(want).collect();
+    let not_finite = pairs.iter().filter(bad).count();
+    if not_finite > 0 {
+        let nan = pairs.iter().filter(bad).filter(|s| s.0.is_nan()).count();
+        report(format!(
+            "verify: {not_finite} stored value(s) are ±inf or NaN where the reference is finite: FAIL"
+        ));
+        let kind = match (nan, dtype) {
+            (0, DType::F16) => "overflow float16 (max 65504)".to_string(),
+            (0, DType::F32) => "are ±inf".to_string(),
+            (n, _) if n == not_finite => "are NaN".to_string(),
+            (n, _) => format!("are ±inf or NaN ({n} NaN)"),
+        };
         return Err(format!(
-            "verification failed: {overflows} of {} stored output values {kind} where the f64 reference is finite",
+            "verification failed: {not_finite} of {} stored output values {kind} where the f64 reference is finite",
             stored.len()
         ));
     }
     let error = reference::max_rel_error(stored, want);
     let ok = error <= tolerance;
-    println!(
+    report(format!(
         "verify: max relative error {error:.2e} (tolerance {tolerance:e}{}): {}",
-        if f16 { ", values as stored in float16" } else { "" },
+        if stored_f16 { ", values as stored in float16" } else { "" },
         if ok { "OK" } else { "FAIL" }
-    );
+    ));
     eprintln!("reference: f64 CPU convolution took {reference_ms:.0} ms");
     if !ok {
         return Err(format!("verification failed: max relative error {error:.2e} exceeds {tolerance:e}"));

@@ -7,6 +7,10 @@ use crate::{lib, EmitArgs, Res, Target};
 use wgpu_winograd::{all_kernels, backends, tensor_kernels};
 
 pub fn run(a: &EmitArgs) -> Res<()> {
+    // A file, device or FIFO named as the directory is refused, not written over.
+    if std::fs::metadata(&a.out).is_ok_and(|m| !m.is_dir()) {
+        return Err(format!("cannot write into {}: it exists and is not a directory", a.out.display()));
+    }
     std::fs::create_dir_all(&a.out).map_err(|e| format!("cannot create {}: {e}", a.out.display()))?;
     let mut kernels = all_kernels();
     let tensor = tensor_kernels();

@@ -34,7 +34,9 @@
 //!
 //! Every failure is one `wino: error: …` line on stderr and exit code 1. Output files are
 //! written under a temporary name beside their target (through symbolic links) and renamed into
-//! place only when complete, so a failed run never leaves a partial file.
+//! place only when complete, keeping the replaced file's permission bits, so a failed run never
+//! leaves a partial file; a read-only file is refused. A device, a FIFO or `/dev/stdout` is
+//! written in place, never replaced.
 
 mod bench;
 mod conv;

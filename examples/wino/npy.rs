@@ -1,7 +1,8 @@
 //! `.npy` files in and out: reading little-endian float32/float16 C-order arrays through npyz,
 //! with the header's size checked against the file and the device before any data is read, and
 //! writing results atomically (temporary file beside the target, then a rename), through
-//! symbolic links and never onto one of the command's own inputs.
+//! symbolic links and never onto one of the command's own inputs, and devices, FIFOs and
+//! `/dev/stdout` in place.
 
 use crate::{quietly, Res};
 use npyz::WriterBuilder;
@@ -23,21 +24,29 @@ pub struct Array {
 pub struct Role {
     what: &'static str,
     axes: &'static str,
+    /// An activation: its first axis is the batch, which may be 0 (an empty batch gives an
+    /// empty output, as in PyTorch); every other axis must be positive.
+    batch: bool,
 }
 
 impl Role {
-    pub const BIAS: Role = Role { what: "bias", axes: "K" };
+    pub const BIAS: Role = Role { what: "bias", axes: "K", batch: false };
 
     pub fn input(f: DataFormat) -> Role {
-        Role { what: "input", axes: if f == DataFormat::Nhwc { "N,H,W,C" } else { "N,C,H,W" } }
+        Role { what: "input", axes: if f == DataFormat::Nhwc { "N,H,W,C" } else { "N,C,H,W" }, batch: true }
     }
     pub fn residual(f: DataFormat) -> Role {
-        Role { what: "residual", axes: if f == DataFormat::Nhwc { "N,OH,OW,K" } else { "N,K,OH,OW" } }
+        Role {
+            what: "residual",
+            axes: if f == DataFormat::Nhwc { "N,OH,OW,K" } else { "N,K,OH,OW" },
+            batch: true,
+        }
     }
     pub fn weight(f: WeightFormat) -> Role {
         Role {
             what: "weight",
             axes: if f == WeightFormat::Hwio { "KH,KW,C/groups,K" } else { "K,C/groups,KH,KW" },
+            batch: false,
         }
     }
     fn rank(&self) -> usize {
@@ -85,7 +94,7 @@ pub fn read_npy(path: &Path, role: &Role, max_bytes: u64) -> Res<Array> {
         ));
     }
     let item = if f16 { 2 } else { 4 };
-    let len = check_data_size(&name, role.what, header.shape(), item, available, max_bytes)?;
+    let len = check_data_size(&name, role, header.shape(), item, available, max_bytes)?;
     let mut data: Vec<f32> = Vec::new();
     data.try_reserve_exact(len).map_err(|_| {
         format!("{name}: cannot allocate {} bytes of host memory for the {}", len as u64 * 4, role.what)
@@ -104,18 +113,21 @@ pub fn read_npy(path: &Path, role: &Role, max_bytes: u64) -> Res<Array> {
     Ok(Array { shape, data, f16 })
 }
 
-/// Refuses empty arrays, shapes that need more data bytes than the file holds and arrays larger
-/// than a device buffer; returns the element count.
+/// Refuses empty arrays (an activation's empty batch aside), shapes that need more data bytes
+/// than the file holds and arrays larger than a device buffer; returns the element count.
 fn check_data_size(
     name: &dyn Display,
-    what: &str,
+    role: &Role,
     shape: &[u64],
     item_bytes: u64,
     available: u64,
     max_bytes: u64,
 ) -> Res<usize> {
-    if shape.contains(&0) {
-        return Err(format!("{name}: the array of shape {shape:?} is empty"));
+    let what = role.what;
+    let from = if role.batch { 1 } else { 0 };
+    if shape.get(from..).is_some_and(|rest| rest.contains(&0)) {
+        let batch = if role.batch { " (only the batch N may be 0)" } else { "" };
+        return Err(format!("{name}: the {what} array of shape {shape:?} is empty{batch}"));
     }
     let needed = shape.iter().try_fold(item_bytes, |acc, &d| acc.checked_mul(d));
     match needed {
@@ -194,32 +206,189 @@ fn resolve_target(path: &Path) -> Res<PathBuf> {
     Err(format!("cannot write {}: too many levels of symbolic links", path.display()))
 }
 
-/// Writes to `.NAME.PID.tmp` beside the target of `path` (symbolic links followed) and renames
-/// it onto the target, so a link stays a link; removes the temporary file on failure.
-pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Res<()> {
-    let target = resolve_target(path)?;
-    let file_name = target.file_name().ok_or_else(|| format!("{}: not a file name", path.display()))?;
-    let tmp = target.with_file_name(format!(".{}.{}.tmp", file_name.to_string_lossy(), std::process::id()));
-    let result = File::create(&tmp)
-        .and_then(|file| {
-            let mut w = BufWriter::new(file);
-            write(&mut w)?;
-            w.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, &target));
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("cannot write {}: {e}", path.display())
-    })
+/// What writing to a path meets: a regular file (or nothing yet), replaced atomically at the
+/// resolved `target`, or something else (a device, a FIFO, `/dev/stdout`), written in place.
+enum Destination {
+    /// Replace `target` (symbolic links followed); `existing` is the file there, if any.
+    Replace { target: PathBuf, existing: Option<std::fs::Metadata> },
+    /// Open the path itself for writing, truncating only a regular file, never creating,
+    /// renaming or removing anything.
+    InPlace { regular: bool },
 }
 
-/// Fails early, before any GPU work, if an output path (after symbolic links) is a directory,
-/// its directory is missing, or it is the same file as one of `inputs` (`(flag, path)`).
-pub fn check_output(path: &Path, inputs: &[(&str, &Path)]) -> Res<()> {
-    let target = resolve_target(path)?;
-    if target.is_dir() {
-        return Err(format!("cannot write {}: it is a directory", path.display()));
+/// Where and how `path` is written. `std::fs::metadata` follows links the way the kernel does,
+/// `/proc/self/fd/N` magic links included, so it decides what the path is; a regular file is
+/// replaced atomically only where following the links by name reaches that very file (else it
+/// is written in place, as through `/dev/stdout` redirected to a file). An existing regular
+/// file without any write permission bit is refused (root's access checks would pass).
+fn destination(path: &Path) -> Res<Destination> {
+    let cannot = |e: &dyn Display| format!("cannot write {}: {e}", path.display());
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Destination::Replace { target: resolve_target(path)?, existing: None })
+        }
+        Err(e) => return Err(cannot(&e)),
+    };
+    if meta.is_dir() {
+        return Err(cannot(&"it is a directory"));
     }
+    if !meta.is_file() {
+        return Ok(Destination::InPlace { regular: false });
+    }
+    if read_only(&meta) {
+        return Err(cannot(&format!(
+            "the file is read-only ({}); refusing to replace it (make it writable, or remove it, first)",
+            mode_text(&meta)
+        )));
+    }
+    let target = resolve_target(path)?;
+    match std::fs::symlink_metadata(&target) {
+        Ok(t) if same_file(&t, &meta) => Ok(Destination::Replace { target, existing: Some(meta) }),
+        _ => Ok(Destination::InPlace { regular: true }),
+    }
+}
+
+#[cfg(unix)]
+fn read_only(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o222 == 0
+}
+#[cfg(not(unix))]
+fn read_only(meta: &std::fs::Metadata) -> bool {
+    meta.permissions().readonly()
+}
+
+#[cfg(unix)]
+fn mode_text(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    format!("mode {:04o}", meta.permissions().mode() & 0o7777)
+}
+#[cfg(not(unix))]
+fn mode_text(_: &std::fs::Metadata) -> String {
+    "read-only attribute".into()
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.is_file() && b.is_file() && a.len() == b.len() && a.modified().ok() == b.modified().ok()
+}
+
+/// Whether `path` is what this process's standard output writes to (so that text printed there
+/// would land inside the file).
+#[cfg(unix)]
+pub fn is_stdout(path: &Path) -> bool {
+    use std::os::fd::AsFd;
+    let Ok(fd) = io::stdout().as_fd().try_clone_to_owned() else { return false };
+    match (File::from(fd).metadata(), std::fs::metadata(path)) {
+        (Ok(out), Ok(p)) => same_file(&out, &p),
+        _ => false,
+    }
+}
+#[cfg(not(unix))]
+pub fn is_stdout(_: &Path) -> bool {
+    false
+}
+
+/// Temporary names are unique per process and call: `.NAME.PID.N.tmp`.
+static TMP_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Writes `path`. A regular file (or a new one) is written to a fresh `.NAME.PID.N.tmp` beside
+/// its target (symbolic links followed, so a link stays a link), synced, given the replaced
+/// file's permission bits and renamed onto it; the temporary file is removed on failure. A
+/// read-only file is refused. Anything else that exists (a character or block device such as
+/// `/dev/null`, a FIFO, `/dev/stdout`) is opened and written in place, never replaced; its
+/// errors (`/dev/full`: no space left) are reported.
+pub fn write_atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Res<()> {
+    let cannot = |e: &dyn Display| format!("cannot write {}: {e}", path.display());
+    match destination(path)? {
+        Destination::InPlace { regular } => {
+            let file = std::fs::OpenOptions::new().write(true).truncate(regular).open(path);
+            file.and_then(|file| {
+                let mut w = BufWriter::new(file);
+                write(&mut w)?;
+                let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
+                // Devices and pipes have nothing to sync (fsync fails with EINVAL on a pipe).
+                if regular {
+                    file.sync_all()?;
+                }
+                Ok(())
+            })
+            .map_err(|e| cannot(&e))
+        }
+        Destination::Replace { target, existing } => {
+            replace(&target, existing.as_ref(), write).map_err(|e| cannot(&e))
+        }
+    }
+}
+
+/// Writes a fresh temporary file beside `target` and renames it onto `target`.
+fn replace(
+    target: &Path,
+    existing: Option<&std::fs::Metadata>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let name = target.file_name().ok_or_else(|| io::Error::other("not a file name"))?;
+    let n = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = target.with_file_name(format!(".{}.{}.{n}.tmp", name.to_string_lossy(), std::process::id()));
+    // create_new: never onto something already there, whatever its name.
+    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    let result = (|| {
+        if let Some(old) = existing {
+            keep_owner_and_mode(&file, old)?;
+        }
+        let mut w = BufWriter::new(file);
+        write(&mut w)?;
+        w.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
+        std::fs::rename(&tmp, target)?;
+        sync_dir(target);
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Gives the temporary file the replaced file's permission bits (exactly, whatever the umask)
+/// and, where this process may, its owner and group.
+fn keep_owner_and_mode(file: &File, old: &std::fs::Metadata) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // Only root may give a file away; anyone else keeps the file theirs.
+        let _ = std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid()));
+    }
+    file.set_permissions(old.permissions())
+}
+
+/// Makes a rename durable (best effort: not every platform or file system syncs a directory).
+fn sync_dir(target: &Path) {
+    #[cfg(unix)]
+    if let Some(dir) = target.parent() {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = target;
+}
+
+/// Fails early, before any GPU work, where writing `path` would fail at the end: a directory, a
+/// read-only file, a missing directory or one that a file cannot be created in, or the same file
+/// as one of `inputs` (`(flag, path)`). Devices, FIFOs and `/dev/stdout` pass untouched (opening
+/// a FIFO here would wait for its reader).
+pub fn check_output(path: &Path, inputs: &[(&str, &Path)]) -> Res<()> {
+    let target = match destination(path)? {
+        Destination::InPlace { .. } => return Ok(()),
+        Destination::Replace { target, .. } => target,
+    };
     let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     if !dir.is_dir() {
         return Err(format!("cannot write {}: directory {} does not exist", path.display(), dir.display()));
@@ -235,5 +404,16 @@ pub fn check_output(path: &Path, inputs: &[(&str, &Path)]) -> Res<()> {
             }
         }
     }
-    Ok(())
+    // The temporary file the write will need: a read-only file system or directory shows here.
+    let n = TMP_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let probe = dir.join(format!(".wino-probe.{}.{n}.tmp", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => {
+            Err(format!("cannot write {}: cannot create a file in {}: {e}", path.display(), dir.display()))
+        }
+    }
 }

@@ -78,13 +78,82 @@ pub fn enumerate_adapters() -> Vec<wgpu::Adapter> {
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
 }
 
+/// The names `WGPU_BACKEND` accepts (wgpu's own, case-insensitive, comma-separated), with the
+/// backends they select. wgpu's `noop` backend is left out: it runs nothing.
+const BACKEND_NAMES: &[(&[&str], wgpu::Backends)] = &[
+    (&["vulkan", "vk"], wgpu::Backends::VULKAN),
+    (&["metal", "mtl"], wgpu::Backends::METAL),
+    (&["dx12", "d3d12"], wgpu::Backends::DX12),
+    (&["gl", "gles", "opengl"], wgpu::Backends::GL),
+    (&["webgpu"], wgpu::Backends::BROWSER_WEBGPU),
+];
+
+/// The backends `WGPU_BACKEND` names, `None` where it is unset. wgpu itself skips names it
+/// does not know (with a log line) and, given none it knows, finds no adapter and says so as if
+/// nothing were installed; here every comma-separated entry must be a backend name, and an
+/// empty value, an empty entry or an unknown one is an error that names it.
+fn backends_from_env() -> Result<Option<wgpu::Backends>> {
+    let Some(value) = std::env::var_os("WGPU_BACKEND") else { return Ok(None) };
+    let accepted = BACKEND_NAMES
+        .iter()
+        .map(|(names, _)| match names {
+            [name] => name.to_string(),
+            [name, aliases @ ..] => format!("{name} ({})", aliases.join(", ")),
+            [] => unreachable!("every backend has a name"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let shown = value.to_string_lossy();
+    let bad = |why: String| {
+        Error::NoAdapter(format!(
+            "WGPU_BACKEND='{shown}' {why}; expected a comma-separated list of {accepted}, or leave \
+             WGPU_BACKEND unset to try them all"
+        ))
+    };
+    let text = value.to_str().ok_or_else(|| bad("is not valid UTF-8".into()))?;
+    let mut backends = wgpu::Backends::empty();
+    for entry in text.split(',') {
+        let name = entry.trim().to_lowercase();
+        if name.is_empty() {
+            return Err(bad("has an empty entry".into()));
+        }
+        match BACKEND_NAMES.iter().find(|(names, _)| names.contains(&name.as_str())) {
+            Some((_, b)) => backends |= *b,
+            None => return Err(bad(format!("names an unknown backend '{}'", entry.trim()))),
+        }
+    }
+    Ok(Some(backends))
+}
+
+/// The power preference `WGPU_POWER_PREF` names (`low`, `high` or `none`, case-insensitive, as
+/// wgpu reads it), high performance where it is unset. wgpu ignores any other value; here it is
+/// an error.
+fn power_preference_from_env() -> Result<wgpu::PowerPreference> {
+    let Some(value) = std::env::var_os("WGPU_POWER_PREF") else {
+        return Ok(wgpu::PowerPreference::HighPerformance);
+    };
+    match value.to_str().map(|v| v.trim().to_lowercase()).as_deref() {
+        Some("high") => Ok(wgpu::PowerPreference::HighPerformance),
+        Some("low") => Ok(wgpu::PowerPreference::LowPower),
+        Some("none") => Ok(wgpu::PowerPreference::None),
+        _ => Err(Error::NoAdapter(format!(
+            "WGPU_POWER_PREF='{}' is not a power preference; expected low, high or none, or leave \
+             WGPU_POWER_PREF unset for high",
+            value.to_string_lossy()
+        ))),
+    }
+}
+
 /// The adapter WGPU_ADAPTER_NAME names, else wgpu's pick for WGPU_POWER_PREF (high performance by
 /// default). Without WGPU_BACKEND the primary backends (Vulkan, Metal, DX12) are tried before GL,
 /// the least capable one (no f16, no subgroups, no timestamps on most drivers), which is used only
-/// when nothing else is there.
+/// when nothing else is there. A WGPU_BACKEND or WGPU_POWER_PREF that names nothing wgpu knows is
+/// an error, before any adapter is looked for.
 fn choose_adapter() -> Result<wgpu::Adapter> {
-    let tiers = match std::env::var_os("WGPU_BACKEND") {
-        Some(_) => vec![wgpu::InstanceDescriptor::new_without_display_handle_from_env().backends],
+    let backends = backends_from_env()?;
+    let power_preference = power_preference_from_env()?;
+    let tiers = match backends {
+        Some(backends) => vec![backends],
         None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::SECONDARY],
     };
     let wanted = std::env::var("WGPU_ADAPTER_NAME").ok();
@@ -102,8 +171,7 @@ fn choose_adapter() -> Result<wgpu::Adapter> {
                 adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&name.to_lowercase()))
             }
             None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference:
-                    wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance),
+                power_preference,
                 force_fallback_adapter: false,
                 compatible_surface: None,
                 apply_limit_buckets: false,
@@ -118,7 +186,14 @@ fn choose_adapter() -> Result<wgpu::Adapter> {
         Some(name) => {
             format!("WGPU_ADAPTER_NAME='{name}' matches none of the adapters: [{}]", seen.join(", "))
         }
-        None => NO_ADAPTER_HINT.into(),
+        // WGPU_BACKEND is valid here (checked above) but its backends have no adapter.
+        None => match std::env::var("WGPU_BACKEND") {
+            Ok(set) => format!(
+                "no wgpu adapter found on the backends WGPU_BACKEND='{set}' selects; choose others, or \
+                 leave WGPU_BACKEND unset to try them all"
+            ),
+            Err(_) => NO_ADAPTER_HINT.into(),
+        },
     }))
 }
 
