@@ -67,6 +67,8 @@ fn tensor_precision(
     desc: &Conv2dDesc,
     algo: Algo,
     tensor: TensorCaps,
+    (input, output): ([usize; 4], [usize; 4]),
+    device: DeviceType,
 ) -> std::result::Result<Option<Precision>, String> {
     let product = matches!(algo, Algo::Gemm | Algo::Winograd);
     if let Some(Product::Tensor(b)) = desc.product {
@@ -91,6 +93,12 @@ fn tensor_precision(
             "winograd F({0}×{0},3×3) runs on the f32 cores (f16 operands lose too much accuracy)",
             desc.tile.unwrap_or(2)
         )),
+        Precision::High if algo == Algo::Winograd && desc.algo.is_none() && winograd_f43_wins(desc, input, output, device) => {
+            Err("winograd F(4×4,3×3) on the f32 cores moves less memory than F(2×2,3×3) on the tensor cores here".into())
+        }
+        Precision::High if algo == Algo::Gemm && desc.algo.is_none() && f32_core_wins(desc, output) => {
+            Err("the f32 cores are as fast on this small or shallow product".into())
+        }
         Precision::High => Ok(Some(Precision::High)),
         Precision::Highest
             if algo == Algo::Gemm
@@ -103,6 +111,49 @@ fn tensor_precision(
         }
         Precision::Highest => Ok(None),
     }
+}
+
+/// Below this many output channels per group, Winograd F(4,3) on the f32 cores beats F(2,3)'s
+/// product on the tensor cores wherever the f32 path takes F(4,3): F(2,3)'s Winograd-domain
+/// buffers are 4× the activations (F(4,3)'s 2.25×), and with few channels the separate passes
+/// are bound by that traffic. Measured on the H200 (BENCHMARKS.md, "Tensor cores for
+/// Winograd"), ResNet-50 at batch 32: 64 channels at 56² took 0.155 against 0.112 ms, 128 at 28²
+/// 0.100 against 0.086; 256 at 14² 0.074 against 0.097, 512 at 7² 0.062 against 0.103.
+const MIN_CHANNELS_WINOGRAD_TENSOR: usize = 256;
+
+/// Whether the f32 Winograd path would take F(4,3) (`algo::winograd::auto_tile`) on a layer
+/// too narrow for the tensor cores' F(2,3) to catch up.
+fn winograd_f43_wins(
+    desc: &Conv2dDesc,
+    [n, c, _, _]: [usize; 4],
+    [_, k, oh, ow]: [usize; 4],
+    device: DeviceType,
+) -> bool {
+    let g = desc.groups;
+    algo::winograd::auto_tile(desc.kernel[0], [n, c / g, k], oh, ow, device) == 4
+        && (c / g).min(k / g) < MIN_CHANNELS_WINOGRAD_TENSOR
+}
+
+/// With f32 data, a GEMM below this many multiply-adds… pays more for the tensor path's extra
+/// max-magnitude pass and scaled loads than its faster product saves. Measured on the H200
+/// (BENCHMARKS.md, "Tensor cores for Winograd"), ResNet-50 at batch 1: the 1×1 layers of 51–103
+/// M multiply-adds took 1.0–1.4× the f32 core's time on the tensor cores; from 115 M (the 7×7
+/// stem, the 3×3 stride-2 layers) 0.92–1.07×.
+const MIN_TENSOR_MACS_F32: usize = 110 << 20;
+
+/// Below this reduction length (input channels per group × kernel taps), a GEMM on f32 data is
+/// bound by reading and scaling its operands, not by its products: 64→64 and 64→256 1×1 at 56²
+/// and batch 32 took 1.07× and 1.11× the f32 core's time on the tensor cores (BENCHMARKS.md).
+const MIN_TENSOR_REDUCTION_F32: usize = 128;
+
+/// Whether the f32 GEMM core is as fast as the tensor cores for this layer (f32 data only: f16
+/// data needs no scale pass and halves the loads).
+fn f32_core_wins(desc: &Conv2dDesc, [n, k, oh, ow]: [usize; 4]) -> bool {
+    let [_, cg, kh, kw] = desc.weight_shape();
+    let reduction = cg * kh * kw;
+    let macs = n * k * oh * ow * reduction;
+    desc.dtype == crate::desc::DType::F32
+        && (macs < MIN_TENSOR_MACS_F32 || reduction < MIN_TENSOR_REDUCTION_F32)
 }
 
 /// Resolves the path, its parameters and the batch split for `desc` on an input of logical
@@ -166,7 +217,7 @@ pub(crate) fn plan(
         }
     }
     let algo = desc.algo.unwrap_or_else(|| choose(desc));
-    let (on_tensor, precision_note) = match tensor_precision(desc, algo, tensor) {
+    let (on_tensor, precision_note) = match tensor_precision(desc, algo, tensor, (input, output), device) {
         Ok(p) => (p, None),
         Err(why) => (None, Some(format!("precision: high requested, ran highest ({why})"))),
     };
@@ -413,6 +464,19 @@ mod tests {
                 && p.precision_note.is_none(),
             "{p}"
         );
+        // The measured rungs: narrow layers where the f32 path takes F(4,3) keep it; small or
+        // shallow GEMMs on f32 data keep the f32 core; f16 data takes the tensor cores.
+        let p = plan_on(&high(Conv2dDesc::new(64, 64, 3, 1)), nvidia, [32, 64, 56, 56]);
+        assert!(matches!(p.path, Path::Winograd { m: 4, kernels: WinogradKernels::Separate(_), .. }), "{p}");
+        assert!(p.precision_note.unwrap().contains("F(4×4,3×3)"));
+        let p = plan_on(&high(Conv2dDesc::new(512, 512, 3, 1)), nvidia, [32, 512, 7, 7]);
+        assert!(matches!(p.path, Path::Winograd { m: 2, kernels: WinogradKernels::Tensor(_), .. }), "{p}");
+        let p = plan_on(&high(Conv2dDesc::new(64, 256, 1, 0)), nvidia, [32, 64, 56, 56]);
+        assert!(matches!(p.path, Path::Gemm { .. }) && p.precision_note.is_some(), "{p}");
+        let p = plan_on(&high(Conv2dDesc::new(512, 128, 1, 0)), nvidia, [1, 512, 28, 28]);
+        assert!(matches!(p.path, Path::Gemm { .. }) && p.precision_note.is_some(), "{p}");
+        let f16 = Conv2dDesc { dtype: crate::desc::DType::F16, ..high(Conv2dDesc::new(512, 128, 1, 0)) };
+        assert!(plan_on(&f16, nvidia, [1, 512, 28, 28]).on_tensor_cores());
         let f43 = Conv2dDesc { tile: Some(4), ..high(Conv2dDesc::new(64, 64, 3, 1)) };
         let p = plan_on(&f43, nvidia, [8, 64, 28, 28]);
         assert!(matches!(p.path, Path::Winograd { m: 4, kernels: WinogradKernels::Separate(_), .. }), "{p}");

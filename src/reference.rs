@@ -260,12 +260,15 @@ pub fn conv2d_winograd_high_emulated(
     winograd_f32(desc, t, (input, shape, weights, bias, residual), Some((&su, &sv)))
 }
 
+/// One call's host data: input, its shape, weights, bias, residual.
+type CallData<'a> = (&'a [f32], [usize; 4], &'a [f32], Option<&'a [f32]>, Option<&'a [f32]>);
+
 /// The Winograd CPU path, with f16 rounding of `U_e` and `V_e` after the scales
 /// `(su[e], sv[e])` where `scales` is given.
 fn winograd_f32(
     desc: &Conv2dDesc,
     t: &Transforms,
-    (input, shape, weights, bias, residual): (&[f32], [usize; 4], &[f32], Option<&[f32]>, Option<&[f32]>),
+    (input, shape, weights, bias, residual): CallData,
     scales: Option<(&[f32], &[f32])>,
 ) -> Result<Vec<f32>> {
     let round = |s: Option<&[f32]>, e: usize, v: f32| match s {

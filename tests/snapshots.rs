@@ -4,10 +4,10 @@
 //! `WINO_BLESS=1 cargo test --test snapshots` and commit the changed files.
 
 use std::path::PathBuf;
-use wgpu_winograd::all_kernels;
+use wgpu_winograd::{all_kernels, tensor_kernels};
 
 /// One kernel of each family, by exact name.
-const KERNELS: [&str; 10] = [
+const KERNELS: [&str; 12] = [
     // Winograd filter transform.
     "filter_f4_3_r_16_6_6",
     // Winograd input transform with vec4 loads.
@@ -28,6 +28,10 @@ const KERNELS: [&str; 10] = [
     "output_f4_3_r_16_6_6_f16p_bias_residual_silu_vec4",
     // f16 packed into u32 words: single-element stores through atomics on the word.
     "depthwise_3x3_s2x2_d1x1_f16p",
+    // The Winograd batched product on cooperative matrices, operands scaled per tile element.
+    "wino_tc_f2_3_r_16_6_6_f16_128x128x32_w2x2_m16_sg32",
+    // The max-magnitude pass the tensor-core scales read.
+    "amax_f32",
 ];
 
 fn snapshot(name: &str) -> PathBuf {
@@ -50,11 +54,11 @@ fn first_difference<'a>(got: &'a str, want: &'a str) -> Option<(usize, &'a str, 
 #[test]
 fn generated_wgsl_matches_the_snapshots() {
     let bless = std::env::var_os("WINO_BLESS").is_some_and(|v| v == "1");
-    let kernels = all_kernels();
+    let kernels: Vec<_> = all_kernels().into_iter().chain(tensor_kernels()).collect();
     let mut failures = Vec::new();
     for name in KERNELS {
         let Some(kernel) = kernels.iter().find(|k| k.name == name) else {
-            failures.push(format!("{name}: no such kernel in all_kernels() (renamed? update KERNELS)"));
+            failures.push(format!("{name}: no such kernel in all_kernels() or tensor_kernels() (renamed? update KERNELS)"));
             continue;
         };
         let path = snapshot(name);

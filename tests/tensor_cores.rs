@@ -28,6 +28,12 @@ fn high(d: Conv2dDesc) -> Conv2dDesc {
     Conv2dDesc { precision: Precision::High, ..d }
 }
 
+/// `high` with the GEMM forced: the ladder keeps small or shallow GEMMs on f32 data on the f32
+/// cores, and these tests are about the tensor path (its block still chosen per shape).
+fn high_gemm(d: Conv2dDesc) -> Conv2dDesc {
+    Conv2dDesc { algo: Some(Algo::Gemm), ..high(d) }
+}
+
 /// Shapes over every gather the tensor path takes and what it must handle: odd, tiny and
 /// non-square images, batch > 1, channel counts that are not multiples of 4, groups, NHWC,
 /// stride, bias, residual and activation.
@@ -129,8 +135,9 @@ fn operand_rounding_scales_by_powers_of_two_and_keeps_specials() {
 
 #[test]
 fn high_runs_on_tensor_cores_or_says_why_not() {
-    let d = high(Conv2dDesc::new(64, 64, 1, 0));
-    let shape = [2, 64, 12, 12];
+    // Big and deep enough for the ladder's tensor rung on f32 data.
+    let d = high(Conv2dDesc::new(256, 256, 1, 0));
+    let shape = [2, 256, 32, 32];
     let t = Tensors::new(&d, shape, 3);
     let conv = t.conv(&d);
     let plan = conv.plan(shape).unwrap();
@@ -185,7 +192,8 @@ fn gpu_errors(d: &Conv2dDesc, shape: [usize; 4], t: &Tensors) -> (f64, f64) {
 #[ignore = "needs cooperative matrices: cargo test --test tensor_cores -- --ignored on a GPU that has them"]
 fn tensor_cores_match_the_emulation_on_every_gather_block_and_scale() {
     require_tensor_cores();
-    let mut cases: Vec<(Conv2dDesc, [usize; 4])> = shapes().into_iter().map(|(d, s)| (high(d), s)).collect();
+    let mut cases: Vec<(Conv2dDesc, [usize; 4])> =
+        shapes().into_iter().map(|(d, s)| (high_gemm(d), s)).collect();
     // Forced onto the tensor path: im2col gathers, every padding mode, dilation, groups.
     let forced = |d: Conv2dDesc| Conv2dDesc { product: Some(Product::Tensor(TensorBlock::T64)), ..high(d) };
     cases.push((forced(Conv2dDesc::new(24, 40, 3, 1)), [2, 24, 13, 11]));
@@ -234,8 +242,11 @@ fn tensor_cores_take_f16_activations_directly() {
 #[ignore = "needs cooperative matrices: cargo test --test tensor_cores -- --ignored on a GPU that has them"]
 fn nan_inf_and_empty_batches_follow_pytorch_on_tensor_cores() {
     require_tensor_cores();
-    let d =
-        Conv2dDesc { activation: Activation::Relu6, has_bias: true, ..high(Conv2dDesc::new(16, 24, 1, 0)) };
+    let d = Conv2dDesc {
+        activation: Activation::Relu6,
+        has_bias: true,
+        ..high_gemm(Conv2dDesc::new(16, 24, 1, 0))
+    };
     let shape = [2, 16, 6, 6];
     let mut t = Tensors::new(&d, shape, 4);
     t.x[7] = f32::NAN;

@@ -21,7 +21,7 @@ use wgpu::{DeviceType, Limits};
 /// latency to hide and pays for every multiply: on lavapipe F(4,3) took 0.29–0.77× F(2,3)'s
 /// time on all five seed shapes, 16 to 64 channels (e.g. 64×64: 2.02 against 7.04 ms), so
 /// CPUs always take F(4,3). F(2,5) for 5×5.
-fn auto_tile(r: usize, [n, c, k]: [usize; 3], oh: usize, ow: usize, device: DeviceType) -> usize {
+pub(crate) fn auto_tile(r: usize, [n, c, k]: [usize; 3], oh: usize, ow: usize, device: DeviceType) -> usize {
     let tiles4 = n * oh.div_ceil(4) * ow.div_ceil(4);
     if r == 3 && (device == DeviceType::Cpu || c * k * tiles4 >= 4 << 20) {
         4
