@@ -27,8 +27,9 @@ fn choose(desc: &Conv2dDesc) -> Algo {
     if desc.forces_winograd() {
         // The caller set a Winograd option (validate has checked Winograd applies).
         Algo::Winograd
-    } else if matches!(desc.product, Some(Product::Tensor(_) | Product::Block(_))) {
-        // A forced block without a Winograd option is a GEMM option.
+    } else if matches!(desc.product, Some(Product::Tensor(_))) {
+        // A forced tensor block without a Winograd option is a GEMM option (a product block
+        // serves whichever algorithm the ladder takes).
         Algo::Gemm
     } else if desc.is_depthwise() && algo::depthwise::refuses(desc).is_none() {
         // One output channel per input channel: no reduction over channels to feed a product
@@ -392,6 +393,29 @@ mod tests {
             kernels(&Conv2dDesc { product: Some(Product::Separate), ..seed }, GPU),
             WinogradKernels::Fused
         );
+    }
+
+    #[test]
+    fn cpu_adapters_take_f43_and_gpus_keep_f23_on_small_problems() {
+        // Issue 18 #13: on lavapipe F(4,3) took 0.29–0.77× F(2,3)'s time on every seed shape.
+        let tile = |d: &Conv2dDesc, input, device| match plan(
+            d,
+            input,
+            &Limits::default(),
+            device,
+            TensorCaps::default(),
+            None,
+        ) {
+            Ok(Plan { path: Path::Winograd { m, .. }, .. }) => m,
+            other => panic!("{other:?}"),
+        };
+        for layer in crate::suites::Suite::Seed.layers(1) {
+            let d = Conv2dDesc::new(layer.c, layer.k, 3, 1);
+            assert_eq!(tile(&d, layer.input_shape(), DeviceType::Cpu), 4, "{}", layer.name);
+            assert_eq!(tile(&d, layer.input_shape(), GPU), 2, "{}", layer.name);
+        }
+        // Big products take F(4,3) on GPUs too.
+        assert_eq!(tile(&Conv2dDesc::new(64, 64, 3, 1), [32, 64, 56, 56], GPU), 4);
     }
 
     #[test]
