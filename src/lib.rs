@@ -52,3 +52,6 @@ pub use runtime::{
     enumerate_adapters, tensor_matmul, Context, ContextOptions, Conv2d, Element, MatmulTiming, Timing,
 };
 pub use tuned::cache_path;
+/// The wgpu this crate is built against (30): use it for your own device, queue, buffers and
+/// encoders, so the versions cannot differ.
+pub use wgpu;

@@ -469,3 +469,10 @@ fn the_gemm_suite_runs_on_tensor_cores_or_fails_in_one_line() {
         assert_eq!(error_lines(&stderr).len(), 1, "{bad:?}: {stderr}");
     }
 }
+
+#[test]
+fn version_is_printed() {
+    let (code, stdout, stderr) = run(&["--version"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.trim(), format!("wino {}", env!("CARGO_PKG_VERSION")));
+}

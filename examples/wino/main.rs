@@ -60,7 +60,7 @@ use wgpu_winograd::{
 type Res<T> = Result<T, String>;
 
 #[derive(Parser)]
-#[command(name = "wino", about = "Winograd convolution on any wgpu adapter")]
+#[command(name = "wino", version, about = "Winograd convolution on any wgpu adapter")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
