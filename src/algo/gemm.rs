@@ -4,8 +4,8 @@
 //! indexing, never materialised), and the shared epilogue writes the output directly. A 1×1,
 //! stride-1, unpadded convolution is the plain-GEMM special case: each column is one pixel.
 
-use super::{amax_grid, auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
-use crate::codegen::uniform::{fit, AmaxParams, GemmParams, PackParams, Uniform};
+use super::{auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
+use crate::codegen::uniform::{fit, GemmParams, PackParams, Uniform};
 use crate::codegen::{self, ConvOperands, FragType, Gather, Operands, Storage, TensorOperands};
 use crate::desc::{Conv2dDesc, DataFormat, GemmBlock, Padding, Precision, Product, TensorBlock};
 use crate::error::{Error, Result};
@@ -339,24 +339,10 @@ pub(crate) fn build_tensor(
     let scaled_input = frag == FragType::F16 && g.storage == Storage::F32;
     let (group_out, _, _) = dims(desc);
     let mut recipe = Recipe { preps: vec![prep(desc, g, limits, w_scale)?], ..Recipe::default() };
-    if scaled_input {
-        recipe.scratch.push(("input max", 4));
-        recipe.cleared.push(0);
-    }
-    let [_, c, h, w] = plan.input;
-    let amax_kernel = codegen::amax(g.storage);
+    let input_max = scaled_input.then(|| recipe.input_max_word());
     for piece in &plan.pieces() {
-        if scaled_input {
-            // The whole images the piece binds (all channels: a superset is a safe maximum).
-            let count: u32 = fit("input elements per pass", piece.images * c * h * w)?;
-            let amax = AmaxParams { count, offset: g.x_offset(piece) - g.x_channel };
-            recipe.push(
-                &amax_kernel,
-                amax_grid(count, limits),
-                vec![Slot::Input, Slot::Scratch(0)],
-                amax.words(),
-                piece,
-            );
+        if let Some(word) = input_max {
+            recipe.push_input_max(plan, g, limits, piece, word)?;
         }
         let params = params(desc, plan, g, piece, w_scale.map_or(1.0, |s| 1.0 / s))?;
         let grid = [
@@ -365,9 +351,7 @@ pub(crate) fn build_tensor(
             desc.groups as u32,
         ];
         let mut slots = with_epilogue(ep, vec![Slot::Input, Slot::Output, Slot::Prepared]);
-        if scaled_input {
-            slots.push(Slot::Scratch(0));
-        }
+        slots.extend(input_max);
         recipe.push(&kernel, grid, slots, params.words(), piece);
     }
     Ok(recipe)

@@ -106,6 +106,33 @@ pub(crate) struct Recipe {
 }
 
 impl Recipe {
+    /// A scratch word for the input's largest magnitude (the tensor cores' activation scale),
+    /// cleared at the start of every call; its slot.
+    fn input_max_word(&mut self) -> Slot {
+        self.cleared.push(self.scratch.len());
+        self.scratch.push(("input max", 4));
+        Slot::Scratch(self.scratch.len() - 1)
+    }
+
+    /// The max-magnitude pass into `word` over the whole images `piece` binds (all channels: a
+    /// superset of a slice's is a safe maximum).
+    fn push_input_max(
+        &mut self,
+        plan: &Plan,
+        g: &Geometry,
+        limits: &Limits,
+        piece: &Piece,
+        word: Slot,
+    ) -> Result<()> {
+        use crate::codegen::uniform::{AmaxParams, Uniform};
+        let [_, c, h, w] = plan.input;
+        let count: u32 = fit("input elements per pass", piece.images * c * h * w)?;
+        let params = AmaxParams { count, offset: g.x_offset(piece) - g.x_channel };
+        let kernel = crate::codegen::amax(g.storage);
+        self.push(&kernel, amax_grid(count, limits), vec![Slot::Input, word], params.words(), piece);
+        Ok(())
+    }
+
     fn push(&mut self, kernel: &Kernel, grid: [u32; 3], slots: Vec<Slot>, params: Vec<u32>, piece: &Piece) {
         self.passes.push(PassSpec {
             kernel: kernel.clone(),
