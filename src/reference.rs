@@ -116,6 +116,7 @@ pub fn conv2d_f64(
             w + desc.padding.left + desc.padding.right,
         ),
     };
+    checked_len("padded input", &[n, c, h, w])?;
     let source = |i: usize, pad: usize, n: usize| {
         desc.padding_mode
             .source(i as isize - pad as isize, n as isize)
@@ -224,9 +225,11 @@ fn mul_right_transposed(src: &[f32], l: usize, rhs: &[Vec<f32>], dst: &mut [f32]
 /// `V = Bᵀ d B` per α×α input tile, `M[e] = U[e] · V[e]` summed over channels in order, then
 /// `Y = Aᵀ M A`, cropped, plus bias and residual, then the activation.
 ///
-/// Only for stride 1, dilation 1, groups 1 and a square kernel with (m, r) ∈ {(2, 3), (4, 3),
-/// (6, 3), (2, 5)} matching `t`; anything else is [`Error::Unsupported`]. Layouts and validation as in
-/// [`conv2d_f64`].
+/// Only for stride 1, dilation 1, groups 1, zero padding and a square kernel matching `t.r`
+/// (the shipped tiles are (m, r) ∈ {(2, 3), (4, 3), (6, 3), (2, 5)}, from
+/// [`Transforms::for_tile`]); anything else is [`Error::Unsupported`]. Transforms whose public
+/// fields are inconsistent (m = 0, Bᵀ not α×α, G not α×r, Aᵀ not m×α) are
+/// [`Error::InvalidShape`]. Layouts and validation as in [`conv2d_f64`].
 pub fn conv2d_winograd_f32(
     desc: &Conv2dDesc,
     t: &Transforms,
@@ -260,6 +263,25 @@ pub fn conv2d_winograd_high_emulated(
     winograd_f32(desc, t, (input, shape, weights, bias, residual), Some((&su, &sv)))
 }
 
+/// α for transforms whose public fields agree (m ≥ 1, r ≥ 1, Bᵀ α×α, G α×r, Aᵀ m×α with
+/// α = m + r − 1), else [`Error::InvalidShape`]: what the CPU Winograd indexes by.
+fn check_transforms(t: &Transforms) -> Result<usize> {
+    let alpha = match t.m.checked_add(t.r) {
+        Some(s) if t.m > 0 && t.r > 0 => s - 1,
+        _ => return shape_error(format!("transforms for F({},{}): m and r must be at least 1", t.m, t.r)),
+    };
+    let fits = |rows: &[Vec<crate::lowering::Exact>], n: usize, cols: usize| {
+        rows.len() == n && rows.iter().all(|row| row.len() == cols)
+    };
+    if !fits(&t.bt, alpha, alpha) || !fits(&t.g, alpha, t.r) || !fits(&t.at, t.m, alpha) {
+        return shape_error(format!(
+            "transforms for F({},{}) need Bᵀ {alpha}×{alpha}, G {alpha}×{} and Aᵀ {}×{alpha}",
+            t.m, t.r, t.r, t.m
+        ));
+    }
+    Ok(alpha)
+}
+
 /// One call's host data: input, its shape, weights, bias, residual.
 type CallData<'a> = (&'a [f32], [usize; 4], &'a [f32], Option<&'a [f32]>, Option<&'a [f32]>);
 
@@ -290,10 +312,15 @@ fn winograd_f32(
     if t.r != r {
         return Err(Error::Unsupported(format!("transforms are for {0}×{0} kernels, not {r}×{r}", t.r)));
     }
+    let alpha = check_transforms(t)?;
     let m = t.m;
     let (bt, g, at) = (to_f32(&t.bt), to_f32(&t.g), to_f32(&t.at));
-    let alpha = t.alpha();
     let ee = alpha * alpha;
+    // The Winograd-domain buffers below (outputs were checked by `check`).
+    let (tiles_h, tiles_w) = (oh.div_ceil(m), ow.div_ceil(m));
+    checked_len("transformed weights", &[ee, k, c])?;
+    checked_len("transformed input", &[ee, c, tiles_h, tiles_w])?;
+    checked_len("Winograd product", &[ee, k, tiles_h, tiles_w])?;
 
     // U[e][k][c] = (G g Gᵀ)[e].
     let ws = desc.weight_strides();
@@ -312,7 +339,6 @@ fn winograd_f32(
         }
     }
 
-    let (tiles_h, tiles_w) = (oh.div_ceil(m), ow.div_ceil(m));
     let tiles = tiles_h * tiles_w;
     let (pt, pl) = (desc.padding.top, desc.padding.left);
     let xs = desc.data_format.strides([n, c, h, w]);
@@ -474,20 +500,38 @@ pub fn conv2d_high_emulated(
 }
 
 /// `x`, logically `[n, c, h, w]` in NCHW order, rearranged into NHWC: for tests and tools that
-/// feed the same data in both formats.
-pub fn nchw_to_nhwc<T: Copy>(x: &[T], [n, c, h, w]: [usize; 4]) -> Vec<T> {
+/// feed the same data in both formats. [`Error::InvalidShape`] when `x.len()` is not the
+/// product of `shape` (or that product overflows `usize`).
+pub fn nchw_to_nhwc<T: Copy>(x: &[T], shape: [usize; 4]) -> Result<Vec<T>> {
+    let len = checked_len("NCHW tensor", &shape)?;
+    if x.len() != len {
+        return shape_error(format!("NCHW tensor has {} elements but shape {shape:?} needs {len}", x.len()));
+    }
+    let [_, c, h, w] = shape;
     let plane = h * w;
-    (0..n * plane * c).map(|i| x[(i / (plane * c) * c + i % c) * plane + i / c % plane]).collect()
+    Ok((0..len).map(|i| x[(i / (plane * c) * c + i % c) * plane + i / c % plane]).collect())
 }
 
 /// Weights `[k][cg][kh][kw]` (OIHW) rearranged into HWIO `[kh][kw][cg][k]`.
-pub fn oihw_to_hwio(w: &[f32], [k, cg, kh, kw]: [usize; 4]) -> Vec<f32> {
+/// [`Error::InvalidShape`] when `w.len()` is not the product of `dims` (or that product
+/// overflows `usize`).
+pub fn oihw_to_hwio(w: &[f32], dims: [usize; 4]) -> Result<Vec<f32>> {
+    let len = checked_len("OIHW weights", &dims)?;
+    if w.len() != len {
+        return shape_error(format!("OIHW weights have {} elements but {dims:?} needs {len}", w.len()));
+    }
+    let [k, cg, kh, kw] = dims;
     let taps = kh * kw;
-    (0..taps * cg * k).map(|i| w[(i % k * cg + i / k % cg) * taps + i / (cg * k)]).collect()
+    Ok((0..len).map(|i| w[(i % k * cg + i / k % cg) * taps + i / (cg * k)]).collect())
 }
 
 /// Deterministic pseudo-random values in [−1, 1) from a 64-bit LCG: the data of the tests,
 /// the examples and `wino conv --random`, reproducible without an extra crate.
+///
+/// Precondition, as for any `Vec<f32>`: `len · 4` bytes must fit in `isize` (and in memory);
+/// beyond that the allocation fails as `Vec::with_capacity` does (a capacity-overflow panic
+/// or an out-of-memory abort). Callers sizing it from user input check their own byte limit
+/// first (`wino conv --random` does).
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
     (0..len)
@@ -594,12 +638,12 @@ mod tests {
         let base = conv2d_f64(&desc, &x, shape, &wt, Some(&b), Some(&res)).unwrap();
 
         let nhwc = Conv2dDesc { data_format: DataFormat::Nhwc, ..desc.clone() };
-        let (x2, res2) = (nchw_to_nhwc(&x, shape), nchw_to_nhwc(&res, out_shape));
+        let (x2, res2) = (nchw_to_nhwc(&x, shape).unwrap(), nchw_to_nhwc(&res, out_shape).unwrap());
         let y = conv2d_f64(&nhwc, &x2, shape, &wt, Some(&b), Some(&res2)).unwrap();
-        assert_eq!(y, nchw_to_nhwc(&base, out_shape));
+        assert_eq!(y, nchw_to_nhwc(&base, out_shape).unwrap());
 
         let hwio = Conv2dDesc { weight_format: WeightFormat::Hwio, ..desc.clone() };
-        let wt2 = oihw_to_hwio(&wt, [4, 3, 3, 3]);
+        let wt2 = oihw_to_hwio(&wt, [4, 3, 3, 3]).unwrap();
         assert_eq!(conv2d_f64(&hwio, &x, shape, &wt2, Some(&b), Some(&res)).unwrap(), base);
 
         // The same for the CPU Winograd (stride 1).
@@ -607,15 +651,29 @@ mod tests {
         let [oh, ow] = desc.output_hw(6, 5).unwrap();
         let out_shape = [2, 4, oh, ow];
         let res = pseudo_random(2 * 4 * oh * ow, 5);
-        let base =
-            conv2d_winograd_f32(&desc, &Transforms::for_tile(4, 3), &x, shape, &wt, Some(&b), Some(&res))
-                .unwrap();
+        let base = conv2d_winograd_f32(
+            &desc,
+            &Transforms::for_tile(4, 3).unwrap(),
+            &x,
+            shape,
+            &wt,
+            Some(&b),
+            Some(&res),
+        )
+        .unwrap();
         let both = Conv2dDesc { data_format: DataFormat::Nhwc, weight_format: WeightFormat::Hwio, ..desc };
-        let res2 = nchw_to_nhwc(&res, out_shape);
-        let y =
-            conv2d_winograd_f32(&both, &Transforms::for_tile(4, 3), &x2, shape, &wt2, Some(&b), Some(&res2))
-                .unwrap();
-        assert_eq!(y, nchw_to_nhwc(&base, out_shape));
+        let res2 = nchw_to_nhwc(&res, out_shape).unwrap();
+        let y = conv2d_winograd_f32(
+            &both,
+            &Transforms::for_tile(4, 3).unwrap(),
+            &x2,
+            shape,
+            &wt2,
+            Some(&b),
+            Some(&res2),
+        )
+        .unwrap();
+        assert_eq!(y, nchw_to_nhwc(&base, out_shape).unwrap());
     }
 
     #[test]
@@ -699,9 +757,16 @@ mod tests {
                         let res = pseudo_random(shape[0] * 4 * oh * ow, seed + 3000);
                         let (b, res) = if extras { (Some(&b[..]), Some(&res[..])) } else { (None, None) };
                         let want = conv2d_f64(&desc, &x, shape, &wt, b, res).unwrap();
-                        let got =
-                            conv2d_winograd_f32(&desc, &Transforms::for_tile(m, r), &x, shape, &wt, b, res)
-                                .unwrap();
+                        let got = conv2d_winograd_f32(
+                            &desc,
+                            &Transforms::for_tile(m, r).unwrap(),
+                            &x,
+                            shape,
+                            &wt,
+                            b,
+                            res,
+                        )
+                        .unwrap();
                         let err = max_rel_error(&got, &want);
                         assert!(
                             err <= 1e-5,
@@ -739,12 +804,13 @@ mod tests {
         let r = conv2d_f64(&bad_groups, &x, shape, &wt, Some(&b), None);
         assert!(matches!(r, Err(Error::InvalidDescriptor(_))));
 
-        let t2 = Transforms::for_tile(2, 3);
+        let t2 = Transforms::for_tile(2, 3).unwrap();
         let r = conv2d_winograd_f32(&desc, &t2, &x[..49], shape, &wt, Some(&b), None);
         assert!(matches!(r, Err(Error::InvalidShape(_))));
         let r = conv2d_winograd_f32(&desc, &t2, &x, shape, &wt, Some(&b[..1]), None);
         assert!(matches!(r, Err(Error::InvalidShape(_))));
-        let r = conv2d_winograd_f32(&desc, &Transforms::for_tile(2, 5), &x, shape, &wt, Some(&b), None);
+        let r =
+            conv2d_winograd_f32(&desc, &Transforms::for_tile(2, 5).unwrap(), &x, shape, &wt, Some(&b), None);
         assert!(matches!(r, Err(Error::Unsupported(_))));
         let strided = Conv2dDesc { stride: [2, 2], ..desc };
         let r = conv2d_winograd_f32(&strided, &t2, &x, shape, &wt, Some(&b), None);

@@ -7,7 +7,7 @@ use wgpu_winograd::lowering::{PointSet, Transforms};
 use wgpu_winograd::{reference, Conv2dDesc};
 
 fn error(m: usize, r: usize, set: PointSet, channels: usize) -> f64 {
-    let t = Transforms::derive(m, r, &set.points(m + r - 2));
+    let t = Transforms::derive(m, r, &set.points(m + r - 2).unwrap()).unwrap();
     let desc = Conv2dDesc::new(channels, 8, r, r / 2);
     let shape = [1, channels, 24, 24];
     let x = common::data(shape.iter().product(), 7);

@@ -6,8 +6,15 @@ mod common;
 use common::{buffer, ctx, read, tensor, Tensors};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use wgpu::BufferUsages as U;
-use wgpu_winograd::reference::{conv2d_f64, max_rel_error};
-use wgpu_winograd::{Activation, Algo, Context, Conv2d, Conv2dDesc, DType, Error, Padding, Path, Product};
+use wgpu_winograd::lowering::{matmul, transpose, Exact, Matrix, PointSet, Rational, Transforms};
+use wgpu_winograd::reference::{
+    conv2d_f64, conv2d_high_emulated, conv2d_winograd_f32, conv2d_winograd_high_emulated, max_rel_error,
+    nchw_to_nhwc, oihw_to_hwio, pseudo_random,
+};
+use wgpu_winograd::{
+    Activation, Algo, Context, Conv2d, Conv2dDesc, DType, Error, Padding, PaddingMode, Path, Product,
+    WINOGRAD_TILES,
+};
 
 /// `f()`, or the panic message if it panicked.
 fn no_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
@@ -394,4 +401,220 @@ fn geometry_past_u32_is_refused_or_exact() {
             assert!(conv.output_shape(shape).is_err(), "{algo:?}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue #18 item 11: the public helpers of `reference` and `lowering` return errors on bad input
+
+/// `f()`'s result if it returned without panicking; the panic message names `what` otherwise.
+fn calm<T>(what: &str, f: impl FnOnce() -> T) -> T {
+    no_panic(f).unwrap_or_else(|p| panic!("{what} panicked: {p}"))
+}
+
+/// The issue's cases: a buffer shorter than its shape's product was indexed out of bounds.
+#[test]
+fn layout_helpers_refuse_lengths_that_do_not_match_the_shape() {
+    let r = calm("nchw_to_nhwc", || nchw_to_nhwc(&[1.0, 2.0], [1, 2, 2, 2]));
+    assert!(matches!(r, Err(Error::InvalidShape(_))), "{r:?}");
+    let r = calm("oihw_to_hwio", || oihw_to_hwio(&[1.0], [2, 2, 3, 3]));
+    assert!(matches!(r, Err(Error::InvalidShape(_))), "{r:?}");
+    // Too long is as wrong as too short; a product past usize is refused, not wrapped.
+    let r = calm("nchw_to_nhwc long", || nchw_to_nhwc(&[0u8; 9], [1, 2, 2, 2]));
+    assert!(matches!(r, Err(Error::InvalidShape(_))), "{r:?}");
+    let r = calm("nchw_to_nhwc overflow", || nchw_to_nhwc(&[0f32; 4], [usize::MAX, 2, 1, 2]));
+    assert!(matches!(r, Err(Error::InvalidShape(_))), "{r:?}");
+    let r = calm("oihw_to_hwio overflow", || oihw_to_hwio(&[0.0; 4], [1 << 32, 1 << 32, 2, 2]));
+    assert!(matches!(r, Err(Error::InvalidShape(_))), "{r:?}");
+    // Empty shapes give empty outputs; good input is rearranged as before.
+    assert_eq!(nchw_to_nhwc::<f32>(&[], [0, 3, 2, 2]).unwrap(), Vec::<f32>::new());
+    assert_eq!(oihw_to_hwio(&[], [4, 0, 3, 3]).unwrap(), Vec::<f32>::new());
+    assert_eq!(nchw_to_nhwc(&[1, 2, 3, 4], [1, 2, 1, 2]).unwrap(), [1, 3, 2, 4]);
+    assert_eq!(oihw_to_hwio(&[1.0, 2.0, 3.0, 4.0], [2, 1, 1, 2]).unwrap(), [1.0, 3.0, 2.0, 4.0]);
+}
+
+/// `for_tile(12, 7)` needs 17 points of families that have 11: it asserted.
+#[test]
+fn for_tile_refuses_tiles_the_point_sets_cannot_serve() {
+    for (m, r) in
+        [(12, 7), (0, 3), (2, 0), (0, 0), (11, 3), (usize::MAX, 3), (3, usize::MAX), (usize::MAX, usize::MAX)]
+    {
+        let t = calm(&format!("for_tile({m}, {r})"), || Transforms::for_tile(m, r));
+        assert!(matches!(t, Err(Error::Unsupported(_))), "F({m},{r}): {t:?}");
+    }
+    // Every tile the sets can serve derives, up to the largest (11 points, m + r = 13).
+    for (m, r) in [(1, 1), (1, 3), (3, 1), (12, 1), (10, 3), (2, 11)] {
+        let t = calm(&format!("for_tile({m}, {r})"), || Transforms::for_tile(m, r))
+            .unwrap_or_else(|e| panic!("F({m},{r}): {e}"));
+        assert_eq!((t.bt.len(), t.g.len(), t.at.len()), (m + r - 1, m + r - 1, m));
+    }
+    for (m, r) in WINOGRAD_TILES {
+        assert!(Transforms::for_tile(m, r).is_ok(), "shipped tile F({m},{r})");
+    }
+    // `default_for` no longer underflows for m + r < 2.
+    assert_eq!(calm("default_for(0, 0)", || PointSet::default_for(0, 0)), PointSet::Integer);
+}
+
+/// `derive` asserted on the point count, divided by zero on equal points and overflowed on
+/// huge ones.
+#[test]
+fn derive_checks_its_points() {
+    let five = PointSet::Sqrt2.points(5).unwrap();
+    let unsupported = |what: &str, m: usize, r: usize, p: &[Exact]| {
+        let t = calm(what, || Transforms::derive(m, r, p));
+        assert!(matches!(t, Err(Error::Unsupported(_))), "{what}: {t:?}");
+    };
+    unsupported("too few points", 4, 3, &five[..4]);
+    unsupported("too many points", 2, 3, &five);
+    unsupported("m = 0", 0, 3, &five[..1]);
+    unsupported("r = 0", 3, 0, &five[..1]);
+    unsupported("m = r = 0", 0, 0, &[]);
+    unsupported("m + r overflows", usize::MAX, 2, &five);
+    let mut equal = five.clone();
+    equal[4] = equal[1];
+    unsupported("equal points", 4, 3, &equal);
+    let huge: Vec<Exact> = (1..=5).map(|i| Exact::int(i128::MAX / 7 * i / 5)).collect();
+    unsupported("points whose arithmetic overflows i128", 4, 3, &huge);
+    let tiny: Vec<Exact> = (1..=5).map(|i| Exact::ratio(i, i128::MAX - i).unwrap()).collect();
+    unsupported("points whose denominators overflow i128", 4, 3, &tiny);
+    assert!(Transforms::derive(4, 3, &five).is_ok());
+}
+
+#[test]
+fn point_sets_refuse_more_points_than_they_have() {
+    for set in [PointSet::Integer, PointSet::Sqrt2] {
+        let max = set.max_points();
+        assert_eq!(set.points(max).unwrap().len(), max);
+        assert!(set.points(0).unwrap().is_empty());
+        for count in [max + 1, 17, usize::MAX] {
+            let p = calm(&format!("{set:?}.points({count})"), || set.points(count));
+            assert!(matches!(p, Err(Error::Unsupported(_))), "{set:?} {count}: {p:?}");
+        }
+    }
+}
+
+/// `Rational::new(1, 0)` asserted; its reduction overflowed for `i128::MIN`.
+#[test]
+fn rationals_refuse_zero_denominators_and_overflow() {
+    for (num, den) in [(1, 0), (0, 0), (i128::MIN, 0), (i128::MIN, -1), (i128::MIN, 1), (1, i128::MIN)] {
+        let q = calm(&format!("Rational::new({num}, {den})"), || Rational::new(num, den));
+        assert!(matches!(q, Err(Error::InvalidShape(_))), "{num}/{den}: {q:?}");
+    }
+    assert!(matches!(calm("Exact::ratio(1, 0)", || Exact::ratio(1, 0)), Err(Error::InvalidShape(_))));
+    assert_eq!(Rational::new(-2, -4).unwrap(), Rational::new(1, 2).unwrap());
+    assert_eq!(Rational::new(3, -6).unwrap(), Rational::new(-1, 2).unwrap());
+    assert_eq!(Rational::new(i128::MIN, 2).unwrap(), Rational::int(i128::MIN / 2));
+    // The checked operations answer None where the operators panic.
+    let (one, max, min) = (Rational::int(1), Rational::int(i128::MAX), Rational::int(i128::MIN));
+    assert_eq!(one.checked_div(Rational::int(0)), None);
+    assert_eq!(max.checked_add(one), None);
+    assert_eq!(max.checked_mul(Rational::int(2)), None);
+    assert_eq!(min.checked_neg(), None);
+    assert_eq!(min.checked_sub(one), None);
+    assert_eq!(one.checked_add(one), Some(Rational::int(2)));
+    assert_eq!(Exact::ONE.checked_div(Exact::ZERO), None);
+    assert_eq!(Exact::int(i128::MAX).checked_pow(2), None);
+    assert_eq!(Exact::int(3).checked_pow(3), Some(Exact::int(27)));
+}
+
+/// `matmul` indexed `b[0]` and past short rows; `transpose` indexed `a[0]`.
+#[test]
+fn matmul_and_transpose_refuse_mismatched_sizes() {
+    let m = |rows: &[&[i128]]| -> Matrix {
+        rows.iter().map(|r| r.iter().map(|&x| Exact::int(x)).collect()).collect()
+    };
+    let shape_err = |what: &str, r: Result<Matrix, Error>| {
+        assert!(matches!(r, Err(Error::InvalidShape(_))), "{what}: {r:?}");
+    };
+    let (a23, b22) = (m(&[&[1, 2, 3], &[4, 5, 6]]), m(&[&[1, 0], &[0, 1]]));
+    shape_err("2×3 · 2×2", calm("matmul", || matmul(&a23, &b22)));
+    shape_err("ragged left", calm("matmul", || matmul(&m(&[&[1, 2], &[3]]), &b22)));
+    shape_err("ragged right", calm("matmul", || matmul(&b22, &m(&[&[1, 2], &[3]]))));
+    shape_err("2×2 · empty", calm("matmul", || matmul(&b22, &Vec::new())));
+    shape_err("ragged transpose", calm("transpose", || transpose(&m(&[&[1, 2], &[3]]))));
+    assert_eq!(matmul(&b22, &a23).unwrap(), a23);
+    assert_eq!(matmul(&Vec::new(), &a23).unwrap(), Matrix::new());
+    assert_eq!(matmul(&m(&[&[], &[]]), &Vec::new()).unwrap(), m(&[&[], &[]]));
+    assert_eq!(transpose(&Vec::new()).unwrap(), Matrix::new());
+    assert_eq!(transpose(&a23).unwrap(), m(&[&[1, 4], &[2, 5], &[3, 6]]));
+    let big = m(&[&[i128::MAX]]);
+    let r = calm("matmul overflow", || matmul(&big, &big));
+    assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+}
+
+/// `Transforms` has public fields: the CPU Winograd indexed by them without checking that they
+/// agree, and divided by m.
+#[test]
+fn cpu_winograd_refuses_inconsistent_transforms() {
+    let desc = Conv2dDesc::new(2, 3, 3, 1);
+    let shape = [1, 2, 5, 5];
+    let (x, w) = (pseudo_random(50, 1), pseudo_random(desc.weight_len().unwrap(), 2));
+    let good = Transforms::for_tile(2, 3).unwrap();
+    let mut broken = Vec::new();
+    broken.push(("m = 0", Transforms { m: 0, ..good.clone() }));
+    broken.push(("m larger than Aᵀ", Transforms { m: 4, ..good.clone() }));
+    let mut t = good.clone();
+    t.bt.pop();
+    broken.push(("Bᵀ short a row", t));
+    let mut t = good.clone();
+    t.g[1].pop();
+    broken.push(("G row short", t));
+    let mut t = good.clone();
+    t.at[0].push(Exact::ONE);
+    broken.push(("Aᵀ row long", t));
+    for (what, t) in &broken {
+        let r = calm(what, || conv2d_winograd_f32(&desc, t, &x, shape, &w, None, None));
+        assert!(matches!(r, Err(Error::InvalidShape(_))), "{what}: {r:?}");
+        let r = calm(what, || conv2d_winograd_high_emulated(&desc, t, &x, shape, &w, None, None));
+        assert!(matches!(r, Err(Error::InvalidShape(_))), "{what} (high): {r:?}");
+    }
+    let r = Transforms { r: 0, ..good.clone() };
+    assert!(matches!(conv2d_winograd_f32(&desc, &r, &x, shape, &w, None, None), Err(Error::Unsupported(_))));
+    let want = conv2d_f64(&desc, &x, shape, &w, None, None).unwrap();
+    let got = conv2d_winograd_f32(&desc, &good, &x, shape, &w, None, None).unwrap();
+    assert!(max_rel_error(&got, &want) <= 1e-5);
+}
+
+/// The reference convolutions on degenerate descriptors and shapes: errors, never panics.
+#[test]
+fn reference_convolutions_refuse_degenerate_input() {
+    let base = Conv2dDesc::new(2, 3, 3, 1);
+    let (x, w) = (pseudo_random(50, 1), pseudo_random(base.weight_len().unwrap(), 2));
+    let shape = [1, 2, 5, 5];
+    let t = Transforms::for_tile(2, 3).unwrap();
+    let cases = [
+        ("kernel 0", Conv2dDesc { kernel: [0, 3], ..base.clone() }, shape),
+        ("stride 0", Conv2dDesc { stride: [0, 1], ..base.clone() }, shape),
+        ("dilation 0", Conv2dDesc { dilation: [1, 0], ..base.clone() }, shape),
+        ("groups 0", Conv2dDesc { groups: 0, ..base.clone() }, shape),
+        ("no channels", Conv2dDesc { in_channels: 0, ..base.clone() }, [1, 0, 5, 5]),
+        ("no outputs", Conv2dDesc { out_channels: 0, ..base.clone() }, shape),
+        ("huge padding", Conv2dDesc { padding: Padding::uniform(usize::MAX / 2), ..base.clone() }, shape),
+        ("huge kernel", Conv2dDesc { kernel: [usize::MAX, 1], ..base.clone() }, shape),
+        ("huge dilation", Conv2dDesc { dilation: [usize::MAX, 1], ..base.clone() }, shape),
+        (
+            "reflect past the edge",
+            Conv2dDesc { padding_mode: PaddingMode::Reflect, padding: Padding::uniform(5), ..base.clone() },
+            shape,
+        ),
+        (
+            "circular past the edge",
+            Conv2dDesc { padding_mode: PaddingMode::Circular, padding: Padding::uniform(6), ..base.clone() },
+            shape,
+        ),
+        ("huge batch", base.clone(), [usize::MAX, 2, 5, 5]),
+        ("huge width", base.clone(), [1, 2, 1, usize::MAX]),
+    ];
+    for (what, d, shape) in &cases {
+        let r = calm(what, || conv2d_f64(d, &x, *shape, &w, None, None));
+        assert!(r.is_err(), "{what}: conv2d_f64 gave {r:?}");
+        let r = calm(what, || conv2d_high_emulated(d, &x, *shape, &w, None, None));
+        assert!(r.is_err(), "{what}: conv2d_high_emulated gave {r:?}");
+        let r = calm(what, || conv2d_winograd_f32(d, &t, &x, *shape, &w, None, None));
+        assert!(r.is_err(), "{what}: conv2d_winograd_f32 gave {r:?}");
+    }
+    // max_rel_error and pseudo_random at their edges.
+    assert_eq!(max_rel_error(&[], &[]), 0.0);
+    assert_eq!(max_rel_error(&[1.0], &[]), f64::INFINITY);
+    assert!(pseudo_random(0, u64::MAX).is_empty());
+    assert!(pseudo_random(3, u64::MAX).iter().all(|v| (-1.0..1.0).contains(v)));
 }

@@ -245,13 +245,17 @@ fn nhwc_and_hwio_match_reference_in_the_same_format() {
             let [kh, kw] = d.kernel;
             let w_dims = [d.out_channels, d.in_channels / d.groups, kh, kw];
             let t = Tensors {
-                x: nchw_to_nhwc(&t.x, shape),
-                w: if weight_format == WeightFormat::Hwio { oihw_to_hwio(&t.w, w_dims) } else { t.w },
-                r: t.r.as_deref().map(|r| nchw_to_nhwc(r, out)),
+                x: nchw_to_nhwc(&t.x, shape).unwrap(),
+                w: if weight_format == WeightFormat::Hwio {
+                    oihw_to_hwio(&t.w, w_dims).unwrap()
+                } else {
+                    t.w
+                },
+                r: t.r.as_deref().map(|r| nchw_to_nhwc(r, out).unwrap()),
                 b: t.b,
             };
             let want = t.reference(&d, shape);
-            assert!(want == nchw_to_nhwc(&want_nchw, out), "reference disagrees with itself: {d:?}");
+            assert!(want == nchw_to_nhwc(&want_nchw, out).unwrap(), "reference disagrees with itself: {d:?}");
             let conv = t.conv(&d);
             assert_close(max_rel_error(&t.run(&conv, shape), &want), &conv, shape);
         }
@@ -279,13 +283,13 @@ fn vector_access_equals_element_access_bit_for_bit() {
             let nchw = run_checked(&t, &base, shape);
             let d = Conv2dDesc { data_format: DataFormat::Nhwc, ..base.clone() };
             let t = Tensors {
-                x: nchw_to_nhwc(&t.x, shape),
-                r: t.r.as_deref().map(|r| nchw_to_nhwc(r, out)),
+                x: nchw_to_nhwc(&t.x, shape).unwrap(),
+                r: t.r.as_deref().map(|r| nchw_to_nhwc(r, out).unwrap()),
                 ..t
             };
             let nhwc = t.run(&t.conv(&d), shape);
             assert!(
-                bits(&nhwc) == bits(&nchw_to_nhwc(&nchw, out)),
+                bits(&nhwc) == bits(&nchw_to_nhwc(&nchw, out).unwrap()),
                 "F({m},3) {padding:?} differs on {shape:?}"
             );
         }

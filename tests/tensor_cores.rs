@@ -90,7 +90,7 @@ fn winograd_shapes() -> Vec<(Conv2dDesc, [usize; 4])> {
 
 #[test]
 fn the_winograd_high_emulation_stays_within_tf32_error_at_every_input_scale() {
-    let t23 = Transforms::for_tile(2, 3);
+    let t23 = Transforms::for_tile(2, 3).unwrap();
     for (d, shape) in winograd_shapes() {
         for scale in [1e-6f32, 1.0, 1e4, 1e8] {
             let mut t = Tensors::new(&d, shape, 7);
@@ -112,7 +112,7 @@ fn the_winograd_high_emulation_stays_within_tf32_error_at_every_input_scale() {
     // them on the f32 cores.
     let (d, shape) = winograd_shapes().remove(0);
     let t = Tensors::new(&d, shape, 7);
-    let t43 = Transforms::for_tile(4, 3);
+    let t43 = Transforms::for_tile(4, 3).unwrap();
     let emu = conv2d_winograd_high_emulated(&d, &t43, &t.x, shape, &t.w, None, None).unwrap();
     assert!(max_rel_error(&emu, &t.reference(&d, shape)) > HIGH_ERROR);
 }
@@ -292,7 +292,7 @@ fn run_winograd_on_tensor_cores(d: &Conv2dDesc, shape: [usize; 4], t: &Tensors) 
 #[ignore = "needs cooperative matrices: cargo test --test tensor_cores -- --ignored on a GPU that has them"]
 fn winograd_on_tensor_cores_matches_the_emulation_on_every_shape_layout_block_and_scale() {
     require_tensor_cores();
-    let t23 = Transforms::for_tile(2, 3);
+    let t23 = Transforms::for_tile(2, 3).unwrap();
     let mut cases: Vec<(Conv2dDesc, [usize; 4])> =
         winograd_shapes().into_iter().map(|(d, s)| (high(d), s)).collect();
     for layout in [TileLayout::R16_6_6, TileLayout::R6_6_16] {

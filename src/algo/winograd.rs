@@ -278,7 +278,7 @@ pub(crate) fn build(
     limits: &Limits,
     (m, r, layout, kernels): (usize, usize, TileLayout, WinogradKernels),
 ) -> Result<Recipe> {
-    let t = Transforms::for_tile(m, r);
+    let t = Transforms::for_shipped_tile(m, r);
     let ep = super::epilogue(desc);
     let tw = plan.tiles_hw()[1];
     let mut recipe =

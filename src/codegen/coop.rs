@@ -188,7 +188,7 @@ pub(crate) fn coop_product(
             if scaled_b {
                 bindings.push_str("\n@group(0) @binding(4) var<storage, read> amax: array<u32>;");
             }
-            let t = Transforms::for_tile(m, r);
+            let t = Transforms::for_shipped_tile(m, r);
             let alpha = t.alpha();
             let fns = if grouped { GROUPED_WINOGRAD_FUNCTIONS } else { WINOGRAD_FUNCTIONS };
             let mut operand_fns = format!("{}\n\n{fns}", wino_index(layout, alpha));

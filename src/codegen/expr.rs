@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn pairs_share_even_and_odd_sums() {
-        let t = Transforms::for_tile(2, 3);
+        let t = Transforms::for_shipped_tile(2, 3);
         let mut lines = Vec::new();
         let x: Vec<String> = (0..4).map(|i| format!("x{i}")).collect();
         let y: Vec<String> = (0..4).map(|i| format!("y{i}")).collect();

@@ -68,7 +68,7 @@ pub fn all_kernels() -> Vec<Kernel> {
     let mut out = Vec::new();
     let mut seen_alpha = Vec::new();
     for (m, r) in WINOGRAD_TILES {
-        let t = Transforms::for_tile(m, r);
+        let t = Transforms::for_shipped_tile(m, r);
         for layout in [TileLayout::R16_6_6, TileLayout::R6_6_16] {
             out.push(filter_transform(&t, layout, false));
             out.push(filter_transform(&t, layout, true));
@@ -157,7 +157,7 @@ pub fn all_kernels() -> Vec<Kernel> {
     };
     // Every non-zero padding mode in every kernel family that reads padding.
     for mode in &MODES[1..] {
-        let t = Transforms::for_tile(2, 3);
+        let t = Transforms::for_shipped_tile(2, 3);
         out.push(fused(&t, TileLayout::R6_6_16, Storage::F32, Epilogue::default(), *mode));
         out.push(direct(Storage::F32, Epilogue::default(), *mode));
         let window = ConvOperands {
