@@ -2,10 +2,10 @@
 //! transform, the batched product (the product core) and the output transform, or the three
 //! fused into one kernel.
 
-use super::{amax_grid, auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
+use super::{auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
 use crate::codegen::uniform::{
-    fit, AmaxParams, FilterParams, FusedParams, GroupedFilterParams, GroupedProductParams, InputParams,
-    OutputParams, ProductParams, TensorProductParams, Uniform,
+    fit, FilterParams, FusedParams, GroupedFilterParams, GroupedProductParams, InputParams, OutputParams,
+    ProductParams, TensorProductParams, Uniform,
 };
 use crate::codegen::{self, FragType, FusedBlock, InputLoad, Kernel, Operands, OutputStore, TensorOperands};
 use crate::desc::{Conv2dDesc, DataFormat, PaddingMode, Precision, Product, TileLayout};
@@ -319,25 +319,11 @@ pub(crate) fn build(
             ("transformed input", a2 * g.c as u64 * chunk_tiles * 4),
             ("products", a2 * g.k as u64 * chunk_tiles * 4),
         ];
-        if input_max {
-            recipe.scratch.push(("input max", 4));
-            recipe.cleared.push(2);
-        }
+        let input_max = input_max.then(|| recipe.input_max_word());
         let (v, prod) = (Slot::Scratch(0), Slot::Scratch(1));
-        let amax_k = codegen::amax(g.storage);
-        let [_, c, h, w] = plan.input;
         for piece in &plan.pieces() {
-            if input_max {
-                // The whole images the piece binds (all channels: a superset is a safe maximum).
-                let count: u32 = fit("input elements per pass", piece.images * c * h * w)?;
-                let amax = AmaxParams { count, offset: g.x_offset(piece) - g.x_channel };
-                recipe.push(
-                    &amax_k,
-                    amax_grid(count, limits),
-                    vec![Slot::Input, Slot::Scratch(2)],
-                    amax.words(),
-                    piece,
-                );
+            if let Some(word) = input_max {
+                recipe.push_input_max(plan, g, limits, piece, word)?;
             }
             let [tiles, tiles_w, tiles_per_image, tile_row0, tile_stride] = tiling(piece)?;
             let (x_offset, y_offset) = (g.x_offset(piece), g.y_offset(piece));
@@ -389,7 +375,7 @@ pub(crate) fn build(
             };
             let grid = [tiles.div_ceil(bn), group_out.div_ceil(bm), a2 as u32 * groups];
             let mut slots = vec![Slot::Prepared, v, prod];
-            slots.extend(input_max.then_some(Slot::Scratch(2)));
+            slots.extend(input_max);
             recipe.push(&product_k, grid, slots, product_params, piece);
             let output_params = OutputParams {
                 out_channels: g.k,
