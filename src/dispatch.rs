@@ -170,6 +170,7 @@ pub(crate) fn plan(
     tuned: Option<Tuned>,
 ) -> Result<Plan> {
     desc.validate()?;
+    algo::check_limits(limits)?;
     // A cached choice is planned as the descriptor that forces it, so it passes exactly the
     // checks a forced choice passes; one that fails them (a stale or edited cache) is ignored.
     if let Some(choice) = tuned {

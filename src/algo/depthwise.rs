@@ -47,6 +47,12 @@ pub(crate) fn plan(
     let [n, _, _, _] = input;
     let [_, k, oh, ow] = output;
     let per_image = (k * oh * ow.div_ceil(STRIP)) as u64;
+    if per_image > budget.max_invocations {
+        return Err(Error::TooLarge(format!(
+            "one image's {per_image} invocations exceed the grid's {}",
+            budget.max_invocations
+        )));
+    }
     Ok((Path::Depthwise, budget.images(n, per_image, budget.max_invocations), 1))
 }
 
@@ -99,7 +105,7 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limit
             ys_w,
         };
         let slots = with_epilogue(ep, vec![Slot::Input, Slot::Output, Slot::Weights]);
-        recipe.push(&kernel, super::grid(strips as u64, limits), slots, params.words(), piece);
+        recipe.push(&kernel, super::grid(strips as u64, limits)?, slots, params.words(), piece);
     }
     Ok(recipe)
 }

@@ -20,6 +20,12 @@ pub(crate) fn plan(
     let [n, _, _, _] = input;
     let [_, k, oh, ow] = output;
     let per_image = (k.div_ceil(4) * oh * ow) as u64;
+    if per_image > budget.max_invocations {
+        return Err(crate::error::Error::TooLarge(format!(
+            "one image's {per_image} invocations exceed the grid's {}",
+            budget.max_invocations
+        )));
+    }
     Ok((Path::Direct, budget.images(n, per_image, budget.max_invocations), 1))
 }
 
@@ -72,7 +78,7 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limit
             ys_w,
         };
         let slots = with_epilogue(ep, vec![Slot::Input, Slot::Output, Slot::Weights]);
-        let grid = super::grid(blocks as u64 * pixels as u64, limits);
+        let grid = super::grid(blocks as u64 * pixels as u64, limits)?;
         recipe.push(&kernel, grid, slots, params.words(), piece);
     }
     Ok(recipe)

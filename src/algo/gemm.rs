@@ -134,6 +134,15 @@ fn split(
             "one image's {out_hw} output pixels exceed the grid's {max_columns} columns"
         )));
     }
+    // The weight packing runs once, one invocation per packed element.
+    let (_, reduction, k_stride) = dims(desc);
+    let packed = (desc.groups * reduction * k_stride) as u64;
+    if packed > budget.max_invocations {
+        return Err(Error::TooLarge(format!(
+            "the weight packing's {packed} invocations exceed the grid's {} ({} workgroups per dimension)",
+            budget.max_invocations, budget.max_groups
+        )));
+    }
     Ok(budget.images(n, out_hw as u64, max_columns.min(u32::MAX as u64)))
 }
 
@@ -238,7 +247,7 @@ fn prep(desc: &Conv2dDesc, g: &Geometry, limits: &Limits, f16_scale: Option<f32>
         None => ("gemm_packed", 4),
     };
     let kernel = codegen::pack_weights(f16_scale.is_some());
-    Ok(Prep::new(key.into(), total as u64 * element, kernel, total as u64, params.words(), limits))
+    Prep::new(key.into(), total as u64 * element, kernel, total as u64, params.words(), limits)
 }
 
 /// The uniform block of one piece of the convolution GEMM (either core).

@@ -78,17 +78,17 @@ impl Prep {
         invocations: u64,
         params: Vec<u32>,
         limits: &Limits,
-    ) -> Prep {
+    ) -> Result<Prep> {
         let pass = PassSpec {
             kernel,
-            grid: grid(invocations, limits),
+            grid: grid(invocations, limits)?,
             slots: vec![Slot::Weights, Slot::Prepared],
             params,
             first_image: 0,
             images: 0,
             slice: 0,
         };
-        Prep { key, bytes, pass }
+        Ok(Prep { key, bytes, pass })
     }
 }
 
@@ -186,7 +186,8 @@ pub(crate) fn build(
         let mut part = build_one(&sub)?;
         // Too many storage bindings for the adapter (wgpu's downlevel limits allow 4): the
         // convolution writes its sums, and a pass of its own applies the epilogue.
-        let most = limits.max_storage_buffers_per_shader_stage as usize;
+        let most = (limits.max_storage_buffers_per_shader_stage as usize)
+            .min((limits.max_bindings_per_bind_group as usize).saturating_sub(1));
         if part.passes.iter().any(|p| p.slots.len() > most) {
             let bare = Conv2dDesc {
                 has_bias: false,
@@ -196,6 +197,16 @@ pub(crate) fn build(
             };
             part = build_one(&bare)?;
             part.passes.extend(epilogue_passes(&sub, &sub_plan, &g, limits)?);
+            if let Some(p) = part.passes.iter().find(|p| p.slots.len() > most) {
+                return Err(Error::Unsupported(format!(
+                    "the {} pass binds {} storage buffers but max_storage_buffers_per_shader_stage is {} \
+                     (and max_bindings_per_bind_group {})",
+                    p.kernel.name,
+                    p.slots.len(),
+                    limits.max_storage_buffers_per_shader_stage,
+                    limits.max_bindings_per_bind_group
+                )));
+            }
         }
         recipe.passes.extend(part.passes.into_iter().map(|p| PassSpec { slice, ..p }));
         recipe.preps.extend(part.preps.into_iter().map(|p| Prep {
@@ -216,8 +227,86 @@ pub(crate) fn build(
             }
         }
     }
+    // Every grid must fit the adapter's workgroups per dimension (each split planned so; a
+    // grid past it would be wgpu's validation error at dispatch).
+    let max = limits.max_compute_workgroups_per_dimension;
+    let passes = recipe.passes.iter().chain(recipe.preps.iter().map(|p| &p.pass));
+    if let Some(p) = passes.into_iter().find(|p| p.grid.iter().any(|&d| d > max)) {
+        return Err(Error::TooLarge(format!(
+            "the {} pass needs a {:?} grid but max_compute_workgroups_per_dimension is {max}",
+            p.kernel.name, p.grid
+        )));
+    }
     Ok(recipe)
 }
+
+/// Checks the limits every kernel needs whatever the shape: the element-wise kernels'
+/// `WORKGROUP` invocations, one uniform block of `MAX_PARAMS` words per pass (bound at the
+/// uniform offset alignment), and the storage buffers of the split-epilogue fallback (a
+/// convolution's input, output and weights). Refused with the limit's name, before wgpu would
+/// refuse a pipeline or a bind group in its own words.
+pub(crate) fn check_limits(limits: &Limits) -> Result<()> {
+    use crate::codegen::uniform::MAX_PARAMS;
+    let uniform =
+        (MAX_PARAMS as u64 * 4).next_multiple_of(limits.min_uniform_buffer_offset_alignment.max(1) as u64);
+    let needs: [(&str, u64, u64, &str); 8] = [
+        (
+            "max_compute_invocations_per_workgroup",
+            limits.max_compute_invocations_per_workgroup as u64,
+            WORKGROUP as u64,
+            "the element-wise kernels' workgroups",
+        ),
+        (
+            "max_compute_workgroup_size_x",
+            limits.max_compute_workgroup_size_x as u64,
+            WORKGROUP as u64,
+            "the element-wise kernels' workgroups",
+        ),
+        (
+            "max_uniform_buffer_binding_size",
+            limits.max_uniform_buffer_binding_size,
+            uniform,
+            "one pass's parameter block, bound at the uniform offset alignment",
+        ),
+        (
+            "max_uniform_buffers_per_shader_stage",
+            limits.max_uniform_buffers_per_shader_stage as u64,
+            1,
+            "the parameter block",
+        ),
+        (
+            "max_storage_buffers_per_shader_stage",
+            limits.max_storage_buffers_per_shader_stage as u64,
+            MIN_STORAGE_BUFFERS,
+            "a convolution's input, output and weights (the epilogue then runs as a pass of its own)",
+        ),
+        ("max_bind_groups", limits.max_bind_groups as u64, 1, "every pass's bind group"),
+        (
+            "max_bindings_per_bind_group",
+            limits.max_bindings_per_bind_group as u64,
+            MIN_STORAGE_BUFFERS + 1,
+            "the parameter block and three storage buffers",
+        ),
+        (
+            "max_compute_workgroups_per_dimension",
+            limits.max_compute_workgroups_per_dimension as u64,
+            1,
+            "any dispatch",
+        ),
+    ];
+    for (name, have, need, what) in needs {
+        if have < need {
+            return Err(Error::Unsupported(format!(
+                "the device limit {name} is {have} but the kernels need at least {need} ({what})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Storage buffers a pass of the fallback needs at most: a convolution's input, output and
+/// weights; its epilogue pass the output, bias and residual.
+const MIN_STORAGE_BUFFERS: u64 = 3;
 
 /// The epilogue of `desc` as passes of their own, one per chunk of whole images.
 fn epilogue_passes(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limits) -> Result<Vec<PassSpec>> {
@@ -248,7 +337,7 @@ fn epilogue_passes(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limits
             ys_w,
         };
         let slots = with_epilogue(ep, vec![Slot::Output]);
-        recipe.push(&kernel, grid(elements as u64, limits), slots, params.words(), piece);
+        recipe.push(&kernel, grid(elements as u64, limits)?, slots, params.words(), piece);
     }
     Ok(recipe.passes)
 }
@@ -275,7 +364,7 @@ pub(crate) fn slice_desc(desc: &Conv2dDesc, path: &Path, len: usize) -> Conv2dDe
 /// Output channels per slice so that every weight binding of `path` fits: the raw weights of a
 /// slice, and its prepared weights (Winograd's transformed weights are α²/r² times larger, the
 /// GEMM's packed ones padded to 4 rows). A slice is whole groups, a multiple of 4 channels, and
-/// starts its weight and bias bindings on the adapter's offset alignment. All channels when
+/// starts its weight binding (and its bias binding, where there is a bias) on the adapter's offset alignment. All channels when
 /// everything fits.
 pub(crate) fn channel_slice(desc: &Conv2dDesc, path: &Path, limits: &Limits) -> Result<usize> {
     let [k, cg, kh, kw] = desc.weight_shape();
@@ -300,7 +389,8 @@ pub(crate) fn channel_slice(desc: &Conv2dDesc, path: &Path, limits: &Limits) -> 
     let aligned = |len: u64| {
         (desc.groups == 1 || len.is_multiple_of(kg as u64))
             && (len * raw).is_multiple_of(align)
-            && (len * 4).is_multiple_of(align)
+            // The bias binding starts at the slice's first channel: only with a bias.
+            && (!desc.has_bias || (len * 4).is_multiple_of(align))
             && len.is_multiple_of(4)
     };
     let most = (max_binding / per_channel.max(1)).min(k as u64);
@@ -464,11 +554,19 @@ impl Budget {
 
 /// A 2-D grid of `WORKGROUP`-wide workgroups covering `invocations`, folded so each dimension
 /// stays within the limit; kernels recover the linear index as `x + y · groups_x · WORKGROUP`.
-pub(crate) fn grid(invocations: u64, limits: &Limits) -> [u32; 3] {
+/// `TooLarge` where even the folded grid's y exceeds the limit.
+pub(crate) fn grid(invocations: u64, limits: &Limits) -> Result<[u32; 3]> {
     let groups = invocations.div_ceil(WORKGROUP as u64).max(1);
-    let max = limits.max_compute_workgroups_per_dimension as u64;
+    let max = (limits.max_compute_workgroups_per_dimension as u64).max(1);
     let x = groups.min(max);
-    [x as u32, groups.div_ceil(x) as u32, 1]
+    let y = groups.div_ceil(x);
+    if y > max {
+        return Err(Error::TooLarge(format!(
+            "{invocations} invocations need {groups} workgroups of {WORKGROUP}, more than a {max}×{max} \
+             grid (max_compute_workgroups_per_dimension {max})"
+        )));
+    }
+    Ok([x as u32, y as u32, 1])
 }
 
 /// The grid of the max-magnitude pass over `count` elements: at most 1024 workgroups (8 per SM
@@ -503,7 +601,12 @@ pub(crate) fn tensor_fits(
     limits: &Limits,
 ) -> bool {
     let [wm, wn] = b.subgroups();
+    // The tensor passes bind the input's max-magnitude word besides input, output and weights,
+    // and the max-magnitude pass runs 256 invocations per workgroup.
     caps.subgroup > 0
+        && limits.max_storage_buffers_per_shader_stage >= 4
+        && limits.max_bindings_per_bind_group >= 5
+        && workgroup_fits([256, 1], 0, limits)
         && workgroup_fits([wm * wn * caps.subgroup, 1], b.workgroup_bytes(operand_bytes(precision)), limits)
 }
 
@@ -535,7 +638,10 @@ mod tests {
     #[test]
     fn grid_folds_past_the_dimension_limit() {
         let limits = Limits::default();
-        let [x, y, _] = grid(70_000 * 64, &limits);
+        let [x, y, _] = grid(70_000 * 64, &limits).unwrap();
         assert!(x <= 65535 && (x as u64) * (y as u64) >= 70_000);
+        let seven = Limits { max_compute_workgroups_per_dimension: 7, ..Limits::default() };
+        assert_eq!(grid(49 * 64, &seven).unwrap(), [7, 7, 1]);
+        assert!(matches!(grid(49 * 64 + 1, &seven), Err(Error::TooLarge(_))));
     }
 }

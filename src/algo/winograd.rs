@@ -224,14 +224,42 @@ fn split(
                 .min(budget.max_invocations / row_invocations)
                 .min(max_groups * bn as u64 / tw);
             if max_rows == 0 {
-                return Err(Error::TooLarge(format!(
-                    "one row of {tw} tiles needs a {row_bytes}-byte Winograd-domain binding but the device allows {} bytes",
-                    budget.max_binding
-                )));
+                let slack = a2 * c.max(k) as u64 * 16;
+                return Err(Error::TooLarge(if max_domain < row_bytes && budget.max_binding >= row_bytes {
+                    format!(
+                        "one row of {tw} tiles needs a {row_bytes}-byte Winograd-domain binding; the \
+                         device allows {} bytes, but {slack} of them are kept for padding each band's \
+                         rows to a multiple of 4 tiles ({a2} tile elements × {} channels × 4 tiles × 4 \
+                         bytes), leaving {max_domain}",
+                        budget.max_binding,
+                        c.max(k)
+                    )
+                } else if max_domain < row_bytes {
+                    format!(
+                        "one row of {tw} tiles needs a {row_bytes}-byte Winograd-domain binding but the device allows {} bytes",
+                        budget.max_binding
+                    )
+                } else {
+                    format!(
+                        "one row of {tw} tiles of {} channels exceeds the grid ({} invocations or {} \
+                         columns at {max_groups} workgroups per dimension)",
+                        c.max(k),
+                        budget.max_invocations,
+                        max_groups * bn as u64
+                    )
+                }));
             }
             max_rows
         }
     };
+    // The filter transform runs once over every (output, input) channel pair of a group.
+    let prep = (k * (c / desc.groups)) as u64;
+    if prep > budget.max_invocations {
+        return Err(Error::TooLarge(format!(
+            "the filter transform's {prep} invocations exceed the grid's {} ({max_groups} workgroups per dimension)",
+            budget.max_invocations
+        )));
+    }
     // Whole images per chunk when max_rows tile rows hold at least one image, else one image
     // in bands of max_rows rows.
     Ok(if max_rows >= th {
@@ -267,7 +295,7 @@ fn prep(t: &Transforms, layout: TileLayout, g: &Geometry, limits: &Limits, group
     };
     let key = format!("winograd_{}_{}_{layout}", t.m, t.r);
     let bytes = a2 * k_stride as u64 * g.c as u64 * 4;
-    Ok(Prep::new(key, bytes, kernel, g.k as u64 * cg as u64, params, limits))
+    Prep::new(key, bytes, kernel, g.k as u64 * cg as u64, params, limits)
 }
 
 /// The passes of a Winograd plan.
@@ -344,7 +372,7 @@ pub(crate) fn build(
                 xs_h,
                 xs_w,
             };
-            let grid = super::grid(g.c as u64 * tiles as u64, limits);
+            let grid = super::grid(g.c as u64 * tiles as u64, limits)?;
             recipe.push(&input_k, grid, vec![Slot::Input, v], input_params.words(), piece);
             let (group_in, group_out) = (g.c / groups, g.k / groups);
             let product_params = if coop.is_some() {
@@ -393,7 +421,7 @@ pub(crate) fn build(
                 ys_h,
                 ys_w,
             };
-            let grid = super::grid(g.k as u64 * tiles as u64, limits);
+            let grid = super::grid(g.k as u64 * tiles as u64, limits)?;
             recipe.push(
                 &output_k,
                 grid,

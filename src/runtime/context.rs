@@ -214,6 +214,9 @@ impl Context {
         }
         let features = adapter.features() & wanted;
         let limits = options.limits.unwrap_or_else(|| adapter.limits());
+        // Limits below what the fixed kernels need are refused here, naming the limit, rather
+        // than by wgpu at the first pipeline or bind group.
+        crate::algo::check_limits(&limits)?;
         // SAFETY (the `unsafe` opt-in to wgpu's experimental features): cooperative matrices are
         // the only experimental feature requested, and only where the adapter reports both the
         // feature and its fragment shapes. The kernels use only shapes and types the adapter
