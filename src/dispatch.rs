@@ -257,14 +257,24 @@ pub(crate) fn plan(
         }
         other => other?,
     };
+    // The non-Winograd paths plan bands in output pixels: whole rows, or segments of one.
+    let (band_rows, band_cols) = algo::band_shape(&path, output, band_rows);
     let precision_note = match path {
         _ if path.on_tensor_cores() => None,
         _ if desc.precision == Precision::High => precision_note
             .or_else(|| Some("precision: high requested, ran highest (this shape's fallback path)".into())),
         _ => None,
     };
-    let plan =
-        Plan { path, input, output, chunk: chunk.min(n.max(1)), band_rows, channel_slice, precision_note };
+    let plan = Plan {
+        path,
+        input,
+        output,
+        chunk: chunk.min(n.max(1)),
+        band_rows,
+        band_cols,
+        channel_slice,
+        precision_note,
+    };
     // Every size the kernels will see must fit their 32-bit fields: refuse at planning, not
     // later at the first call.
     algo::check_fields(desc, &plan, limits)?;

@@ -312,8 +312,12 @@ pub struct Plan {
     pub output: [usize; 4],
     /// Images per pass; the batch is split into chunks of this many.
     pub chunk: usize,
-    /// Tile rows per pass (Winograd); less than the image's when one image must be split.
+    /// Rows per pass: tile rows (Winograd) or output rows (the other paths); less than the
+    /// image's when one image must be split into bands.
     pub band_rows: usize,
+    /// Output columns per pass: the image's width, or less where one output row exceeds the
+    /// grid (the direct and GEMM paths then run each row in segments).
+    pub band_cols: usize,
     /// Output channels per pass: all of them, unless their weights (raw or prepared) exceed a
     /// binding, when the convolution runs as several convolutions over slices of its output
     /// channels (whole groups each).
@@ -327,8 +331,15 @@ pub struct Plan {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-        let split = if self.band_rows < self.tiles_hw()[0] {
-            format!("1 image at a time in bands of {}", plural(self.band_rows, "tile row"))
+        let unit = if matches!(self.path, Path::Winograd { .. }) { "tile row" } else { "output row" };
+        let split = if self.band_cols < self.output[3] {
+            format!(
+                "1 image at a time in bands of {}, each in segments of {}",
+                plural(self.band_rows, unit),
+                plural(self.band_cols, "column")
+            )
+        } else if self.band_rows < self.rows_per_image() {
+            format!("1 image at a time in bands of {}", plural(self.band_rows, unit))
         } else {
             format!("chunk {}", plural(self.chunk, "image"))
         };
@@ -353,10 +364,14 @@ pub struct Piece {
     pub first_image: usize,
     /// Images in this piece.
     pub images: usize,
-    /// First tile row (Winograd).
+    /// First tile row (Winograd) or output row (the other paths).
     pub tile_row0: usize,
-    /// Tile rows in this piece (Winograd).
+    /// Tile rows (Winograd) or output rows (the other paths) in this piece.
     pub tile_rows: usize,
+    /// First output column (0 unless the plan runs rows in segments).
+    pub col0: usize,
+    /// Output columns in this piece.
+    pub cols: usize,
 }
 
 impl Plan {
@@ -380,16 +395,49 @@ impl Plan {
         (0..k).step_by(step).map(|k0| (k0, step.min(k - k0))).collect()
     }
 
+    /// Rows per image in the unit of [`Plan::band_rows`]: tile rows (Winograd) or output rows.
+    pub fn rows_per_image(&self) -> usize {
+        match self.path {
+            Path::Winograd { .. } => self.tiles_hw()[0],
+            _ => self.output[2],
+        }
+    }
+
+    /// Whether one image is split into bands of rows (or rows into segments).
+    pub fn in_bands(&self) -> bool {
+        self.band_rows < self.rows_per_image() || self.band_cols < self.output[3]
+    }
+
+    /// The first output row and the output rows a piece covers.
+    pub fn output_rows(&self, piece: &Piece) -> (usize, usize) {
+        match self.path {
+            Path::Winograd { m, .. } => {
+                let oy0 = (piece.tile_row0 * m).min(self.output[2]);
+                (oy0, (piece.tile_rows * m).min(self.output[2] - oy0))
+            }
+            _ => (piece.tile_row0, piece.tile_rows),
+        }
+    }
+
     /// The batch pieces of each slice, in order.
     pub fn pieces(&self) -> Vec<Piece> {
         let n = self.input[0];
-        let th = self.tiles_hw()[0].max(1);
+        let th = self.rows_per_image().max(1);
+        let ow = self.output[3].max(1);
+        let band_cols = if self.band_cols == 0 { ow } else { self.band_cols.min(ow) };
         let mut out = Vec::new();
         for first_image in (0..n).step_by(self.chunk.max(1)) {
             for tile_row0 in (0..th).step_by(self.band_rows.max(1)) {
-                let (images, tile_rows) =
-                    (self.chunk.min(n - first_image), self.band_rows.min(th - tile_row0));
-                out.push(Piece { first_image, images, tile_row0, tile_rows });
+                for col0 in (0..ow).step_by(band_cols) {
+                    out.push(Piece {
+                        first_image,
+                        images: self.chunk.min(n - first_image),
+                        tile_row0,
+                        tile_rows: self.band_rows.min(th - tile_row0),
+                        col0,
+                        cols: band_cols.min(ow - col0),
+                    });
+                }
             }
         }
         out

@@ -46,14 +46,22 @@ pub(crate) fn plan(
     let budget = Budget::new(input, output, desc.dtype.size(), limits)?;
     let [n, _, _, _] = input;
     let [_, k, oh, ow] = output;
-    let per_image = (k * oh * ow.div_ceil(STRIP)) as u64;
-    if per_image > budget.max_invocations {
+    // One invocation per strip of a row, per channel; the epilogue, where it runs as a pass of
+    // its own, one per output element. Bands are whole output rows.
+    let per_row = (k * ow.div_ceil(STRIP)) as u64;
+    let per_row = if super::epilogue_split(desc, 3, limits) { per_row.max((k * ow) as u64) } else { per_row };
+    let rows = budget.max_invocations / per_row.max(1);
+    if rows == 0 {
         return Err(Error::TooLarge(format!(
-            "one image's {per_image} invocations exceed the grid's {}",
+            "one output row's {per_row} invocations exceed the grid's {}",
             budget.max_invocations
         )));
     }
-    Ok((Path::Depthwise, budget.images(n, per_image, budget.max_invocations), 1))
+    Ok(if rows >= oh as u64 {
+        (Path::Depthwise, budget.images(n, per_row * oh as u64, budget.max_invocations), oh * ow)
+    } else {
+        (Path::Depthwise, 1, rows as usize * ow)
+    })
 }
 
 /// The passes of a depthwise plan.
@@ -75,24 +83,25 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limit
     let [ys_n, ys_c, ys_h, ys_w] = g.ys;
     let mut recipe = Recipe::default();
     for piece in &plan.pieces() {
+        let window = g.window(desc, plan, piece, false)?;
         let strips: u32 =
-            fit("strips per pass", piece.images * plan.output[1] * plan.output[2] * strips_w as usize)?;
-        let y_offset = g.y_offset(piece);
+            fit("strips per pass", piece.images * plan.output[1] * piece.tile_rows * strips_w as usize)?;
+        let y_offset = window.y_offset;
         let params = DepthwiseParams {
             out_channels: g.k,
             multiplier: g.k / g.c,
             strips_w,
             strips,
-            out_h: g.out_h,
+            out_h: window.out_h,
             out_w: g.out_w,
             ws_o,
             ws_h,
             ws_w,
-            x_offset: g.x_offset(piece),
+            x_offset: window.x_offset,
             in_h: g.in_h,
             in_w: g.in_w,
-            pad_top: g.pad_top,
-            pad_left: g.pad_left,
+            pad_top: window.pad_top,
+            pad_left: window.pad_left,
             xs_n,
             xs_c,
             xs_h,

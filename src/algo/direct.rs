@@ -9,7 +9,9 @@ use crate::error::Result;
 use crate::plan::{Path, Plan};
 use wgpu::Limits;
 
-/// How the batch splits: as many images as the grid and the bindings allow.
+/// How the batch splits: as many images as the grid and the bindings allow, else one image in
+/// bands of output rows (or segments of one row) that the grid allows. The third value is
+/// output pixels per pass (`super::band_shape`).
 pub(crate) fn plan(
     desc: &Conv2dDesc,
     input: [usize; 4],
@@ -19,14 +21,12 @@ pub(crate) fn plan(
     let budget = Budget::new(input, output, desc.dtype.size(), limits)?;
     let [n, _, _, _] = input;
     let [_, k, oh, ow] = output;
-    let per_image = (k.div_ceil(4) * oh * ow) as u64;
-    if per_image > budget.max_invocations {
-        return Err(crate::error::Error::TooLarge(format!(
-            "one image's {per_image} invocations exceed the grid's {}",
-            budget.max_invocations
-        )));
-    }
-    Ok((Path::Direct, budget.images(n, per_image, budget.max_invocations), 1))
+    let kg = k / desc.groups;
+    let blocks = (kg.div_ceil(4) * desc.groups) as u64;
+    // Where the epilogue runs as a pass of its own, it takes one invocation per output element.
+    let per_pixel = if super::epilogue_split(desc, 3, limits) { blocks.max(k as u64) } else { blocks };
+    let (chunk, band) = budget.pixels(n, [oh, ow], per_pixel, budget.max_invocations)?;
+    Ok((Path::Direct, chunk, band))
 }
 
 /// The passes of a direct plan.
@@ -41,12 +41,13 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limit
     let [ys_n, ys_c, ys_h, ys_w] = g.ys;
     let mut recipe = Recipe::default();
     for piece in &plan.pieces() {
-        let pixels: u32 = fit("pixels per pass", piece.images * plan.output[2] * plan.output[3])?;
-        let y_offset = g.y_offset(piece);
+        let window = g.window(desc, plan, piece, false)?;
+        let pixels: u32 = fit("pixels per pass", piece.images * piece.tile_rows * piece.cols)?;
+        let y_offset = window.y_offset;
         let params = DirectParams {
             pixels,
             blocks,
-            out_hw: g.out_h * g.out_w,
+            out_hw: window.out_h * window.out_w,
             k_blocks_per_group,
             group_in: cg,
             group_out: kg,
@@ -60,18 +61,18 @@ pub(crate) fn build(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limit
             ws_i,
             ws_h,
             ws_w,
-            x_offset: g.x_offset(piece),
+            x_offset: window.x_offset,
             in_h: g.in_h,
             in_w: g.in_w,
-            pad_top: g.pad_top,
-            pad_left: g.pad_left,
+            pad_top: window.pad_top,
+            pad_left: window.pad_left,
             xs_n,
             xs_c,
             xs_h,
             xs_w,
             y_offset,
             r_offset: y_offset,
-            out_w: g.out_w,
+            out_w: window.out_w,
             ys_n,
             ys_c,
             ys_h,

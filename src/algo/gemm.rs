@@ -101,23 +101,25 @@ pub(crate) fn plan(
             block.workgroup_bytes()
         )));
     }
-    let chunk = split(desc, input, output, limits, [block.bm(), block.bn()])?;
-    Ok((Path::Gemm { block }, chunk, 1))
+    let (chunk, band) = split(desc, input, output, limits, [block.bm(), block.bn()], 3)?;
+    Ok((Path::Gemm { block }, chunk, band))
 }
 
-/// Images per pass for a `[bm, bn]` block: the row blocks and groups must fit one grid
-/// dimension, one image's column blocks another.
+/// Images per pass and output pixels per pass (`super::band_shape`) for a `[bm, bn]` block
+/// whose passes bind `slots` storage buffers besides the epilogue's: the row blocks and groups
+/// must fit one grid dimension, the column blocks another; where one image's do not, the image
+/// runs in bands of output rows (or segments of one row).
 fn split(
     desc: &Conv2dDesc,
     input: [usize; 4],
     output: [usize; 4],
     limits: &Limits,
     [bm, bn]: [u32; 2],
-) -> Result<usize> {
+    slots: usize,
+) -> Result<(usize, usize)> {
     let [n, _, _, _] = input;
     let [_, _, oh, ow] = output;
     let (group_out, _, _) = dims(desc);
-    let out_hw = oh * ow;
     let budget = Budget::new(input, output, desc.dtype.size(), limits)?;
     // Weights past a binding are split into output-channel slices by the planner.
     let row_blocks = group_out.div_ceil(bm as usize) as u64;
@@ -127,12 +129,11 @@ fn split(
             desc.groups, budget.max_groups
         )));
     }
-    // The grid's x counts column blocks of the chunk's pixels.
-    let max_columns = budget.max_groups * bn as u64;
-    if out_hw as u64 > max_columns {
-        return Err(Error::TooLarge(format!(
-            "one image's {out_hw} output pixels exceed the grid's {max_columns} columns"
-        )));
+    // The grid's x counts column blocks of the chunk's pixels; an epilogue pass of its own
+    // takes one invocation per output element.
+    let mut max_columns = (budget.max_groups * bn as u64).min(u32::MAX as u64);
+    if super::epilogue_split(desc, slots, limits) {
+        max_columns = max_columns.min(budget.max_invocations / output[1].max(1) as u64);
     }
     // The weight packing runs once, one invocation per packed element.
     let (_, reduction, k_stride) = dims(desc);
@@ -143,7 +144,7 @@ fn split(
             budget.max_invocations, budget.max_groups
         )));
     }
-    Ok(budget.images(n, out_hw as u64, max_columns.min(u32::MAX as u64)))
+    budget.pixels(n, [oh, ow], 1, max_columns)
 }
 
 /// The tensor blocks a convolution GEMM takes, in order of preference, each with the fewest
@@ -218,8 +219,9 @@ pub(crate) fn plan_tensor(
         }
         _ => tensor_block((group_out, columns, desc.groups), precision, caps, limits)?,
     };
-    let chunk = split(desc, input, output, limits, [block.bm(), block.bn()])?;
-    Ok((Path::TensorGemm { block, precision }, chunk, 1))
+    let slots = if precision == Precision::High && desc.dtype == crate::desc::DType::F32 { 4 } else { 3 };
+    let (chunk, band) = split(desc, input, output, limits, [block.bm(), block.bn()], slots)?;
+    Ok((Path::TensorGemm { block, precision }, chunk, band))
 }
 
 /// The weight preparation: OIHW/HWIO → `[group][reduction][k_stride]`, in f32, or in f16
@@ -250,13 +252,14 @@ fn prep(desc: &Conv2dDesc, g: &Geometry, limits: &Limits, f16_scale: Option<f32>
     Prep::new(key.into(), total as u64 * element, kernel, total as u64, params.words(), limits)
 }
 
-/// The uniform block of one piece of the convolution GEMM (either core).
+/// The uniform block of one piece of the convolution GEMM (either core): its output window.
 fn params(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, piece: &Piece, w_unscale: f32) -> Result<GemmParams> {
-    let out_hw = plan.output[2] * plan.output[3];
+    let window = g.window(desc, plan, piece, is_pointwise(desc))?;
+    let out_hw = window.out_h as usize * window.out_w as usize;
     let (group_out, reduction, k_stride) = dims(desc);
     let [xs_n, xs_c, xs_h, xs_w] = g.xs;
     let [ys_n, ys_c, ys_h, ys_w] = g.ys;
-    let y_offset = g.y_offset(piece);
+    let y_offset = window.y_offset;
     Ok(GemmParams {
         group_out: fit("output channels per group", group_out)?,
         reduction: fit("reduction length", reduction)?,
@@ -265,16 +268,16 @@ fn params(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, piece: &Piece, w_unscale
         group_in: g.c / desc.groups as u32,
         columns: fit("pixels per pass", piece.images * out_hw)?,
         out_hw: fit("output pixels", out_hw)?,
-        out_w: g.out_w,
+        out_w: window.out_w,
         stride_h: fit("stride", desc.stride[0])?,
         stride_w: fit("stride", desc.stride[1])?,
         dil_h: fit("dilation", desc.dilation[0])?,
         dil_w: fit("dilation", desc.dilation[1])?,
-        x_offset: g.x_offset(piece),
+        x_offset: window.x_offset,
         in_h: g.in_h,
         in_w: g.in_w,
-        pad_top: g.pad_top,
-        pad_left: g.pad_left,
+        pad_top: window.pad_top,
+        pad_left: window.pad_left,
         xs_n,
         xs_c,
         xs_h,
@@ -291,7 +294,11 @@ fn params(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, piece: &Piece, w_unscale
 
 /// The convolution operands of a descriptor for a reduction step of `bk`.
 fn operands(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, bk: u32) -> ConvOperands {
-    let out_hw = plan.output[2] * plan.output[3];
+    // Four consecutive columns are four consecutive aligned pixels only where every pass
+    // covers whole rows of a multiple of 4 pixels (or whole images of a multiple of 4).
+    let whole_rows_by_4 =
+        !plan.in_bands() || (plan.band_cols == plan.output[3] && plan.output[3].is_multiple_of(4));
+    let out_hw = if whole_rows_by_4 { plan.output[2] * plan.output[3] } else { 1 };
     ConvOperands {
         kernel: desc.kernel,
         gather: gather(desc, out_hw, bk),

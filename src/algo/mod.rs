@@ -313,22 +313,22 @@ fn epilogue_passes(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, limits: &Limits
     use crate::codegen::uniform::{EpilogueParams, Uniform};
     let ep = epilogue(desc);
     let kernel = crate::codegen::epilogue_pass(g.storage, ep);
-    let out_hw = plan.output[2] * plan.output[3];
     let mut recipe = Recipe::default();
-    let mut done = Vec::new();
-    for piece in plan.pieces().iter().filter(|p| p.tile_row0 == 0) {
-        if done.contains(&piece.first_image) {
+    for piece in plan.pieces().iter() {
+        // The piece's output window (whole images, or its band of rows).
+        let window = g.window(desc, plan, piece, true)?;
+        let out_hw = window.out_h as usize * window.out_w as usize;
+        if out_hw == 0 {
             continue;
         }
-        done.push(piece.first_image);
         let elements: u32 = fit("output elements per pass", piece.images * plan.output[1] * out_hw)?;
-        let y_offset = g.y_offset(piece);
+        let y_offset = window.y_offset;
         let [ys_n, ys_c, ys_h, ys_w] = g.ys;
         let params = EpilogueParams {
             elements,
             out_channels: g.k,
             out_hw: fit("output pixels", out_hw)?,
-            out_w: g.out_w,
+            out_w: window.out_w,
             y_offset,
             r_offset: y_offset,
             ys_n,
@@ -509,6 +509,74 @@ impl Geometry {
     }
 }
 
+/// One piece's output window as a sub-convolution of the whole image: its output offset moved
+/// to the window's first row and column, and the padding moved up and left by the stride
+/// times as much (negative past the real padding), so the kernels compute every coordinate as
+/// they would unbanded and every padding mode reads exactly what it reads unbanded. Pointwise
+/// gathers read no padding: their input offset moves instead.
+pub(crate) struct Window {
+    pub x_offset: u32,
+    pub y_offset: u32,
+    pub pad_top: i32,
+    pub pad_left: i32,
+    pub out_h: u32,
+    pub out_w: u32,
+}
+
+impl Geometry {
+    /// The window of `piece` (whole images where the plan has no bands).
+    pub(crate) fn window(
+        &self,
+        desc: &Conv2dDesc,
+        plan: &Plan,
+        piece: &Piece,
+        pointwise: bool,
+    ) -> Result<Window> {
+        let (oy0, rows) = plan.output_rows(piece);
+        let (ox0, cols) = (piece.col0, piece.cols);
+        let [_, _, ys_h, ys_w] = self.ys.map(|v| v as usize);
+        let [_, _, xs_h, xs_w] = self.xs.map(|v| v as usize);
+        let [sh, sw] = desc.stride;
+        let y_offset = fit("output offset", self.y_offset(piece) as usize + oy0 * ys_h + ox0 * ys_w)?;
+        let (mut x_offset, mut pad_top, mut pad_left) = (self.x_offset(piece), self.pad_top, self.pad_left);
+        if pointwise {
+            x_offset = fit("input offset", x_offset as usize + oy0 * sh * xs_h + ox0 * sw * xs_w)?;
+        } else {
+            pad_top -= fit::<i32>("band row", oy0 * sh)?;
+            pad_left -= fit::<i32>("band column", ox0 * sw)?;
+        }
+        Ok(Window {
+            x_offset,
+            y_offset,
+            pad_top,
+            pad_left,
+            out_h: fit("output rows per pass", rows)?,
+            out_w: fit("output columns per pass", cols)?,
+        })
+    }
+}
+
+/// The non-Winograd paths plan bands in output pixels per pass (`band`): whole images where
+/// they fit, else bands of whole rows, else segments of one row. Returns (output rows, output
+/// columns) per pass; Winograd's `band` is in tile rows already.
+pub(crate) fn band_shape(path: &Path, output: [usize; 4], band: usize) -> (usize, usize) {
+    let [_, _, oh, ow] = output;
+    let ow = ow.max(1);
+    match path {
+        Path::Winograd { .. } => (band, ow),
+        _ if band >= ow => ((band / ow).clamp(1, oh.max(1)), ow),
+        _ => (1, band.max(1)),
+    }
+}
+
+/// Whether the epilogue of `desc` runs as a pass of its own on this adapter (a kernel with its
+/// epilogue would bind more than `slots` plus the epilogue's storage buffers allow).
+pub(crate) fn epilogue_split(desc: &Conv2dDesc, slots: usize, limits: &Limits) -> bool {
+    let most = (limits.max_storage_buffers_per_shader_stage as usize)
+        .min((limits.max_bindings_per_bind_group as usize).saturating_sub(1));
+    slots + desc.has_bias as usize + desc.residual as usize > most
+}
+
 /// The adapter's binding and grid budget, shared by every algorithm's split.
 pub(crate) struct Budget {
     /// The largest binding, less one offset alignment of slack (activations are bound from an
@@ -542,6 +610,24 @@ impl Budget {
             max_groups,
             max_invocations: max_groups * max_groups * WORKGROUP as u64,
             by_activations: max_binding / activations.max(1),
+        })
+    }
+
+    /// (images per chunk, output pixels per pass) for a path that runs `per_pixel` units of a
+    /// resource per output pixel, of which a pass allows `max`: whole images where one fits,
+    /// else one image in bands (see [`band_shape`]).
+    pub fn pixels(&self, n: usize, [oh, ow]: [usize; 2], per_pixel: u64, max: u64) -> Result<(usize, usize)> {
+        let per_image = (oh * ow) as u64;
+        let most = max / per_pixel.max(1);
+        if most == 0 {
+            return Err(Error::TooLarge(format!(
+                "one output pixel needs {per_pixel} invocations, more than a pass's grid allows ({max})"
+            )));
+        }
+        Ok(if per_image <= most {
+            (self.images(n, per_image * per_pixel, max), per_image as usize)
+        } else {
+            (1, most as usize)
         })
     }
 
