@@ -584,7 +584,8 @@ pub(crate) struct Budget {
     pub max_binding: u64,
     /// Workgroups per grid dimension.
     pub max_groups: u64,
-    /// Invocations of an element-wise kernel (its grid folded into two dimensions).
+    /// Invocations of an element-wise kernel (its grid folded into two dimensions, its index
+    /// 32 bits).
     pub max_invocations: u64,
     /// Whole images whose input and output each fit one binding.
     pub by_activations: u64,
@@ -602,13 +603,16 @@ impl Budget {
         let activations = ((c * h * w) as u64 * element).max((k * oh * ow) as u64 * element);
         if activations > max_binding {
             return Err(Error::TooLarge(format!(
-                "one image's input or output needs a {activations}-byte binding but the device allows {max_binding} bytes"
+                "one image's input or output needs a {activations}-byte binding but the device allows \
+                 {max_binding} bytes (an image is split into bands for the grid, but every pass binds \
+                 whole images of input and output)"
             )));
         }
         Ok(Budget {
             max_binding,
             max_groups,
-            max_invocations: max_groups * max_groups * WORKGROUP as u64,
+            // The kernels index their invocations in 32 bits.
+            max_invocations: (max_groups * max_groups * WORKGROUP as u64).min(u32::MAX as u64),
             by_activations: max_binding / activations.max(1),
         })
     }
@@ -729,5 +733,19 @@ mod tests {
         let seven = Limits { max_compute_workgroups_per_dimension: 7, ..Limits::default() };
         assert_eq!(grid(49 * 64, &seven).unwrap(), [7, 7, 1]);
         assert!(matches!(grid(49 * 64 + 1, &seven), Err(Error::TooLarge(_))));
+    }
+
+    #[test]
+    fn bands_are_whole_images_rows_or_segments_within_32_bit_indices() {
+        let limits = Limits::default();
+        let budget = Budget::new([1, 1, 1, 1], [1, 1, 1, 1], 4, &limits).unwrap();
+        assert_eq!(budget.max_invocations, u32::MAX as u64);
+        // 100 pixels per pass: whole images of 64, bands of 10 rows of 10, segments of 100.
+        assert_eq!(budget.pixels(4, [8, 8], 1, 100).unwrap(), (1, 64));
+        assert_eq!(budget.pixels(4, [20, 10], 1, 100).unwrap(), (1, 100));
+        assert!(matches!(budget.pixels(1, [2, 2], 101, 100), Err(Error::TooLarge(_))));
+        assert_eq!(band_shape(&Path::Direct, [1, 4, 20, 10], 100), (10, 10));
+        assert_eq!(band_shape(&Path::Direct, [1, 4, 1, 5000], 100), (1, 100));
+        assert_eq!(band_shape(&Path::Direct, [1, 4, 8, 8], 64), (8, 8));
     }
 }
