@@ -303,8 +303,8 @@ fn encode_rejects_bad_buffers_without_validation_errors() {
     assert_no_validation_error(scope);
 }
 
-/// `encode` caches bind groups per buffer set (at most 8): encoding again on the same buffers
-/// (a hit), or on more sets than the cache holds (evictions), must read the current contents.
+/// `encode` again on the same buffers, and on ten buffer sets in turn, reads the current contents
+/// (it once cached bind groups per buffer set, at most 8: hits and evictions are still covered).
 #[test]
 fn encode_bind_group_cache_sees_new_data() {
     let _g = shared();
@@ -639,6 +639,44 @@ fn threads_encode_into_their_own_encoders_and_buffers() {
     }
 }
 
+/// Four threads cycle through more shapes than the shape cache holds (two), so shapes are
+/// evicted while another thread's call still uses them: every result stays right.
+#[test]
+fn threads_share_a_shape_cache_smaller_than_their_shapes() {
+    let _g = shared();
+    let d = Conv2dDesc { has_bias: true, ..Conv2dDesc::new(4, 6, 3, 1) };
+    let shapes = [[1, 4, 9, 9], [2, 4, 6, 11], [1, 4, 5, 4], [1, 4, 17, 3], [3, 4, 7, 7]];
+    let io0 = Tensors::new(&d, [1, 4, 1, 1], 8);
+    let conv = Arc::new(io0.conv_on(ctx(), &d).unwrap());
+    conv.set_shape_cache_limit(2, u64::MAX);
+    let start = Arc::new(Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (conv, d, start) = (conv.clone(), d.clone(), start.clone());
+            std::thread::spawn(move || {
+                let cases: Vec<_> = shapes
+                    .iter()
+                    .map(|&s| {
+                        let io = Tensors::new(&d, s, 8);
+                        let want = io.reference(&d, s);
+                        (s, io, want)
+                    })
+                    .collect();
+                start.wait();
+                for i in 0..10 {
+                    let (s, io, want) = &cases[(i + t) % cases.len()];
+                    let err = reference::max_rel_error(&conv.run(&io.x, *s, None).unwrap(), want);
+                    assert!(err <= 1e-4, "thread {t} call {i} {s:?}: error {err:e}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(conv.cached_shapes().len() <= 2, "{:?}", conv.cached_shapes());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. NaN and Inf
 
@@ -712,7 +750,62 @@ fn nan_and_inf_propagate_like_the_reference() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 5. Property tests
+// 5. Timing
+
+fn has_timestamps(c: &Context) -> bool {
+    let has = c.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+    if !has {
+        eprintln!("skipped: {} lacks TIMESTAMP_QUERY", c.adapter_info().name);
+    }
+    has
+}
+
+/// An empty batch records no dispatch: `benchmark` times the empty call, `benchmark_kernels`
+/// lists no kernel (it divided by its zero dispatches).
+#[test]
+fn benchmark_kernels_on_an_empty_batch_is_empty() {
+    let _g = shared();
+    let d = base();
+    let conv = Tensors::new(&d, [1, 4, 7, 5], 3).conv(&d);
+    let empty = [0, 4, 7, 5];
+    let t = no_panic(|| conv.benchmark(empty, 3)).unwrap().unwrap();
+    assert!(t.wall_ms >= 0.0 && t.gpu_ms.is_none_or(|g| g >= 0.0), "{t:?}");
+    if has_timestamps(ctx()) {
+        assert_eq!(no_panic(|| conv.benchmark_kernels(empty, 3)).unwrap().unwrap(), vec![]);
+        assert_eq!(
+            conv.benchmark_kernels([1, 4, 7, 5], 3).unwrap().len(),
+            conv.plan([1, 4, 7, 5]).unwrap().pieces().len()
+        );
+    }
+}
+
+/// A call of more than 2048 dispatches needs more than one query set's 4096 timestamps: a
+/// batch of 2100 images of 256 bytes split one image per dispatch by a 512-byte binding limit.
+#[test]
+fn benchmark_kernels_times_more_than_2048_dispatches() {
+    let _g = shared();
+    let big = ctx().limits().max_buffer_size;
+    let c = common::limited_ctx(512, big, ctx().limits().max_compute_workgroups_per_dimension);
+    if !has_timestamps(&c) {
+        return;
+    }
+    let d = Conv2dDesc { algo: Some(Algo::Direct), ..Conv2dDesc::new(1, 1, 3, 1) };
+    let shape = [2100, 1, 8, 8];
+    let t = Tensors::new(&d, shape, 4);
+    let conv = t.conv_on(&c, &d).unwrap();
+    let plan = conv.plan(shape).unwrap();
+    let dispatches = plan.pieces().len() * plan.slices().len();
+    assert!(dispatches > 2048, "{plan}: {dispatches} dispatches");
+    let kernels = conv.benchmark_kernels(shape, 2).unwrap_or_else(|e| panic!("{plan}: {e}"));
+    assert_eq!(kernels.len(), dispatches);
+    assert!(kernels.iter().all(|(name, ms)| name.starts_with("direct") && ms.is_finite() && *ms >= 0.0));
+    // The call itself is still right on this context.
+    let err = reference::max_rel_error(&t.run(&conv, shape), &t.reference(&d, shape));
+    assert!(err <= 1e-4, "error {err:e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Property tests
 
 /// Common divisors of `c` and `k`.
 fn divisors(c: usize, k: usize) -> Vec<usize> {

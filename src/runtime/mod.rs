@@ -14,7 +14,7 @@ pub use timing::Timing;
 use crate::desc::{Conv2dDesc, DType, WeightFormat};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
-use resources::{storage, HostIo, IoKey, ShapeResources, Stamps, ENCODE_CACHE};
+use resources::{storage, HostIo, ShapeResources, Stamps};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use wgpu::util::DeviceExt;
@@ -40,21 +40,97 @@ impl Element for half::f16 {
     const DTYPE: DType = DType::F16;
 }
 
-/// A convolution with prepared weights. `Send + Sync`; per-shape resources are built on first
-/// use of a shape and reused after, so a repeated call allocates nothing and compiles nothing.
+/// Per-shape resources of the most recently used input shapes, least recently used out first:
+/// at most `max_shapes` of them and, beyond the most recently used one (kept whatever its
+/// size, so that a large shape used over and over is not rebuilt on every call), at most
+/// `max_bytes` of their buffers.
+struct ShapeCache {
+    /// Each shape with the clock of its last use.
+    map: HashMap<[usize; 4], (u64, Arc<ShapeResources>)>,
+    clock: u64,
+    max_shapes: usize,
+    max_bytes: u64,
+}
+
+impl Default for ShapeCache {
+    fn default() -> ShapeCache {
+        ShapeCache {
+            map: HashMap::new(),
+            clock: 0,
+            max_shapes: Conv2d::DEFAULT_CACHED_SHAPES,
+            max_bytes: Conv2d::DEFAULT_CACHED_SHAPE_BYTES,
+        }
+    }
+}
+
+impl ShapeCache {
+    fn get(&mut self, shape: &[usize; 4]) -> Option<Arc<ShapeResources>> {
+        self.clock += 1;
+        let entry = self.map.get_mut(shape)?;
+        entry.0 = self.clock;
+        Some(entry.1.clone())
+    }
+
+    /// Caches `res` as the most recently used shape; returns what that evicts.
+    fn insert(&mut self, shape: [usize; 4], res: Arc<ShapeResources>) -> Vec<Arc<ShapeResources>> {
+        self.clock += 1;
+        self.map.insert(shape, (self.clock, res));
+        self.trim()
+    }
+
+    /// Evicts least recently used shapes until the limits hold; returns them, to be dropped
+    /// outside the lock (a shape still in use elsewhere lives on until that call ends).
+    fn trim(&mut self) -> Vec<Arc<ShapeResources>> {
+        let mut evicted = Vec::new();
+        loop {
+            let bytes: u64 = self.map.values().map(|(_, r)| r.bytes()).sum();
+            let over = self.map.len() > self.max_shapes || (self.map.len() > 1 && bytes > self.max_bytes);
+            let oldest = self.map.iter().min_by_key(|(_, (t, _))| *t).map(|(k, _)| *k);
+            match oldest {
+                Some(k) if over => evicted.extend(self.map.remove(&k).map(|(_, r)| r)),
+                _ => return evicted,
+            }
+        }
+    }
+
+    /// The cached shapes, most recently used first.
+    fn shapes(&self) -> Vec<[usize; 4]> {
+        let mut v: Vec<_> = self.map.iter().map(|(k, (t, _))| (*t, *k)).collect();
+        v.sort_by_key(|e| std::cmp::Reverse(e.0));
+        v.into_iter().map(|(_, k)| k).collect()
+    }
+}
+
+/// A convolution with prepared weights. `Send + Sync`; per-shape resources (the plan's passes,
+/// uniforms, scratch and the blocking call's buffers) are built on first use of a shape and kept
+/// for the [`Conv2d::DEFAULT_CACHED_SHAPES`] most recently used shapes, within
+/// [`Conv2d::DEFAULT_CACHED_SHAPE_BYTES`] of buffers (see [`Conv2d::set_shape_cache_limit`]), so
+/// a repeated call on a cached shape allocates no buffer and compiles nothing (`encode` makes
+/// only its bind groups). A shape evicted from the cache is rebuilt when used again, without
+/// compiling: pipelines are the [`Context`]'s.
 pub struct Conv2d {
     ctx: Context,
     desc: Conv2dDesc,
     weights: wgpu::Buffer,
     bias: Option<wgpu::Buffer>,
-    /// Prepared weights per layout key (Winograd tile and layout, GEMM packing), each made once.
+    /// Prepared weights per layout key (Winograd tile and layout, GEMM packing, and the
+    /// output-channel slice), each made once. The key names no input shape (a slice depends on
+    /// the path and the limits only), so the map is bounded by the layouts the paths offer and
+    /// is not part of the shape cache.
     prepared: Mutex<HashMap<String, Arc<wgpu::Buffer>>>,
-    shapes: Mutex<HashMap<[usize; 4], Arc<ShapeResources>>>,
+    shapes: Mutex<ShapeCache>,
     /// The weights' largest magnitude, for the tensor cores' weight scale.
     weight_amax: f32,
 }
 
 impl Conv2d {
+    /// Input shapes whose resources a convolution keeps by default (see
+    /// [`Conv2d::set_shape_cache_limit`]).
+    pub const DEFAULT_CACHED_SHAPES: usize = 16;
+    /// Bytes of per-shape buffers a convolution keeps by default beyond its most recently used
+    /// shape (see [`Conv2d::set_shape_cache_limit`]).
+    pub const DEFAULT_CACHED_SHAPE_BYTES: u64 = 256 << 20;
+
     /// Uploads the weights (f32, laid out per `desc.weight_format`) and the bias, after checking
     /// everything about the descriptor that does not depend on a shape.
     pub fn new(ctx: &Context, desc: Conv2dDesc, weights: &[f32], bias: Option<&[f32]>) -> Result<Conv2d> {
@@ -149,14 +225,44 @@ impl Conv2d {
         Ok(self.plan(input)?.output)
     }
 
-    /// Per-shape resources, built once per input shape.
+    /// Bounds the per-shape cache: at most `shapes` input shapes and, beyond the most recently
+    /// used one (always kept while `shapes > 0`, whatever its size), at most `bytes` of their
+    /// buffers (uniforms, scratch, and the blocking call's upload, output and readback buffers;
+    /// not the weights, nor the prepared weights, which are per convolution). Shapes are evicted
+    /// least recently used first, at once if the cache is over the new limits. `shapes = 0`
+    /// caches nothing: every call builds its resources and drops them when it returns. Defaults:
+    /// [`Conv2d::DEFAULT_CACHED_SHAPES`] shapes, [`Conv2d::DEFAULT_CACHED_SHAPE_BYTES`] bytes.
+    pub fn set_shape_cache_limit(&self, shapes: usize, bytes: u64) {
+        let evicted = {
+            let mut cache = lock(&self.shapes);
+            (cache.max_shapes, cache.max_bytes) = (shapes, bytes);
+            cache.trim()
+        };
+        drop(evicted);
+    }
+
+    /// The per-shape cache's limits `(shapes, bytes)` (see [`Conv2d::set_shape_cache_limit`]).
+    pub fn shape_cache_limit(&self) -> (usize, u64) {
+        let cache = lock(&self.shapes);
+        (cache.max_shapes, cache.max_bytes)
+    }
+
+    /// The input shapes whose resources are cached now, most recently used first.
+    #[doc(hidden)]
+    pub fn cached_shapes(&self) -> Vec<[usize; 4]> {
+        lock(&self.shapes).shapes()
+    }
+
+    /// Per-shape resources: the cached ones, else built and cached (evicting the least recently
+    /// used shapes past the limits).
     fn resources(&self, input: [usize; 4]) -> Result<Arc<ShapeResources>> {
         if let Some(r) = lock(&self.shapes).get(&input) {
-            return Ok(r.clone());
+            return Ok(r);
         }
         let plan = self.plan(input)?;
         let res = Arc::new(self.build_resources(plan)?);
-        lock(&self.shapes).insert(input, res.clone());
+        let evicted = lock(&self.shapes).insert(input, res.clone());
+        drop(evicted);
         Ok(res)
     }
 
@@ -278,30 +384,18 @@ impl Conv2d {
         if res.passes.is_empty() {
             return Ok(());
         }
-        // Every call: the bind-group cache compares buffers by id, which a foreign buffer can
-        // share with one of ours.
+        // Before binding: our device would resolve a foreign buffer's id as one of its own.
         self.check_owned("input", input)?;
         self.check_owned("output", output)?;
         if let Some(r) = residual {
             self.check_owned("residual", r)?;
         }
-        let key: IoKey = (input.clone(), output.clone(), residual.cloned());
-        let cached = lock(&res.encoded).iter().find(|(k, _)| *k == key).map(|(_, g)| g.clone());
-        let groups = match cached {
-            Some(g) => g,
-            None => {
-                let g = Arc::new(
-                    self.ctx
-                        .scoped("binding buffers", || self.bind_groups(&res, input, output, residual))??,
-                );
-                let mut cache = lock(&res.encoded);
-                if cache.len() == ENCODE_CACHE {
-                    cache.remove(0);
-                }
-                cache.push((key, g.clone()));
-                g
-            }
-        };
+        // Made for this call and dropped after recording (the encoder keeps what it needs): a
+        // bind group holds its buffers alive, so a cached one would keep the caller's buffers
+        // past their use. Creating them costs a few µs per pass (next to the ownership checks
+        // above, which every call pays anyway).
+        let groups =
+            self.ctx.scoped("binding buffers", || self.bind_groups(&res, input, output, residual))??;
         self.record(encoder, &res, &groups, Stamps::None);
         Ok(())
     }
@@ -373,9 +467,16 @@ impl Conv2d {
             let bind_groups = self
                 .ctx
                 .scoped("binding buffers", || self.bind_groups(&res, &input, &output, residual.as_ref()))??;
-            *guard = Some(HostIo { input, output, residual, readback, bind_groups });
+            let io = HostIo { input, output, residual, readback, bind_groups };
+            res.add_bytes(io.bytes());
+            *guard = Some(io);
+            drop(guard);
+            // The shape grew: the cache may be over its byte limit now.
+            let evicted = lock(&self.shapes).trim();
+            drop(evicted);
+        } else {
+            drop(guard);
         }
-        drop(guard);
         Ok(res)
     }
 }

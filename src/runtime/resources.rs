@@ -1,6 +1,6 @@
 //! A recipe made real: pipelines, the uniform buffer, scratch buffers, the prepared weights,
-//! bind groups over the caller's buffers, and recording into an encoder. The same for every
-//! algorithm.
+//! bind groups over the caller's buffers, and recording into an encoder (timestamped through
+//! [`Queries`] where timed). The same for every algorithm.
 
 use super::{lock, Context, Conv2d};
 use crate::algo::{PassSpec, Recipe, Slot};
@@ -9,6 +9,7 @@ use crate::desc::{Conv2dDesc, WeightFormat};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
 use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
 
@@ -39,13 +40,20 @@ pub(super) struct ShapeResources {
     cleared: Vec<usize>,
     /// Buffers and bind groups of the blocking API, made on its first call for this shape.
     pub host: Mutex<Option<HostIo>>,
-    /// Bind groups of recent `encode` calls, keyed by the caller's buffers, so a layer encoded
-    /// again on the same buffers creates nothing. Holds at most `ENCODE_CACHE` buffer sets alive.
-    pub encoded: Mutex<Vec<(IoKey, Arc<Vec<wgpu::BindGroup>>)>>,
+    /// Bytes of the buffers above that belong to this shape alone (not the prepared weights),
+    /// for the shape cache's byte limit.
+    bytes: AtomicU64,
 }
 
-pub(super) type IoKey = (wgpu::Buffer, wgpu::Buffer, Option<wgpu::Buffer>);
-pub(super) const ENCODE_CACHE: usize = 8;
+impl ShapeResources {
+    /// Bytes of this shape's own buffers (uniforms, scratch, the blocking API's buffers once made).
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+    pub fn add_bytes(&self, bytes: u64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
 
 /// The blocking API's buffers for one shape.
 pub(super) struct HostIo {
@@ -56,14 +64,35 @@ pub(super) struct HostIo {
     pub bind_groups: Vec<wgpu::BindGroup>,
 }
 
+impl HostIo {
+    pub fn bytes(&self) -> u64 {
+        let residual = self.residual.as_ref().map_or(0, wgpu::Buffer::size);
+        self.input.size() + self.output.size() + residual + self.readback.size()
+    }
+}
+
+/// Timestamp queries numbered across query sets of [`wgpu::QUERY_SET_MAX_QUERIES`] each (the
+/// last may be shorter): query `g` is query `g % MAX` of set `g / MAX`. A pair of queries at an
+/// even `g` never straddles two sets, MAX being even.
+#[derive(Clone, Copy)]
+pub(super) struct Queries<'a>(pub &'a [wgpu::QuerySet]);
+
+impl<'a> Queries<'a> {
+    /// The set and index of query `g`.
+    pub fn at(self, g: u32) -> (&'a wgpu::QuerySet, u32) {
+        let max = wgpu::QUERY_SET_MAX_QUERIES;
+        (&self.0[(g / max) as usize], g % max)
+    }
+}
+
 /// Where a recorded call writes timestamps.
 #[derive(Clone, Copy)]
 pub(super) enum Stamps<'a> {
     None,
-    /// Around the whole call, at this query index and the next.
-    Call(&'a wgpu::QuerySet, u32),
-    /// Around each dispatch, from this query index on.
-    EachPass(&'a wgpu::QuerySet, u32),
+    /// Around the whole call, at this (even) query and the next.
+    Call(Queries<'a>, u32),
+    /// Around each dispatch, two queries each, from this (even) query on.
+    EachPass(Queries<'a>, u32),
 }
 
 /// A STORAGE buffer of at least `bytes` (rounded up to 4, at least 4).
@@ -195,10 +224,12 @@ impl Conv2d {
                     };
                     storage(&self.ctx, label, bytes, extra)
                 })
-                .collect();
+                .collect::<Vec<_>>();
             (uniforms, scratch)
         })?;
+        let bytes = uniforms.size() + scratch.iter().map(wgpu::Buffer::size).sum::<u64>();
         Ok(ShapeResources {
+            bytes: AtomicU64::new(bytes),
             plan,
             passes,
             uniforms,
@@ -207,7 +238,6 @@ impl Conv2d {
             scratch,
             cleared: recipe.cleared.clone(),
             host: Mutex::default(),
-            encoded: Mutex::default(),
         })
     }
 
@@ -312,11 +342,14 @@ impl Conv2d {
         groups: &[wgpu::BindGroup],
         stamps: Stamps<'_>,
     ) {
-        let writes = |query_set, index: u32| wgpu::ComputePassTimestampWrites {
-            query_set,
-            beginning_of_pass_write_index: Some(index),
-            end_of_pass_write_index: Some(index + 1),
-        };
+        fn writes(queries: Queries<'_>, g: u32) -> wgpu::ComputePassTimestampWrites<'_> {
+            let (query_set, index) = queries.at(g);
+            wgpu::ComputePassTimestampWrites {
+                query_set,
+                beginning_of_pass_write_index: Some(index),
+                end_of_pass_write_index: Some(index + 1),
+            }
+        }
         let one = |encoder: &mut wgpu::CommandEncoder, timestamp_writes, range: std::ops::Range<usize>| {
             let mut pass = encoder
                 .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("conv2d"), timestamp_writes });

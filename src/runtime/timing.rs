@@ -1,7 +1,7 @@
 //! Timing a convolution: GPU timestamps around the call or each dispatch, and the wall time
 //! of synchronous calls next to the empty-submit floor.
 
-use super::resources::{ShapeResources, Stamps};
+use super::resources::{Queries, ShapeResources, Stamps};
 use super::{lock, median, read_back, Conv2d};
 use crate::desc::DType;
 use crate::error::{Error, Result};
@@ -20,8 +20,8 @@ impl Conv2d {
         // 630 MHz measured on the H200 in a 50-call loop of a 0.05 ms layer), so timestamps taken
         // after it measured the lowered clock.
         let gpu_ms = if self.ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
-            let call = |q: &wgpu::QuerySet, i: u32| call(Stamps::Call(q, i));
-            Some(gpu_ms(&self.ctx, &call, 1, iterations)?[0])
+            let call = |q: Queries<'_>, g: u32| call(Stamps::Call(q, g));
+            Some(gpu_spans_ms(&self.ctx, &call, 1, iterations)?[0])
         } else {
             None
         };
@@ -51,6 +51,9 @@ impl Conv2d {
 
     /// Median GPU time of each dispatch of a call on `shape`, each recorded in its own
     /// timestamped compute pass, as (kernel name, ms) in dispatch order. Needs TIMESTAMP_QUERY.
+    /// An empty batch has no dispatches and gives an empty list (as [`Conv2d::benchmark`] times
+    /// its empty call). Any number of dispatches is timed, over as many query sets as that takes;
+    /// past 2048 dispatches (4096 queries) each call is timed once, not `iterations` times.
     pub fn benchmark_kernels(&self, shape: [usize; 4], iterations: usize) -> Result<Vec<(String, f64)>> {
         if !self.ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Err(Error::Unsupported(format!(
@@ -60,8 +63,11 @@ impl Conv2d {
         }
         let (res, call) = self.bench_setup(shape)?;
         let passes = res.passes.len();
-        let call = |q: &wgpu::QuerySet, i: u32| call(Stamps::EachPass(q, i));
-        let ms = gpu_ms(&self.ctx, &call, passes, iterations.max(1))?;
+        if passes == 0 {
+            return Ok(Vec::new());
+        }
+        let call = |q: Queries<'_>, g: u32| call(Stamps::EachPass(q, g));
+        let ms = gpu_spans_ms(&self.ctx, &call, passes, iterations.max(1))?;
         Ok(res.passes.iter().map(|p| p.kernel.clone()).zip(ms).collect())
     }
 
@@ -105,24 +111,64 @@ impl Conv2d {
     }
 }
 
-/// Median durations over `iterations` calls of the `spans` timestamp pairs each call writes.
+/// Median durations over `iterations` calls of the `spans` timestamp pairs each call writes,
+/// for a `call` that writes them into one query set from the index it is given (needs
+/// `2 · spans` ≤ [`wgpu::QUERY_SET_MAX_QUERIES`]).
 pub(super) fn gpu_ms(
     ctx: &super::Context,
     call: &dyn Fn(&wgpu::QuerySet, u32) -> wgpu::CommandEncoder,
     spans: usize,
     iterations: usize,
 ) -> Result<Vec<f64>> {
-    // A query set holds at most 4096 queries.
-    let iterations = iterations.min(2048 / spans).max(1);
-    let per_call = 2 * spans as u32;
-    let count = per_call * iterations as u32;
-    let (queries, resolve, readback) = ctx.scoped("creating timestamp queries", || {
-        let queries = ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
-            label: Some("timestamps"),
-            ty: wgpu::QueryType::Timestamp,
-            count,
-        });
-        let bytes = count as u64 * 8;
+    if 2 * spans as u64 > wgpu::QUERY_SET_MAX_QUERIES as u64 {
+        return Err(Error::TooLarge(format!(
+            "{spans} timestamp pairs do not fit one query set of {} queries",
+            wgpu::QUERY_SET_MAX_QUERIES
+        )));
+    }
+    // Each call's queries lie in one set (`gpu_spans_ms` packs calls into the first set).
+    gpu_spans_ms(
+        ctx,
+        &|q, g| {
+            let (set, index) = q.at(g);
+            call(set, index)
+        },
+        spans,
+        iterations,
+    )
+}
+
+/// Median durations over `iterations` calls of the `spans` timestamp pairs each call writes:
+/// `call(queries, g)` writes pair `s` at queries `g + 2s` and `g + 2s + 1` (see [`Queries`]).
+/// The queries of all calls together are kept to one query set of
+/// [`wgpu::QUERY_SET_MAX_QUERIES`] (fewer iterations where more would not fit) unless one call
+/// alone needs more, which is then timed once over as many sets as it takes. No spans, no
+/// durations.
+pub(super) fn gpu_spans_ms(
+    ctx: &super::Context,
+    call: &dyn Fn(Queries<'_>, u32) -> wgpu::CommandEncoder,
+    spans: usize,
+    iterations: usize,
+) -> Result<Vec<f64>> {
+    if spans == 0 {
+        return Ok(Vec::new());
+    }
+    let max = wgpu::QUERY_SET_MAX_QUERIES;
+    let too_many = || Error::TooLarge(format!("{spans} timestamp pairs per call exceed u32 queries"));
+    let per_call = u32::try_from(spans).ok().and_then(|s| s.checked_mul(2)).ok_or_else(too_many)?;
+    let iterations = iterations.min((max / per_call) as usize).max(1) as u32;
+    let count = per_call.checked_mul(iterations).ok_or_else(too_many)?;
+    let (sets, resolve, readback) = ctx.scoped("creating timestamp queries", || {
+        let sets: Vec<_> = (0..count.div_ceil(max))
+            .map(|s| {
+                ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: (count - s * max).min(max),
+                })
+            })
+            .collect();
+        let bytes = count as u64 * wgpu::QUERY_SIZE as u64;
         let resolve = ctx.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("timestamp resolve"),
             size: bytes,
@@ -135,14 +181,18 @@ pub(super) fn gpu_ms(
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        (queries, resolve, readback)
+        (sets, resolve, readback)
     })?;
     ctx.scoped("timing", || {
-        for i in 0..iterations as u32 {
-            ctx.queue().submit([call(&queries, i * per_call).finish()]);
+        for i in 0..iterations {
+            ctx.queue().submit([call(Queries(&sets), i * per_call).finish()]);
         }
         let mut enc = ctx.device().create_command_encoder(&Default::default());
-        enc.resolve_query_set(&queries, 0..count, &resolve, 0);
+        // Set `s` lands at query `s · max` of the buffer: offsets of 32 KiB, aligned for resolves.
+        for (s, set) in (0u32..).zip(&sets) {
+            let offset = (s * max) as u64 * wgpu::QUERY_SIZE as u64;
+            enc.resolve_query_set(set, 0..(count - s * max).min(max), &resolve, offset);
+        }
         enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, None);
         ctx.queue().submit([enc.finish()]);
     })?;
@@ -153,6 +203,7 @@ pub(super) fn gpu_ms(
         let t = &ticks[call * per_call as usize + 2 * span..];
         t[1].saturating_sub(t[0]) as f64 * period / 1e6
     };
+    let iterations = iterations as usize;
     Ok((0..spans).map(|s| median(&mut (0..iterations).map(|c| span_ms(c, s)).collect::<Vec<_>>())).collect())
 }
 
