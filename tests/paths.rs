@@ -400,7 +400,7 @@ fn caller_buffers_chain_three_convs_in_one_encoder() {
         .map(|(c, s)| common::tolerance(c, *s))
         .sum::<f64>();
     assert!(err <= tol, "chain on {shape:?}: max relative error {err:.3e} > {tol:e}");
-    // Encoding again on the same buffers (cached bind groups) gives the same bits.
+    // Encoding again on the same buffers gives the same bits.
     assert!(bits(&common::encode_and_read(record, &y4)) == bits(&got), "second encode differs");
     // An empty batch records nothing and leaves the output alone.
     let untouched =
