@@ -58,7 +58,9 @@ fn generated_wgsl_matches_the_snapshots() {
     let mut failures = Vec::new();
     for name in KERNELS {
         let Some(kernel) = kernels.iter().find(|k| k.name == name) else {
-            failures.push(format!("{name}: no such kernel in all_kernels() or tensor_kernels() (renamed? update KERNELS)"));
+            failures.push(format!(
+                "{name}: no such kernel in all_kernels() or tensor_kernels() (renamed? update KERNELS)"
+            ));
             continue;
         };
         let path = snapshot(name);
