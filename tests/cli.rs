@@ -1,41 +1,15 @@
 //! The `wino` binary as a user meets it: right answers on `.npy` files, and for every bad input
 //! one `wino: error:` line, a non-zero exit and no output file left behind.
 
-use npyz::WriterBuilder;
-use std::path::{Path, PathBuf};
+#[path = "common/cli.rs"]
+mod cli_common;
+
+use cli_common::{values, wino, write_f16, write_f32};
+use std::path::Path;
 use std::process::Command;
 
-/// `cargo test` builds the examples next to the test binaries.
-fn wino() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("examples").join(if cfg!(windows) { "wino.exe" } else { "wino" });
-    assert!(bin.exists(), "{} missing: run through `cargo test`, which builds the examples", bin.display());
-    bin
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wino-cli-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write_f32(path: &Path, shape: &[u64], data: &[f32]) {
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(std::io::BufWriter::new(std::fs::File::create(path).unwrap()))
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().copied()).unwrap();
-    w.finish().unwrap();
-}
-
-fn values(len: usize, seed: u32) -> Vec<f32> {
-    (0..len)
-        .map(|i| ((i as u32).wrapping_mul(2654435761) ^ seed) % 1000)
-        .map(|v| v as f32 / 500.0 - 1.0)
-        .collect()
+fn scratch(test: &str) -> std::path::PathBuf {
+    cli_common::scratch("wino-cli", test)
 }
 
 /// Runs wino; returns (exit code, stdout, stderr).
@@ -209,17 +183,6 @@ fn bad_inputs_give_one_line_and_no_output() {
             .ends_with(".tmp")));
     }
     std::fs::remove_dir_all(dir).ok();
-}
-
-fn write_f16(path: &Path, shape: &[u64], data: &[f32]) {
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(std::io::BufWriter::new(std::fs::File::create(path).unwrap()))
-        .begin_nd()
-        .unwrap();
-    w.extend(data.iter().map(|&v| half::f16::from_f32(v))).unwrap();
-    w.finish().unwrap();
 }
 
 /// The lines of stderr that are not Mesa's XDG_RUNTIME_DIR notice.

@@ -3,49 +3,15 @@
 //! kept; f32 data beyond float16's range refused for `--dtype f16`; empty batches; and
 //! WGPU_BACKEND / WGPU_POWER_PREF values that name nothing wgpu knows.
 
-use npyz::WriterBuilder;
-use std::path::{Path, PathBuf};
+#[path = "common/cli.rs"]
+mod cli_common;
+
+use cli_common::{values, wino, write_f16, write_f32};
+use std::path::Path;
 use std::process::Command;
 
-/// `cargo test` builds the examples next to the test binaries.
-fn wino() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("examples").join(if cfg!(windows) { "wino.exe" } else { "wino" });
-    assert!(bin.exists(), "{} missing: run through `cargo test`, which builds the examples", bin.display());
-    bin
-}
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("wino-cli-outputs-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn write_npy<T: npyz::AutoSerialize>(path: &Path, shape: &[u64], data: impl Iterator<Item = T>) {
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(std::io::BufWriter::new(std::fs::File::create(path).unwrap()))
-        .begin_nd()
-        .unwrap();
-    w.extend(data).unwrap();
-    w.finish().unwrap();
-}
-
-fn write_f32(path: &Path, shape: &[u64], data: &[f32]) {
-    write_npy(path, shape, data.iter().copied());
-}
-
-fn write_f16(path: &Path, shape: &[u64], data: &[f32]) {
-    write_npy(path, shape, data.iter().map(|&v| half::f16::from_f32(v)));
-}
-
-fn values(len: usize, seed: u32) -> Vec<f32> {
-    (0..len)
-        .map(|i| ((i as u32).wrapping_mul(2654435761) ^ seed) % 1000)
-        .map(|v| v as f32 / 500.0 - 1.0)
-        .collect()
+fn scratch(test: &str) -> std::path::PathBuf {
+    cli_common::scratch("wino-cli-outputs", test)
 }
 
 struct Out {
