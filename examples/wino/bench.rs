@@ -119,6 +119,10 @@ pub struct Record {
     pub requested_algo: String,
     /// The layout asked for (`auto` or a fixed one).
     pub layout: String,
+    /// The layout that ran (Winograd only).
+    pub resolved_layout: Option<String>,
+    /// The tile asked for (the seed experiment forces F(4,3)), if any.
+    pub requested_tile: Option<usize>,
     pub tile: Option<usize>,
     /// Winograd only: `fused kernel` or the product block.
     pub product: Option<String>,
@@ -161,12 +165,17 @@ impl Record {
     pub fn suite(&self) -> &str {
         self.name.split('_').next().unwrap_or("")
     }
-    /// The variant asked for: `winograd r_16_6_6`, `direct`, `auto`.
+    /// The variant asked for: `winograd r_16_6_6`, `winograd r_16_6_6 tile 4`, `direct`,
+    /// `auto`: records of one variant, and only they, add up to its total.
     fn variant(&self) -> String {
-        match self.layout.as_str() {
+        let mut v = match self.layout.as_str() {
             "auto" => self.requested_algo.clone(),
             layout => format!("{} {layout}", self.requested_algo),
+        };
+        if let Some(m) = self.requested_tile {
+            v += &format!(" tile {m}");
         }
+        v
     }
 }
 
@@ -437,6 +446,8 @@ fn bench_one(
         algo: glue::algo_name(&plan),
         requested_algo: Auto(algo).to_string(),
         layout: Auto(layout).to_string(),
+        resolved_layout: parts.as_ref().map(|p| p.1.to_string()),
+        requested_tile: tile,
         tile: parts.as_ref().map(|p| p.0),
         product: glue::plan_product(&plan),
         dtype: a.dtype.to_string(),
@@ -457,7 +468,7 @@ fn bench_one(
 
 fn print_header() {
     println!(
-        "{:<44} {:<9} {:<20} {:>4} {:<20} {:>5} {:>10} {:>10} {:>10} {:>8} {:>8}",
+        "{:<44} {:<16} {:<20} {:>4} {:<22} {:>5} {:>10} {:>10} {:>10} {:>8} {:>8}",
         "shape",
         "algo",
         "layout",
@@ -492,7 +503,7 @@ fn print_row(r: &Record, resolved: Option<TileLayout>) {
     let tile = r.tile.map_or("-".to_string(), |m| m.to_string());
     let product = r.product.as_deref().unwrap_or("-").replace("product block ", "");
     println!(
-        "{:<44} {:<9} {:<20} {:>4} {:<20} {:>5} {:>10} {:>10.4} {:>10.3} {:>8.4} {:>8.1}",
+        "{:<44} {:<16} {:<20} {:>4} {:<22} {:>5} {:>10} {:>10.4} {:>10.3} {:>8.4} {:>8.1}",
         r.name,
         algo,
         layout,
@@ -506,7 +517,7 @@ fn print_row(r: &Record, resolved: Option<TileLayout>) {
         r.gbps
     );
     for k in r.kernels.iter().flatten() {
-        println!("{:<44}   {:<60} {:>10.4}", "", k.kernel, k.gpu_ms);
+        println!("{:<44}   {:<69} {:>10.4}", "", k.kernel, k.gpu_ms);
     }
 }
 
