@@ -6,6 +6,7 @@ use crate::algo;
 use crate::desc::{Algo, Conv2dDesc, Precision, Product};
 use crate::error::{Error, Result};
 use crate::plan::{Path, Plan, TensorCaps, Tuned, WinogradKernels};
+use crate::staging;
 use wgpu::{DeviceType, Limits};
 
 /// Below this many channel pairs (C/G · K/G), a convolution's products are too small for a
@@ -218,6 +219,21 @@ pub(crate) fn plan(
             }
         }
     }
+    // One image over a binding: plan the widest band as a convolution of its own, which the
+    // runtime runs on staged copies of each band's rows (see `staging`).
+    if staging::needed(desc, input, output, limits) {
+        let rows = staging::band_rows(desc, input, output, limits)?;
+        let band = staging::band_desc(desc);
+        let band_input = [1, c, staging::input_rows(desc, rows), w];
+        let band_output = band.output_shape(band_input)?;
+        if staging::needed(&band, band_input, band_output, limits) {
+            return Err(Error::TooLarge(format!(
+                "a staged band {band_input:?} exceeds a binding (an internal error)"
+            )));
+        }
+        let band_plan = plan(&band, band_input, limits, device, tensor, tuned)?;
+        return Ok(Plan { input, output, staged_rows: Some(rows), ..band_plan });
+    }
     let algo = desc.algo.unwrap_or_else(|| choose(desc));
     let (on_tensor, precision_note) = match tensor_precision(desc, algo, tensor, (input, output), device) {
         Ok(p) => (p, None),
@@ -274,6 +290,7 @@ pub(crate) fn plan(
         band_cols,
         channel_slice,
         precision_note,
+        staged_rows: None,
     };
     // Every size the kernels will see must fit their 32-bit fields: refuse at planning, not
     // later at the first call.

@@ -37,6 +37,7 @@ pub mod lowering;
 mod plan;
 pub mod reference;
 mod runtime;
+mod staging;
 pub mod suites;
 pub mod tune;
 mod tuned;

@@ -325,6 +325,11 @@ pub struct Plan {
     /// Why the requested precision did not run as asked (`high` on an adapter without
     /// cooperative matrices runs `highest`, as PyTorch runs f32 without TF32), if it did not.
     pub precision_note: Option<String>,
+    /// Output rows per staged band, where one image's input or output exceeds a binding: each
+    /// band's input rows (halo and padding included) are copied into a binding-sized buffer and
+    /// run as a convolution of their own, whose output rows are copied back. The other fields
+    /// but `input` and `output` then describe the widest band's convolution.
+    pub staged_rows: Option<usize>,
 }
 
 /// `winograd F(4×4,3×3) layout r_16_6_6, product block 64x64x16/8x4; chunk 2 images, 1 pass`.
@@ -332,6 +337,20 @@ impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         let unit = if matches!(self.path, Path::Winograd { .. }) { "tile row" } else { "output row" };
+        if let Some(rows) = self.staged_rows {
+            let bands = self.output[2].div_ceil(rows.max(1));
+            write!(f, "{}; 1 image at a time in {bands} staged band", self.path)?;
+            write!(
+                f,
+                "{} of {}, each copied through binding-sized buffers",
+                if bands == 1 { "" } else { "s" },
+                plural(rows, "output row")
+            )?;
+            return match &self.precision_note {
+                Some(note) => write!(f, "; {note}"),
+                None => Ok(()),
+            };
+        }
         let split = if self.band_cols < self.output[3] {
             format!(
                 "1 image at a time in bands of {}, each in segments of {}",

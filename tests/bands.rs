@@ -144,3 +144,101 @@ fn a_row_past_the_grid_runs_in_segments() {
         assert!(err <= tolerance(d.dtype, &plan), "{err:.2e} ({plan})");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Staged bands: one image larger than a binding (issue 18, #7)
+
+/// A context whose bindings hold `bytes`.
+fn binding(bytes: u64) -> Context {
+    context(|l| l.max_storage_buffer_binding_size = bytes)
+}
+
+/// Runs `d` on `shape`: the plan must stage bands and the result be within tolerance.
+fn check_staged(ctx: &Context, d: &Conv2dDesc, shape: [usize; 4], seed: u64) {
+    let (plan, err) = verify(ctx, d, shape, seed).unwrap_or_else(|e| panic!("{d:?} on {shape:?}: {e}"));
+    let tol = tolerance(d.dtype, &plan);
+    eprintln!("{:?} {shape:?}: {plan}, error {err:.1e}", d.algo);
+    assert!(plan.staged_rows.is_some() && plan.to_string().contains("staged band"), "{shape:?}: {plan}");
+    assert!(err <= tol, "{d:?} on {shape:?}: error {err:.2e} > {tol:.0e} ({plan})");
+}
+
+#[test]
+fn one_image_past_a_binding_runs_in_staged_bands_on_every_path() {
+    // 64 KiB bindings; every image below is larger (6 × 45 × 62 × 4 bytes = 66960).
+    let ctx = binding(64 << 10);
+    for (i, m) in [2, 4].into_iter().enumerate() {
+        let d = Conv2dDesc { tile: Some(m), ..desc(Algo::Winograd, 6, 10, [3, 3], 1) };
+        check_staged(&ctx, &d, [2, 6, 45, 62], 100 + i as u64);
+    }
+    check_staged(&ctx, &desc(Algo::Gemm, 6, 10, [3, 3], 1), [2, 6, 45, 62], 102);
+    check_staged(&ctx, &desc(Algo::Gemm, 6, 10, [3, 3], 2), [1, 6, 61, 70], 103);
+    check_staged(&ctx, &desc(Algo::Direct, 6, 10, [1, 3], 1), [2, 6, 45, 62], 104);
+    check_staged(&ctx, &desc(Algo::Depthwise, 12, 12, [3, 3], 2), [2, 12, 40, 37], 105);
+    // Auto, and an output (not the input) past the binding: 2 → 24 channels.
+    let auto = Conv2dDesc { algo: None, ..desc(Algo::Gemm, 2, 24, [3, 3], 1) };
+    check_staged(&ctx, &auto, [1, 2, 30, 25], 106);
+}
+
+#[test]
+fn staged_bands_hold_every_padding_mode_dilation_nhwc_and_f16() {
+    let ctx = binding(64 << 10);
+    for (i, mode) in [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular]
+        .into_iter()
+        .enumerate()
+    {
+        let d = Conv2dDesc {
+            algo: None,
+            padding_mode: mode,
+            padding: Padding { top: 3, bottom: 1, left: 2, right: 0 },
+            dilation: [2, 1],
+            ..desc(Algo::Gemm, 6, 8, [3, 3], 1)
+        };
+        check_staged(&ctx, &d, [2, 6, 47, 60], 110 + i as u64);
+    }
+    let nhwc = Conv2dDesc { data_format: DataFormat::Nhwc, ..desc(Algo::Gemm, 6, 8, [3, 3], 2) };
+    check_staged(&ctx, &nhwc, [2, 6, 45, 62], 115);
+    let f16 =
+        Conv2dDesc { dtype: wgpu_winograd::DType::F16, algo: None, ..desc(Algo::Gemm, 12, 8, [3, 3], 1) };
+    check_staged(&ctx, &f16, [1, 12, 45, 62], 116);
+    // Buffer copies move 4-byte words: f16 rows of an odd width cannot be staged.
+    match verify(&ctx, &f16, [1, 12, 45, 61], 117) {
+        Err(wgpu_winograd::Error::TooLarge(m)) => assert!(m.contains("4-byte"), "{m}"),
+        other => panic!("{:?}", other.map(|p| p.0.to_string())),
+    }
+}
+
+#[test]
+fn encode_stages_bands_in_the_callers_encoder() {
+    use common::{read, tensor, Tensors};
+    let ctx = binding(64 << 10);
+    let d = desc(Algo::Gemm, 6, 10, [3, 3], 1);
+    let shape = [2, 6, 45, 62];
+    let t = Tensors::new(&d, shape, 120);
+    let conv = t.conv_on(&ctx, &d).unwrap();
+    let out_len: usize = conv.output_shape(shape).unwrap().iter().product();
+    let (x, y, r) = (
+        tensor(&ctx, t.x.len(), Some(&t.x)),
+        tensor(&ctx, out_len, None),
+        tensor(&ctx, out_len, t.r.as_deref()),
+    );
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    conv.encode(&mut enc, shape, &x, &y, Some(&r)).unwrap();
+    ctx.queue().submit([enc.finish()]);
+    let got = read(&ctx, &y, out_len);
+    assert_eq!(common::bits(&got), common::bits(&t.run(&conv, shape)), "encode and run differ");
+    // A caller buffer the copies cannot read is refused, naming the usage.
+    let bare = common::buffer(&ctx, 4 * t.x.len() as u64, wgpu::BufferUsages::STORAGE);
+    let mut enc = ctx.device().create_command_encoder(&Default::default());
+    match conv.encode(&mut enc, shape, &bare, &y, Some(&r)) {
+        Err(wgpu_winograd::Error::InvalidBuffer(m)) => assert!(m.contains("COPY_SRC"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_4k_frame_at_32_channels_runs_on_a_128_mib_binding() {
+    // Issue 18: [1, 32, 1080, 1920] f32 (265 MB) was refused on lavapipe's 128 MiB bindings.
+    let ctx = binding(128 << 20);
+    let d = Conv2dDesc { algo: None, ..Conv2dDesc::new(32, 4, 3, 1) };
+    check_staged(&ctx, &d, [1, 32, 1080, 1920], 130);
+}

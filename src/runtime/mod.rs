@@ -5,6 +5,7 @@
 mod context;
 mod matmul;
 mod resources;
+mod staged;
 mod timing;
 
 pub use context::{enumerate_adapters, Context, ContextOptions};
@@ -117,7 +118,7 @@ pub struct Conv2d {
     /// output-channel slice), each made once. The key names no input shape (a slice depends on
     /// the path and the limits only), so the map is bounded by the layouts the paths offer and
     /// is not part of the shape cache.
-    prepared: Mutex<HashMap<String, Arc<wgpu::Buffer>>>,
+    prepared: Arc<Mutex<HashMap<String, Arc<wgpu::Buffer>>>>,
     shapes: Mutex<ShapeCache>,
     /// The weights' largest magnitude, for the tensor cores' weight scale.
     weight_amax: f32,
@@ -186,10 +187,24 @@ impl Conv2d {
             desc,
             weights,
             bias,
-            prepared: Mutex::default(),
+            prepared: Arc::default(),
             shapes: Mutex::default(),
             weight_amax,
         })
+    }
+
+    /// The same convolution under another descriptor that reads the weights alike (a staged
+    /// band's, with its padding rows staged): weights, bias and prepared weights are shared.
+    fn band_conv(&self, desc: Conv2dDesc) -> Conv2d {
+        Conv2d {
+            ctx: self.ctx.clone(),
+            desc,
+            weights: self.weights.clone(),
+            bias: self.bias.clone(),
+            prepared: self.prepared.clone(),
+            shapes: Mutex::default(),
+            weight_amax: self.weight_amax,
+        }
     }
 
     /// The descriptor this convolution was built from.
@@ -381,8 +396,23 @@ impl Conv2d {
     ) -> Result<()> {
         let res = self.resources(shape)?;
         self.check_io(&res.plan, input, output, residual)?;
-        if res.passes.is_empty() {
+        if res.records_nothing() {
             return Ok(());
+        }
+        if res.is_staged() {
+            // Staged bands move rows by buffer copies (see `crate::staging`).
+            let copies = [("input", Some(input), wgpu::BufferUsages::COPY_SRC)]
+                .into_iter()
+                .chain([("output", Some(output), wgpu::BufferUsages::COPY_DST)])
+                .chain([("residual", residual, wgpu::BufferUsages::COPY_SRC)]);
+            for (what, buffer, usage) in copies {
+                if buffer.is_some_and(|b| !b.usage().contains(usage)) {
+                    return Err(Error::InvalidBuffer(format!(
+                        "one image of shape {shape:?} exceeds a binding and runs in bands staged by \
+                         buffer copies: the {what} buffer needs BufferUsages::{usage:?}"
+                    )));
+                }
+            }
         }
         // Before binding: our device would resolve a foreign buffer's id as one of its own.
         self.check_owned("input", input)?;
@@ -394,9 +424,9 @@ impl Conv2d {
         // bind group holds its buffers alive, so a cached one would keep the caller's buffers
         // past their use. Creating them costs a few µs per pass (next to the ownership checks
         // above, which every call pays anyway).
-        let groups =
+        let bound =
             self.ctx.scoped("binding buffers", || self.bind_groups(&res, input, output, residual))??;
-        self.record(encoder, &res, &groups, Stamps::None);
+        self.record(encoder, &res, &bound, Stamps::None);
         Ok(())
     }
 
@@ -429,7 +459,7 @@ impl Conv2d {
                 self.ctx.queue().write_buffer(buf, 0, &padded_bytes(r));
             }
             let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-            self.record(&mut enc, &res, &io.bind_groups, Stamps::None);
+            self.record(&mut enc, &res, &io.bound, Stamps::None);
             enc.copy_buffer_to_buffer(&io.output, 0, &io.readback, 0, out_bytes);
             self.ctx.queue().submit([enc.finish()]);
         })?;
@@ -464,10 +494,10 @@ impl Conv2d {
                 (input, output, residual, readback)
             })?;
             let (input, output, residual, readback) = made;
-            let bind_groups = self
+            let bound = self
                 .ctx
                 .scoped("binding buffers", || self.bind_groups(&res, &input, &output, residual.as_ref()))??;
-            let io = HostIo { input, output, residual, readback, bind_groups };
+            let io = HostIo { input, output, residual, readback, bound };
             res.add_bytes(io.bytes());
             *guard = Some(io);
             drop(guard);

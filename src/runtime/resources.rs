@@ -2,6 +2,7 @@
 //! bind groups over the caller's buffers, and recording into an encoder (timestamped through
 //! [`Queries`] where timed). The same for every algorithm.
 
+use super::staged::Staged;
 use super::{lock, Context, Conv2d};
 use crate::algo::{PassSpec, Recipe, Slot};
 use crate::codegen::uniform::MAX_PARAMS;
@@ -31,7 +32,8 @@ pub(super) struct Pass {
 pub(super) struct ShapeResources {
     pub plan: Plan,
     pub passes: Vec<Pass>,
-    uniforms: wgpu::Buffer,
+    /// The passes' parameter slots (none for a staged plan, whose bands have their own).
+    uniforms: Option<wgpu::Buffer>,
     slot_size: u64,
     /// Prepared weights per output-channel slice, where the path prepares them.
     prepared: Vec<Arc<wgpu::Buffer>>,
@@ -43,6 +45,9 @@ pub(super) struct ShapeResources {
     /// Bytes of the buffers above that belong to this shape alone (not the prepared weights),
     /// for the shape cache's byte limit.
     bytes: AtomicU64,
+    /// The band convolution and its stages, where one image exceeds a binding (then `passes`
+    /// is empty).
+    staged: Option<Staged>,
 }
 
 impl ShapeResources {
@@ -53,6 +58,37 @@ impl ShapeResources {
     pub fn add_bytes(&self, bytes: u64) {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
+    /// Whether a call on this shape records nothing (an empty batch).
+    pub fn records_nothing(&self) -> bool {
+        self.passes.is_empty() && self.staged.is_none()
+    }
+    /// Whether the plan runs in staged bands.
+    pub fn is_staged(&self) -> bool {
+        self.staged.is_some()
+    }
+}
+
+/// One call's bind groups and the tensors they bind (kept for a staged plan's copies, which
+/// name buffers rather than bind them). Dropped after recording, so it keeps a caller's
+/// buffers alive no longer than the call.
+#[derive(Clone)]
+pub(super) struct Bound {
+    groups: Vec<wgpu::BindGroup>,
+    input: wgpu::Buffer,
+    output: wgpu::Buffer,
+    residual: Option<wgpu::Buffer>,
+}
+
+impl Bound {
+    pub fn input(&self) -> &wgpu::Buffer {
+        &self.input
+    }
+    pub fn output(&self) -> &wgpu::Buffer {
+        &self.output
+    }
+    pub fn residual(&self) -> Option<&wgpu::Buffer> {
+        self.residual.as_ref()
+    }
 }
 
 /// The blocking API's buffers for one shape.
@@ -61,7 +97,7 @@ pub(super) struct HostIo {
     pub output: wgpu::Buffer,
     pub residual: Option<wgpu::Buffer>,
     pub readback: wgpu::Buffer,
-    pub bind_groups: Vec<wgpu::BindGroup>,
+    pub bound: Bound,
 }
 
 impl HostIo {
@@ -93,6 +129,10 @@ pub(super) enum Stamps<'a> {
     Call(Queries<'a>, u32),
     /// Around each dispatch, two queries each, from this (even) query on.
     EachPass(Queries<'a>, u32),
+    /// At the start of the call only, at this query (a staged plan's first band).
+    Begin(Queries<'a>, u32),
+    /// At the end of the call only, at this query (a staged plan's last band).
+    End(Queries<'a>, u32),
 }
 
 /// A STORAGE buffer of at least `bytes` (rounded up to 4, at least 4).
@@ -186,6 +226,21 @@ impl Conv2d {
 
     /// Per-shape resources from a plan's recipe.
     pub(super) fn build_resources(&self, plan: Plan) -> Result<ShapeResources> {
+        if let Some(rows) = plan.staged_rows {
+            let staged = Staged::new(self, &plan, rows)?;
+            return Ok(ShapeResources {
+                bytes: AtomicU64::new(staged.bytes),
+                plan,
+                passes: Vec::new(),
+                uniforms: None,
+                slot_size: 0,
+                prepared: Vec::new(),
+                scratch: Vec::new(),
+                cleared: Vec::new(),
+                host: Mutex::default(),
+                staged: Some(staged),
+            });
+        }
         let stored = Conv2dDesc { weight_format: WeightFormat::Oihw, ..self.desc.clone() };
         let numerics = (self.weight_amax, self.ctx.tensor().subgroup);
         let recipe = crate::algo::build(&stored, &plan, &self.ctx.limits(), self.storage(), numerics)?;
@@ -232,12 +287,13 @@ impl Conv2d {
             bytes: AtomicU64::new(bytes),
             plan,
             passes,
-            uniforms,
+            uniforms: Some(uniforms),
             slot_size,
             prepared,
             scratch,
             cleared: recipe.cleared.clone(),
             host: Mutex::default(),
+            staged: None,
         })
     }
 
@@ -286,7 +342,7 @@ impl Conv2d {
         input: &'a wgpu::Buffer,
         output: &'a wgpu::Buffer,
         residual: Option<&'a wgpu::Buffer>,
-    ) -> Result<Vec<wgpu::BindGroup>> {
+    ) -> Result<Bound> {
         let es = self.desc.dtype.size();
         let align = self.ctx.limits().min_storage_buffer_offset_alignment as u64;
         let [_, c, h, w] = res.plan.input;
@@ -304,8 +360,8 @@ impl Conv2d {
         let slices = res.plan.slices();
         for pass in &res.passes {
             let [weights, bias] = self.slice_ranges(slices[pass.slice]);
-            let mut entries =
-                vec![entry(0, &res.uniforms, pass.uniform_offset, NonZeroU64::new(res.slot_size))];
+            let uniforms = res.uniforms.as_ref().expect("a plan with passes has their parameters");
+            let mut entries = vec![entry(0, uniforms, pass.uniform_offset, NonZeroU64::new(res.slot_size))];
             for (b, slot) in (1u32..).zip(&pass.slots) {
                 entries.push(match *slot {
                     Slot::Input => bind(b, input, pass, in_image),
@@ -330,7 +386,10 @@ impl Conv2d {
                 entries: &entries,
             }));
         }
-        Ok(groups)
+        if self.desc.residual && residual.is_none() {
+            return Err(Error::InvalidBuffer("this convolution adds a residual but none was given".into()));
+        }
+        Ok(Bound { groups, input: input.clone(), output: output.clone(), residual: residual.cloned() })
     }
 
     /// Records the passes: all in one compute pass, timestamped around the whole call or not at
@@ -339,15 +398,25 @@ impl Conv2d {
         &self,
         encoder: &mut wgpu::CommandEncoder,
         res: &ShapeResources,
-        groups: &[wgpu::BindGroup],
+        bound: &Bound,
         stamps: Stamps<'_>,
     ) {
-        fn writes(queries: Queries<'_>, g: u32) -> wgpu::ComputePassTimestampWrites<'_> {
-            let (query_set, index) = queries.at(g);
+        if let Some(staged) = &res.staged {
+            return staged.record(encoder, &res.plan, bound, stamps);
+        }
+        let groups = &bound.groups;
+        /// Writes at query `g` where `begin`, at `g + 1` where `end` (`g` even: one set).
+        fn writes(
+            queries: Queries<'_>,
+            g: u32,
+            begin: bool,
+            end: bool,
+        ) -> wgpu::ComputePassTimestampWrites<'_> {
+            let (query_set, index) = queries.at(g - g % 2);
             wgpu::ComputePassTimestampWrites {
                 query_set,
-                beginning_of_pass_write_index: Some(index),
-                end_of_pass_write_index: Some(index + 1),
+                beginning_of_pass_write_index: begin.then_some(index),
+                end_of_pass_write_index: end.then_some(index + 1),
             }
         }
         let one = |encoder: &mut wgpu::CommandEncoder, timestamp_writes, range: std::ops::Range<usize>| {
@@ -364,10 +433,12 @@ impl Conv2d {
         }
         match stamps {
             Stamps::None => one(encoder, None, 0..res.passes.len()),
-            Stamps::Call(q, i) => one(encoder, Some(writes(q, i)), 0..res.passes.len()),
+            Stamps::Call(q, i) => one(encoder, Some(writes(q, i, true, true)), 0..res.passes.len()),
+            Stamps::Begin(q, i) => one(encoder, Some(writes(q, i, true, false)), 0..res.passes.len()),
+            Stamps::End(q, i) => one(encoder, Some(writes(q, i, false, true)), 0..res.passes.len()),
             Stamps::EachPass(q, i) => {
                 for p in 0..res.passes.len() {
-                    one(encoder, Some(writes(q, i + 2 * p as u32)), p..p + 1);
+                    one(encoder, Some(writes(q, i + 2 * p as u32, true, true)), p..p + 1);
                 }
             }
         }
