@@ -81,14 +81,9 @@ pub(crate) fn buffer(
 ) -> (String, String) {
     assert!(matches!(width, 1 | 2 | 4) && (width == 1 || access != Access::ReadWrite));
     let packed = storage == Storage::PackedF16;
-    // Native f16 read one element at a time is read as the 4-byte word that holds it: on the
-    // H200 a GEMM whose gather loads scalar f16 (2-byte loads) ran 1.4–1.7× slower than on f32
-    // data (BENCHMARKS.md, "f16 data against f32 data"), where 4-byte loads cost nothing extra.
-    let words = storage == Storage::F16 && access == Access::Read && width == 1;
     let elem = match (packed, width) {
         (true, 1) if access != Access::Read => "atomic<u32>".to_string(),
         (true, _) => "u32".to_string(),
-        (false, 1) if words => "u32".to_string(),
         (false, 1) => "act_t".to_string(),
         (false, w) => format!("vec{w}<act_t>"),
     };
@@ -99,7 +94,6 @@ pub(crate) fn buffer(
         let body = match (packed, width, access) {
             (true, _, Access::ReadWrite) => format!("unpack2x16float(atomicLoad(&{var}[i >> 1u]))[i & 1u]"),
             (true, _, _) => format!("unpack2x16float({var}[i >> 1u])[i & 1u]"),
-            (false, 1, _) if words => format!("unpack2x16float({var}[i >> 1u] >> ((i & 1u) * 16u)).x"),
             (false, 1, _) => format!("f32({var}[i])"),
             (false, w, _) => format!("f32({var}[i / {w}u][i % {w}u])"),
         };
