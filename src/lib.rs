@@ -34,6 +34,7 @@ mod desc;
 mod dispatch;
 mod error;
 pub mod lowering;
+mod ops;
 mod plan;
 pub mod reference;
 mod runtime;
@@ -47,6 +48,7 @@ pub use desc::{
     TensorBlock, TileLayout, WeightFormat, WINOGRAD_TILES,
 };
 pub use error::{Error, Result};
+pub use ops::{split_count, GradPlan, WeightGrad};
 pub use plan::{Path, Piece, Plan, Tuned, WinogradKernels};
 pub use runtime::{
     enumerate_adapters, tensor_matmul, Context, ContextOptions, Conv2d, Element, MatmulTiming, Timing,

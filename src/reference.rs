@@ -198,6 +198,109 @@ pub fn conv2d_f64(
     Ok(out)
 }
 
+// Weight and bias gradients
+
+/// The gradient of [`conv2d_f64`]'s output with respect to its weights, accumulated in f64:
+/// `dw[k, c, r, s] = Σ_{n,p,q} dy[n, k, p, q] · x[n, g·C/g + c, p·sh + r·dh − pad_top, q·sw +
+/// s·dw − pad_left]`, the input read through `desc.padding_mode` (zeros outside the image for
+/// zero padding). `input` (logical `shape`) and `dy` (logical `[n, k, oh, ow]`) are laid out
+/// per `desc.data_format`; the result per `desc.weight_format`. `dy` is taken before the
+/// activation (bias and residual do not change it). [`Error::InvalidShape`] when the data do
+/// not match `desc`.
+pub fn conv2d_weight_grad_f64(desc: &Conv2dDesc, input: &[f32], shape: [usize; 4], dy: &[f32]) -> Result<Vec<f64>> {
+    desc.validate()?;
+    let [n, c, h, w] = shape;
+    if c != desc.in_channels {
+        return shape_error(format!("input has {c} channels but the descriptor has {}", desc.in_channels));
+    }
+    let in_len = checked_len("input", &shape)?;
+    if input.len() != in_len {
+        return shape_error(format!("input has {} elements but shape {shape:?} needs {in_len}", input.len()));
+    }
+    let [oh, ow] = desc.output_hw(h, w)?;
+    desc.check_padding(h, w)?;
+    let k = desc.out_channels;
+    let dy_len = checked_len("dy", &[n, k, oh, ow])?;
+    if dy.len() != dy_len {
+        return shape_error(format!("dy has {} elements but [{n}, {k}, {oh}, {ow}] needs {dy_len}", dy.len()));
+    }
+    let (cpg, kpg) = (c / desc.groups, k / desc.groups);
+    let ([kh, kw], [sh, sw], [dh, dw]) = (desc.kernel, desc.stride, desc.dilation);
+    let xs = desc.data_format.strides(shape);
+    let ys = desc.data_format.strides([n, k, oh, ow]);
+    // Where output coordinate o and kernel tap t read in an image of `size`, `None` for a zero.
+    let taps = |out: usize, taps: usize, stride: usize, dil: usize, pad: usize, size: usize| {
+        let mut v = Vec::with_capacity(out * taps);
+        for o in 0..out {
+            for t in 0..taps {
+                let i = (o * stride + t * dil) as isize - pad as isize;
+                v.push(desc.padding_mode.source(i, size as isize).map(|s| s as usize));
+            }
+        }
+        v
+    };
+    let rows = taps(oh, kh, sh, dh, desc.padding.top, h);
+    let cols = taps(ow, kw, sw, dw, desc.padding.left, w);
+    let mut grad = vec![0f64; k * cpg * kh * kw];
+    for ni in 0..n {
+        for ko in 0..k {
+            let c0 = ko / kpg * cpg;
+            for p in 0..oh {
+                for q in 0..ow {
+                    let g = f64::from(dy[ni * ys[0] + ko * ys[1] + p * ys[2] + q * ys[3]]);
+                    for ci in 0..cpg {
+                        let base = ni * xs[0] + (c0 + ci) * xs[1];
+                        for r in 0..kh {
+                            let Some(iy) = rows[p * kh + r] else {
+                                continue;
+                            };
+                            let at = ((ko * cpg + ci) * kh + r) * kw;
+                            for s in 0..kw {
+                                if let Some(ix) = cols[q * kw + s] {
+                                    grad[at + s] += g * f64::from(input[base + iy * xs[2] + ix * xs[3]]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let ws = desc.weight_strides();
+    let mut out = vec![0f64; grad.len()];
+    for (i, &v) in grad.iter().enumerate() {
+        let (ko, ci, r, s) = (i / (cpg * kh * kw), i / (kh * kw) % cpg, i / kw % kh, i % kw);
+        out[ko * ws[0] + ci * ws[1] + r * ws[2] + s * ws[3]] = v;
+    }
+    Ok(out)
+}
+
+/// The gradient of [`conv2d_f64`]'s output with respect to its bias, in f64: `db[k] =
+/// Σ_{n,p,q} dy[n, k, p, q]`, dy of logical shape `dy_shape` laid out per `desc.data_format`.
+pub fn conv2d_bias_grad_f64(desc: &Conv2dDesc, dy: &[f32], dy_shape: [usize; 4]) -> Result<Vec<f64>> {
+    desc.validate()?;
+    let [n, k, oh, ow] = dy_shape;
+    if k != desc.out_channels {
+        return shape_error(format!("dy has {k} channels but the descriptor has {}", desc.out_channels));
+    }
+    let len = checked_len("dy", &dy_shape)?;
+    if dy.len() != len {
+        return shape_error(format!("dy has {} elements but shape {dy_shape:?} needs {len}", dy.len()));
+    }
+    let ys = desc.data_format.strides(dy_shape);
+    let mut out = vec![0f64; k];
+    for ni in 0..n {
+        for (ko, sum) in out.iter_mut().enumerate() {
+            for p in 0..oh {
+                for q in 0..ow {
+                    *sum += f64::from(dy[ni * ys[0] + ko * ys[1] + p * ys[2] + q * ys[3]]);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The activation in f32, as the shaders compute it (NaN kept, like [`Activation::apply`]).
 fn activate_f32(act: Activation, v: f32) -> f32 {
     act.apply(f64::from(v)) as f32

@@ -3,7 +3,8 @@
 //! `uniform` (the typed `Params` blocks), `storage` (activation reads and writes in f32, f16 or
 //! f16 packed into `u32`), `padding` (the padding modes), `epilogue` (the one output stage),
 //! then one module per kernel family: `winograd`, `product` (the register-tiled GEMM core every
-//! matrix product goes through), `direct`, `depthwise`.
+//! matrix product goes through), `direct`, `depthwise`, and `weight_grad` (the parameter
+//! gradients and their split-K reduction).
 
 mod coop;
 mod depthwise;
@@ -15,6 +16,7 @@ mod product;
 mod skeleton;
 mod storage;
 pub(crate) mod uniform;
+mod weight_grad;
 mod winograd;
 
 pub(crate) use coop::{amax, coop_product, FragType, TensorOperands};
@@ -23,6 +25,7 @@ pub(crate) use direct::direct;
 pub(crate) use epilogue::{epilogue_pass, Epilogue};
 pub(crate) use product::{pack_weights, product, ConvOperands, Gather, Operands};
 pub(crate) use storage::Storage;
+pub(crate) use weight_grad::{grad_gemm, grad_reduce, GradBlock, GradOperands};
 pub(crate) use winograd::{
     filter_transform, fused, input_transform, output_transform, FusedBlock, InputLoad, OutputStore,
 };
@@ -185,6 +188,15 @@ pub fn all_kernels() -> Vec<Kernel> {
             .filter(|&&b| b != GemmBlock::B64)
             .map(|&b| product(conv(Gather::PointwiseVec4), b)),
     );
+    // The parameter gradients: every storage and padding mode, the small block, the reduction.
+    for storage in STORAGES {
+        for mode in MODES {
+            out.push(grad_gemm(GradOperands::Weight(mode), storage, GradBlock::B64));
+        }
+        out.push(grad_gemm(GradOperands::Bias, storage, GradBlock::B64));
+    }
+    out.push(grad_gemm(GradOperands::Weight(PaddingMode::Zeros), Storage::F32, GradBlock::B32));
+    out.push(grad_reduce());
     out
 }
 

@@ -482,14 +482,14 @@ impl Conv2d {
 }
 
 /// Host data as bytes padded to the 4-byte multiple that buffer writes need.
-fn padded_bytes<T: Element>(data: &[T]) -> Vec<u8> {
+pub(crate) fn padded_bytes<T: Element>(data: &[T]) -> Vec<u8> {
     let mut bytes = bytemuck::cast_slice::<T, u8>(data).to_vec();
     bytes.resize(bytes.len().next_multiple_of(4), 0);
     bytes
 }
 
 /// Maps a MAP_READ buffer after the queue is idle and copies its contents out.
-fn read_back(ctx: &Context, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
+pub(crate) fn read_back(ctx: &Context, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::channel();
     buffer.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);
