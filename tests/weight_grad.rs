@@ -56,7 +56,10 @@ fn strides_dilations_groups_and_odd_sizes_match_the_reference() {
         (desc(3, 6, [3, 3], |d| d.stride = [1, 3]), [2, 3, 5, 10]),
         (desc(4, 3, [3, 3], |d| (d.dilation, d.padding) = ([2, 3], Padding::uniform(2))), [2, 4, 9, 11]),
         (desc(6, 9, [3, 3], |d| (d.groups, d.padding) = (3, Padding::uniform(1))), [2, 6, 6, 5]),
-        (desc(8, 8, [3, 3], |d| (d.groups, d.stride, d.padding) = (8, [2, 2], Padding::uniform(1))), [3, 8, 9, 9]),
+        (
+            desc(8, 8, [3, 3], |d| (d.groups, d.stride, d.padding) = (8, [2, 2], Padding::uniform(1))),
+            [3, 8, 9, 9],
+        ),
         (desc(5, 10, [5, 5], |d| (d.groups, d.padding) = (5, Padding::uniform(2))), [1, 5, 7, 6]),
         (desc(7, 70, [1, 1], |_| {}), [2, 7, 9, 9]),
         (desc(3, 4, [7, 7], |d| (d.stride, d.padding) = ([2, 2], Padding::uniform(3))), [2, 3, 12, 10]),
@@ -70,9 +73,11 @@ fn strides_dilations_groups_and_odd_sizes_match_the_reference() {
 fn every_padding_mode_and_asymmetric_padding_match_the_reference() {
     let asym = Padding { top: 0, bottom: 2, left: 1, right: 0 };
     for mode in [PaddingMode::Zeros, PaddingMode::Reflect, PaddingMode::Replicate, PaddingMode::Circular] {
-        for (padding, stride, dilation) in
-            [(Padding::uniform(1), [1, 1], [1, 1]), (asym, [2, 1], [1, 2]), (Padding::uniform(2), [1, 2], [2, 1])]
-        {
+        for (padding, stride, dilation) in [
+            (Padding::uniform(1), [1, 1], [1, 1]),
+            (asym, [2, 1], [1, 2]),
+            (Padding::uniform(2), [1, 2], [2, 1]),
+        ] {
             let d = desc(3, 5, [3, 3], |d| {
                 (d.padding, d.padding_mode, d.stride, d.dilation) = (padding, mode, stride, dilation)
             });
@@ -93,7 +98,10 @@ fn every_split_count_gives_the_reference_and_repeats_bit_for_bit() {
     let x = data(shape.iter().product(), 1);
     let dy = data(grad.dy_shape(shape).unwrap().iter().product(), 2);
     let (a, b) = (grad.run(&x, shape, &dy).unwrap(), grad.run(&x, shape, &dy).unwrap());
-    assert_eq!(a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!(
+        a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -127,7 +135,9 @@ fn lowered_limits_split_the_batch_and_the_output_channels() {
 
 #[test]
 fn nhwc_hwio_and_f16_match_the_reference() {
-    let base = desc(5, 6, [3, 3], |d| (d.padding, d.stride) = (Padding { top: 1, bottom: 0, left: 2, right: 1 }, [2, 1]));
+    let base = desc(5, 6, [3, 3], |d| {
+        (d.padding, d.stride) = (Padding { top: 1, bottom: 0, left: 2, right: 1 }, [2, 1])
+    });
     let shape = [2, 5, 7, 6];
     for (format, weights) in [
         (DataFormat::Nhwc, WeightFormat::Oihw),
@@ -173,7 +183,8 @@ fn bias_gradient_matches_the_reference() {
 #[test]
 fn the_gradient_is_the_derivative_of_the_forward_convolution() {
     let d = desc(3, 4, [3, 2], |d| {
-        (d.padding, d.stride, d.padding_mode) = (Padding { top: 1, bottom: 1, left: 0, right: 1 }, [2, 1], PaddingMode::Reflect)
+        (d.padding, d.stride, d.padding_mode) =
+            (Padding { top: 1, bottom: 1, left: 0, right: 1 }, [2, 1], PaddingMode::Reflect)
     });
     let shape = [2, 3, 6, 5];
     let grad = WeightGrad::new(ctx(), &d).unwrap();
@@ -202,7 +213,8 @@ fn empty_batches_give_zeros_and_nan_propagates() {
     // encode on an empty batch overwrites whatever the caller's buffer held.
     let dw = common::tensor(ctx(), 4 * 3 * 9, Some(&vec![7.0; 4 * 3 * 9]));
     let empty = common::tensor(ctx(), 1, None);
-    let got = common::encode_and_read(|enc| grad.encode(enc, [0, 3, 5, 5], &empty, &empty, &dw).unwrap(), &dw);
+    let got =
+        common::encode_and_read(|enc| grad.encode(enc, [0, 3, 5, 5], &empty, &empty, &dw).unwrap(), &dw);
     assert!(got.iter().all(|&v| v == 0.0), "{got:?}");
     // One NaN input pixel poisons every weight that reads it.
     let shape = [1, 3, 5, 5];
@@ -227,7 +239,8 @@ fn encode_on_caller_buffers_matches_run() {
     let got = common::encode_and_read(|enc| grad.encode(enc, shape, &xb, &dyb, &dw).unwrap(), &dw);
     assert_eq!(got, grad.run(&x, shape, &dy).unwrap());
     let db = common::tensor(ctx(), 6, None);
-    let got = common::encode_and_read(|enc| grad.encode_bias_grad(enc, [2, 6, 6, 6], &dyb, &db).unwrap(), &db);
+    let got =
+        common::encode_and_read(|enc| grad.encode_bias_grad(enc, [2, 6, 6, 6], &dyb, &db).unwrap(), &db);
     assert!(max_rel_error(&got, &conv2d_bias_grad_f64(&d, &dy, [2, 6, 6, 6]).unwrap()) <= TOL);
 }
 
@@ -248,8 +261,12 @@ fn bad_input_is_a_typed_error() {
     assert!(matches!(grad.run(&to_f16(&x), [2, 3, 5, 5], &to_f16(&dy)), Err(Error::InvalidDescriptor(_))));
     let relu = Conv2dDesc { activation: Activation::Relu, ..d.clone() };
     assert!(matches!(WeightGrad::new(ctx(), &relu), Err(Error::Unsupported(_))));
-    assert!(matches!(WeightGrad::new(ctx(), &Conv2dDesc { groups: 2, ..d.clone() }), Err(Error::InvalidDescriptor(_))));
-    let reflect = Conv2dDesc { padding: Padding::uniform(5), padding_mode: PaddingMode::Reflect, ..d.clone() };
+    assert!(matches!(
+        WeightGrad::new(ctx(), &Conv2dDesc { groups: 2, ..d.clone() }),
+        Err(Error::InvalidDescriptor(_))
+    ));
+    let reflect =
+        Conv2dDesc { padding: Padding::uniform(5), padding_mode: PaddingMode::Reflect, ..d.clone() };
     let g = WeightGrad::new(ctx(), &reflect).unwrap();
     assert!(matches!(g.run(&x, [2, 3, 5, 5], &dy), Err(Error::InvalidShape(_))));
     // Caller buffers: too small, no STORAGE, aliasing.
@@ -258,7 +275,13 @@ fn bad_input_is_a_typed_error() {
     let dw = common::tensor(ctx(), 4 * 27, None);
     let no_storage = common::buffer(ctx(), 4 * 27 * 4, U::COPY_DST);
     let mut enc = ctx().device().create_command_encoder(&Default::default());
-    for (x, dy, dw) in [(&small, &dyb, &dw), (&xb, &small, &dw), (&xb, &dyb, &small), (&xb, &dyb, &no_storage), (&xb, &dyb, &xb)] {
+    for (x, dy, dw) in [
+        (&small, &dyb, &dw),
+        (&xb, &small, &dw),
+        (&xb, &dyb, &small),
+        (&xb, &dyb, &no_storage),
+        (&xb, &dyb, &xb),
+    ] {
         let r = grad.encode(&mut enc, [2, 3, 5, 5], x, dy, dw);
         assert!(matches!(r, Err(Error::InvalidBuffer(_))), "{r:?}");
     }

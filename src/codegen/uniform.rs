@@ -192,6 +192,28 @@ uniform!(
 
 #[rustfmt::skip]
 uniform!(
+    /// A transposed convolution's interleave pass: one phase's dense outputs (`q_h × q_w` per
+    /// image and channel, from row `s_row0` and column `s_col0` of the scratch tensor) to output
+    /// rows `qy · stride_h + phase_h` and columns `qx · stride_w + phase_w`.
+    InterleaveParams {
+        elements: u32, out_channels: u32, q_h: u32, q_w: u32, phase_h: u32, phase_w: u32, stride_h: u32, stride_w: u32,
+        s_row0: u32, s_col0: u32, ss_n: u32, ss_c: u32, ss_h: u32, ss_w: u32,
+        r_offset: u32, ys_n: u32, ys_c: u32, ys_h: u32, ys_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// A transposed convolution's pass over a phase no kernel tap reaches: the same output
+    /// positions as [`InterleaveParams`], written from the bias (and residual) alone.
+    UncoveredParams {
+        elements: u32, out_channels: u32, q_h: u32, q_w: u32, phase_h: u32, phase_w: u32, stride_h: u32, stride_w: u32,
+        r_offset: u32, ys_n: u32, ys_c: u32, ys_h: u32, ys_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
     /// Weight gradient, one split of the reduction: dy rows (output channels of a group) ×
     /// x patch columns (input channel, ky, kx), reduced over (image, output row, output column).
     WeightGradParams {

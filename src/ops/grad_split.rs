@@ -106,11 +106,17 @@ fn block(limits: &Limits) -> Result<GradBlock> {
 
 /// The split of `p` on an adapter with `limits`, `forced` splits where given (clamped to what
 /// the bindings and the grid allow).
-pub(crate) fn plan(p: &GradProblem, limits: &Limits, device: DeviceType, forced: Option<usize>) -> Result<GradPlan> {
+pub(crate) fn plan(
+    p: &GradProblem,
+    limits: &Limits,
+    device: DeviceType,
+    forced: Option<usize>,
+) -> Result<GradPlan> {
     let block = block(limits)?;
     let side = block.side() as u64;
     let align = limits.min_storage_buffer_offset_alignment as u64;
-    let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size).saturating_sub(align);
+    let max_binding =
+        limits.max_storage_buffer_binding_size.min(limits.max_buffer_size).saturating_sub(align);
     let max_dim = limits.max_compute_workgroups_per_dimension.max(1) as u64;
     let image_bytes = (p.x_image.max(p.dy_image)).saturating_mul(p.element);
     if image_bytes > max_binding {
@@ -121,7 +127,9 @@ pub(crate) fn plan(p: &GradProblem, limits: &Limits, device: DeviceType, forced:
     let pixels = p.pixels.max(1) as u64;
     let max_steps = (u32::MAX - GradBlock::BK) as u64;
     if pixels > max_steps {
-        return Err(Error::TooLarge(format!("{pixels} output pixels per image do not fit the kernels' 32-bit index")));
+        return Err(Error::TooLarge(format!(
+            "{pixels} output pixels per image do not fit the kernels' 32-bit index"
+        )));
     }
     // Whole images per chunk: bound by the bindings and by 32-bit reduction indices.
     let chunk = (max_binding / image_bytes.max(1)).min(max_steps / pixels).min(p.n as u64).max(1) as usize;
@@ -149,8 +157,10 @@ pub(crate) fn plan(p: &GradProblem, limits: &Limits, device: DeviceType, forced:
              {max_dim}-workgroup grid"
         )));
     }
-    let slices: Vec<(usize, usize)> =
-        (0..p.k as u64).step_by(len as usize).map(|k0| (k0 as usize, (p.k as u64 - k0).min(len) as usize)).collect();
+    let slices: Vec<(usize, usize)> = (0..p.k as u64)
+        .step_by(len as usize)
+        .map(|k0| (k0 as usize, (p.k as u64 - k0).min(len) as usize))
+        .collect();
 
     let reduction = chunk as u64 * pixels;
     let y = if p.groups == 1 { len.div_ceil(side) } else { len / p.rows as u64 * row_blocks };
@@ -201,8 +211,10 @@ mod tests {
         let plan = plan(&p, &limits, DeviceType::DiscreteGpu, None).unwrap();
         assert_eq!((plan.chunk, plan.slices.len(), plan.splits, plan.block), (32, 1, 64, 64));
         // A 1 MiB binding: chunks of images, slices of channels, splits within the scratch.
-        let small = Limits { max_storage_buffer_binding_size: 1 << 20, max_buffer_size: 1 << 20, ..limits.clone() };
-        let plan = super::plan(&problem(4, 512, 1, 4608, 49), &small, DeviceType::DiscreteGpu, Some(8)).unwrap();
+        let small =
+            Limits { max_storage_buffer_binding_size: 1 << 20, max_buffer_size: 1 << 20, ..limits.clone() };
+        let plan =
+            super::plan(&problem(4, 512, 1, 4608, 49), &small, DeviceType::DiscreteGpu, Some(8)).unwrap();
         assert!(plan.slices.len() > 1 && plan.slices.iter().map(|s| s.1).sum::<usize>() == 512);
         assert!(plan.splits * plan.slices[0].1 * 4608 * 4 <= 1 << 20);
         let grouped = super::plan(&problem(2, 64, 16, 36, 100), &small, DeviceType::Cpu, Some(3)).unwrap();

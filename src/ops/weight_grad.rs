@@ -77,7 +77,12 @@ impl WeightGrad {
                 forward.activation
             )));
         }
-        Ok(WeightGrad { ctx: ctx.clone(), desc: forward.clone(), forced_splits: None, shapes: Mutex::default() })
+        Ok(WeightGrad {
+            ctx: ctx.clone(),
+            desc: forward.clone(),
+            forced_splits: None,
+            shapes: Mutex::default(),
+        })
     }
 
     /// The forward descriptor.
@@ -109,7 +114,9 @@ impl WeightGrad {
             )));
         }
         if h == 0 || w == 0 {
-            return Err(Error::InvalidShape(format!("input images of {h}×{w} pixels: both must be positive")));
+            return Err(Error::InvalidShape(format!(
+                "input images of {h}×{w} pixels: both must be positive"
+            )));
         }
         self.desc.check_padding(h, w)?;
         let [oh, ow] = self.desc.output_hw(h, w)?;
@@ -243,7 +250,9 @@ impl WeightGrad {
     ) -> Result<Vec<f32>> {
         let max = self.ctx.limits().max_buffer_size;
         if let Some(b) = inputs.iter().map(|i| i.1).chain([out_bytes]).find(|&b| b > max) {
-            return Err(Error::TooLarge(format!("a {b}-byte tensor exceeds the device's {max}-byte buffers")));
+            return Err(Error::TooLarge(format!(
+                "a {b}-byte tensor exceeds the device's {max}-byte buffers"
+            )));
         }
         let device = self.ctx.device();
         let (bufs, out, readback) = self.ctx.scoped("allocating gradient buffers", || {
@@ -325,7 +334,8 @@ impl WeightGrad {
             cols,
             pixels: oh * ow,
         };
-        let plan = grad_split::plan(&problem, &limits, self.ctx.adapter_info().device_type, self.forced_splits)?;
+        let plan =
+            grad_split::plan(&problem, &limits, self.ctx.adapter_info().device_type, self.forced_splits)?;
         let block = if plan.block == GradBlock::B64.side() { GradBlock::B64 } else { GradBlock::B32 };
         let storage = Storage::new(d.dtype, !self.ctx.packed_f16());
         let gemm = match kind {
@@ -383,19 +393,21 @@ impl WeightGrad {
             if chunk_starts.is_empty() {
                 // An empty batch: the reduce pass over no splits writes zeros.
                 let params = reduce_params(count, 0, false, cols, [kh, kw], ws, dw_offset)?;
-                passes.push((reduce.clone(), crate::algo::grid(count as u64, &limits)?, vec![Bind::Part, Bind::Out(out_bind.0, out_bind.1)]));
+                passes.push((
+                    reduce.clone(),
+                    crate::algo::grid(count as u64, &limits)?,
+                    vec![Bind::Part, Bind::Out(out_bind.0, out_bind.1)],
+                ));
                 words.push(params.words());
             }
             for (i, &first) in chunk_starts.iter().enumerate() {
                 let images = plan.chunk.min(n - first);
                 let reduction = u("reduction steps per chunk", images * oh * ow)?;
-                let per_split = (reduction as usize).div_ceil(plan.splits).next_multiple_of(GradBlock::BK as usize);
+                let per_split =
+                    (reduction as usize).div_ceil(plan.splits).next_multiple_of(GradBlock::BK as usize);
                 let split_len = u("reduction steps per split", per_split)?;
-                let (dy_bind, dy_offset) = range(
-                    (first * k * oh * ow) as u64 * es,
-                    (images * k * oh * ow) as u64 * es,
-                    es,
-                );
+                let (dy_bind, dy_offset) =
+                    range((first * k * oh * ow) as u64 * es, (images * k * oh * ow) as u64 * es, es);
                 u("dy elements per chunk", dy_offset as usize + images * k * oh * ow)?;
                 let grid = [
                     u("column blocks", cols.div_ceil(side))?,
@@ -439,7 +451,10 @@ impl WeightGrad {
                             ds_h: u("dy stride", ds[2])?,
                             ds_w: u("dy stride", ds[3])?,
                         };
-                        (vec![Bind::Dy(dy_bind.0, dy_bind.1), Bind::X(x_bind.0, x_bind.1), Bind::Part], p.words())
+                        (
+                            vec![Bind::Dy(dy_bind.0, dy_bind.1), Bind::X(x_bind.0, x_bind.1), Bind::Part],
+                            p.words(),
+                        )
                     }
                     Kind::Bias => {
                         let p = BiasGradParams {
@@ -463,7 +478,11 @@ impl WeightGrad {
                 passes.push((gemm.clone(), grid, binds));
                 words.push(params);
                 let params = reduce_params(count, plan.splits, i > 0, cols, [kh, kw], ws, dw_offset)?;
-                passes.push((reduce.clone(), crate::algo::grid(count as u64, &limits)?, vec![Bind::Part, Bind::Out(out_bind.0, out_bind.1)]));
+                passes.push((
+                    reduce.clone(),
+                    crate::algo::grid(count as u64, &limits)?,
+                    vec![Bind::Part, Bind::Out(out_bind.0, out_bind.1)],
+                ));
                 words.push(params.words());
             }
         }
@@ -474,7 +493,8 @@ impl WeightGrad {
                 kernel.name
             )));
         }
-        let slot = (MAX_PARAMS as u64 * 4).next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
+        let slot =
+            (MAX_PARAMS as u64 * 4).next_multiple_of(limits.min_uniform_buffer_offset_alignment as u64);
         let mut uniform_bytes = Vec::with_capacity(words.len() * slot as usize);
         for w in &words {
             let mut s = bytemuck::cast_slice::<u32, u8>(w).to_vec();
@@ -484,7 +504,12 @@ impl WeightGrad {
         let scratch_bytes = (plan.splits * max_len * cols) as u64 * 4;
         let mut built = Vec::with_capacity(passes.len());
         for (i, (kernel, grid, binds)) in passes.into_iter().enumerate() {
-            built.push(Pass { pipeline: self.pipeline(&kernel)?, grid, uniform_offset: i as u64 * slot, binds });
+            built.push(Pass {
+                pipeline: self.pipeline(&kernel)?,
+                grid,
+                uniform_offset: i as u64 * slot,
+                binds,
+            });
         }
         let (uniforms, scratch) = self.ctx.scoped("allocating gradient scratch", || {
             let device = self.ctx.device();
@@ -532,8 +557,10 @@ impl WeightGrad {
                 })
                 .collect::<Vec<_>>()
         })?;
-        let mut pass =
-            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("weight gradient"), timestamp_writes: None });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("weight gradient"),
+            timestamp_writes: None,
+        });
         for (p, bg) in res.passes.iter().zip(&groups) {
             pass.set_pipeline(&p.pipeline);
             pass.set_bind_group(0, bg, &[]);
@@ -548,7 +575,11 @@ fn entry(binding: u32, buffer: &wgpu::Buffer, (offset, size): (u64, u64)) -> wgp
     let size = size.min(buffer.size() - offset);
     wgpu::BindGroupEntry {
         binding,
-        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer, offset, size: NonZeroU64::new(size) }),
+        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer,
+            offset,
+            size: NonZeroU64::new(size),
+        }),
     }
 }
 

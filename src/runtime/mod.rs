@@ -437,6 +437,12 @@ impl Conv2d {
         Ok(bytemuck::pod_collect_to_vec::<u8, T>(&bytes[..out_len * std::mem::size_of::<T>()]))
     }
 
+    /// Refuses a caller's buffer that is mapped or belongs to another device (see
+    /// [`Conv2d::encode`]), for the operators built on this one that bind buffers themselves.
+    pub(crate) fn check_caller_buffer(&self, what: &str, buffer: &wgpu::Buffer) -> Result<()> {
+        self.check_owned(what, buffer)
+    }
+
     /// The blocking path's per-shape buffers and bind groups, made on first use.
     fn host_io<T: Element>(&self, shape: [usize; 4]) -> Result<Arc<ShapeResources>> {
         if T::DTYPE != self.desc.dtype {
