@@ -47,6 +47,9 @@ struct ShapePasses {
     scratch: wgpu::Buffer,
 }
 
+/// The cache key: which gradient, on which shape (the input's, or dy's for the bias).
+type ShapeKey = (Kind, [usize; 4]);
+
 /// Shapes whose passes are kept; past this the cache starts afresh (a training loop uses a
 /// handful of shapes).
 const CACHED_SHAPES: usize = 8;
@@ -61,7 +64,7 @@ pub struct WeightGrad {
     ctx: Context,
     desc: Conv2dDesc,
     forced_splits: Option<usize>,
-    shapes: Mutex<HashMap<(Kind, [usize; 4]), Arc<ShapePasses>>>,
+    shapes: Mutex<HashMap<ShapeKey, Arc<ShapePasses>>>,
 }
 
 impl WeightGrad {
