@@ -83,8 +83,8 @@ pub(crate) const MIN_SPLIT_STEPS: u64 = 512;
 pub(crate) const MAX_SPLITS: u64 = 64;
 
 /// Split-K count for a GEMM of `tiles` workgroups over `reduction` steps on `device`: enough
-/// splits to reach the adapter's busy workgroup count, none shorter than [`MIN_SPLIT_STEPS`],
-/// at most [`MAX_SPLITS`]; 1 when the tiles alone fill the adapter (the ResNet-50 layers at
+/// splits to reach the adapter's busy workgroup count, none shorter than 512 steps,
+/// at most 64 (the private `MIN_SPLIT_STEPS` and `MAX_SPLITS` say why); 1 when the tiles alone fill the adapter (the ResNet-50 layers at
 /// batch 32 with 256+ channels) or the reduction is short.
 pub fn split_count(tiles: u64, reduction: u64, device: DeviceType) -> usize {
     let wanted = busy_workgroups(device).div_ceil(tiles.max(1));
