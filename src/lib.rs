@@ -30,28 +30,36 @@
 mod algo;
 pub mod backends;
 mod codegen;
+mod conv1d;
 mod desc;
 mod dispatch;
 mod error;
+mod input_grad;
 pub mod lowering;
+mod ops;
 mod plan;
 pub mod reference;
 mod runtime;
 mod staging;
 pub mod suites;
+mod transpose;
 pub mod tune;
 mod tuned;
 
 pub use codegen::{all_kernels, tensor_kernels, Kernel};
+pub use conv1d::{Conv1d, Conv1dDesc, DataFormat1d, Padding1d, WeightFormat1d};
 pub use desc::{
     Activation, Algo, Conv2dDesc, DType, DataFormat, GemmBlock, Padding, PaddingMode, Precision, Product,
     TensorBlock, TileLayout, WeightFormat, WINOGRAD_TILES,
 };
 pub use error::{Error, Result};
+pub use input_grad::InputGrad;
+pub use ops::{split_count, GradPlan, WeightGrad};
 pub use plan::{Path, Piece, Plan, Tuned, WinogradKernels};
 pub use runtime::{
     enumerate_adapters, tensor_matmul, Context, ContextOptions, Conv2d, Element, MatmulTiming, Timing,
 };
+pub use transpose::{ConvTranspose2d, ConvTranspose2dDesc, TransposePhase, TransposePlan, MAX_PHASES};
 pub use tuned::cache_path;
 /// The wgpu this crate is built against (30): use it for your own device, queue, buffers and
 /// encoders, so the versions cannot differ.

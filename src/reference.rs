@@ -198,6 +198,117 @@ pub fn conv2d_f64(
     Ok(out)
 }
 
+// Weight and bias gradients
+
+/// The gradient of [`conv2d_f64`]'s output with respect to its weights, accumulated in f64:
+/// `dw[k, c, r, s] = Σ_{n,p,q} dy[n, k, p, q] · x[n, g·C/g + c, p·sh + r·dh − pad_top, q·sw +
+/// s·dw − pad_left]`, the input read through `desc.padding_mode` (zeros outside the image for
+/// zero padding). `input` (logical `shape`) and `dy` (logical `[n, k, oh, ow]`) are laid out
+/// per `desc.data_format`; the result per `desc.weight_format`. `dy` is taken before the
+/// activation (bias and residual do not change it). [`Error::InvalidShape`] when the data do
+/// not match `desc`.
+pub fn conv2d_weight_grad_f64(
+    desc: &Conv2dDesc,
+    input: &[f32],
+    shape: [usize; 4],
+    dy: &[f32],
+) -> Result<Vec<f64>> {
+    desc.validate()?;
+    let [n, c, h, w] = shape;
+    if c != desc.in_channels {
+        return shape_error(format!("input has {c} channels but the descriptor has {}", desc.in_channels));
+    }
+    let in_len = checked_len("input", &shape)?;
+    if input.len() != in_len {
+        return shape_error(format!("input has {} elements but shape {shape:?} needs {in_len}", input.len()));
+    }
+    let [oh, ow] = desc.output_hw(h, w)?;
+    desc.check_padding(h, w)?;
+    let k = desc.out_channels;
+    let dy_len = checked_len("dy", &[n, k, oh, ow])?;
+    if dy.len() != dy_len {
+        return shape_error(format!(
+            "dy has {} elements but [{n}, {k}, {oh}, {ow}] needs {dy_len}",
+            dy.len()
+        ));
+    }
+    let (cpg, kpg) = (c / desc.groups, k / desc.groups);
+    let ([kh, kw], [sh, sw], [dh, dw]) = (desc.kernel, desc.stride, desc.dilation);
+    let xs = desc.data_format.strides(shape);
+    let ys = desc.data_format.strides([n, k, oh, ow]);
+    // Where output coordinate o and kernel tap t read in an image of `size`, `None` for a zero.
+    let taps = |out: usize, taps: usize, stride: usize, dil: usize, pad: usize, size: usize| {
+        let mut v = Vec::with_capacity(out * taps);
+        for o in 0..out {
+            for t in 0..taps {
+                let i = (o * stride + t * dil) as isize - pad as isize;
+                v.push(desc.padding_mode.source(i, size as isize).map(|s| s as usize));
+            }
+        }
+        v
+    };
+    let rows = taps(oh, kh, sh, dh, desc.padding.top, h);
+    let cols = taps(ow, kw, sw, dw, desc.padding.left, w);
+    let mut grad = vec![0f64; k * cpg * kh * kw];
+    for ni in 0..n {
+        for ko in 0..k {
+            let c0 = ko / kpg * cpg;
+            for p in 0..oh {
+                for q in 0..ow {
+                    let g = f64::from(dy[ni * ys[0] + ko * ys[1] + p * ys[2] + q * ys[3]]);
+                    for ci in 0..cpg {
+                        let base = ni * xs[0] + (c0 + ci) * xs[1];
+                        for r in 0..kh {
+                            let Some(iy) = rows[p * kh + r] else {
+                                continue;
+                            };
+                            let at = ((ko * cpg + ci) * kh + r) * kw;
+                            for s in 0..kw {
+                                if let Some(ix) = cols[q * kw + s] {
+                                    grad[at + s] += g * f64::from(input[base + iy * xs[2] + ix * xs[3]]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let ws = desc.weight_strides();
+    let mut out = vec![0f64; grad.len()];
+    for (i, &v) in grad.iter().enumerate() {
+        let (ko, ci, r, s) = (i / (cpg * kh * kw), i / (kh * kw) % cpg, i / kw % kh, i % kw);
+        out[ko * ws[0] + ci * ws[1] + r * ws[2] + s * ws[3]] = v;
+    }
+    Ok(out)
+}
+
+/// The gradient of [`conv2d_f64`]'s output with respect to its bias, in f64: `db[k] =
+/// Σ_{n,p,q} dy[n, k, p, q]`, dy of logical shape `dy_shape` laid out per `desc.data_format`.
+pub fn conv2d_bias_grad_f64(desc: &Conv2dDesc, dy: &[f32], dy_shape: [usize; 4]) -> Result<Vec<f64>> {
+    desc.validate()?;
+    let [n, k, oh, ow] = dy_shape;
+    if k != desc.out_channels {
+        return shape_error(format!("dy has {k} channels but the descriptor has {}", desc.out_channels));
+    }
+    let len = checked_len("dy", &dy_shape)?;
+    if dy.len() != len {
+        return shape_error(format!("dy has {} elements but shape {dy_shape:?} needs {len}", dy.len()));
+    }
+    let ys = desc.data_format.strides(dy_shape);
+    let mut out = vec![0f64; k];
+    for ni in 0..n {
+        for (ko, sum) in out.iter_mut().enumerate() {
+            for p in 0..oh {
+                for q in 0..ow {
+                    *sum += f64::from(dy[ni * ys[0] + ko * ys[1] + p * ys[2] + q * ys[3]]);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The activation in f32, as the shaders compute it (NaN kept, like [`Activation::apply`]).
 fn activate_f32(act: Activation, v: f32) -> f32 {
     act.apply(f64::from(v)) as f32
@@ -540,6 +651,196 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
+}
+
+// Transposed convolution, conv1d and the input gradient
+
+/// The epilogue of the references below on accumulated sums laid out like the output: bias per
+/// channel (`channel_of` maps an offset to its channel), then the residual, then `activation`.
+fn finish_f64(
+    acc: &mut [f64],
+    channel_of: impl Fn(usize) -> usize,
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    activation: Activation,
+) {
+    for (i, v) in acc.iter_mut().enumerate() {
+        if let Some(b) = bias {
+            *v += f64::from(b[channel_of(i)]);
+        }
+        if let Some(r) = residual {
+            *v += f64::from(r[i]);
+        }
+        *v = activation.apply(*v);
+    }
+}
+
+/// Transposed 2-D convolution (PyTorch's `ConvTranspose2d`) in f64, written as its definition:
+/// every input element scattered through every tap to output `o = i·s − p + k·d` where that
+/// lies inside the output. Weights in PyTorch's `(in, out / groups, kh, kw)`; input, residual and
+/// output laid out per `desc.data_format`; bias, then residual, then the activation.
+pub fn conv_transpose2d_f64(
+    desc: &crate::transpose::ConvTranspose2dDesc,
+    input: &[f32],
+    shape: [usize; 4],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+) -> Result<Vec<f64>> {
+    desc.validate()?;
+    let out_shape = desc.output_shape(shape)?;
+    let in_len = checked_len("input", &shape)?;
+    if input.len() != in_len {
+        return shape_error(format!("input has {} elements but shape {shape:?} needs {in_len}", input.len()));
+    }
+    if weights.len() != desc.weight_len()? {
+        return shape_error(format!(
+            "weights have {} elements, {:?} needs more or fewer",
+            weights.len(),
+            desc.weight_shape()
+        ));
+    }
+    if bias.map(<[f32]>::len) != desc.has_bias.then_some(desc.out_channels) {
+        return shape_error(format!("bias must have {} values exactly when has_bias", desc.out_channels));
+    }
+    let out_len = checked_len("output", &out_shape)?;
+    if residual.map(<[f32]>::len) != desc.residual.then_some(out_len) {
+        return shape_error(format!("residual must have {out_len} values exactly when residual is set"));
+    }
+    let [n, c, h, w] = shape;
+    let [_, k, oh, ow] = out_shape;
+    let (cig, cog) = (c / desc.groups, k / desc.groups);
+    let [kh, kw] = desc.kernel;
+    let xs = desc.data_format.strides(shape);
+    let ys = desc.data_format.strides(out_shape);
+    let (pt, pl) = (desc.padding.top as isize, desc.padding.left as isize);
+    let mut acc = vec![0f64; out_len];
+    for ni in 0..n {
+        for ci in 0..c {
+            let g = ci / cig;
+            for iy in 0..h {
+                for ix in 0..w {
+                    let xv = f64::from(input[ni * xs[0] + ci * xs[1] + iy * xs[2] + ix * xs[3]]);
+                    for col in 0..cog {
+                        let co = g * cog + col;
+                        for ky in 0..kh {
+                            let oy = (iy * desc.stride[0] + ky * desc.dilation[0]) as isize - pt;
+                            if !(0..oh as isize).contains(&oy) {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ox = (ix * desc.stride[1] + kx * desc.dilation[1]) as isize - pl;
+                                if !(0..ow as isize).contains(&ox) {
+                                    continue;
+                                }
+                                let wv = f64::from(weights[((ci * cog + col) * kh + ky) * kw + kx]);
+                                acc[ni * ys[0] + co * ys[1] + oy as usize * ys[2] + ox as usize * ys[3]] +=
+                                    xv * wv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let per_channel = |i: usize| (i / ys[1]) % k;
+    let nhwc_channel = |i: usize| i % k;
+    match desc.data_format {
+        crate::desc::DataFormat::Nchw => finish_f64(&mut acc, per_channel, bias, residual, desc.activation),
+        crate::desc::DataFormat::Nhwc => finish_f64(&mut acc, nhwc_channel, bias, residual, desc.activation),
+    }
+    Ok(acc)
+}
+
+/// 1-D convolution in f64 over `[n, c, l]` (laid out per `desc.data_format`): [`conv2d_f64`]
+/// on the `(n, c, 1, l)` image with a `1×R` kernel, exactly what `Conv1d` runs.
+pub fn conv1d_f64(
+    desc: &crate::conv1d::Conv1dDesc,
+    input: &[f32],
+    [n, c, l]: [usize; 3],
+    weights: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+) -> Result<Vec<f64>> {
+    conv2d_f64(&desc.to_conv2d(), input, [n, c, 1, l], weights, bias, residual)
+}
+
+/// The gradient of the convolution `forward` with respect to its input, in f64, written
+/// independently of the transposed convolution as the adjoint of the forward definition: every
+/// `dy[n, k, oy, ox]` scattered through every tap back to the input position
+/// `(oy·s − p + ky·d, ox·s − p + kx·d)` it was read from (zero padding; bias, residual and
+/// activation play no part). `dy` and the result (logical `input_shape`) are laid out per
+/// `forward.data_format`, the weights per `forward.weight_format`.
+pub fn conv2d_input_grad_f64(
+    forward: &Conv2dDesc,
+    dy: &[f32],
+    weights: &[f32],
+    input_shape: [usize; 4],
+) -> Result<Vec<f64>> {
+    forward.validate()?;
+    if forward.padding_mode != PaddingMode::Zeros {
+        return Err(Error::Unsupported("the input gradient reference takes zeros padding only".into()));
+    }
+    if input_shape[1] != forward.in_channels {
+        return shape_error(format!(
+            "input shape {input_shape:?} does not have {} channels",
+            forward.in_channels
+        ));
+    }
+    let dy_shape = forward.output_shape(input_shape)?;
+    let dy_len = checked_len("dy", &dy_shape)?;
+    if dy.len() != dy_len {
+        return shape_error(format!("dy has {} elements but {dy_shape:?} needs {dy_len}", dy.len()));
+    }
+    if weights.len() != forward.weight_len()? {
+        return shape_error(format!(
+            "weights have {} elements but {:?} needs {}",
+            weights.len(),
+            forward.weight_shape(),
+            forward.weight_len()?
+        ));
+    }
+    let [n, c, h, w] = input_shape;
+    let [_, k, oh, ow] = dy_shape;
+    let (cig, kog) = (c / forward.groups, k / forward.groups);
+    let [kh, kw] = forward.kernel;
+    let xs = forward.data_format.strides(input_shape);
+    let ys = forward.data_format.strides(dy_shape);
+    let ws = forward.weight_strides();
+    let mut dx = vec![0f64; checked_len("input", &input_shape)?];
+    for ni in 0..n {
+        for ko in 0..k {
+            let c0 = ko / kog * cig;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let g = f64::from(dy[ni * ys[0] + ko * ys[1] + oy * ys[2] + ox * ys[3]]);
+                    for cl in 0..cig {
+                        for ky in 0..kh {
+                            let iy = (oy * forward.stride[0] + ky * forward.dilation[0]) as isize
+                                - forward.padding.top as isize;
+                            if !(0..h as isize).contains(&iy) {
+                                continue;
+                            }
+                            for kx in 0..kw {
+                                let ix = (ox * forward.stride[1] + kx * forward.dilation[1]) as isize
+                                    - forward.padding.left as isize;
+                                if !(0..w as isize).contains(&ix) {
+                                    continue;
+                                }
+                                let wv =
+                                    f64::from(weights[ko * ws[0] + cl * ws[1] + ky * ws[2] + kx * ws[3]]);
+                                dx[ni * xs[0]
+                                    + (c0 + cl) * xs[1]
+                                    + iy as usize * xs[2]
+                                    + ix as usize * xs[3]] += g * wv;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(dx)
 }
 
 #[cfg(test)]

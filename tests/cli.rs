@@ -439,3 +439,128 @@ fn version_is_printed() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), format!("wino {}", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn grad_wrt_weight_and_input_verify_and_write_outputs() {
+    let dir = scratch("grad");
+    let (x, w, dy, out) = (dir.join("x.npy"), dir.join("w.npy"), dir.join("dy.npy"), dir.join("out.npy"));
+    // 2×5×9×8 input, 6 output channels, 3×3 kernel, stride 2, padding 1: output 5×4.
+    write_f32(&x, &[2, 5, 9, 8], &values(2 * 5 * 9 * 8, 1));
+    write_f32(&w, &[6, 5, 3, 3], &values(6 * 5 * 9, 2));
+    write_f32(&dy, &[2, 6, 5, 4], &values(2 * 6 * 5 * 4, 3));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (x, w, dy, out_s) = (s(&x), s(&w), s(&dy), s(&out));
+    let forward = ["--stride", "2", "--padding", "1"];
+    let weight =
+        [&["grad", "--wrt", "weight", "--grad-output", &dy, "--input", &x, "--kernel", "3"][..], &forward]
+            .concat();
+    let input = [
+        &["grad", "--wrt", "input", "--grad-output", &dy, "--weight", &w, "--input-shape", "2,5,9,8"][..],
+        &forward,
+    ]
+    .concat();
+    for (args, shape) in [(&weight, [6u64, 5, 3, 3]), (&input, [2, 5, 9, 8])] {
+        let args = [&args[..], &["--verify", "--output", &out_s]].concat();
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{args:?}\n{stdout}\n{stderr}");
+        assert!(stdout.contains("verify: max relative error") && stdout.contains("OK"), "{stdout}");
+        let npy = npyz::NpyFile::new(std::fs::File::open(&out).unwrap()).unwrap();
+        assert_eq!(npy.shape(), shape, "{args:?}");
+        std::fs::remove_file(&out).unwrap();
+    }
+    // Random data, every padding mode for the weight gradient, groups, NHWC and f16.
+    for extra in [
+        &["--padding-mode", "reflect", "--padding", "1,0,2,1"][..],
+        &["--groups", "2", "--dilation", "2", "--padding", "2"],
+        &["--data-format", "nhwc", "--weight-format", "hwio", "--dtype", "f16", "--stride", "1,2"],
+    ] {
+        let args = [
+            &["grad", "--wrt", "weight", "--random", "2,4,7,6", "--out-channels", "6", "--verify"][..],
+            extra,
+        ]
+        .concat();
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{args:?}\n{stdout}\n{stderr}");
+        assert!(stdout.contains("OK") && stderr.contains("split-K"), "{stdout}\n{stderr}");
+    }
+    let (code, stdout, stderr) = run(&[
+        "grad", "--wrt", "input", "--random", "2,4,7,6", "--kernel", "3,1", "--stride", "2", "--verify",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn grad_refuses_bad_input_with_one_line_and_no_output() {
+    let dir = scratch("grad-errors");
+    let (x, dy, out) = (dir.join("x.npy"), dir.join("dy.npy"), dir.join("out.npy"));
+    write_f32(&x, &[1, 3, 6, 6], &values(108, 1));
+    write_f32(&dy, &[1, 4, 5, 5], &values(100, 2));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (x, dy, out) = (s(&x), s(&dy), s(&out));
+    for (args, needle) in [
+        (vec!["grad", "--wrt", "weight", "--grad-output", &dy, "--input", &x, "--output", &out], "--kernel"),
+        (
+            vec![
+                "grad",
+                "--wrt",
+                "weight",
+                "--grad-output",
+                &dy,
+                "--input",
+                &x,
+                "--kernel",
+                "3",
+                "--output",
+                &out,
+            ],
+            "shape",
+        ),
+        (
+            vec!["grad", "--wrt", "input", "--grad-output", &dy, "--input", &x, "--output", &out],
+            "--input applies",
+        ),
+        (vec!["grad", "--wrt", "input", "--grad-output", &dy, "--output", &out], "--weight"),
+        (vec!["grad", "--wrt", "bias", "--grad-output", &dy], "bias"),
+        (
+            vec![
+                "grad",
+                "--wrt",
+                "weight",
+                "--grad-output",
+                &dy,
+                "--input",
+                &dy,
+                "--kernel",
+                "2",
+                "--output",
+                &out,
+            ],
+            "forward output",
+        ),
+    ] {
+        let (code, stdout, stderr) = run(&args);
+        assert_ne!(code, 0, "{args:?}\n{stdout}");
+        // (The driver may print its own lines first.)
+        let ours: Vec<&str> = stderr.lines().filter(|l| l.starts_with("wino:")).collect();
+        assert_eq!(ours.len(), 1, "{args:?}: {stderr}");
+        assert!(ours[0].starts_with("wino: error:") && ours[0].contains(needle), "{args:?}: {stderr}");
+        assert!(!Path::new(&out).exists(), "{args:?} left an output file");
+    }
+    // 2×2 kernel: the matching dy is accepted.
+    let (code, _, stderr) = run(&[
+        "grad",
+        "--wrt",
+        "weight",
+        "--grad-output",
+        &dy,
+        "--input",
+        &x,
+        "--kernel",
+        "2",
+        "--output",
+        &out,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}

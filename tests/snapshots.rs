@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use wgpu_winograd::{all_kernels, tensor_kernels};
 
 /// One kernel of each family, by exact name.
-const KERNELS: [&str; 12] = [
+const KERNELS: [&str; 14] = [
     // Winograd filter transform.
     "filter_f4_3_r_16_6_6",
     // Winograd input transform with vec4 loads.
@@ -32,6 +32,10 @@ const KERNELS: [&str; 12] = [
     "wino_tc_f2_3_r_16_6_6_f16_128x128x32_w2x2_m16_sg32",
     // The max-magnitude pass the tensor-core scales read.
     "amax_f32",
+    // The weight gradient's split-K implicit GEMM, reflect padding.
+    "weight_grad_f32_reflect_64x64x16",
+    // The split-K reduction of the gradients.
+    "grad_reduce",
 ];
 
 fn snapshot(name: &str) -> PathBuf {

@@ -45,11 +45,11 @@ pub fn run(a: &ConvArgs) -> Res<()> {
     let read = |path: &Option<std::path::PathBuf>, role: Role| {
         path.as_deref().map(|p| read_npy(p, &role, max_bytes)).transpose()
     };
-    let input = read(&a.input, Role::input(a.data_format))?;
-    let weights = read(&a.weight, Role::weight(a.weight_format))?;
+    let input = read(&a.input, Role::input(a.fwd.data_format))?;
+    let weights = read(&a.weight, Role::weight(a.fwd.weight_format))?;
     let bias = read(&a.bias, Role::BIAS)?;
-    let residual = read(&a.residual, Role::residual(a.data_format))?;
-    if a.dtype == DType::F16 {
+    let residual = read(&a.residual, Role::residual(a.fwd.data_format))?;
+    if a.fwd.dtype == DType::F16 {
         for (what, array) in [("input", &input), ("residual", &residual)] {
             if let Some(array) = array.as_ref().filter(|x| !x.f16) {
                 check_f16_range(what, &array.data)?;
@@ -61,7 +61,7 @@ pub fn run(a: &ConvArgs) -> Res<()> {
         (_, _, Some(dims)) => random_shapes(a, dims),
         _ => return Err("give --input X.npy --weight W.npy, or --random N,C,H,W".into()),
     };
-    let shape = logical(&input_shape, a.data_format);
+    let shape = logical(&input_shape, a.fwd.data_format);
     let desc = descriptor(a, shape, &weight_shape, bias.is_some(), residual.is_some())?;
     let (input, weights) = match (input, weights) {
         (Some(input), Some(weights)) => (input, weights),
@@ -69,15 +69,18 @@ pub fn run(a: &ConvArgs) -> Res<()> {
     };
     let conv = lib(Conv2d::new(&ctx, desc, &weights.data, bias.as_ref().map(|b| &b.data[..])))?;
     let plan = lib(conv.plan(shape))?;
-    let out_shape = stored(plan.output, a.data_format);
+    let out_shape = stored(plan.output, a.fwd.data_format);
     if let Some(r) = residual.as_ref().filter(|r| r.shape != out_shape) {
         return Err(format!(
             "residual has shape {:?} but the output is {out_shape:?} ({})",
-            r.shape, a.data_format
+            r.shape, a.fwd.data_format
         ));
     }
     eprintln!("adapter: {} ({})", ctx.adapter_info().name, ctx.adapter_info().backend);
-    eprintln!("shape: {:?} → {:?} (logical NCHW; data format {})", plan.input, plan.output, a.data_format);
+    eprintln!(
+        "shape: {:?} → {:?} (logical NCHW; data format {})",
+        plan.input, plan.output, a.fwd.data_format
+    );
     eprintln!("path: {}", glue::describe(&plan));
     // Also on its own line: `precision: high requested, ran highest (…)`.
     if let Some(note) = &plan.precision_note {
@@ -97,7 +100,7 @@ pub fn run(a: &ConvArgs) -> Res<()> {
     let output = if input.f16 { round_to_dtype(&output, DType::F16) } else { output };
     if a.verify {
         let start = Instant::now();
-        let rounded = |v: &[f32]| round_to_dtype(v, a.dtype);
+        let rounded = |v: &[f32]| round_to_dtype(v, a.fwd.dtype);
         let want = lib(reference::conv2d_f64(
             conv.desc(),
             &rounded(&input.data),
@@ -107,12 +110,12 @@ pub fn run(a: &ConvArgs) -> Res<()> {
             residual.as_ref().map(|r| rounded(&r.data)).as_deref(),
         ))?;
         let reference_ms = start.elapsed().as_secs_f64() * 1e3;
-        let checked = if input.f16 { DType::F16 } else { a.dtype };
+        let checked = if input.f16 { DType::F16 } else { a.fwd.dtype };
         // With --output /dev/stdout the report goes to stderr, not into the file.
         let report_on_stderr = a.output.as_deref().is_some_and(is_stdout);
         let tolerance = glue::tolerance(checked, &plan);
         check(&output, &want, (input.f16, checked), tolerance, reference_ms, report_on_stderr)?;
-    } else if a.dtype == DType::F16 || input.f16 {
+    } else if a.fwd.dtype == DType::F16 || input.f16 {
         let overflows = output.iter().filter(|v| v.is_infinite()).count();
         if overflows > 0 && input.data.iter().all(|v| v.is_finite()) {
             eprintln!(
@@ -129,21 +132,21 @@ pub fn run(a: &ConvArgs) -> Res<()> {
 }
 
 /// The logical `[n, c, h, w]` of an activation stored in `format` (rank checked by the reader).
-fn logical(shape: &[usize], format: DataFormat) -> [usize; 4] {
+pub fn logical(shape: &[usize], format: DataFormat) -> [usize; 4] {
     format.logical([shape[0], shape[1], shape[2], shape[3]])
 }
 
 /// The stored shape of a logical `[n, c, h, w]` activation.
-fn stored(dims: [usize; 4], format: DataFormat) -> Vec<usize> {
+pub fn stored(dims: [usize; 4], format: DataFormat) -> Vec<usize> {
     format.stored(dims).to_vec()
 }
 
 /// The stored input and weight shapes `--random` makes.
 fn random_shapes(a: &ConvArgs, dims: [usize; 4]) -> (Vec<usize>, Vec<usize>) {
-    let cg = dims[1] / a.groups.max(1);
+    let cg = dims[1] / a.fwd.groups.max(1);
     let k = a.out_channels.unwrap_or(RANDOM_OUT_CHANNELS);
     let r = a.kernel.unwrap_or(RANDOM_KERNEL);
-    (stored(dims, a.data_format), a.weight_format.stored([k, cg, r, r]).to_vec())
+    (stored(dims, a.fwd.data_format), a.fwd.weight_format.stored([k, cg, r, r]).to_vec())
 }
 
 /// Random input and weights for `--random` (after the descriptor has been validated, so the
@@ -165,7 +168,7 @@ fn random_operands(a: &ConvArgs, dims: [usize; 4], max_bytes: u64) -> Res<(Array
     let (input, weights) = random_shapes(a, dims);
     // 1/sqrt(fan-in) keeps the output near the input's magnitude.
     let r = a.kernel.unwrap_or(RANDOM_KERNEL);
-    let fan_in = dims[1] / a.groups * r * r;
+    let fan_in = dims[1] / a.fwd.groups * r * r;
     Ok((array("input values", input, 1, 1.0)?, array("weights", weights, 2, 1.0 / (fan_in as f32).sqrt())?))
 }
 
@@ -179,18 +182,18 @@ fn descriptor(
     residual: bool,
 ) -> Res<Conv2dDesc> {
     let ws = weight_shape;
-    let [k, cg, kh, kw] = a.weight_format.logical([ws[0], ws[1], ws[2], ws[3]]);
+    let [k, cg, kh, kw] = a.fwd.weight_format.logical([ws[0], ws[1], ws[2], ws[3]]);
     let kernel = [kh, kw];
     let desc = glue::conv_desc(a, [channels, k], kernel, bias, residual);
     glue::weight_len(&desc)?;
     // The descriptor is valid, so groups divides the channels and this cannot overflow.
-    if cg * a.groups != channels {
+    if cg * a.fwd.groups != channels {
         return Err(format!(
             "channel mismatch: the input has {channels} channels but weights of shape {ws:?} ({}) \
              expect {cg} per group × {} group(s) = {}",
-            a.weight_format,
-            a.groups,
-            cg * a.groups
+            a.fwd.weight_format,
+            a.fwd.groups,
+            cg * a.fwd.groups
         ));
     }
     lib(desc.output_hw(h, w))?;
@@ -218,7 +221,7 @@ fn timing(t: &Timing) -> String {
 }
 
 /// What the GPU saw (f16 runs round the input and residual to f16), or what an f16 file stores.
-fn round_to_dtype(v: &[f32], dtype: DType) -> Vec<f32> {
+pub fn round_to_dtype(v: &[f32], dtype: DType) -> Vec<f32> {
     match dtype {
         DType::F32 => v.to_vec(),
         DType::F16 => v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
@@ -227,7 +230,7 @@ fn round_to_dtype(v: &[f32], dtype: DType) -> Vec<f32> {
 
 /// Refuses f32 data for `--dtype f16` with a finite value beyond float16's range, which the
 /// conversion would turn into ±inf (and the output into ±inf and NaN).
-fn check_f16_range(what: &str, data: &[f32]) -> Res<()> {
+pub fn check_f16_range(what: &str, data: &[f32]) -> Res<()> {
     let max = f32::from(half::f16::MAX);
     let beyond = data.iter().filter(|v| v.is_finite() && v.abs() > max);
     let (count, worst) = beyond.fold((0usize, 0f32), |(n, m), v| (n + 1, m.max(v.abs())));
@@ -246,7 +249,7 @@ fn check_f16_range(what: &str, data: &[f32]) -> Res<()> {
 /// error must be within `tolerance`. `(stored_f16, dtype)`: whether the values are as an f16
 /// file stores them, and the element type they passed through. The report goes to stdout, or
 /// to stderr where stdout is the output file.
-fn check(
+pub fn check(
     stored: &[f32],
     want: &[f64],
     (stored_f16, dtype): (bool, DType),

@@ -3,7 +3,7 @@
 //! rendering a plan, naming the algorithm it resolved to, and the verification tolerance. When
 //! the descriptor API changes, this is the file to change.
 
-use crate::{lib, ConvArgs, Fuse, Res};
+use crate::{lib, ConvArgs, ForwardArgs, Fuse, Res};
 use wgpu_winograd::suites::Layer;
 use wgpu_winograd::{
     reference, Algo, Conv2dDesc, DType, Padding, Path as ConvPath, Plan, Precision, Product, TileLayout,
@@ -18,23 +18,38 @@ fn product(fuse: Fuse) -> Option<Product> {
     }
 }
 
-/// The `wino conv` descriptor: options from `a`, channels and kernel from the arrays.
-pub fn conv_desc(
-    a: &ConvArgs,
+/// The forward descriptor of `wino conv` and `wino grad`: geometry and layouts from `f`,
+/// channels and kernel from the arrays, defaults for the rest.
+pub fn forward_desc(
+    f: &ForwardArgs,
     [in_channels, out_channels]: [usize; 2],
     kernel: [usize; 2],
-    has_bias: bool,
-    residual: bool,
 ) -> Conv2dDesc {
     Conv2dDesc {
         in_channels,
         out_channels,
         kernel,
-        stride: a.stride,
-        dilation: a.dilation,
-        padding: a.padding,
-        padding_mode: a.padding_mode,
-        groups: a.groups,
+        stride: f.stride,
+        dilation: f.dilation,
+        padding: f.padding,
+        padding_mode: f.padding_mode,
+        groups: f.groups,
+        dtype: f.dtype,
+        data_format: f.data_format,
+        weight_format: f.weight_format,
+        ..Conv2dDesc::new(in_channels, out_channels, 1, 0)
+    }
+}
+
+/// The `wino conv` descriptor: options from `a`, channels and kernel from the arrays.
+pub fn conv_desc(
+    a: &ConvArgs,
+    channels: [usize; 2],
+    kernel: [usize; 2],
+    has_bias: bool,
+    residual: bool,
+) -> Conv2dDesc {
+    Conv2dDesc {
         has_bias,
         activation: a.activation,
         residual,
@@ -42,10 +57,8 @@ pub fn conv_desc(
         tile: a.tile,
         layout: a.layout.0,
         product: product(a.fuse),
-        dtype: a.dtype,
         precision: a.precision,
-        data_format: a.data_format,
-        weight_format: a.weight_format,
+        ..forward_desc(&a.fwd, channels, kernel)
     }
 }
 

@@ -18,6 +18,15 @@
 //!     repeated GPU timing); `--verify` compares the values as stored with the f64 CPU
 //!     reference. The output has the input file's element type and data format. Where
 //!     `--precision high` runs as `highest`, the plan's note says why.
+//! wino grad --wrt weight --grad-output DY.npy --input X.npy --kernel R|KH,KW [--output DW.npy]
+//! wino grad --wrt input --grad-output DY.npy --weight W.npy --input-shape N,C,H,W [--output DX.npy]
+//!           [--padding …] [--padding-mode …] [--stride …] [--dilation …] [--groups G]
+//!           [--dtype f32|f16] [--data-format nchw|nhwc] [--weight-format oihw|hwio] [--verify]
+//! wino grad --wrt weight|input --random N,C,H,W [--out-channels K] [--kernel R] [...]
+//!     The gradient of a convolution (the forward options as `wino conv` takes them) with
+//!     respect to its weights (dw, f32, in --weight-format) or its input (dx, in --data-format,
+//!     float16 where dy is): split-K implicit GEMM, or the transposed convolution. `--verify`
+//!     compares with the f64 CPU reference.
 //! wino emit --target wgsl|msl|hlsl|spv --out DIR
 //!     Every generated kernel as WGSL, Metal Shading Language, HLSL or SPIR-V, one file each,
 //!     the cooperative-matrix kernels included (except for HLSL, which naga cannot write them in).
@@ -42,6 +51,7 @@ mod bench;
 mod conv;
 mod emit;
 mod glue;
+mod grad;
 mod info;
 mod npy;
 mod plot;
@@ -76,6 +86,51 @@ enum Command {
     Emit(EmitArgs),
     /// Time the convolutions of a suite (seed shapes, ResNet layers, whole networks).
     Bench(BenchArgs),
+    /// The gradient of a convolution with respect to its weights or its input.
+    Grad(Box<GradArgs>),
+}
+
+#[derive(Args)]
+struct GradArgs {
+    /// What to differentiate with respect to: weight (needs --input) or input (needs --weight).
+    #[arg(long)]
+    wrt: Wrt,
+    /// The gradient of the convolution's output, dy (.npy, float32 or float16; N,K,OH,OW or N,OH,OW,K).
+    #[arg(long, value_name = "DY.npy", required_unless_present = "random", conflicts_with = "random")]
+    grad_output: Option<PathBuf>,
+    /// The forward input (--wrt weight).
+    #[arg(long, conflicts_with = "random")]
+    input: Option<PathBuf>,
+    /// The forward weights (--wrt input; OIHW or HWIO per --weight-format).
+    #[arg(long, conflicts_with = "random")]
+    weight: Option<PathBuf>,
+    /// The forward input's logical shape (--wrt input, whose input is not given).
+    #[arg(long, value_name = "N,C,H,W", value_parser = parse_dims, conflicts_with = "random")]
+    input_shape: Option<[usize; 4]>,
+    /// Use random data for the forward input of logical shape N,C,H,W (and weights and dy).
+    #[arg(long, value_name = "N,C,H,W", value_parser = parse_dims)]
+    random: Option<[usize; 4]>,
+    /// Output channels for --random [default: 16].
+    #[arg(long, value_name = "K", requires = "random")]
+    out_channels: Option<usize>,
+    /// Kernel size: R or KH,KW (--wrt weight, and --random) [default with --random: 3].
+    #[arg(long, value_name = "R|KH,KW", value_parser = parse_pair)]
+    kernel: Option<[usize; 2]>,
+    /// Where to write the gradient (.npy): dw in --weight-format, or dx in --data-format.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Compare with the f64 CPU reference.
+    #[arg(long)]
+    verify: bool,
+    #[command(flatten)]
+    fwd: ForwardArgs,
+}
+
+/// `--wrt`: which gradient `wino grad` computes.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Wrt {
+    Weight,
+    Input,
 }
 
 #[derive(Args)]
@@ -104,6 +159,38 @@ struct ConvArgs {
     /// Where to write the result (.npy, same element type and data format as the input).
     #[arg(long)]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    fwd: ForwardArgs,
+    /// auto, winograd, gemm, depthwise or direct.
+    #[arg(long, default_value = "auto")]
+    algo: Auto<Algo>,
+    /// Winograd output tile side m (2, 4 or 6 for 3×3 kernels; 2 for 5×5); default: per shape.
+    #[arg(long, value_name = "M", allow_hyphen_values = true)]
+    tile: Option<usize>,
+    /// Winograd-domain layout: auto, r_16_6_6 or r_6_6_16.
+    #[arg(long, default_value = "auto")]
+    layout: Auto<TileLayout>,
+    /// Winograd in one fused kernel (on), as three kernels (off), or per shape (auto).
+    #[arg(long, default_value = "auto")]
+    fuse: Fuse,
+    /// highest (f32 products) or high (f16 operands on cooperative matrices where the adapter
+    /// has them; else runs highest, and says so).
+    #[arg(long, default_value = "highest")]
+    precision: Precision,
+    /// Fused activation: none, relu, relu6 or silu.
+    #[arg(long, default_value = "none")]
+    activation: Activation,
+    /// Also time N calls after warm-up (GPU timestamps and wall time); default: the one call.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    iters: Option<u32>,
+    /// Compare the values as stored with the f64 CPU reference.
+    #[arg(long)]
+    verify: bool,
+}
+
+/// The forward convolution's geometry and layouts, shared by `wino conv` and `wino grad`.
+#[derive(Args)]
+struct ForwardArgs {
     /// Zero padding: P on every side, or T,B,L,R.
     #[arg(long, default_value = "0", value_name = "P|T,B,L,R", allow_hyphen_values = true, value_parser = parse_padding)]
     padding: Padding,
@@ -119,40 +206,15 @@ struct ConvArgs {
     /// Channel groups (must divide the input and output channels).
     #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     groups: usize,
-    /// auto, winograd, gemm, depthwise or direct.
-    #[arg(long, default_value = "auto")]
-    algo: Auto<Algo>,
-    /// Winograd output tile side m (2, 4 or 6 for 3×3 kernels; 2 for 5×5); default: per shape.
-    #[arg(long, value_name = "M", allow_hyphen_values = true)]
-    tile: Option<usize>,
-    /// Winograd-domain layout: auto, r_16_6_6 or r_6_6_16.
-    #[arg(long, default_value = "auto")]
-    layout: Auto<TileLayout>,
-    /// Winograd in one fused kernel (on), as three kernels (off), or per shape (auto).
-    #[arg(long, default_value = "auto")]
-    fuse: Fuse,
     /// Element type of activations on the GPU: f32 or f16 (arithmetic is f32).
     #[arg(long, default_value = "f32")]
     dtype: DType,
-    /// highest (f32 products) or high (f16 operands on cooperative matrices where the adapter
-    /// has them; else runs highest, and says so).
-    #[arg(long, default_value = "highest")]
-    precision: Precision,
     /// Memory order of input, residual and output: nchw or nhwc.
     #[arg(long, default_value = "nchw")]
     data_format: DataFormat,
     /// Memory order of the weights: oihw or hwio.
     #[arg(long, default_value = "oihw")]
     weight_format: WeightFormat,
-    /// Fused activation: none, relu, relu6 or silu.
-    #[arg(long, default_value = "none")]
-    activation: Activation,
-    /// Also time N calls after warm-up (GPU timestamps and wall time); default: the one call.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    iters: Option<u32>,
-    /// Compare the values as stored with the f64 CPU reference.
-    #[arg(long)]
-    verify: bool,
 }
 
 #[derive(Args)]
@@ -282,6 +344,7 @@ fn main() -> ExitCode {
         Command::Conv(args) => conv::run(args),
         Command::Emit(args) => emit::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Grad(args) => grad::run(args),
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
@@ -312,7 +375,7 @@ fn fail(msg: &str) -> ExitCode {
 /// A clap error as one line: its message and hints, without the usage block.
 fn one_line(e: &clap::Error) -> String {
     if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        return "no subcommand given: use info, conv, emit or bench (see wino --help)".into();
+        return "no subcommand given: use info, conv, grad, emit or bench (see wino --help)".into();
     }
     let text = e.to_string();
     let lines =

@@ -42,6 +42,14 @@ impl Role {
             batch: true,
         }
     }
+    /// The gradient of a convolution's output (`wino grad --grad-output`).
+    pub fn grad_output(f: DataFormat) -> Role {
+        Role {
+            what: "grad-output",
+            axes: if f == DataFormat::Nhwc { "N,OH,OW,K" } else { "N,K,OH,OW" },
+            batch: true,
+        }
+    }
     pub fn weight(f: WeightFormat) -> Role {
         Role {
             what: "weight",

@@ -3,26 +3,32 @@
 //! `uniform` (the typed `Params` blocks), `storage` (activation reads and writes in f32, f16 or
 //! f16 packed into `u32`), `padding` (the padding modes), `epilogue` (the one output stage),
 //! then one module per kernel family: `winograd`, `product` (the register-tiled GEMM core every
-//! matrix product goes through), `direct`, `depthwise`.
+//! matrix product goes through), `direct`, `depthwise`, `interleave` (the last pass of a
+//! transposed convolution), and `weight_grad` (the parameter gradients and their split-K
+//! reduction).
 
 mod coop;
 mod depthwise;
 mod direct;
 mod epilogue;
 mod expr;
+mod interleave;
 mod padding;
 mod product;
 mod skeleton;
 mod storage;
 pub(crate) mod uniform;
+mod weight_grad;
 mod winograd;
 
 pub(crate) use coop::{amax, coop_product, FragType, TensorOperands};
 pub(crate) use depthwise::{depthwise, DepthwiseShape, STRIP};
 pub(crate) use direct::direct;
 pub(crate) use epilogue::{epilogue_pass, Epilogue};
+pub(crate) use interleave::{interleave, PhaseSource};
 pub(crate) use product::{pack_weights, product, ConvOperands, Gather, Operands};
 pub(crate) use storage::Storage;
+pub(crate) use weight_grad::{grad_gemm, grad_reduce, GradBlock, GradOperands};
 pub(crate) use winograd::{
     filter_transform, fused, input_transform, output_transform, FusedBlock, InputLoad, OutputStore,
 };
@@ -105,6 +111,11 @@ pub fn all_kernels() -> Vec<Kernel> {
     for storage in STORAGES {
         for ep in Epilogue::SAMPLES {
             out.push(epilogue_pass(storage, ep));
+            for source in [PhaseSource::Scratch, PhaseSource::Uncovered] {
+                for channels_fastest in [false, true] {
+                    out.push(interleave(storage, ep, source, channels_fastest));
+                }
+            }
             out.push(direct(storage, ep, PaddingMode::Zeros));
             for (kernel, gather) in [
                 ([1, 1], Gather::PointwiseVec4),
@@ -185,6 +196,15 @@ pub fn all_kernels() -> Vec<Kernel> {
             .filter(|&&b| b != GemmBlock::B64)
             .map(|&b| product(conv(Gather::PointwiseVec4), b)),
     );
+    // The parameter gradients: every storage and padding mode, the small block, the reduction.
+    for storage in STORAGES {
+        for mode in MODES {
+            out.push(grad_gemm(GradOperands::Weight(mode), storage, GradBlock::B64));
+        }
+        out.push(grad_gemm(GradOperands::Bias, storage, GradBlock::B64));
+    }
+    out.push(grad_gemm(GradOperands::Weight(PaddingMode::Zeros), Storage::F32, GradBlock::B32));
+    out.push(grad_reduce());
     out
 }
 

@@ -190,6 +190,60 @@ uniform!(
     }
 );
 
+#[rustfmt::skip]
+uniform!(
+    /// A transposed convolution's interleave pass: one phase's dense outputs (`q_h × q_w` per
+    /// image and channel, from row `s_row0` and column `s_col0` of the scratch tensor) to output
+    /// rows `qy · stride_h + phase_h` and columns `qx · stride_w + phase_w`.
+    InterleaveParams {
+        elements: u32, out_channels: u32, q_h: u32, q_w: u32, phase_h: u32, phase_w: u32, stride_h: u32, stride_w: u32,
+        s_row0: u32, s_col0: u32, ss_n: u32, ss_c: u32, ss_h: u32, ss_w: u32,
+        r_offset: u32, ys_n: u32, ys_c: u32, ys_h: u32, ys_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// A transposed convolution's pass over a phase no kernel tap reaches: the same output
+    /// positions as [`InterleaveParams`], written from the bias (and residual) alone.
+    UncoveredParams {
+        elements: u32, out_channels: u32, q_h: u32, q_w: u32, phase_h: u32, phase_w: u32, stride_h: u32, stride_w: u32,
+        r_offset: u32, ys_n: u32, ys_c: u32, ys_h: u32, ys_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// Weight gradient, one split of the reduction: dy rows (output channels of a group) ×
+    /// x patch columns (input channel, ky, kx), reduced over (image, output row, output column).
+    WeightGradParams {
+        rows: u32, cols: u32, groups: u32, reduction: u32, split_len: u32,
+        out_hw: u32, out_w: u32, group_in: u32, k0: u32, g0: u32,
+        kernel_h: u32, kernel_w: u32, stride_h: u32, stride_w: u32, dil_h: i32, dil_w: i32,
+        x_offset: u32, in_h: i32, in_w: i32, pad_top: i32, pad_left: i32, xs_n: u32, xs_c: u32, xs_h: u32, xs_w: u32,
+        dy_offset: u32, ds_n: u32, ds_c: u32, ds_h: u32, ds_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// Bias gradient, one split of the reduction: the weight gradient's product with a column of ones.
+    BiasGradParams {
+        rows: u32, cols: u32, groups: u32, reduction: u32, split_len: u32,
+        out_hw: u32, out_w: u32, k0: u32,
+        dy_offset: u32, ds_n: u32, ds_c: u32, ds_h: u32, ds_w: u32,
+    }
+);
+
+#[rustfmt::skip]
+uniform!(
+    /// The split-K reduction of the gradient partials into the caller's tensor, in split order.
+    GradReduceParams {
+        count: u32, splits: u32, accumulate: u32, cols: u32, kernel_w: u32, kernel_hw: u32,
+        ws_o: u32, ws_i: u32, ws_h: u32, ws_w: u32, dw_offset: u32,
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

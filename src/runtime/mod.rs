@@ -467,6 +467,12 @@ impl Conv2d {
         Ok(bytemuck::pod_collect_to_vec::<u8, T>(&bytes[..out_len * std::mem::size_of::<T>()]))
     }
 
+    /// Refuses a caller's buffer that is mapped or belongs to another device (see
+    /// [`Conv2d::encode`]), for the operators built on this one that bind buffers themselves.
+    pub(crate) fn check_caller_buffer(&self, what: &str, buffer: &wgpu::Buffer) -> Result<()> {
+        self.check_owned(what, buffer)
+    }
+
     /// The blocking path's per-shape buffers and bind groups, made on first use.
     fn host_io<T: Element>(&self, shape: [usize; 4]) -> Result<Arc<ShapeResources>> {
         if T::DTYPE != self.desc.dtype {
@@ -512,14 +518,14 @@ impl Conv2d {
 }
 
 /// Host data as bytes padded to the 4-byte multiple that buffer writes need.
-fn padded_bytes<T: Element>(data: &[T]) -> Vec<u8> {
+pub(crate) fn padded_bytes<T: Element>(data: &[T]) -> Vec<u8> {
     let mut bytes = bytemuck::cast_slice::<T, u8>(data).to_vec();
     bytes.resize(bytes.len().next_multiple_of(4), 0);
     bytes
 }
 
 /// Maps a MAP_READ buffer after the queue is idle and copies its contents out.
-fn read_back(ctx: &Context, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
+pub(crate) fn read_back(ctx: &Context, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
     let (tx, rx) = std::sync::mpsc::channel();
     buffer.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = tx.send(r);

@@ -1,0 +1,154 @@
+//! The input gradient of a 2-D convolution: `dx` from `dy` and the forward weights, as the
+//! transposed convolution of the same weights. The forward weight `(K, C/g, kh, kw)` is exactly
+//! the transposed convolution's `(in = K, out / g = C/g, kh, kw)`, its padding the forward
+//! padding, and the output padding, chosen per call, the rows and columns the forward stride
+//! left unread at the bottom and right, so that `dx` has the forward input's shape.
+
+use crate::desc::{Activation, Conv2dDesc, DType, PaddingMode, WeightFormat};
+use crate::error::{Error, Result};
+use crate::runtime::Context;
+use crate::transpose::{ConvTranspose2d, ConvTranspose2dDesc, TransposePlan};
+
+/// The gradient of a convolution with respect to its input. It is the gradient through the
+/// linear convolution: the forward bias and residual do not change it and are ignored; an
+/// activation is refused ([`Error::Unsupported`]: its derivative needs the forward output, so
+/// multiply `dy` by it first), and so are padding modes other than zeros.
+pub struct InputGrad {
+    forward: Conv2dDesc,
+    transpose: ConvTranspose2d,
+}
+
+impl InputGrad {
+    /// Prepares the gradient of the convolution `forward` with weights `forward_weights`
+    /// (laid out per `forward.weight_format`).
+    pub fn new(ctx: &Context, forward: &Conv2dDesc, forward_weights: &[f32]) -> Result<InputGrad> {
+        forward.validate()?;
+        if forward.padding_mode != PaddingMode::Zeros {
+            return Err(Error::Unsupported(format!(
+                "the input gradient of {} padding is not a transposed convolution; only zeros padding is supported",
+                forward.padding_mode
+            )));
+        }
+        if forward.activation != Activation::None {
+            return Err(Error::Unsupported(format!(
+                "the input gradient is taken through the convolution only: apply the derivative of {} to dy \
+                 and pass a descriptor without the activation",
+                forward.activation
+            )));
+        }
+        let expected = forward.weight_len()?;
+        if forward_weights.len() != expected {
+            return Err(Error::InvalidShape(format!(
+                "expected {expected} forward weight values ({:?}, {}), got {}",
+                forward.weight_format.stored(forward.weight_shape()),
+                forward.weight_format,
+                forward_weights.len()
+            )));
+        }
+        let oihw = match forward.weight_format {
+            WeightFormat::Oihw => forward_weights.to_vec(),
+            WeightFormat::Hwio => {
+                let [k, cg, kh, kw] = forward.weight_shape();
+                (0..expected)
+                    .map(|i| {
+                        let (o, ci, y, x) = (i / (cg * kh * kw), i / (kh * kw) % cg, i / kw % kh, i % kw);
+                        forward_weights[((y * kw + x) * cg + ci) * k + o]
+                    })
+                    .collect()
+            }
+        };
+        let desc = ConvTranspose2dDesc {
+            in_channels: forward.out_channels,
+            out_channels: forward.in_channels,
+            kernel: forward.kernel,
+            stride: forward.stride,
+            dilation: forward.dilation,
+            padding: forward.padding,
+            output_padding: [0, 0],
+            padding_mode: PaddingMode::Zeros,
+            groups: forward.groups,
+            has_bias: false,
+            activation: Activation::None,
+            residual: false,
+            algo: None,
+            dtype: forward.dtype,
+            data_format: forward.data_format,
+            precision: forward.precision,
+        };
+        // Every output padding a call can need is below the stride.
+        let most = [forward.stride[0] - 1, forward.stride[1] - 1];
+        let transpose = ConvTranspose2d::build(ctx, desc, &oihw, None, most)?;
+        Ok(InputGrad { forward: forward.clone(), transpose })
+    }
+
+    /// The forward convolution's descriptor.
+    pub fn forward(&self) -> &Conv2dDesc {
+        &self.forward
+    }
+
+    /// Checks that `dy_shape` is the forward output of `input_shape`; returns the output
+    /// padding that gives `dx` the input's shape.
+    fn output_padding(&self, dy_shape: [usize; 4], input_shape: [usize; 4]) -> Result<[usize; 2]> {
+        let f = &self.forward;
+        if input_shape[1] != f.in_channels {
+            return Err(Error::InvalidShape(format!(
+                "input shape {input_shape:?} has {} channels but the convolution has {}",
+                input_shape[1], f.in_channels
+            )));
+        }
+        let want = f.output_shape(input_shape)?;
+        if dy_shape != want {
+            return Err(Error::InvalidShape(format!(
+                "dy has shape {dy_shape:?} but the forward output of {input_shape:?} is {want:?}"
+            )));
+        }
+        let p = f.padding;
+        let unread = |size: usize, a: usize, b: usize, i: usize| {
+            (size + a + b - f.dilation[i] * (f.kernel[i] - 1) - 1) % f.stride[i]
+        };
+        Ok([unread(input_shape[2], p.top, p.bottom, 0), unread(input_shape[3], p.left, p.right, 1)])
+    }
+
+    /// What a call runs: the transposed convolution's phases and their plans.
+    pub fn plan(&self, dy_shape: [usize; 4], input_shape: [usize; 4]) -> Result<TransposePlan> {
+        let op = self.output_padding(dy_shape, input_shape)?;
+        let mut plan = self.transpose.plan_padded(dy_shape, op)?;
+        plan.output = input_shape;
+        Ok(plan)
+    }
+
+    /// `dx` (logical shape `input_shape`, laid out per the forward `data_format`) from `dy`
+    /// (logical `dy_shape`, the forward output's shape). The forward dtype must be f32 for
+    /// this host call; [`InputGrad::encode`] takes any.
+    pub fn run(&self, dy: &[f32], dy_shape: [usize; 4], input_shape: [usize; 4]) -> Result<Vec<f32>> {
+        if self.forward.dtype != DType::F32 {
+            return Err(Error::InvalidDescriptor(format!(
+                "InputGrad::run takes f32 host data but the convolution's dtype is {}; use encode",
+                self.forward.dtype
+            )));
+        }
+        let op = self.output_padding(dy_shape, input_shape)?;
+        self.transpose.run_padded(dy, dy_shape, op, None)
+    }
+
+    /// Bytes a caller must allocate for `dy` and for `dx`.
+    pub fn tensor_bytes(&self, dy_shape: [usize; 4], input_shape: [usize; 4]) -> Result<(u64, u64)> {
+        let op = self.output_padding(dy_shape, input_shape)?;
+        self.transpose.tensor_bytes_padded(dy_shape, op)
+    }
+
+    /// Records the gradient into the caller's encoder: reads `dy`, writes `dx` (both `STORAGE`
+    /// buffers in the forward dtype and data format, at least [`InputGrad::tensor_bytes`]
+    /// long). Checks as [`crate::Conv2d::encode`]; nothing is submitted.
+    pub fn encode(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        dy_shape: [usize; 4],
+        input_shape: [usize; 4],
+        dy: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+    ) -> Result<()> {
+        let op = self.output_padding(dy_shape, input_shape)?;
+        self.transpose.encode_padded(encoder, dy_shape, op, dy, dx, None)
+    }
+}
