@@ -439,3 +439,106 @@ fn version_is_printed() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout.trim(), format!("wino {}", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn conv_transpose_verifies_on_files_and_random_data() {
+    let dir = scratch("transpose");
+    let (x, w, b, y) = (dir.join("x.npy"), dir.join("w.npy"), dir.join("b.npy"), dir.join("y.npy"));
+    // PyTorch's ConvTranspose2d weights: (C_in, C_out/groups, KH, KW).
+    write_f32(&x, &[2, 4, 5, 3], &values(2 * 4 * 5 * 3, 1));
+    write_f32(&w, &[4, 3, 3, 3], &values(4 * 3 * 9, 2));
+    write_f32(&b, &[3], &values(3, 3));
+    let (x_s, w_s, b_s, y_s) =
+        (x.to_str().unwrap(), w.to_str().unwrap(), b.to_str().unwrap(), y.to_str().unwrap());
+    let args = [
+        "conv",
+        "--transpose",
+        "--input",
+        x_s,
+        "--weight",
+        w_s,
+        "--bias",
+        b_s,
+        "--output",
+        y_s,
+        "--stride",
+        "2",
+        "--padding",
+        "1",
+        "--output-padding",
+        "1,0",
+        "--verify",
+    ];
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("OK") && stderr.contains("4 phases"), "{stdout}\n{stderr}");
+    let npy = npyz::NpyFile::new(std::fs::File::open(&y).unwrap()).unwrap();
+    // (5 − 1)·2 − 2 + 2 + 1 + 1 = 10 rows, (3 − 1)·2 − 2 + 2 + 0 + 1 = 5 columns.
+    assert_eq!(npy.shape(), [2, 3, 10, 5]);
+    let (code, stdout, _) = run(&[
+        "conv",
+        "--transpose",
+        "--random",
+        "1,6,4,5",
+        "--kernel",
+        "4",
+        "--stride",
+        "2",
+        "--padding",
+        "1",
+        "--verify",
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("OK"), "{stdout}");
+    // output_padding must be below max(stride, dilation): one line, non-zero exit.
+    let (code, _, stderr) =
+        run(&["conv", "--transpose", "--random", "1,6,4,5", "--stride", "2", "--output-padding", "2"]);
+    assert_ne!(code, 0);
+    let lines = error_lines(&stderr);
+    assert!(lines.len() == 1 && lines[0].contains("output_padding"), "{stderr}");
+    let (code, _, stderr) = run(&["conv", "--transpose", "--random", "1,6,4,5", "--padding-mode", "reflect"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("zeros only"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn conv1d_verifies_on_rank_3_files_and_random_data() {
+    let dir = scratch("conv1d");
+    let (x, w, y) = (dir.join("x.npy"), dir.join("w.npy"), dir.join("y.npy"));
+    write_f32(&x, &[2, 6, 19], &values(2 * 6 * 19, 1));
+    write_f32(&w, &[4, 3, 5], &values(4 * 3 * 5, 2));
+    let (x_s, w_s, y_s) = (x.to_str().unwrap(), w.to_str().unwrap(), y.to_str().unwrap());
+    let args = [
+        "conv",
+        "--input",
+        x_s,
+        "--weight",
+        w_s,
+        "--output",
+        y_s,
+        "--groups",
+        "2",
+        "--stride",
+        "2",
+        "--padding",
+        "2",
+        "--padding-mode",
+        "reflect",
+        "--verify",
+    ];
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("OK") && stderr.contains("conv1d"), "{stdout}\n{stderr}");
+    let npy = npyz::NpyFile::new(std::fs::File::open(&y).unwrap()).unwrap();
+    assert_eq!(npy.shape(), [2, 4, 10]);
+    let (code, stdout, _) =
+        run(&["conv", "--random", "1,4,33", "--kernel", "7", "--dilation", "2", "--verify"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("OK"), "{stdout}");
+    let (code, _, stderr) = run(&["conv", "--random", "1,4,33", "--stride", "1,2"]);
+    assert_ne!(code, 0);
+    let lines = error_lines(&stderr);
+    assert!(lines.len() == 1 && lines[0].contains("one --stride"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}

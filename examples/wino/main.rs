@@ -44,6 +44,7 @@ mod emit;
 mod glue;
 mod info;
 mod npy;
+mod ops;
 mod plot;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -80,15 +81,22 @@ enum Command {
 
 #[derive(Args)]
 struct ConvArgs {
-    /// Input tensor (.npy, float32 or float16; NCHW or NHWC per --data-format).
+    /// Input tensor (.npy, float32 or float16; NCHW or NHWC per --data-format; a rank-3 N,C,L
+    /// (or N,L,C) input with a rank-3 K,C/groups,R weight runs a conv1d).
     #[arg(long, required_unless_present = "random", conflicts_with = "random")]
     input: Option<PathBuf>,
     /// Weights (.npy, float32 or float16; OIHW or HWIO per --weight-format).
     #[arg(long, required_unless_present = "random", conflicts_with = "random")]
     weight: Option<PathBuf>,
-    /// Use random data of logical shape N,C,H,W instead of --input and --weight.
-    #[arg(long, value_name = "N,C,H,W", value_parser = parse_dims)]
-    random: Option<[usize; 4]>,
+    /// Use random data of logical shape N,C,H,W (or N,C,L: a conv1d) instead of --input and --weight.
+    #[arg(long, value_name = "N,C,H,W|N,C,L", value_parser = parse_random)]
+    random: Option<Dims>,
+    /// A transposed convolution (PyTorch's ConvTranspose2d): --weight is (C_in, C_out/groups, KH, KW).
+    #[arg(long)]
+    transpose: bool,
+    /// Output padding of --transpose: P, or PH,PW (each below max(stride, dilation)).
+    #[arg(long, value_name = "P|PH,PW", requires = "transpose", value_parser = parse_pair)]
+    output_padding: Option<[usize; 2]>,
     /// Output channels for --random [default: 16].
     #[arg(long, value_name = "K", requires = "random")]
     out_channels: Option<usize>,
@@ -359,9 +367,13 @@ fn parse_pair(text: &str) -> Res<[usize; 2]> {
     Ok([v[0], v[v.len() - 1]])
 }
 
-fn parse_dims(text: &str) -> Res<[usize; 4]> {
-    let v = integers(text, &[4])?;
-    Ok([v[0], v[1], v[2], v[3]])
+/// `--random`'s logical shape: N,C,H,W, or N,C,L for a conv1d (a newtype: clap reads a bare
+/// `Vec` as a list of occurrences).
+#[derive(Clone, Debug)]
+pub struct Dims(pub Vec<usize>);
+
+fn parse_random(text: &str) -> Res<Dims> {
+    integers(text, &[3, 4]).map(Dims)
 }
 
 fn parse_triple(text: &str) -> Res<[usize; 3]> {
