@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use wgpu_winograd::{all_kernels, tensor_kernels};
 
 /// One kernel of each family, by exact name.
-const KERNELS: [&str; 12] = [
+const KERNELS: [&str; 14] = [
     // Winograd filter transform.
     "filter_f4_3_r_16_6_6",
     // Winograd input transform with vec4 loads.
@@ -32,6 +32,10 @@ const KERNELS: [&str; 12] = [
     "wino_tc_f2_3_r_16_6_6_f16_128x128x32_w2x2_m16_sg32",
     // The max-magnitude pass the tensor-core scales read.
     "amax_f32",
+    // A transposed convolution's interleave pass, NHWC, with the fullest epilogue.
+    "transpose_interleave_f32_bias_residual_silu_nhwc",
+    // Its pass over phases no kernel tap reaches, f16 packed into words.
+    "transpose_uncovered_f16p_bias_relu",
 ];
 
 fn snapshot(name: &str) -> PathBuf {
