@@ -62,6 +62,9 @@ struct ShapeState {
     passes: Vec<Pass>,
 }
 
+/// A call's input shape and output padding.
+type ShapeKey = ([usize; 4], [usize; 2]);
+
 /// Shapes whose state a transposed convolution keeps; past it the cache starts over.
 const CACHED_SHAPES: usize = 16;
 
@@ -76,7 +79,7 @@ pub struct ConvTranspose2d {
     direct: bool,
     /// The bias for the interleave pass (`None` when direct: the convolution has it).
     bias: Option<wgpu::Buffer>,
-    shapes: Mutex<HashMap<([usize; 4], [usize; 2]), Arc<ShapeState>>>,
+    shapes: Mutex<HashMap<ShapeKey, Arc<ShapeState>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -251,7 +254,7 @@ impl ConvTranspose2d {
         let cols =
             phases::axis(d.kernel[1], d.stride[1], d.dilation[1], [p.left, p.right], output_padding[1])?;
         let limits = self.ctx.limits();
-        let binding = limits.max_storage_buffer_binding_size as u64;
+        let binding = limits.max_storage_buffer_binding_size;
         let mut plan = TransposePlan { input, output, direct: self.direct, phases: Vec::new() };
         let mut scratch_bytes = Vec::with_capacity(self.phases.len());
         for (i, ph) in self.phases.iter().enumerate() {
