@@ -8,8 +8,8 @@ mod common;
 use common::{ctx, data, round_f16, to_f16};
 use wgpu_winograd::reference::{conv2d_f64, conv2d_input_grad_f64, conv_transpose2d_f64, max_rel_error};
 use wgpu_winograd::{
-    Activation, Context, ContextOptions, Conv2d, Conv2dDesc, ConvTranspose2d, ConvTranspose2dDesc, DType,
-    DataFormat, Error, InputGrad, Padding, PaddingMode,
+    Activation, Algo, Context, ContextOptions, Conv2d, Conv2dDesc, ConvTranspose2d, ConvTranspose2dDesc,
+    DType, DataFormat, Error, InputGrad, Padding, PaddingMode,
 };
 
 /// Runs `d` on `shape` with seeded data (bias and residual where asked) on `ctx`; returns the
@@ -65,6 +65,30 @@ fn strides_kernels_and_padding() {
         let d = ConvTranspose2dDesc { output_padding: op, ..desc(3, 5, kernel, stride, pad) };
         check(&d, [2, 3, 5, 4]);
     }
+}
+
+#[test]
+fn asymmetric_padding_and_forced_phase_algorithms() {
+    let asym = Padding { top: 0, bottom: 2, left: 3, right: 1 };
+    check(
+        &ConvTranspose2dDesc { padding: asym, output_padding: [1, 0], ..desc(3, 4, [4, 5], [2, 3], 0) },
+        [2, 3, 4, 5],
+    );
+    for algo in [Algo::Gemm, Algo::Direct] {
+        check(&ConvTranspose2dDesc { algo: Some(algo), ..desc(5, 6, [4, 4], [2, 2], 1) }, [1, 5, 6, 5]);
+    }
+    // 6×6 stride 2: four 3×3 stride-1 phases, each Winograd (forced here; the ladder takes it on
+    // larger images), and a stride-1 3×3 one, one Winograd convolution writing the output.
+    let wino =
+        ConvTranspose2dDesc { algo: Some(Algo::Winograd), has_bias: true, ..desc(8, 8, [6, 6], [2, 2], 2) };
+    check(&wino, [2, 8, 7, 9]);
+    check(
+        &ConvTranspose2dDesc { algo: Some(Algo::Winograd), residual: true, ..desc(4, 4, [3, 3], [1, 1], 1) },
+        [1, 4, 6, 6],
+    );
+    // A forced algorithm that a phase cannot take is a typed error.
+    let bad = ConvTranspose2dDesc { algo: Some(Algo::Winograd), ..desc(4, 4, [4, 4], [2, 2], 1) };
+    assert!(matches!(ConvTranspose2d::new(ctx(), bad, &data(64 * 4, 1), None), Err(Error::Unsupported(_))));
 }
 
 #[test]
