@@ -2,7 +2,9 @@
 //! same flow as the convolution of `conv.rs` (read or make the operands, run once, verify
 //! against the f64 reference, write the output) for the two operators built on it.
 
-use crate::conv::{check, check_f16_range, random_array, round_to_dtype, RANDOM_KERNEL, RANDOM_OUT_CHANNELS};
+use crate::conv::{
+    check, check_f16_range, random_array, round_to_dtype, timing, RANDOM_KERNEL, RANDOM_OUT_CHANNELS,
+};
 use crate::npy::{is_stdout, read_npy, write_npy, Array, Role};
 use crate::{lib, ConvArgs, Fuse, Res};
 use std::time::Instant;
@@ -55,8 +57,8 @@ pub fn run(a: &ConvArgs, ctx: &Context, one_d: bool) -> Res<()> {
     {
         return Err(format!("{flag} is a Winograd option of conv2d; {what} lets the ladder choose"));
     }
-    if a.iters.is_some() {
-        return Err(format!("--iters times conv2d only, not {what}"));
+    if a.iters.is_some() && !one_d {
+        return Err("--iters times conv2d and conv1d, not --transpose".into());
     }
     if one_d {
         conv1d(a, ctx)
@@ -294,6 +296,11 @@ fn conv1d(a: &ConvArgs, ctx: &Context) -> Res<()> {
         |x, r| conv.run(x, input_shape, r),
     )?;
     eprintln!("time: {:.3} ms (one call, wall)", start.elapsed().as_secs_f64() * 1e3);
+    if let Some(iters) = a.iters {
+        let [n, c, l] = input_shape;
+        let t = lib(conv.conv2d().benchmark([n, c, 1, l], iters as usize))?;
+        eprintln!("time: {} over {iters} calls", timing(&t));
+    }
     let input_f16 = files.input.as_ref().is_some_and(|x| x.f16);
     let tolerance = reference::tolerance(if input_f16 { DType::F16 } else { a.dtype }, &plan);
     finish(a, &files, (&input, input_f16), output, &out_shape, tolerance, |x, r| {
