@@ -542,3 +542,25 @@ fn conv1d_verifies_on_rank_3_files_and_random_data() {
     assert!(lines.len() == 1 && lines[0].contains("one --stride"), "{stderr}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn bench_dcgan_times_the_transposed_layers() {
+    let dir = scratch("bench-dcgan");
+    let json = dir.join("dcgan.json");
+    let args = ["bench", "--suite", "dcgan", "--batch", "1", "--iters", "1", "--error", "--json"];
+    let (code, stdout, stderr) = run(&[&args[..], &[json.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5, "{results:?}");
+    // The first layer upsamples 1×1 at stride 1 (one phase), the others are stride 2 (four).
+    assert!(results[0]["algo"].as_str().unwrap().starts_with("transpose 1×"), "{}", results[0]);
+    for r in &results[1..] {
+        assert!(r["algo"].as_str().unwrap().starts_with("transpose 4×"), "{r}");
+        assert_eq!((r["kernel"].as_u64(), r["stride"].as_u64()), (Some(4), Some(2)), "{r}");
+    }
+    for r in results {
+        assert!(r["max_error"].as_f64().unwrap() < 1e-4, "{r}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -21,7 +21,7 @@
 //! wino emit --target wgsl|msl|hlsl|spv --out DIR
 //!     Every generated kernel as WGSL, Metal Shading Language, HLSL or SPIR-V, one file each,
 //!     the cooperative-matrix kernels included (except for HLSL, which naga cannot write them in).
-//! wino bench --suite seed|resnet|resnet50|mobilenetv2|all [--batch N] [--algo auto|winograd|gemm|depthwise|direct]
+//! wino bench --suite seed|resnet|resnet50|mobilenetv2|dcgan|unet|all [--batch N] [--algo auto|winograd|gemm|depthwise|direct]
 //!            [--json FILE] [--plot FILE.svg] [--iters N] [--dtype f32|f16] [--precision highest|high]
 //!            [--tune] [--fuse auto|on|off] [--kernels]
 //!     Times the suite's layers: by default Winograd (layout auto and both fixed layouts)
@@ -39,6 +39,7 @@
 //! written in place, never replaced.
 
 mod bench;
+mod bench_up;
 mod conv;
 mod emit;
 mod glue;
@@ -220,7 +221,7 @@ struct BenchArgs {
     /// GEMM size of --suite gemm [default: 4096,4096,4096]; blocks it is not a multiple of are skipped.
     #[arg(long, value_name = "M,N,K", value_parser = parse_triple)]
     gemm_size: Option<[usize; 3]>,
-    /// Batch of the resnet50 and mobilenetv2 suites.
+    /// Batch of the resnet50, mobilenetv2, dcgan and unet suites.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     batch: u32,
     /// Time only this algorithm: auto (resolved per layer), winograd, gemm, depthwise or direct;
@@ -266,6 +267,10 @@ enum SuiteArg {
     Resnet50,
     Mobilenetv2,
     All,
+    /// DCGAN's generator: 4×4 stride-2 transposed convolutions.
+    Dcgan,
+    /// U-Net's 2×2 stride-2 up-convolutions.
+    Unet,
     // Not a convolution suite: `tensor_matmul` with every block of 16×16 fragments.
     Gemm,
 }

@@ -19,6 +19,7 @@
 mod desc;
 mod phases;
 mod plan;
+mod timing;
 
 pub use desc::{ConvTranspose2dDesc, MAX_PHASES};
 pub use plan::{TransposePhase, TransposePlan};
