@@ -369,3 +369,17 @@ fn input_grad_errors_and_encode() {
     let want = conv2d_input_grad_f64(&f, &dy, &w, input).unwrap();
     assert!(max_rel_error(&got, &want) < 1e-4);
 }
+
+#[test]
+fn small_limits_fold_the_grid_or_refuse_with_a_typed_error() {
+    // Four workgroups per grid dimension: the interleave passes' grids fold into two dimensions.
+    let folded = common::limited_ctx(1 << 27, 1 << 28, 4);
+    let d = ConvTranspose2dDesc { has_bias: true, ..desc(3, 5, [3, 3], [2, 2], 1) };
+    let (err, tol) = check_on(&folded, &d, [2, 3, 9, 8], 21);
+    assert!(err <= tol, "folded grid: {err:.2e}");
+    // A binding too small for the output: refused, not split.
+    let small = common::limited_ctx(4096, 1 << 20, 65535);
+    let w = data(d.weight_len().unwrap(), 1);
+    let conv = ConvTranspose2d::new(&small, d, &w, Some(&[0.0; 5])).unwrap();
+    assert!(matches!(conv.run(&data(3 * 32 * 32, 1), [1, 3, 32, 32], None), Err(Error::TooLarge(_))));
+}

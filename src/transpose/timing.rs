@@ -89,11 +89,7 @@ impl ConvTranspose2d {
 
     /// The median span between the timestamps `record` writes around each of `iterations`
     /// calls submitted back to back.
-    fn gpu_ms(
-        &self,
-        record: &Record<'_>,
-        iterations: usize,
-    ) -> Result<f64> {
+    fn gpu_ms(&self, record: &Record<'_>, iterations: usize) -> Result<f64> {
         let ctx = &self.ctx;
         let count = 2 * iterations as u32;
         let bytes = count as u64 * wgpu::QUERY_SIZE as u64;
