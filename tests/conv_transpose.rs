@@ -191,6 +191,11 @@ fn empty_batch_and_nan() {
     // Output rows/columns 1..5 read input 1 (through taps 0..3 of padding 1 and stride 2).
     assert!(y[2 * 6 + 2].is_nan() && y[3 * 6 + 3].is_nan());
     assert!(y[0].is_finite(), "a position the NaN does not reach stays finite");
+    // A second call on the shape reuses its buffers and sees only its own input.
+    let x2 = data(2 * 9, 5);
+    let y2 = conv.run(&x2, [1, 2, 3, 3], None).unwrap();
+    assert!(y2.iter().all(|v| v.is_finite()));
+    assert_eq!(common::bits(&conv.run(&x, [1, 2, 3, 3], None).unwrap())[..5], common::bits(&y)[..5]);
 }
 
 #[test]

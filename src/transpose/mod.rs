@@ -31,7 +31,7 @@ use crate::desc::{Conv2dDesc, Padding, PaddingMode, WeightFormat};
 use crate::error::{Error, Result};
 use crate::runtime::{padded_bytes, read_back, Context, Conv2d, Element};
 use phases::AxisPhase;
-use state::ShapeState;
+use state::{HostBuffers, ShapeState};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
@@ -275,33 +275,39 @@ impl ConvTranspose2d {
             return Ok(Vec::new());
         }
         let (in_bytes, out_bytes) = state.bytes;
-        let device = self.ctx.device();
-        let make = |label, size, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
-        use wgpu::BufferUsages as U;
-        let (x, y, r, readback) = self.ctx.scoped("allocating host-call buffers", || {
-            let x = make("input", in_bytes, U::STORAGE | U::COPY_DST);
-            let y = make("output", out_bytes, U::STORAGE | U::COPY_SRC);
-            let r = residual.map(|_| make("residual", out_bytes, U::STORAGE | U::COPY_DST));
-            (x, y, r, make("readback", out_bytes, U::MAP_READ | U::COPY_DST))
-        })?;
-        self.ctx.queue().write_buffer(&x, 0, &padded_bytes(input));
-        if let (Some(data), Some(buf)) = (residual, &r) {
+        // Held for the whole call: the host buffers of a shape serve one call at a time.
+        let mut host = lock(&state.host);
+        if host.is_none() {
+            let device = self.ctx.device();
+            let make = |label, size, usage| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size,
+                    usage,
+                    mapped_at_creation: false,
+                })
+            };
+            use wgpu::BufferUsages as U;
+            *host = Some(self.ctx.scoped("allocating host-call buffers", || HostBuffers {
+                input: make("input", in_bytes, U::STORAGE | U::COPY_DST),
+                output: make("output", out_bytes, U::STORAGE | U::COPY_SRC),
+                residual: self.desc.residual.then(|| make("residual", out_bytes, U::STORAGE | U::COPY_DST)),
+                readback: make("readback", out_bytes, U::MAP_READ | U::COPY_DST),
+            })?);
+        }
+        let io = host.as_ref().expect("host buffers were just made");
+        self.ctx.queue().write_buffer(&io.input, 0, &padded_bytes(input));
+        if let (Some(data), Some(buf)) = (residual, &io.residual) {
             self.ctx.queue().write_buffer(buf, 0, &padded_bytes(data));
         }
-        let mut enc = device.create_command_encoder(&Default::default());
-        self.encode_padded(&mut enc, shape, output_padding, &x, &y, r.as_ref())?;
+        let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+        self.encode_padded(&mut enc, shape, output_padding, &io.input, &io.output, io.residual.as_ref())?;
         self.ctx.scoped("running the transposed convolution", || {
-            enc.copy_buffer_to_buffer(&y, 0, &readback, 0, out_bytes);
+            enc.copy_buffer_to_buffer(&io.output, 0, &io.readback, 0, out_bytes);
             self.ctx.queue().submit([enc.finish()]);
         })?;
-        let bytes = read_back(&self.ctx, &readback)?;
+        let readback = &io.readback;
+        let bytes = read_back(&self.ctx, readback)?;
         Ok(bytemuck::pod_collect_to_vec::<u8, T>(&bytes[..out_len * std::mem::size_of::<T>()]))
     }
 }

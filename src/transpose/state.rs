@@ -10,6 +10,14 @@ use crate::error::{Error, Result};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
+/// The blocking call's buffers for one shape, made on its first call.
+pub(super) struct HostBuffers {
+    pub(super) input: wgpu::Buffer,
+    pub(super) output: wgpu::Buffer,
+    pub(super) residual: Option<wgpu::Buffer>,
+    pub(super) readback: wgpu::Buffer,
+}
+
 /// One interleave dispatch of a shape.
 pub(super) struct Pass {
     pub(super) phase: usize,
@@ -29,6 +37,8 @@ pub(super) struct ShapeState {
     pub(super) scratch_bytes: Vec<u64>,
     pub(super) uniforms: Option<wgpu::Buffer>,
     pub(super) passes: Vec<Pass>,
+    /// The blocking call's buffers, made on its first call.
+    pub(super) host: std::sync::Mutex<Option<HostBuffers>>,
 }
 
 impl ConvTranspose2d {
@@ -119,6 +129,7 @@ impl ConvTranspose2d {
                 scratch_bytes,
                 uniforms: None,
                 passes: Vec::new(),
+                host: Default::default(),
             });
         }
         // The interleave passes and their uniforms.
@@ -220,6 +231,6 @@ impl ConvTranspose2d {
             });
             (uniforms, scratch)
         })?;
-        Ok(ShapeState { plan, bytes: io, scratch, scratch_bytes, uniforms, passes })
+        Ok(ShapeState { plan, bytes: io, scratch, scratch_bytes, uniforms, passes, host: Default::default() })
     }
 }
