@@ -388,3 +388,11 @@ fn small_limits_fold_the_grid_or_refuse_with_a_typed_error() {
     let conv = ConvTranspose2d::new(&small, d, &w, Some(&[0.0; 5])).unwrap();
     assert!(matches!(conv.run(&data(3 * 32 * 32, 1), [1, 3, 32, 32], None), Err(Error::TooLarge(_))));
 }
+
+#[test]
+fn the_operators_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ConvTranspose2d>();
+    send_sync::<InputGrad>();
+    send_sync::<wgpu_winograd::Conv1d>();
+}
