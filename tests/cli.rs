@@ -475,7 +475,7 @@ fn conv_transpose_verifies_on_files_and_random_data() {
     let npy = npyz::NpyFile::new(std::fs::File::open(&y).unwrap()).unwrap();
     // (5 − 1)·2 − 2 + 2 + 1 + 1 = 10 rows, (3 − 1)·2 − 2 + 2 + 0 + 1 = 5 columns.
     assert_eq!(npy.shape(), [2, 3, 10, 5]);
-    let (code, stdout, _) = run(&[
+    let (code, stdout, stderr) = run(&[
         "conv",
         "--transpose",
         "--random",
@@ -486,10 +486,12 @@ fn conv_transpose_verifies_on_files_and_random_data() {
         "2",
         "--padding",
         "1",
+        "--iters",
+        "2",
         "--verify",
     ]);
     assert_eq!(code, 0);
-    assert!(stdout.contains("OK"), "{stdout}");
+    assert!(stdout.contains("OK") && stderr.contains("over 2 calls"), "{stdout}\n{stderr}");
     // output_padding must be below max(stride, dilation): one line, non-zero exit.
     let (code, _, stderr) =
         run(&["conv", "--transpose", "--random", "1,6,4,5", "--stride", "2", "--output-padding", "2"]);

@@ -295,7 +295,9 @@ fn input_grad_matches_the_adjoint_reference() {
         let grad = InputGrad::new(ctx(), &f, &w).unwrap();
         let got = grad.run(&dy, dy_shape, input).unwrap();
         let want = conv2d_input_grad_f64(&f, &dy, &w, input).unwrap();
-        let tol = grad.plan(dy_shape, input).unwrap().tolerance(DType::F32);
+        let plan = grad.plan(dy_shape, input).unwrap();
+        assert_eq!(plan.output, input, "dx has the input's shape");
+        let tol = plan.tolerance(DType::F32);
         let err = max_rel_error(&got, &want);
         assert!(err <= tol, "{f:?} on {input:?}: {err:.2e}");
     }

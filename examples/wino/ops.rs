@@ -57,9 +57,6 @@ pub fn run(a: &ConvArgs, ctx: &Context, one_d: bool) -> Res<()> {
     {
         return Err(format!("{flag} is a Winograd option of conv2d; {what} lets the ladder choose"));
     }
-    if a.iters.is_some() && !one_d {
-        return Err("--iters times conv2d and conv1d, not --transpose".into());
-    }
     if one_d {
         conv1d(a, ctx)
     } else {
@@ -197,6 +194,10 @@ fn transpose(a: &ConvArgs, ctx: &Context) -> Res<()> {
         |x, r| conv.run(x, input_shape, r),
     )?;
     eprintln!("time: {:.3} ms (one call, wall)", start.elapsed().as_secs_f64() * 1e3);
+    if let Some(iters) = a.iters {
+        let t = lib(conv.benchmark(input_shape, iters as usize))?;
+        eprintln!("time: {} over {iters} calls", timing(&t));
+    }
     let input_f16 = files.input.as_ref().is_some_and(|x| x.f16);
     let tolerance = plan.tolerance(if input_f16 { DType::F16 } else { a.dtype });
     finish(a, &files, (&input, input_f16), output, &out_shape, tolerance, |x, r| {
