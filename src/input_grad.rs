@@ -112,9 +112,7 @@ impl InputGrad {
     /// What a call runs: the transposed convolution's phases and their plans.
     pub fn plan(&self, dy_shape: [usize; 4], input_shape: [usize; 4]) -> Result<TransposePlan> {
         let op = self.output_padding(dy_shape, input_shape)?;
-        let mut plan = self.transpose.plan_padded(dy_shape, op)?;
-        plan.output = input_shape;
-        Ok(plan)
+        self.transpose.plan_padded(dy_shape, op)
     }
 
     /// `dx` (logical shape `input_shape`, laid out per the forward `data_format`) from `dy`

@@ -11,7 +11,10 @@
 //! from the skeletons in `shaders/`, with the exact transforms of `lowering`) → `runtime`
 //! (wgpu objects, recording, timing). [`reference`](mod@reference) holds the CPU reference the
 //! tests and `wino conv --verify` check against; [`backends`] writes MSL, SPIR-V and HLSL for
-//! inspection; [`tune`] measures choices and `tuned` caches them.
+//! inspection; [`tune`] measures choices and `tuned` caches them. [`ConvTranspose2d`],
+//! [`Conv1d`] and [`InputGrad`] are built on [`Conv2d`] (never the reverse): a transposed
+//! convolution as stride-1 phase convolutions, a conv1d as a `1×R` conv2d, the input gradient
+//! as the transposed convolution of the forward weights.
 //!
 //! ```
 //! use wgpu_winograd::{Context, Conv2d, Conv2dDesc};

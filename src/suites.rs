@@ -1,9 +1,11 @@
 //! The benchmark layers, one list for `wino bench` and `benches/conv.rs`: the seed table, the
 //! ResNet 3×3 layers, and every convolution of ResNet-50 v1.5 and MobileNetV2 at 224×224, the
 //! latter two exactly as `torch_conv_bench.py` lists them (identical shapes merged, with counts),
-//! so that network totals compare with cuDNN's layer for layer.
+//! so that network totals compare with cuDNN's layer for layer; and the transposed convolutions
+//! of DCGAN's generator and U-Net's decoder.
 
-/// One benchmark layer: a square convolution with uniform stride and padding, dilation 1.
+/// One benchmark layer: a square convolution (or transposed convolution) with uniform stride
+/// and padding, dilation 1.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layer {
     /// `seed_24x24`, `resnet_64c_56x56_b32`, `resnet50_c64_56x56_k256_1x1_s1_b32`, …; the part
@@ -29,6 +31,9 @@ pub struct Layer {
     pub groups: usize,
     /// How often the layer occurs in its network.
     pub count: usize,
+    /// A transposed convolution (PyTorch's `ConvTranspose2d`, output padding 0): `c` → `k`
+    /// channels, `h × w` the input it upsamples.
+    pub transposed: bool,
 }
 
 impl Layer {
@@ -37,8 +42,13 @@ impl Layer {
         [self.n, self.c, self.h, self.w]
     }
 
-    /// Multiply-adds × 2 of one call.
+    /// Multiply-adds × 2 of one call (a transposed layer: every input element times every tap,
+    /// those cropped by the padding included, as PyTorch's profiler counts them).
     pub fn flop(&self) -> f64 {
+        if self.transposed {
+            let taps = (self.k / self.groups.max(1) * self.kernel * self.kernel) as f64;
+            return 2.0 * taps * (self.n * self.c * self.h * self.w) as f64;
+        }
         let out = |x: usize| (x + 2 * self.padding).saturating_sub(self.kernel) / self.stride + 1;
         let per_output = (self.c / self.groups.max(1) * self.kernel * self.kernel) as f64;
         2.0 * per_output * (self.n * self.k * out(self.h) * out(self.w)) as f64
@@ -58,6 +68,11 @@ pub enum Suite {
     Mobilenetv2,
     /// Seed and ResNet.
     All,
+    /// DCGAN's generator: 4×4 transposed convolutions, 100 → 512 from 1×1 (stride 1), then
+    /// stride 2 padding 1 up to 64 → 3 at 64².
+    Dcgan,
+    /// U-Net's 2×2 stride-2 up-convolutions, 1024 → 512 from 28² to 128 → 64 from 200².
+    Unet,
 }
 
 impl Suite {
@@ -69,13 +84,28 @@ impl Suite {
             Suite::Resnet50 => resnet50(batch),
             Suite::Mobilenetv2 => mobilenetv2(batch),
             Suite::All => seed().into_iter().chain(Suite::Resnet.layers(batch)).collect(),
+            Suite::Dcgan => dcgan(batch),
+            Suite::Unet => unet(batch),
         }
     }
 }
 
 /// A 3×3, stride 1, padding 1 layer.
 fn three(name: String, n: usize, c: usize, side: usize, k: usize) -> Layer {
-    Layer { name, n, c, h: side, w: side, k, kernel: 3, stride: 1, padding: 1, groups: 1, count: 1 }
+    Layer {
+        name,
+        n,
+        c,
+        h: side,
+        w: side,
+        k,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        groups: 1,
+        count: 1,
+        transposed: false,
+    }
 }
 
 fn seed() -> Vec<Layer> {
@@ -142,6 +172,50 @@ fn mobilenetv2(n: usize) -> Vec<Layer> {
     merge("mobilenetv2", n, &rows)
 }
 
+/// A transposed layer `c → k` upsampling a `side²` input.
+fn up(
+    net: &str,
+    n: usize,
+    (c, side, k, kernel, stride, padding): (usize, usize, usize, usize, usize, usize),
+) -> Layer {
+    Layer {
+        name: format!("{net}_c{c}_{side}x{side}_k{k}_{kernel}x{kernel}_s{stride}_t_b{n}"),
+        n,
+        c,
+        h: side,
+        w: side,
+        k,
+        kernel,
+        stride,
+        padding,
+        groups: 1,
+        count: 1,
+        transposed: true,
+    }
+}
+
+/// DCGAN's generator (Radford et al. 2015, as PyTorch's example builds it).
+fn dcgan(n: usize) -> Vec<Layer> {
+    [
+        (100, 1, 512, 4, 1, 0),
+        (512, 4, 256, 4, 2, 1),
+        (256, 8, 128, 4, 2, 1),
+        (128, 16, 64, 4, 2, 1),
+        (64, 32, 3, 4, 2, 1),
+    ]
+    .into_iter()
+    .map(|row| up("dcgan", n, row))
+    .collect()
+}
+
+/// U-Net's up-convolutions (Ronneberger et al. 2015, unpadded: 28² → 56², …, 200² → 400²).
+fn unet(n: usize) -> Vec<Layer> {
+    [(1024, 28, 512, 2, 2, 0), (512, 56, 256, 2, 2, 0), (256, 104, 128, 2, 2, 0), (128, 200, 64, 2, 2, 0)]
+        .into_iter()
+        .map(|row| up("unet", n, row))
+        .collect()
+}
+
 /// Identical rows become one layer with their count, in order of first occurrence.
 fn merge(net: &str, n: usize, rows: &[Row]) -> Vec<Layer> {
     let mut out: Vec<Layer> = Vec::new();
@@ -158,6 +232,7 @@ fn merge(net: &str, n: usize, rows: &[Row]) -> Vec<Layer> {
             padding,
             groups,
             count: 1,
+            transposed: false,
         };
         match out.iter_mut().find(|l| l.name == layer.name) {
             Some(seen) => seen.count += 1,
@@ -199,6 +274,19 @@ mod tests {
         assert_eq!(row(&layers[6]), [1, 24, 56, 56, 144, 1, 1, 0, 1, 2]);
         assert_eq!(row(&layers[17]), [1, 384, 14, 14, 384, 3, 1, 1, 384, 4]);
         assert_eq!(row(&layers[29]), [1, 320, 7, 7, 1280, 1, 1, 0, 1, 1]);
+    }
+
+    #[test]
+    fn transposed_suites_upsample_by_the_stride() {
+        let dcgan = Suite::Dcgan.layers(1);
+        assert_eq!(dcgan.len(), 5);
+        assert!(dcgan.iter().all(|l| l.transposed && l.kernel == 4));
+        assert_eq!(row(&dcgan[4]), [1, 64, 32, 32, 3, 4, 2, 1, 1, 1]);
+        // 2·(64·32²)·(3·16) multiply-adds.
+        assert_eq!(dcgan[4].flop(), 2.0 * (64 * 32 * 32 * 3 * 16) as f64);
+        let unet = Suite::Unet.layers(1);
+        assert_eq!(row(&unet[0]), [1, 1024, 28, 28, 512, 2, 2, 0, 1, 1]);
+        assert_eq!(row(&unet[3]), [1, 128, 200, 200, 64, 2, 2, 0, 1, 1]);
     }
 
     #[test]

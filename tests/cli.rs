@@ -564,3 +564,130 @@ fn grad_refuses_bad_input_with_one_line_and_no_output() {
     assert_eq!(code, 0, "{stderr}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn conv_transpose_verifies_on_files_and_random_data() {
+    let dir = scratch("transpose");
+    let (x, w, b, y) = (dir.join("x.npy"), dir.join("w.npy"), dir.join("b.npy"), dir.join("y.npy"));
+    // PyTorch's ConvTranspose2d weights: (C_in, C_out/groups, KH, KW).
+    write_f32(&x, &[2, 4, 5, 3], &values(2 * 4 * 5 * 3, 1));
+    write_f32(&w, &[4, 3, 3, 3], &values(4 * 3 * 9, 2));
+    write_f32(&b, &[3], &values(3, 3));
+    let (x_s, w_s, b_s, y_s) =
+        (x.to_str().unwrap(), w.to_str().unwrap(), b.to_str().unwrap(), y.to_str().unwrap());
+    let args = [
+        "conv",
+        "--transpose",
+        "--input",
+        x_s,
+        "--weight",
+        w_s,
+        "--bias",
+        b_s,
+        "--output",
+        y_s,
+        "--stride",
+        "2",
+        "--padding",
+        "1",
+        "--output-padding",
+        "1,0",
+        "--verify",
+    ];
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("OK") && stderr.contains("4 phases"), "{stdout}\n{stderr}");
+    let npy = npyz::NpyFile::new(std::fs::File::open(&y).unwrap()).unwrap();
+    // (5 − 1)·2 − 2 + 2 + 1 + 1 = 10 rows, (3 − 1)·2 − 2 + 2 + 0 + 1 = 5 columns.
+    assert_eq!(npy.shape(), [2, 3, 10, 5]);
+    let (code, stdout, stderr) = run(&[
+        "conv",
+        "--transpose",
+        "--random",
+        "1,6,4,5",
+        "--kernel",
+        "4",
+        "--stride",
+        "2",
+        "--padding",
+        "1",
+        "--iters",
+        "2",
+        "--verify",
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("OK") && stderr.contains("over 2 calls"), "{stdout}\n{stderr}");
+    // output_padding must be below max(stride, dilation): one line, non-zero exit.
+    let (code, _, stderr) =
+        run(&["conv", "--transpose", "--random", "1,6,4,5", "--stride", "2", "--output-padding", "2"]);
+    assert_ne!(code, 0);
+    let lines = error_lines(&stderr);
+    assert!(lines.len() == 1 && lines[0].contains("output_padding"), "{stderr}");
+    let (code, _, stderr) = run(&["conv", "--transpose", "--random", "1,6,4,5", "--padding-mode", "reflect"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("zeros only"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn conv1d_verifies_on_rank_3_files_and_random_data() {
+    let dir = scratch("conv1d");
+    let (x, w, y) = (dir.join("x.npy"), dir.join("w.npy"), dir.join("y.npy"));
+    write_f32(&x, &[2, 6, 19], &values(2 * 6 * 19, 1));
+    write_f32(&w, &[4, 3, 5], &values(4 * 3 * 5, 2));
+    let (x_s, w_s, y_s) = (x.to_str().unwrap(), w.to_str().unwrap(), y.to_str().unwrap());
+    let args = [
+        "conv",
+        "--input",
+        x_s,
+        "--weight",
+        w_s,
+        "--output",
+        y_s,
+        "--groups",
+        "2",
+        "--stride",
+        "2",
+        "--padding",
+        "2",
+        "--padding-mode",
+        "reflect",
+        "--verify",
+    ];
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("OK") && stderr.contains("conv1d"), "{stdout}\n{stderr}");
+    let npy = npyz::NpyFile::new(std::fs::File::open(&y).unwrap()).unwrap();
+    assert_eq!(npy.shape(), [2, 4, 10]);
+    let (code, stdout, _) =
+        run(&["conv", "--random", "1,4,33", "--kernel", "7", "--dilation", "2", "--verify"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("OK"), "{stdout}");
+    let (code, _, stderr) = run(&["conv", "--random", "1,4,33", "--stride", "1,2"]);
+    assert_ne!(code, 0);
+    let lines = error_lines(&stderr);
+    assert!(lines.len() == 1 && lines[0].contains("one --stride"), "{stderr}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bench_dcgan_times_the_transposed_layers() {
+    let dir = scratch("bench-dcgan");
+    let json = dir.join("dcgan.json");
+    let args = ["bench", "--suite", "dcgan", "--batch", "1", "--iters", "1", "--error", "--json"];
+    let (code, stdout, stderr) = run(&[&args[..], &[json.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5, "{results:?}");
+    // The first layer upsamples 1×1 at stride 1 (one phase), the others are stride 2 (four).
+    assert!(results[0]["algo"].as_str().unwrap().starts_with("transpose 1×"), "{}", results[0]);
+    for r in &results[1..] {
+        assert!(r["algo"].as_str().unwrap().starts_with("transpose 4×"), "{r}");
+        assert_eq!((r["kernel"].as_u64(), r["stride"].as_u64()), (Some(4), Some(2)), "{r}");
+    }
+    for r in results {
+        assert!(r["max_error"].as_f64().unwrap() < 1e-4, "{r}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

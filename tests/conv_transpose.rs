@@ -8,8 +8,8 @@ mod common;
 use common::{ctx, data, round_f16, to_f16};
 use wgpu_winograd::reference::{conv2d_f64, conv2d_input_grad_f64, conv_transpose2d_f64, max_rel_error};
 use wgpu_winograd::{
-    Activation, Context, ContextOptions, Conv2d, Conv2dDesc, ConvTranspose2d, ConvTranspose2dDesc, DType,
-    DataFormat, Error, InputGrad, Padding, PaddingMode,
+    Activation, Algo, Context, ContextOptions, Conv2d, Conv2dDesc, ConvTranspose2d, ConvTranspose2dDesc,
+    DType, DataFormat, Error, InputGrad, Padding, PaddingMode,
 };
 
 /// Runs `d` on `shape` with seeded data (bias and residual where asked) on `ctx`; returns the
@@ -65,6 +65,30 @@ fn strides_kernels_and_padding() {
         let d = ConvTranspose2dDesc { output_padding: op, ..desc(3, 5, kernel, stride, pad) };
         check(&d, [2, 3, 5, 4]);
     }
+}
+
+#[test]
+fn asymmetric_padding_and_forced_phase_algorithms() {
+    let asym = Padding { top: 0, bottom: 2, left: 3, right: 1 };
+    check(
+        &ConvTranspose2dDesc { padding: asym, output_padding: [1, 0], ..desc(3, 4, [4, 5], [2, 3], 0) },
+        [2, 3, 4, 5],
+    );
+    for algo in [Algo::Gemm, Algo::Direct] {
+        check(&ConvTranspose2dDesc { algo: Some(algo), ..desc(5, 6, [4, 4], [2, 2], 1) }, [1, 5, 6, 5]);
+    }
+    // 6×6 stride 2: four 3×3 stride-1 phases, each Winograd (forced here; the ladder takes it on
+    // larger images), and a stride-1 3×3 one, one Winograd convolution writing the output.
+    let wino =
+        ConvTranspose2dDesc { algo: Some(Algo::Winograd), has_bias: true, ..desc(8, 8, [6, 6], [2, 2], 2) };
+    check(&wino, [2, 8, 7, 9]);
+    check(
+        &ConvTranspose2dDesc { algo: Some(Algo::Winograd), residual: true, ..desc(4, 4, [3, 3], [1, 1], 1) },
+        [1, 4, 6, 6],
+    );
+    // A forced algorithm that a phase cannot take is a typed error.
+    let bad = ConvTranspose2dDesc { algo: Some(Algo::Winograd), ..desc(4, 4, [4, 4], [2, 2], 1) };
+    assert!(matches!(ConvTranspose2d::new(ctx(), bad, &data(64 * 4, 1), None), Err(Error::Unsupported(_))));
 }
 
 #[test]
@@ -167,6 +191,11 @@ fn empty_batch_and_nan() {
     // Output rows/columns 1..5 read input 1 (through taps 0..3 of padding 1 and stride 2).
     assert!(y[2 * 6 + 2].is_nan() && y[3 * 6 + 3].is_nan());
     assert!(y[0].is_finite(), "a position the NaN does not reach stays finite");
+    // A second call on the shape reuses its buffers and sees only its own input.
+    let x2 = data(2 * 9, 5);
+    let y2 = conv.run(&x2, [1, 2, 3, 3], None).unwrap();
+    assert!(y2.iter().all(|v| v.is_finite()));
+    assert_eq!(common::bits(&conv.run(&x, [1, 2, 3, 3], None).unwrap())[..5], common::bits(&y)[..5]);
 }
 
 #[test]
@@ -266,7 +295,9 @@ fn input_grad_matches_the_adjoint_reference() {
         let grad = InputGrad::new(ctx(), &f, &w).unwrap();
         let got = grad.run(&dy, dy_shape, input).unwrap();
         let want = conv2d_input_grad_f64(&f, &dy, &w, input).unwrap();
-        let tol = grad.plan(dy_shape, input).unwrap().tolerance(DType::F32);
+        let plan = grad.plan(dy_shape, input).unwrap();
+        assert_eq!(plan.output, input, "dx has the input's shape");
+        let tol = plan.tolerance(DType::F32);
         let err = max_rel_error(&got, &want);
         assert!(err <= tol, "{f:?} on {input:?}: {err:.2e}");
     }
@@ -344,4 +375,26 @@ fn input_grad_errors_and_encode() {
     let got = common::encode_and_read(|enc| grad.encode(enc, dy_shape, input, &dyb, &dxb).unwrap(), &dxb);
     let want = conv2d_input_grad_f64(&f, &dy, &w, input).unwrap();
     assert!(max_rel_error(&got, &want) < 1e-4);
+}
+
+#[test]
+fn small_limits_fold_the_grid_or_refuse_with_a_typed_error() {
+    // Four workgroups per grid dimension: the interleave passes' grids fold into two dimensions.
+    let folded = common::limited_ctx(1 << 27, 1 << 28, 4);
+    let d = ConvTranspose2dDesc { has_bias: true, ..desc(3, 5, [3, 3], [2, 2], 1) };
+    let (err, tol) = check_on(&folded, &d, [2, 3, 9, 8], 21);
+    assert!(err <= tol, "folded grid: {err:.2e}");
+    // A binding too small for the output: refused, not split.
+    let small = common::limited_ctx(4096, 1 << 20, 65535);
+    let w = data(d.weight_len().unwrap(), 1);
+    let conv = ConvTranspose2d::new(&small, d, &w, Some(&[0.0; 5])).unwrap();
+    assert!(matches!(conv.run(&data(3 * 32 * 32, 1), [1, 3, 32, 32], None), Err(Error::TooLarge(_))));
+}
+
+#[test]
+fn the_operators_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<ConvTranspose2d>();
+    send_sync::<InputGrad>();
+    send_sync::<wgpu_winograd::Conv1d>();
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use wgpu_winograd::{all_kernels, tensor_kernels};
 
 /// One kernel of each family, by exact name.
-const KERNELS: [&str; 14] = [
+const KERNELS: [&str; 16] = [
     // Winograd filter transform.
     "filter_f4_3_r_16_6_6",
     // Winograd input transform with vec4 loads.
@@ -36,6 +36,10 @@ const KERNELS: [&str; 14] = [
     "weight_grad_f32_reflect_64x64x16",
     // The split-K reduction of the gradients.
     "grad_reduce",
+    // A transposed convolution's interleave pass, NHWC, with the fullest epilogue.
+    "transpose_interleave_f32_bias_residual_silu_nhwc",
+    // Its pass over phases no kernel tap reaches, f16 packed into words.
+    "transpose_uncovered_f16p_bias_relu",
 ];
 
 fn snapshot(name: &str) -> PathBuf {

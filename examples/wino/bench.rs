@@ -1,7 +1,8 @@
 //! `wino bench`: times the layers of a suite (`wgpu_winograd::suites`) per algorithm variant:
 //! a table and the network totals (Σ time × count) on stdout, progress and skipped layers on
 //! stderr, optionally JSON records and an SVG plot. `--suite gemm` instead times a plain GEMM
-//! on cooperative matrices with every block of 16×16 fragments.
+//! on cooperative matrices with every block of 16×16 fragments. The transposed layers of the
+//! dcgan and unet suites are timed in `bench_up`.
 
 use crate::npy::{check_output, write_atomically};
 use crate::{glue, lib, plot, Auto, BenchArgs, Fuse, Res, SuiteArg};
@@ -185,7 +186,7 @@ impl Record {
 /// "Clocks"). So one second of back-to-back convolutions before the run, and a fixed busy time
 /// right before each record is timed: no figure depends on what ran before it. CPU adapters
 /// need none.
-struct Warmer(Option<(Conv2d, wgpu::Buffer, wgpu::Buffer)>);
+pub(crate) struct Warmer(Option<(Conv2d, wgpu::Buffer, wgpu::Buffer)>);
 
 /// The warm-up convolution's input: ResNet's 256→256 3×3 at 28², batch 32 (0.2 ms a call).
 const WARM_SHAPE: [usize; 4] = [32, 256, 28, 28];
@@ -215,7 +216,7 @@ impl Warmer {
     /// Back-to-back convolutions for `seconds`, two submissions of 16 calls in flight, so the
     /// GPU never idles (a loop that waits for each call leaves it idle half the time, and its
     /// clock falls).
-    fn spin(&self, seconds: f64) -> Res<()> {
+    pub(crate) fn spin(&self, seconds: f64) -> Res<()> {
         let Some((conv, x, y)) = &self.0 else { return Ok(()) };
         let (device, queue) = (conv.context().device(), conv.context().queue());
         let start = std::time::Instant::now();
@@ -237,10 +238,10 @@ impl Warmer {
 }
 
 /// Busy time right before each record: 0.2 s keeps the clock where the 1 s warm-up took it.
-const RECORD_WARM_S: f64 = 0.2;
+pub(crate) const RECORD_WARM_S: f64 = 0.2;
 
 /// The GPU's SM clock now, where the platform tells it (`nvidia-smi`; none elsewhere).
-fn sm_clock_mhz() -> Option<u32> {
+pub(crate) fn sm_clock_mhz() -> Option<u32> {
     let out = std::process::Command::new("nvidia-smi")
         .args(["--query-gpu=clocks.sm", "--format=csv,noheader,nounits", "-i", "0"])
         .output()
@@ -260,11 +261,13 @@ pub fn run(a: &BenchArgs) -> Res<()> {
         SuiteArg::Resnet50 => Suite::Resnet50,
         SuiteArg::Mobilenetv2 => Suite::Mobilenetv2,
         SuiteArg::All => Suite::All,
+        SuiteArg::Dcgan => Suite::Dcgan,
+        SuiteArg::Unet => Suite::Unet,
     };
     let layers = suite.layers(a.batch as usize);
     let variants: Vec<Variant> = match (a.algo, suite) {
         (Some(algo), _) => vec![(algo.0, None, None)],
-        (None, Suite::Resnet50 | Suite::Mobilenetv2) => vec![(None, None, None)],
+        (None, Suite::Resnet50 | Suite::Mobilenetv2 | Suite::Dcgan | Suite::Unet) => vec![(None, None, None)],
         (None, Suite::Seed) => [&VARIANTS[..], &SEED_EXPERIMENT[..]].concat(),
         (None, _) => VARIANTS.to_vec(),
     };
@@ -290,14 +293,20 @@ pub fn run(a: &BenchArgs) -> Res<()> {
     let mut notes: Vec<String> = Vec::new();
     print_header();
     for layer in &layers {
-        if a.tune {
+        if a.tune && layer.transposed {
+            eprintln!("not tuned: {}: each phase of a transposed layer takes the ladder", layer.name);
+        } else if a.tune {
             tune_layer(&ctx, layer, a)?;
         }
         let first = results.len();
         for &(algo, layout, tile) in &variants {
             step += 1;
             eprintln!("[{step}/{total}] {} {} {} ...", layer.name, Auto(algo), Auto(layout));
-            match bench_one(&ctx, &warmer, layer, (algo, layout, tile), a)? {
+            let timed = match layer.transposed {
+                true => crate::bench_up::bench_transposed(&ctx, &warmer, layer, algo, a)?.map(|r| (r, None)),
+                false => bench_one(&ctx, &warmer, layer, (algo, layout, tile), a)?,
+            };
+            match timed {
                 Some((record, resolved)) => {
                     if let Some(note) = record.precision_note.as_ref().filter(|n| !notes.contains(n)) {
                         eprintln!("{note} (first for {}; not repeated for later layers)", layer.name);

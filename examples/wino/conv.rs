@@ -10,8 +10,8 @@ use std::time::Instant;
 use wgpu_winograd::{reference, Context, Conv2d, Conv2dDesc, DType, DataFormat, Timing};
 
 /// `--out-channels` and `--kernel` when `--random` leaves them out.
-const RANDOM_OUT_CHANNELS: usize = 16;
-const RANDOM_KERNEL: usize = 3;
+pub(crate) const RANDOM_OUT_CHANNELS: usize = 16;
+pub(crate) const RANDOM_KERNEL: usize = 3;
 
 pub fn run(a: &ConvArgs) -> Res<()> {
     // clap's `requires = "random"` is bypassed when --input (which conflicts with --random) is
@@ -40,7 +40,15 @@ pub fn run(a: &ConvArgs) -> Res<()> {
     if a.input.is_none() && a.random.is_none() {
         return Err("give --input X.npy --weight W.npy, or --random N,C,H,W".into());
     }
+    let one_d = match (&a.input, &a.random) {
+        (Some(path), _) => crate::npy::rank(path)? == 3,
+        (None, Some(dims)) => dims.0.len() == 3,
+        _ => false,
+    };
     let ctx = lib(Context::new())?;
+    if one_d || a.transpose {
+        return crate::ops::run(a, &ctx, one_d);
+    }
     let max_bytes = ctx.limits().max_buffer_size;
     let read = |path: &Option<std::path::PathBuf>, role: Role| {
         path.as_deref().map(|p| read_npy(p, &role, max_bytes)).transpose()
@@ -56,9 +64,9 @@ pub fn run(a: &ConvArgs) -> Res<()> {
             }
         }
     }
-    let (input_shape, weight_shape) = match (&input, &weights, a.random) {
+    let (input_shape, weight_shape) = match (&input, &weights, &a.random) {
         (Some(input), Some(weights), _) => (input.shape.clone(), weights.shape.clone()),
-        (_, _, Some(dims)) => random_shapes(a, dims),
+        (_, _, Some(crate::Dims(d))) => random_shapes(a, [d[0], d[1], d[2], d[3]]),
         _ => return Err("give --input X.npy --weight W.npy, or --random N,C,H,W".into()),
     };
     let shape = logical(&input_shape, a.fwd.data_format);
@@ -153,23 +161,33 @@ fn random_shapes(a: &ConvArgs, dims: [usize; 4]) -> (Vec<usize>, Vec<usize>) {
 /// sizes do not overflow), refused where one is more than a buffer holds.
 fn random_operands(a: &ConvArgs, dims: [usize; 4], max_bytes: u64) -> Res<(Array, Array)> {
     let array = |what: &str, shape: Vec<usize>, seed: u64, scale: f32| {
-        let bytes = shape.iter().try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
-        match bytes {
-            Some(bytes) if bytes <= max_bytes => {
-                let data =
-                    reference::pseudo_random(bytes as usize / 4, seed).iter().map(|v| v * scale).collect();
-                Ok(Array { shape, data, f16: false })
-            }
-            _ => Err(format!(
-                "--random: the {what} of shape {shape:?} need more than the {max_bytes} bytes a buffer holds"
-            )),
-        }
+        random_array(what, shape, seed, scale, max_bytes)
     };
     let (input, weights) = random_shapes(a, dims);
     // 1/sqrt(fan-in) keeps the output near the input's magnitude.
     let r = a.kernel.unwrap_or(RANDOM_KERNEL);
     let fan_in = dims[1] / a.fwd.groups * r * r;
     Ok((array("input values", input, 1, 1.0)?, array("weights", weights, 2, 1.0 / (fan_in as f32).sqrt())?))
+}
+
+/// Seeded values in [−scale, scale) of `shape`, refused where they need more than a buffer holds.
+pub(crate) fn random_array(
+    what: &str,
+    shape: Vec<usize>,
+    seed: u64,
+    scale: f32,
+    max_bytes: u64,
+) -> Res<Array> {
+    let bytes = shape.iter().try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
+    match bytes {
+        Some(bytes) if bytes <= max_bytes => {
+            let data = reference::pseudo_random(bytes as usize / 4, seed).iter().map(|v| v * scale).collect();
+            Ok(Array { shape, data, f16: false })
+        }
+        _ => Err(format!(
+            "--random: the {what} of shape {shape:?} need more than the {max_bytes} bytes a buffer holds"
+        )),
+    }
 }
 
 /// The descriptor from the options, with channels and kernel taken from the arrays, checked
@@ -212,7 +230,7 @@ fn run_conv(conv: &Conv2d, input: &[f32], shape: [usize; 4], residual: Option<&[
     }
 }
 
-fn timing(t: &Timing) -> String {
+pub(crate) fn timing(t: &Timing) -> String {
     let gpu = t.gpu_ms.map_or("n/a".to_string(), |g| format!("{g:.3} ms"));
     format!(
         "gpu {gpu} (timestamps), wall {:.3} ms per call (submit + wait, upload excluded; empty submit + wait {:.3} ms)",
@@ -221,7 +239,7 @@ fn timing(t: &Timing) -> String {
 }
 
 /// What the GPU saw (f16 runs round the input and residual to f16), or what an f16 file stores.
-pub fn round_to_dtype(v: &[f32], dtype: DType) -> Vec<f32> {
+pub(crate) fn round_to_dtype(v: &[f32], dtype: DType) -> Vec<f32> {
     match dtype {
         DType::F32 => v.to_vec(),
         DType::F16 => v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect(),
@@ -230,7 +248,7 @@ pub fn round_to_dtype(v: &[f32], dtype: DType) -> Vec<f32> {
 
 /// Refuses f32 data for `--dtype f16` with a finite value beyond float16's range, which the
 /// conversion would turn into ±inf (and the output into ±inf and NaN).
-pub fn check_f16_range(what: &str, data: &[f32]) -> Res<()> {
+pub(crate) fn check_f16_range(what: &str, data: &[f32]) -> Res<()> {
     let max = f32::from(half::f16::MAX);
     let beyond = data.iter().filter(|v| v.is_finite() && v.abs() > max);
     let (count, worst) = beyond.fold((0usize, 0f32), |(n, m), v| (n + 1, m.max(v.abs())));
@@ -249,7 +267,7 @@ pub fn check_f16_range(what: &str, data: &[f32]) -> Res<()> {
 /// error must be within `tolerance`. `(stored_f16, dtype)`: whether the values are as an f16
 /// file stores them, and the element type they passed through. The report goes to stdout, or
 /// to stderr where stdout is the output file.
-pub fn check(
+pub(crate) fn check(
     stored: &[f32],
     want: &[f64],
     (stored_f16, dtype): (bool, DType),

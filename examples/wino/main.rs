@@ -30,7 +30,7 @@
 //! wino emit --target wgsl|msl|hlsl|spv --out DIR
 //!     Every generated kernel as WGSL, Metal Shading Language, HLSL or SPIR-V, one file each,
 //!     the cooperative-matrix kernels included (except for HLSL, which naga cannot write them in).
-//! wino bench --suite seed|resnet|resnet50|mobilenetv2|all [--batch N] [--algo auto|winograd|gemm|depthwise|direct]
+//! wino bench --suite seed|resnet|resnet50|mobilenetv2|dcgan|unet|all [--batch N] [--algo auto|winograd|gemm|depthwise|direct]
 //!            [--json FILE] [--plot FILE.svg] [--iters N] [--dtype f32|f16] [--precision highest|high]
 //!            [--tune] [--fuse auto|on|off] [--kernels]
 //!     Times the suite's layers: by default Winograd (layout auto and both fixed layouts)
@@ -48,12 +48,14 @@
 //! written in place, never replaced.
 
 mod bench;
+mod bench_up;
 mod conv;
 mod emit;
 mod glue;
 mod grad;
 mod info;
 mod npy;
+mod ops;
 mod plot;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -135,15 +137,22 @@ enum Wrt {
 
 #[derive(Args)]
 struct ConvArgs {
-    /// Input tensor (.npy, float32 or float16; NCHW or NHWC per --data-format).
+    /// Input tensor (.npy, float32 or float16; NCHW or NHWC per --data-format; a rank-3 N,C,L
+    /// (or N,L,C) input with a rank-3 K,C/groups,R weight runs a conv1d).
     #[arg(long, required_unless_present = "random", conflicts_with = "random")]
     input: Option<PathBuf>,
     /// Weights (.npy, float32 or float16; OIHW or HWIO per --weight-format).
     #[arg(long, required_unless_present = "random", conflicts_with = "random")]
     weight: Option<PathBuf>,
-    /// Use random data of logical shape N,C,H,W instead of --input and --weight.
-    #[arg(long, value_name = "N,C,H,W", value_parser = parse_dims)]
-    random: Option<[usize; 4]>,
+    /// Use random data of logical shape N,C,H,W (or N,C,L: a conv1d) instead of --input and --weight.
+    #[arg(long, value_name = "N,C,H,W|N,C,L", value_parser = parse_random)]
+    random: Option<Dims>,
+    /// A transposed convolution (PyTorch's ConvTranspose2d): --weight is (C_in, C_out/groups, KH, KW).
+    #[arg(long)]
+    transpose: bool,
+    /// Output padding of --transpose: P, or PH,PW (each below max(stride, dilation)).
+    #[arg(long, value_name = "P|PH,PW", requires = "transpose", value_parser = parse_pair)]
+    output_padding: Option<[usize; 2]>,
     /// Output channels for --random [default: 16].
     #[arg(long, value_name = "K", requires = "random")]
     out_channels: Option<usize>,
@@ -274,7 +283,7 @@ struct BenchArgs {
     /// GEMM size of --suite gemm [default: 4096,4096,4096]; blocks it is not a multiple of are skipped.
     #[arg(long, value_name = "M,N,K", value_parser = parse_triple)]
     gemm_size: Option<[usize; 3]>,
-    /// Batch of the resnet50 and mobilenetv2 suites.
+    /// Batch of the resnet50, mobilenetv2, dcgan and unet suites.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     batch: u32,
     /// Time only this algorithm: auto (resolved per layer), winograd, gemm, depthwise or direct;
@@ -320,6 +329,10 @@ enum SuiteArg {
     Resnet50,
     Mobilenetv2,
     All,
+    /// DCGAN's generator: 4×4 stride-2 transposed convolutions.
+    Dcgan,
+    /// U-Net's 2×2 stride-2 up-convolutions.
+    Unet,
     // Not a convolution suite: `tensor_matmul` with every block of 16×16 fragments.
     Gemm,
 }
@@ -420,6 +433,15 @@ fn parse_padding(text: &str) -> Res<Padding> {
 fn parse_pair(text: &str) -> Res<[usize; 2]> {
     let v = integers(text, &[1, 2])?;
     Ok([v[0], v[v.len() - 1]])
+}
+
+/// `--random`'s logical shape: N,C,H,W, or N,C,L for a conv1d (a newtype: clap reads a bare
+/// `Vec` as a list of occurrences).
+#[derive(Clone, Debug)]
+pub struct Dims(pub Vec<usize>);
+
+fn parse_random(text: &str) -> Res<Dims> {
+    integers(text, &[3, 4]).map(Dims)
 }
 
 fn parse_dims(text: &str) -> Res<[usize; 4]> {

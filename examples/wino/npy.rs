@@ -57,9 +57,31 @@ impl Role {
             batch: false,
         }
     }
+    /// A conv1d's input `N,C,L` (or `N,L,C`), residual and weights `K,C/groups,R` (or `R,C/groups,K`).
+    pub fn input1d(nlc: bool) -> Role {
+        Role { what: "input", axes: if nlc { "N,L,C" } else { "N,C,L" }, batch: true }
+    }
+    pub fn residual1d(nlc: bool) -> Role {
+        Role { what: "residual", axes: if nlc { "N,OL,K" } else { "N,K,OL" }, batch: true }
+    }
+    pub fn weight1d(wio: bool) -> Role {
+        Role { what: "weight", axes: if wio { "R,C/groups,K" } else { "K,C/groups,R" }, batch: false }
+    }
+    /// A transposed convolution's weights, PyTorch's layout.
+    pub const TRANSPOSE_WEIGHT: Role = Role { what: "weight", axes: "C,K/groups,KH,KW", batch: false };
     fn rank(&self) -> usize {
         self.axes.split(',').count()
     }
+}
+
+/// The rank of an `.npy` file's array, from its header (which picks conv1d or conv2d).
+pub fn rank(path: &Path) -> Res<usize> {
+    let name = path.display();
+    let file = File::open(path).map_err(|e| format!("cannot read input file {name}: {e}"))?;
+    let header = quietly(|| npyz::NpyHeader::from_reader(&mut BufReader::new(file)))
+        .ok_or_else(|| format!("{name}: not a valid .npy file: the header's shape overflows"))?
+        .map_err(|e| format!("{name}: not a valid .npy file: {}", npyz_message(&e)))?;
+    Ok(header.shape().len())
 }
 
 /// Reads a little-endian float32 or float16, C-order `.npy` of the role's rank. The size the

@@ -176,3 +176,26 @@ impl ConvTranspose2dDesc {
         Ok([n, self.out_channels, oh, ow])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_size_is_pytorchs() {
+        // torch.nn.ConvTranspose2d(…)(torch.zeros(1, 1, h, w)).shape[2:], by hand.
+        let d = ConvTranspose2dDesc::new(1, 1, 4, 2, 1);
+        assert_eq!(d.output_hw(4, 7).unwrap(), [8, 14]);
+        let d = ConvTranspose2dDesc {
+            output_padding: [1, 2],
+            dilation: [2, 3],
+            ..ConvTranspose2dDesc::new(1, 1, 3, 3, 2)
+        };
+        // (h − 1)·3 − 4 + d·2 + op + 1: 5 → 12 − 4 + 4 + 1 + 1 = 14; 2 → 3 − 4 + 6 + 2 + 1 = 8.
+        assert_eq!(d.output_hw(5, 2).unwrap(), [14, 8]);
+        assert!(d.validate().is_ok());
+        assert!(ConvTranspose2dDesc { output_padding: [3, 0], ..d.clone() }.validate().is_err());
+        assert!(ConvTranspose2dDesc::new(1, 1, 3, 1, 2).output_hw(1, 1).is_err());
+        assert!(ConvTranspose2dDesc::new(1, 1, 3, 1, 0).output_hw(0, 4).is_err());
+    }
+}
