@@ -135,6 +135,35 @@ impl InputGrad {
         self.transpose.tensor_bytes_padded(dy_shape, op)
     }
 
+    /// Times `iterations` calls on `dy_shape` (for a forward input of `input_shape`) with
+    /// buffers of its own, as [`crate::Conv2d::benchmark`] reports them.
+    pub fn benchmark(
+        &self,
+        dy_shape: [usize; 4],
+        input_shape: [usize; 4],
+        iterations: usize,
+    ) -> Result<crate::Timing> {
+        let (dyb, dxb) = self.tensor_bytes(dy_shape, input_shape)?;
+        let ctx = &self.transpose.ctx;
+        let buffer = |label, size: u64| {
+            ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size.max(4),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let (dy, dx) =
+            ctx.scoped("allocating benchmark buffers", || (buffer("dy", dyb), buffer("dx", dxb)))?;
+        let pattern: Vec<u8> = (0..dyb).map(|i| (i % 251) as u8 & 0x3f).collect();
+        ctx.queue().write_buffer(&dy, 0, &pattern);
+        crate::runtime::benchmark_recorded(
+            ctx,
+            &|enc| self.encode(enc, dy_shape, input_shape, &dy, &dx),
+            iterations,
+        )
+    }
+
     /// Records the gradient into the caller's encoder: reads `dy`, writes `dx` (both `STORAGE`
     /// buffers in the forward dtype and data format, at least [`InputGrad::tensor_bytes`]
     /// long). Checks as [`crate::Conv2d::encode`]; nothing is submitted.

@@ -3,7 +3,7 @@
 //! conv`'s geometry and layouts (`ForwardArgs`); reading, verifying and writing go through
 //! the same helpers as `wino conv`.
 
-use crate::conv::{check, check_f16_range, logical, round_to_dtype, stored};
+use crate::conv::{check, check_f16_range, logical, round_to_dtype, stored, timing};
 use crate::npy::{check_output, is_stdout, read_npy, write_npy, Array, Role};
 use crate::{glue, lib, GradArgs, Res, Wrt};
 use std::path::Path;
@@ -170,7 +170,7 @@ pub fn run(a: &GradArgs) -> Res<()> {
                 Some(x) => x,
                 None => random_array("input values", stored(x_shape, f.data_format), 1, 1.0, max_bytes)?,
             };
-            let dw = weight_grad(&ctx, &desc, &x.data, x_shape, &dy.data)?;
+            let dw = weight_grad(&ctx, &desc, &x.data, x_shape, &dy.data, a.iters)?;
             if a.verify {
                 let start = Instant::now();
                 let rounded = |v: &[f32]| round_to_dtype(v, f.dtype);
@@ -203,6 +203,10 @@ pub fn run(a: &GradArgs) -> Res<()> {
                 "time: {:.3} ms (one call, wall: upload, pipeline creation on first use, run and read-back)",
                 ms(start)
             );
+            if let Some(iters) = a.iters {
+                let t = lib(grad.benchmark(dy_shape, x_shape, iters as usize))?;
+                eprintln!("time: {} over {iters} calls", timing(&t));
+            }
             let dx = if dy.f16 { round_to_dtype(&dx, DType::F16) } else { dx };
             if a.verify {
                 let start = Instant::now();
@@ -232,6 +236,7 @@ fn weight_grad(
     x: &[f32],
     x_shape: [usize; 4],
     dy: &[f32],
+    iters: Option<u32>,
 ) -> Res<Vec<f32>> {
     let grad = lib(WeightGrad::new(ctx, desc))?;
     eprintln!("path: {}", lib(grad.plan(x_shape))?);
@@ -247,5 +252,9 @@ fn weight_grad(
         "time: {:.3} ms (one call, wall: upload, pipeline creation on first use, run and read-back)",
         ms(start)
     );
+    if let Some(iters) = iters {
+        let t = lib(grad.benchmark(x_shape, iters as usize))?;
+        eprintln!("time: {} over {iters} calls", timing(&t));
+    }
     Ok(dw)
 }

@@ -124,6 +124,9 @@ struct GradArgs {
     /// Compare with the f64 CPU reference.
     #[arg(long)]
     verify: bool,
+    /// Also time N calls after warm-up (GPU timestamps and wall time); default: the one call.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    iters: Option<u32>,
     #[command(flatten)]
     fwd: ForwardArgs,
 }

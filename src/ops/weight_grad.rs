@@ -200,6 +200,33 @@ impl WeightGrad {
         self.record(encoder, &res, Some(x), dy, dw)
     }
 
+    /// Times `iterations` weight-gradient calls on `x_shape` with buffers of its own (filled with
+    /// a fixed pattern): GPU time from timestamps around each call, and the wall time, as
+    /// [`crate::Conv2d::benchmark`] reports them.
+    pub fn benchmark(&self, x_shape: [usize; 4], iterations: usize) -> Result<crate::Timing> {
+        let [xb, dyb, dwb] = self.buffer_bytes(x_shape)?;
+        let buffer = |label, size: u64| {
+            self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size.max(4),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        let (x, dy, dw) = self.ctx.scoped("allocating benchmark buffers", || {
+            (buffer("input", xb), buffer("dy", dyb), buffer("weight gradient", dwb))
+        })?;
+        for (b, bytes) in [(&x, xb), (&dy, dyb)] {
+            let pattern: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8 & 0x3f).collect();
+            self.ctx.queue().write_buffer(b, 0, &pattern);
+        }
+        crate::runtime::benchmark_recorded(
+            &self.ctx,
+            &|enc| self.encode(enc, x_shape, &x, &dy, &dw),
+            iterations,
+        )
+    }
+
     /// Records the bias gradient of dy (logical `dy_shape`) into `db` (STORAGE, K f32 values).
     pub fn encode_bias_grad(
         &self,

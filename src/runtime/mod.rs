@@ -4,12 +4,14 @@
 
 mod context;
 mod matmul;
+mod recorded;
 mod resources;
 mod staged;
 mod timing;
 
 pub use context::{enumerate_adapters, Context, ContextOptions};
 pub use matmul::{tensor_matmul, MatmulTiming};
+pub(crate) use recorded::benchmark_recorded;
 pub use timing::Timing;
 
 use crate::desc::{Conv2dDesc, DType, WeightFormat};

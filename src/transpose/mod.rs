@@ -51,7 +51,7 @@ const CACHED_SHAPES: usize = 16;
 
 /// A transposed convolution with its phases' weights uploaded. `Send + Sync`.
 pub struct ConvTranspose2d {
-    ctx: Context,
+    pub(crate) ctx: Context,
     desc: ConvTranspose2dDesc,
     /// The output padding the phases were built for (the calls may use less: see `InputGrad`).
     most_output_padding: [usize; 2],
