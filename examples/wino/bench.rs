@@ -114,6 +114,8 @@ pub struct Record {
     pub groups: usize,
     /// How often the layer occurs in its network.
     pub count: usize,
+    /// A transposed convolution (`c` → `k`, PyTorch's `ConvTranspose2d`, output padding 0).
+    pub transposed: bool,
     /// The algorithm that ran (`auto` resolved): `winograd` or `direct`.
     pub algo: String,
     /// The algorithm asked for: `auto`, `winograd` or `direct`.
@@ -452,6 +454,7 @@ fn bench_one(
         dilation: 1,
         groups: layer.groups,
         count: layer.count,
+        transposed: layer.transposed,
         algo: glue::algo_name(&plan),
         requested_algo: Auto(algo).to_string(),
         layout: Auto(layout).to_string(),

@@ -96,6 +96,7 @@ pub fn bench_transposed(
         dilation: 1,
         groups: layer.groups,
         count: layer.count,
+        transposed: true,
         algo: algo_name(&plan),
         requested_algo: Auto(algo).to_string(),
         layout: "auto".into(),
