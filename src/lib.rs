@@ -38,6 +38,7 @@ mod plan;
 pub mod reference;
 mod runtime;
 pub mod suites;
+#[cfg(feature = "blocking")]
 pub mod tune;
 mod tuned;
 
@@ -48,8 +49,10 @@ pub use desc::{
 };
 pub use error::{Error, Result};
 pub use plan::{Path, Piece, Plan, Tuned, WinogradKernels};
+#[cfg(feature = "blocking")]
+pub use runtime::enumerate_adapters;
 pub use runtime::{
-    enumerate_adapters, tensor_matmul, Context, ContextOptions, Conv2d, Element, MatmulTiming, Timing,
+    enumerate_adapters_async, tensor_matmul, Context, ContextOptions, Conv2d, Element, MatmulTiming, Timing,
 };
 pub use tuned::cache_path;
 /// The wgpu this crate is built against (30): use it for your own device, queue, buffers and
