@@ -400,7 +400,11 @@ impl Context {
     /// Runs `f` inside validation and out-of-memory error scopes, and returns its value with
     /// the scopes' answer, still to be awaited. Both scopes are popped before this returns
     /// (wgpu-core's scopes are per thread), so dropping the answer unawaited leaves none open.
-    fn in_scopes<R>(&self, what: &str, f: impl FnOnce() -> R) -> Result<(R, impl Future<Output = Result<()>>)> {
+    fn in_scopes<R>(
+        &self,
+        what: &str,
+        f: impl FnOnce() -> R,
+    ) -> Result<(R, impl Future<Output = Result<()>>)> {
         if self.shared.lost.load(Ordering::SeqCst) {
             return Err(Error::Gpu("the device was lost".into()));
         }
@@ -463,29 +467,30 @@ impl Context {
             return Ok(p.clone());
         }
         let compiling = format!("compiling {}", kernel.name);
-        let pipeline = self.scoped_async(&compiling, || {
-            let desc = wgpu::ShaderModuleDescriptor {
-                label: Some(&kernel.name),
-                source: wgpu::ShaderSource::Wgsl(kernel.source.as_str().into()),
-            };
-            // SAFETY: every generated kernel guards its own indices (bounds are checked in
-            // the kernel or proved by the plan), so wgpu's clamping and loop bounding only cost time.
-            let module = unsafe {
-                self.device().create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
-            };
-            self.device().create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&kernel.name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[],
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
+        let pipeline = self
+            .scoped_async(&compiling, || {
+                let desc = wgpu::ShaderModuleDescriptor {
+                    label: Some(&kernel.name),
+                    source: wgpu::ShaderSource::Wgsl(kernel.source.as_str().into()),
+                };
+                // SAFETY: every generated kernel guards its own indices (bounds are checked in
+                // the kernel or proved by the plan), so wgpu's clamping and loop bounding only cost time.
+                let module = unsafe {
+                    self.device().create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                };
+                self.device().create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&kernel.name),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &[],
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
             })
-        })
-        .await?;
+            .await?;
         let pipeline = Arc::new(pipeline);
         lock(&self.shared.pipelines).insert(kernel.name.clone(), pipeline.clone());
         Ok(pipeline)

@@ -2,8 +2,8 @@
 //! --suite gemm`, the `tensor_gemm` criterion group): f16 operands, f32 results, on data whose
 //! products and sums are exact, so every result can be checked.
 
-use super::timing::gpu_ms;
 use super::host::read_back_now;
+use super::timing::gpu_ms;
 use super::Context;
 use crate::codegen::uniform::{fit, MatmulParams, Uniform};
 use crate::codegen::{coop_product, FragType, TensorOperands};

@@ -197,7 +197,9 @@ impl Conv2d {
         };
         let weight_amax = crate::reference::max_abs(weights);
         let (weights, bias) = ctx
-            .scoped_async("uploading weights", || (upload("weights", weights), bias.map(|b| upload("bias", b))))
+            .scoped_async("uploading weights", || {
+                (upload("weights", weights), bias.map(|b| upload("bias", b)))
+            })
             .await?;
         Ok(Conv2d {
             ctx: ctx.clone(),
@@ -439,4 +441,3 @@ impl Conv2d {
         pollster::block_on(self.run_async(input, shape, residual))
     }
 }
-

@@ -154,34 +154,36 @@ impl Conv2d {
             }
             let pipeline = self.ctx.pipeline_async(&prep.pass.kernel).await?;
             let [(offset, size), _] = self.slice_ranges(slices[prep.pass.slice]);
-            let u = self.ctx.scoped_async("preparing weights", || {
-                let u = storage(&self.ctx, "prepared weights", prep.bytes, wgpu::BufferUsages::empty());
-                let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("preparation params"),
-                    contents: bytemuck::cast_slice(&prep.pass.params),
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
-                let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: None,
-                    layout: &pipeline.get_bind_group_layout(0),
-                    entries: &[
-                        entry(0, &uniform, 0, None),
-                        entry(1, &self.weights, offset, size),
-                        entry(2, &u, 0, None),
-                    ],
-                });
-                let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-                {
-                    let mut pass = enc.begin_compute_pass(&Default::default());
-                    pass.set_pipeline(&pipeline);
-                    pass.set_bind_group(0, &bg, &[]);
-                    let [x, y, z] = prep.pass.grid;
-                    pass.dispatch_workgroups(x, y, z);
-                }
-                self.ctx.queue().submit([enc.finish()]);
-                u
-            })
-            .await?;
+            let u = self
+                .ctx
+                .scoped_async("preparing weights", || {
+                    let u = storage(&self.ctx, "prepared weights", prep.bytes, wgpu::BufferUsages::empty());
+                    let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("preparation params"),
+                        contents: bytemuck::cast_slice(&prep.pass.params),
+                        usage: wgpu::BufferUsages::UNIFORM,
+                    });
+                    let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: None,
+                        layout: &pipeline.get_bind_group_layout(0),
+                        entries: &[
+                            entry(0, &uniform, 0, None),
+                            entry(1, &self.weights, offset, size),
+                            entry(2, &u, 0, None),
+                        ],
+                    });
+                    let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+                    {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        pass.set_pipeline(&pipeline);
+                        pass.set_bind_group(0, &bg, &[]);
+                        let [x, y, z] = prep.pass.grid;
+                        pass.dispatch_workgroups(x, y, z);
+                    }
+                    self.ctx.queue().submit([enc.finish()]);
+                    u
+                })
+                .await?;
             // A call that prepared the same weights meanwhile keeps its own (they are equal).
             let u = lock(&self.prepared).entry(prep.key.clone()).or_insert_with(|| Arc::new(u)).clone();
             out.push(u);
@@ -214,25 +216,27 @@ impl Conv2d {
                 slice: *slice,
             });
         }
-        let (uniforms, scratch) = self.ctx.scoped_async("allocating per-shape buffers", || {
-            let uniforms = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: &uniform_bytes,
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            let scratch = (recipe.scratch.iter().enumerate())
-                .map(|(i, &(label, bytes))| {
-                    // Cleared by `clear_buffer`, a transfer write.
-                    let extra = match recipe.cleared.contains(&i) {
-                        true => wgpu::BufferUsages::COPY_DST,
-                        false => wgpu::BufferUsages::empty(),
-                    };
-                    storage(&self.ctx, label, bytes, extra)
-                })
-                .collect::<Vec<_>>();
-            (uniforms, scratch)
-        })
-        .await?;
+        let (uniforms, scratch) = self
+            .ctx
+            .scoped_async("allocating per-shape buffers", || {
+                let uniforms = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("params"),
+                    contents: &uniform_bytes,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+                let scratch = (recipe.scratch.iter().enumerate())
+                    .map(|(i, &(label, bytes))| {
+                        // Cleared by `clear_buffer`, a transfer write.
+                        let extra = match recipe.cleared.contains(&i) {
+                            true => wgpu::BufferUsages::COPY_DST,
+                            false => wgpu::BufferUsages::empty(),
+                        };
+                        storage(&self.ctx, label, bytes, extra)
+                    })
+                    .collect::<Vec<_>>();
+                (uniforms, scratch)
+            })
+            .await?;
         let bytes = uniforms.size() + scratch.iter().map(wgpu::Buffer::size).sum::<u64>();
         Ok(ShapeResources {
             bytes: AtomicU64::new(bytes),

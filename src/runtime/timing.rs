@@ -1,8 +1,8 @@
 //! Timing a convolution: GPU timestamps around the call or each dispatch, and the wall time
 //! of synchronous calls next to the empty-submit floor.
 
-use super::resources::{Queries, ShapeResources, Stamps};
 use super::host::read_back_now;
+use super::resources::{Queries, ShapeResources, Stamps};
 use super::{lock, median, Conv2d};
 use crate::desc::DType;
 use crate::error::{Error, Result};
