@@ -13,13 +13,23 @@ fn cases() -> Vec<(&'static str, Conv2dDesc, [usize; 4])> {
     vec![
         (
             "winograd F(2,3), separate passes",
-            Conv2dDesc { algo: Some(Algo::Winograd), tile: Some(2), product: Some(Product::Separate), ..base.clone() },
+            Conv2dDesc {
+                algo: Some(Algo::Winograd),
+                tile: Some(2),
+                product: Some(Product::Separate),
+                ..base.clone()
+            },
             [2, 8, 14, 14],
         ),
         ("implicit GEMM", Conv2dDesc { algo: Some(Algo::Gemm), ..base.clone() }, [1, 8, 13, 11]),
         (
             "depthwise",
-            Conv2dDesc { algo: Some(Algo::Depthwise), groups: 8, has_bias: true, ..Conv2dDesc::new(8, 8, 3, 1) },
+            Conv2dDesc {
+                algo: Some(Algo::Depthwise),
+                groups: 8,
+                has_bias: true,
+                ..Conv2dDesc::new(8, 8, 3, 1)
+            },
             [1, 8, 15, 9],
         ),
         ("direct", Conv2dDesc { algo: Some(Algo::Direct), ..base.clone() }, [1, 8, 7, 10]),
@@ -43,7 +53,7 @@ fn log(line: &str) {
 }
 
 fn result(text: &str, ok: bool) {
-    log(text);
+    web_sys::console::log_1(&text.into());
     if let Some(p) = element("result") {
         p.set_text_content(Some(text));
         p.set_class_name(if ok { "ok" } else { "bad" });
@@ -51,7 +61,13 @@ fn result(text: &str, ok: bool) {
 }
 
 /// Runs one case; returns its line for the page, or why it failed.
-async fn case(ctx: &Context, name: &str, desc: &Conv2dDesc, shape: [usize; 4], seed: u64) -> Result<String, String> {
+async fn case(
+    ctx: &Context,
+    name: &str,
+    desc: &Conv2dDesc,
+    shape: [usize; 4],
+    seed: u64,
+) -> Result<String, String> {
     let fail = |e: Error| format!("{name}: {e}");
     let mut x = pseudo_random(shape.iter().product(), seed);
     let w = pseudo_random(desc.weight_len().map_err(fail)?, seed + 1);
