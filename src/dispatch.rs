@@ -161,6 +161,12 @@ fn f32_core_wins(desc: &Conv2dDesc, [n, k, oh, ow]: [usize; 4]) -> bool {
 /// shape `[n, c, h, w]`, on an adapter with these limits, device type and cooperative
 /// matrices. `tuned` is what `tune` measured for this exact descriptor and shape, if anything;
 /// forced options win.
+///
+/// `device` `Cpu` covers the browser's fallback adapters too: wgpu's WebGPU backend reports
+/// `isFallbackAdapter` (Chrome's SwiftShader) as `DeviceType::Cpu`, so the CPU adapters' rule
+/// that `auto` never fuses Winograd (`algo::winograd::auto_fuse`) keeps a tab alive there:
+/// under Dawn's SwiftShader 64 of the 67 fused kernels took over 30 s each to create a
+/// pipeline (one ran 400 s and killed Chrome's GPU process), every other kernel 0.9 s median.
 pub(crate) fn plan(
     desc: &Conv2dDesc,
     input: [usize; 4],

@@ -1,4 +1,7 @@
 #![deny(missing_docs)]
+// wasm32 without atomics has one thread, and wgpu's types are not Send there: the Arcs that share
+// them across threads on native are shared within that one thread.
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
 //! # wgpu-winograd
 //!
 //! Fast 2-D convolution on any GPU wgpu reaches (Vulkan, Metal, DX12, GL), built around
