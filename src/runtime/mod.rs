@@ -403,8 +403,14 @@ impl Conv2d {
     /// buffer mapped or destroyed between `encode` and `submit`) on the caller's
     /// `encoder.finish()` / `queue.submit`, not here. Wrap those in
     /// `device.push_error_scope(wgpu::ErrorFilter::Validation)` … `pop()` to receive them, or
-    /// install a handler with `device.on_uncaptured_error` after creating the [`Context`] (which
-    /// otherwise installs one that only logs).
+    /// install a handler with `device.on_uncaptured_error` (a device from [`Context::from_device`]
+    /// keeps yours; one the library created has one that only logs).
+    ///
+    /// # Never blocking
+    /// `encode` waits for nothing: on native wgpu its error scopes answer at once. On WebGPU they
+    /// answer only asynchronously, so a shape must be built first with
+    /// [`Conv2d::prepare_async`] (else [`Error::Unsupported`]), the foreign-device probe above
+    /// is left to WebGPU's own validation, and bind-group errors reach the device's handler.
     pub fn encode(
         &self,
         encoder: &mut wgpu::CommandEncoder,
