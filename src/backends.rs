@@ -13,6 +13,9 @@
 //!   (line 586). [`to_hlsl`] writes each kernel at the lowest model wgpu can run it at:
 //!   5.1 (FXC) without f16, 6.2 with.
 //! * **SPIR-V**: 1.3.
+//!
+//! The writers need the `backends` cargo feature (on by default; it pulls in naga's MSL, HLSL
+//! and SPIR-V back ends, which an app in the browser does not need); [`validate`] does not.
 
 use crate::codegen::Kernel;
 use crate::error::{Error, Result};
@@ -26,6 +29,8 @@ pub const MSL_APPLE7: (u8, u8) = (2, 3);
 pub const MSL_APPLE7_NEWEST: (u8, u8) = (4, 0);
 
 /// A kernel parsed and validated by naga, ready for any back end.
+// Without the `backends` feature only `uses_f16` reads it.
+#[cfg_attr(not(feature = "backends"), allow(dead_code))]
 pub struct Validated {
     name: String,
     module: naga::Module,
@@ -56,6 +61,7 @@ impl Validated {
         })
     }
 
+    #[cfg(feature = "backends")]
     /// Metal Shading Language source at `version` (major, minor).
     pub fn msl(&self, version: (u8, u8)) -> Result<String> {
         let options = naga::back::msl::Options { lang_version: version, ..Default::default() };
@@ -67,6 +73,7 @@ impl Validated {
             })
     }
 
+    #[cfg(feature = "backends")]
     /// The lowest shader model wgpu's DX12 backend can run this kernel at: 5.1 (FXC) without
     /// f16, 6.2 (where wgpu exposes SHADER_F16) with.
     pub fn hlsl_shader_model(&self) -> naga::back::hlsl::ShaderModel {
@@ -77,6 +84,7 @@ impl Validated {
         }
     }
 
+    #[cfg(feature = "backends")]
     /// HLSL source at `shader_model`.
     pub fn hlsl(&self, shader_model: naga::back::hlsl::ShaderModel) -> Result<String> {
         let options = naga::back::hlsl::Options { shader_model, ..Default::default() };
@@ -92,6 +100,7 @@ impl Validated {
         Ok(out)
     }
 
+    #[cfg(feature = "backends")]
     /// SPIR-V 1.3 words.
     pub fn spirv(&self) -> Result<Vec<u32>> {
         let options = naga::back::spv::Options { lang_version: (1, 3), ..Default::default() };
@@ -104,12 +113,14 @@ impl Validated {
     }
 }
 
+#[cfg(feature = "backends")]
 /// Metal Shading Language source for a kernel, at [`MSL_APPLE7`] (2.3): the MSL wgpu writes for
 /// an M1 on its oldest macOS. Newer macOS gets a newer version; see [`Validated::msl`].
 pub fn to_msl(kernel: &Kernel) -> Result<String> {
     validate(kernel)?.msl(MSL_APPLE7)
 }
 
+#[cfg(feature = "backends")]
 /// HLSL source for a kernel, at the lowest shader model wgpu's DX12 backend runs it at
 /// ([`Validated::hlsl_shader_model`]).
 pub fn to_hlsl(kernel: &Kernel) -> Result<String> {
@@ -117,6 +128,7 @@ pub fn to_hlsl(kernel: &Kernel) -> Result<String> {
     v.hlsl(v.hlsl_shader_model())
 }
 
+#[cfg(feature = "backends")]
 /// SPIR-V 1.3 words for a kernel.
 pub fn to_spirv(kernel: &Kernel) -> Result<Vec<u32>> {
     validate(kernel)?.spirv()

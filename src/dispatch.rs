@@ -162,6 +162,14 @@ fn f32_core_wins(desc: &Conv2dDesc, [n, k, oh, ow]: [usize; 4]) -> bool {
 /// shape `[n, c, h, w]`, on an adapter with these limits, device type and cooperative
 /// matrices. `tuned` is what `tune` measured for this exact descriptor and shape, if anything;
 /// forced options win.
+///
+/// `device` `Cpu` covers the browser's fallback adapters too: wgpu's WebGPU backend reports
+/// `isFallbackAdapter` (Chrome's SwiftShader) as `DeviceType::Cpu`, so the CPU adapters' rule
+/// that `auto` never fuses Winograd (`algo::winograd::auto_fuse`) applies there: under Dawn's
+/// SwiftShader, 64 of the 67 fused kernels took over 30 s each to create a pipeline (one ran
+/// 400 s and killed Chrome's GPU process) while their padding read branched; with the
+/// branch-free read (`codegen::padding::load_fn`) they take 0.6–2.9 s, still above the other
+/// kernels' 0.9 s median, on an adapter where fusing is slower anyway.
 pub(crate) fn plan(
     desc: &Conv2dDesc,
     input: [usize; 4],

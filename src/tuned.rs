@@ -26,6 +26,8 @@
 //! If the cache path exists and is not a regular file, storing fails with [`Error::Io`] and
 //! leaves it alone. On a file system without locks (`lock` reports unsupported) the merge goes
 //! ahead unlocked, with a warning.
+// Writing is `tune`'s, which needs the blocking API (feature `blocking`).
+#![cfg_attr(not(feature = "blocking"), allow(dead_code))]
 
 use crate::desc::{Conv2dDesc, GemmBlock, WINOGRAD_TILES};
 use crate::error::{Error, Result};

@@ -5,11 +5,12 @@ use crate::codegen::Kernel;
 use crate::error::{Error, Result};
 use crate::plan::TensorCaps;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use web_time::Instant;
 
-/// How [`Context::with_options`] creates its device.
+/// How [`Context::with_options_async`] creates its device.
 #[derive(Clone, Debug, Default)]
 pub struct ContextOptions {
     /// Limits to request instead of the adapter's own (e.g. lowered, to exercise splitting).
@@ -73,9 +74,15 @@ const NO_ADAPTER_HINT: &str = "no wgpu adapter found; on Linux without a GPU ins
      Vulkan driver (apt-get install mesa-vulkan-drivers), or set WGPU_BACKEND";
 
 /// Lists the adapters wgpu can see, honouring WGPU_BACKEND.
-pub fn enumerate_adapters() -> Vec<wgpu::Adapter> {
+pub async fn enumerate_adapters_async() -> Vec<wgpu::Adapter> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+    instance.enumerate_adapters(wgpu::Backends::all()).await
+}
+
+/// [`enumerate_adapters_async`], blocking.
+#[cfg(feature = "blocking")]
+pub fn enumerate_adapters() -> Vec<wgpu::Adapter> {
+    pollster::block_on(enumerate_adapters_async())
 }
 
 /// The names `WGPU_BACKEND` accepts (wgpu's own, case-insensitive, comma-separated), with the
@@ -149,7 +156,7 @@ fn power_preference_from_env() -> Result<wgpu::PowerPreference> {
 /// the least capable one (no f16, no subgroups, no timestamps on most drivers), which is used only
 /// when nothing else is there. A WGPU_BACKEND or WGPU_POWER_PREF that names nothing wgpu knows is
 /// an error, before any adapter is looked for.
-fn choose_adapter() -> Result<wgpu::Adapter> {
+async fn choose_adapter() -> Result<wgpu::Adapter> {
     let backends = backends_from_env()?;
     let power_preference = power_preference_from_env()?;
     let tiers = match backends {
@@ -166,17 +173,19 @@ fn choose_adapter() -> Result<wgpu::Adapter> {
         let instance = wgpu::Instance::new(desc);
         let found = match &wanted {
             Some(name) => {
-                let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+                let adapters = instance.enumerate_adapters(backends).await;
                 seen.extend(adapters.iter().map(|a| a.get_info().name));
                 adapters.into_iter().find(|a| a.get_info().name.to_lowercase().contains(&name.to_lowercase()))
             }
-            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference,
-                force_fallback_adapter: false,
-                compatible_surface: None,
-                apply_limit_buckets: false,
-            }))
-            .ok(),
+            None => instance
+                .request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference,
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    apply_limit_buckets: false,
+                })
+                .await
+                .ok(),
         };
         if let Some(adapter) = found {
             return Ok(adapter);
@@ -197,23 +206,56 @@ fn choose_adapter() -> Result<wgpu::Adapter> {
     }))
 }
 
+/// The limits a device is created with unless [`ContextOptions::limits`] says otherwise: the
+/// adapter's own, except in the browser, where the WebGPU defaults (`wgpu::Limits::default()`,
+/// which every WebGPU adapter supports) are asked for, so that the plans a page makes (and the
+/// kernels it compiles) are the same on every visitor's adapter and no request can be refused.
+fn default_limits(adapter: &wgpu::Adapter) -> wgpu::Limits {
+    match adapter.get_info().backend {
+        wgpu::Backend::BrowserWebGpu => wgpu::Limits::default(),
+        _ => adapter.limits(),
+    }
+}
+
 impl Context {
     /// Creates a device on the adapter chosen by WGPU_BACKEND, WGPU_ADAPTER_NAME (a
-    /// case-insensitive substring of the adapter name) and WGPU_POWER_PREF.
+    /// case-insensitive substring of the adapter name) and WGPU_POWER_PREF: blocks on
+    /// [`Context::new_async`].
+    #[cfg(feature = "blocking")]
     pub fn new() -> Result<Context> {
-        Context::with_options(ContextOptions::default())
+        pollster::block_on(Context::new_async())
     }
 
-    /// Like [`Context::new`], with options.
+    /// Like [`Context::new`], with options: blocks on [`Context::with_options_async`].
+    #[cfg(feature = "blocking")]
     pub fn with_options(options: ContextOptions) -> Result<Context> {
-        let adapter = choose_adapter()?;
-        let mut wanted = wgpu::Features::SHADER_F16 | wgpu::Features::TIMESTAMP_QUERY;
+        pollster::block_on(Context::with_options_async(options))
+    }
+
+    /// [`Context::new`] without blocking (the way in the browser, whose main thread cannot
+    /// block). In the browser the environment variables are absent: wgpu's high-performance
+    /// WebGPU adapter is taken, with the WebGPU default limits.
+    pub async fn new_async() -> Result<Context> {
+        Context::with_options_async(ContextOptions::default()).await
+    }
+
+    /// [`Context::with_options`] without blocking. The device is the library's: it gets an
+    /// uncaptured-error handler that logs and a device-lost callback that makes later calls
+    /// fail with [`Error::Gpu`] (see [`Context::from_device`] for a device of your own).
+    pub async fn with_options_async(options: ContextOptions) -> Result<Context> {
+        let adapter = choose_adapter().await?;
+        let web = adapter.get_info().backend == wgpu::Backend::BrowserWebGpu;
+        // Timestamps are read back with a blocking wait, which the browser does not have.
+        let mut wanted = wgpu::Features::SHADER_F16;
+        if !web {
+            wanted |= wgpu::Features::TIMESTAMP_QUERY;
+        }
         if adapter.features().contains(TENSOR_FEATURES) && !adapter.cooperative_matrix_properties().is_empty()
         {
             wanted |= TENSOR_FEATURES;
         }
         let features = adapter.features() & wanted;
-        let limits = options.limits.unwrap_or_else(|| adapter.limits());
+        let limits = options.limits.unwrap_or_else(|| default_limits(&adapter));
         // Limits below what the fixed kernels need are refused here, naming the limit, rather
         // than by wgpu at the first pipeline or bind group.
         crate::algo::check_limits(&limits)?;
@@ -230,40 +272,18 @@ impl Context {
         } else {
             wgpu::ExperimentalFeatures::disabled()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("wgpu-winograd"),
-            required_features: features,
-            required_limits: limits,
-            experimental_features: experimental,
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| Error::RequestDevice(e.to_string()))?;
-        let mut ctx = Context::from_adapter_device(&adapter, device, queue);
-        if options.packed_f16 {
-            Arc::get_mut(&mut ctx.shared).expect("a context nobody shares yet").packed_f16 = true;
-        }
-        Ok(ctx)
-    }
-
-    /// Like [`Context::from_device`], with the adapter the device came from, so that its
-    /// cooperative-matrix shapes (which only the adapter reports) can be used: where the device
-    /// was created with `EXPERIMENTAL_COOPERATIVE_MATRIX`, `SHADER_F16` and `SUBGROUP` (see
-    /// `device.features()`), `Precision::High` runs on them.
-    pub fn from_adapter_device(adapter: &wgpu::Adapter, device: wgpu::Device, queue: wgpu::Queue) -> Context {
-        let tensor =
-            tensor_caps(&adapter.cooperative_matrix_properties(), device.features(), &device.adapter_info());
-        let mut ctx = Context::from_device(device, queue);
-        Arc::get_mut(&mut ctx.shared).expect("a context nobody shares yet").tensor = tensor;
-        ctx
-    }
-
-    /// Wraps a device and queue the caller already has. Errors the library causes come back
-    /// as [`Error::Gpu`]; the caller's own uncaptured-error handler is replaced by one that logs.
-    /// wgpu reports cooperative-matrix shapes only through the adapter, so a context made here
-    /// runs no tensor-core kernels (`Precision::High` runs `Highest` and the plan says so):
-    /// use [`Context::from_adapter_device`] for them.
-    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgpu-winograd"),
+                required_features: features,
+                required_limits: limits,
+                experimental_features: experimental,
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::RequestDevice(e.to_string()))?;
+        // Our device: nobody else can have installed handlers on it.
         let lost = Arc::new(AtomicBool::new(false));
         let flag = lost.clone();
         device.set_device_lost_callback(move |_, msg| {
@@ -271,6 +291,43 @@ impl Context {
             flag.store(true, Ordering::SeqCst);
         });
         device.on_uncaptured_error(Arc::new(|e: wgpu::Error| log::error!("uncaptured wgpu error: {e}")));
+        let tensor = tensor_caps(&adapter.cooperative_matrix_properties(), features, &adapter.get_info());
+        Ok(Context::wrap(device, queue, tensor, lost, options.packed_f16))
+    }
+
+    /// Like [`Context::from_device`], with the adapter the device came from, so that its
+    /// cooperative-matrix shapes (which only the adapter reports) can be used: where the device
+    /// was created with `EXPERIMENTAL_COOPERATIVE_MATRIX`, `SHADER_F16` and `SUBGROUP` (see
+    /// `device.features()`), `Precision::High` runs on them. The device stays the app's, as
+    /// with [`Context::from_device`]: no handler or callback of the app's is replaced.
+    pub fn from_adapter_device(adapter: &wgpu::Adapter, device: wgpu::Device, queue: wgpu::Queue) -> Context {
+        let tensor =
+            tensor_caps(&adapter.cooperative_matrix_properties(), device.features(), &device.adapter_info());
+        Context::wrap(device, queue, tensor, Arc::default(), false)
+    }
+
+    /// Wraps a device and queue the app already has. The device stays the app's: the library
+    /// installs no uncaptured-error handler and no device-lost callback on it (wgpu keeps one
+    /// of each per device, so installing ours would silently replace the app's). Errors the
+    /// library causes come back as [`Error::Gpu`] from its own error scopes; errors outside
+    /// them (the app's `submit` of an encoder `encode` recorded into) reach the app's handler.
+    /// A lost device shows as the wgpu errors of the calls after it.
+    ///
+    /// wgpu reports cooperative-matrix shapes only through the adapter, so a context made here
+    /// runs no tensor-core kernels (`Precision::High` runs `Highest` and the plan says so):
+    /// use [`Context::from_adapter_device`] for them.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Context {
+        Context::wrap(device, queue, TensorCaps::default(), Arc::default(), false)
+    }
+
+    /// The one constructor: `lost` is set by a device-lost callback where the device is ours.
+    fn wrap(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        tensor: TensorCaps,
+        lost: Arc<AtomicBool>,
+        packed_f16: bool,
+    ) -> Context {
         let info = device.adapter_info();
         Context {
             shared: Arc::new(Shared {
@@ -279,8 +336,8 @@ impl Context {
                 info,
                 lost,
                 pipelines: Mutex::default(),
-                packed_f16: false,
-                tensor: TensorCaps::default(),
+                packed_f16,
+                tensor,
             }),
         }
     }
@@ -334,58 +391,106 @@ impl Context {
         self.shared.packed_f16 || !self.features().contains(wgpu::Features::SHADER_F16)
     }
 
-    /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
-    /// into [`Error::Gpu`].
-    pub(crate) fn scoped<R>(&self, what: &str, f: impl FnOnce() -> R) -> Result<R> {
+    /// Whether the device is the browser's WebGPU, whose error scopes and mappings answer only
+    /// asynchronously and which has no blocking wait.
+    pub(crate) fn is_web(&self) -> bool {
+        self.shared.info.backend == wgpu::Backend::BrowserWebGpu
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes, and returns its value with
+    /// the scopes' answer, still to be awaited. Both scopes are popped before this returns
+    /// (wgpu-core's scopes are per thread), so dropping the answer unawaited leaves none open.
+    fn in_scopes<R>(
+        &self,
+        what: &str,
+        f: impl FnOnce() -> R,
+    ) -> Result<(R, impl Future<Output = Result<()>>)> {
         if self.shared.lost.load(Ordering::SeqCst) {
             return Err(Error::Gpu("the device was lost".into()));
         }
         let oom = self.device().push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let validation = self.device().push_error_scope(wgpu::ErrorFilter::Validation);
         let out = f();
-        let v = pollster::block_on(validation.pop());
-        let o = pollster::block_on(oom.pop());
-        match v.or(o) {
-            Some(e) => Err(Error::Gpu(format!("{what}: {e}"))),
-            None => Ok(out),
-        }
+        let (v, o) = (validation.pop(), oom.pop());
+        let what = what.to_string();
+        Ok((out, async move {
+            match v.await.or(o.await) {
+                Some(e) => Err(Error::Gpu(format!("{what}: {e}"))),
+                None => Ok(()),
+            }
+        }))
     }
 
-    /// Blocks until the queue is idle.
+    /// Runs `f` inside validation and out-of-memory error scopes and turns what they catch
+    /// into [`Error::Gpu`], awaiting the scopes.
+    pub(crate) async fn scoped_async<R>(&self, what: &str, f: impl FnOnce() -> R) -> Result<R> {
+        let (out, check) = self.in_scopes(what, f)?;
+        check.await.map(|()| out)
+    }
+
+    /// [`Context::scoped_async`] for the synchronous calls, never blocking: on native wgpu the
+    /// scopes answer at once. On WebGPU they answer only asynchronously, so `f` runs without
+    /// scopes and what it gets wrong reaches the device's uncaptured-error handler (the
+    /// library's, which logs, or the app's own on a device from [`Context::from_device`]).
+    pub(crate) fn scoped<R>(&self, what: &str, f: impl FnOnce() -> R) -> Result<R> {
+        if self.is_web() {
+            return Ok(f());
+        }
+        let (out, check) = self.in_scopes(what, f)?;
+        super::futures::now(what, "the async API", check).map(|()| out)
+    }
+
+    /// Blocks until the queue is idle. WebGPU has no such wait: there it is
+    /// [`Error::Unsupported`] (the calls that need it, the timings, say so instead of timing
+    /// nothing).
     pub fn wait(&self) -> Result<()> {
+        if self.is_web() {
+            return Err(Error::Unsupported(
+                "WebGPU cannot wait for the GPU synchronously: await Conv2d::run_async instead".into(),
+            ));
+        }
         self.device()
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
             .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))
     }
 
-    /// The compute pipeline for a generated kernel, compiled once per context.
+    /// [`Context::pipeline_async`] for the synchronous calls (native wgpu only).
     pub(crate) fn pipeline(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
+        super::futures::now("compiling a kernel", "the async API", self.pipeline_async(kernel))
+    }
+
+    /// The compute pipeline for a generated kernel, compiled once per context; cached only once
+    /// its error scopes said it compiled.
+    pub(crate) async fn pipeline_async(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
         if let Some(p) = lock(&self.shared.pipelines).get(&kernel.name) {
             return Ok(p.clone());
         }
-        let pipeline = self.scoped(&format!("compiling {}", kernel.name), || {
-            let desc = wgpu::ShaderModuleDescriptor {
-                label: Some(&kernel.name),
-                source: wgpu::ShaderSource::Wgsl(kernel.source.as_str().into()),
-            };
-            // SAFETY: every generated kernel guards its own indices (bounds are checked in
-            // the kernel or proved by the plan), so wgpu's clamping and loop bounding only cost time.
-            let module = unsafe {
-                self.device().create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
-            };
-            self.device().create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(&kernel.name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[],
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
+        let compiling = format!("compiling {}", kernel.name);
+        let pipeline = self
+            .scoped_async(&compiling, || {
+                let desc = wgpu::ShaderModuleDescriptor {
+                    label: Some(&kernel.name),
+                    source: wgpu::ShaderSource::Wgsl(kernel.source.as_str().into()),
+                };
+                // SAFETY: every generated kernel guards its own indices (bounds are checked in
+                // the kernel or proved by the plan), so wgpu's clamping and loop bounding only cost time.
+                let module = unsafe {
+                    self.device().create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked())
+                };
+                self.device().create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(&kernel.name),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some("main"),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants: &[],
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
             })
-        })?;
+            .await?;
         let pipeline = Arc::new(pipeline);
         lock(&self.shared.pipelines).insert(kernel.name.clone(), pipeline.clone());
         Ok(pipeline)

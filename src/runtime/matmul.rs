@@ -2,8 +2,9 @@
 //! --suite gemm`, the `tensor_gemm` criterion group): f16 operands, f32 results, on data whose
 //! products and sums are exact, so every result can be checked.
 
+use super::host::read_back_now;
 use super::timing::gpu_ms;
-use super::{read_back, Context};
+use super::Context;
 use crate::codegen::uniform::{fit, MatmulParams, Uniform};
 use crate::codegen::{coop_product, FragType, TensorOperands};
 use crate::desc::TensorBlock;
@@ -132,7 +133,7 @@ pub fn tensor_matmul(
     // Warm-up for at least 0.2 s of back-to-back calls: the first submissions pay for
     // pipeline finalisation, and an idle H100 sits at 345 MHz and takes a while to reach its
     // 1980 MHz (timings taken while it climbs came out up to 2× slow).
-    let start = std::time::Instant::now();
+    let start = web_time::Instant::now();
     while start.elapsed().as_secs_f64() < 0.2 {
         ctx.scoped("GEMM warm-up", || {
             for _ in 0..3 {
@@ -145,7 +146,7 @@ pub fn tensor_matmul(
     let mut enc = ctx.device().create_command_encoder(&Default::default());
     enc.copy_buffer_to_buffer(&c, 0, &readback, 0, None);
     ctx.queue().submit([enc.finish()]);
-    let bytes = read_back(ctx, &readback)?;
+    let bytes = read_back_now(ctx, &readback)?;
     let got: &[f32] = bytemuck::cast_slice(&bytes);
     // Column j of the exact product depends on j only through (2j) mod 3 and row i through
     // 3i mod 5: 15 distinct dot products, computed once.

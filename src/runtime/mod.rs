@@ -3,13 +3,18 @@
 //! timing (`timing`).
 
 mod context;
+mod futures;
+mod host;
 mod matmul;
 mod recorded;
 mod resources;
 mod staged;
 mod timing;
 
-pub use context::{enumerate_adapters, Context, ContextOptions};
+#[cfg(feature = "blocking")]
+pub use context::enumerate_adapters;
+pub use context::{enumerate_adapters_async, Context, ContextOptions};
+pub(crate) use host::{padded_bytes, read_back_now as read_back};
 pub use matmul::{tensor_matmul, MatmulTiming};
 pub(crate) use recorded::benchmark_recorded;
 pub use timing::Timing;
@@ -17,6 +22,7 @@ pub use timing::Timing;
 use crate::desc::{Conv2dDesc, DType, WeightFormat};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
+use futures::now;
 use resources::{storage, HostIo, ShapeResources, Stamps};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -135,8 +141,20 @@ impl Conv2d {
     pub const DEFAULT_CACHED_SHAPE_BYTES: u64 = 256 << 20;
 
     /// Uploads the weights (f32, laid out per `desc.weight_format`) and the bias, after checking
-    /// everything about the descriptor that does not depend on a shape.
+    /// everything about the descriptor that does not depend on a shape: blocks on
+    /// [`Conv2d::new_async`].
+    #[cfg(feature = "blocking")]
     pub fn new(ctx: &Context, desc: Conv2dDesc, weights: &[f32], bias: Option<&[f32]>) -> Result<Conv2d> {
+        pollster::block_on(Conv2d::new_async(ctx, desc, weights, bias))
+    }
+
+    /// [`Conv2d::new`] without blocking: the upload's error scopes are awaited.
+    pub async fn new_async(
+        ctx: &Context,
+        desc: Conv2dDesc,
+        weights: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<Conv2d> {
         desc.validate()?;
         let expected = desc.weight_len()?;
         if weights.len() != expected {
@@ -183,7 +201,10 @@ impl Conv2d {
         };
         let weight_amax = crate::reference::max_abs(weights);
         let (weights, bias) = ctx
-            .scoped("uploading weights", || (upload("weights", weights), bias.map(|b| upload("bias", b))))?;
+            .scoped_async("uploading weights", || {
+                (upload("weights", weights), bias.map(|b| upload("bias", b)))
+            })
+            .await?;
         Ok(Conv2d {
             ctx: ctx.clone(),
             desc,
@@ -270,14 +291,28 @@ impl Conv2d {
         lock(&self.shapes).shapes()
     }
 
+    /// Builds and caches the resources of input shape `shape` (compiling its kernels and
+    /// preparing its weights), awaiting their error scopes: what [`Conv2d::encode`] needs done
+    /// first for each new shape on WebGPU, where it cannot wait for them itself.
+    pub async fn prepare_async(&self, shape: [usize; 4]) -> Result<Plan> {
+        Ok(self.resources_async(shape).await?.plan.clone())
+    }
+
+    /// [`Conv2d::resources_async`] for the synchronous calls: never blocks; on WebGPU only a
+    /// cached shape is ready at once.
+    fn resources(&self, input: [usize; 4]) -> Result<Arc<ShapeResources>> {
+        let instead = "Conv2d::prepare_async(shape) before encoding a new shape";
+        now("building a new shape's resources", instead, self.resources_async(input))
+    }
+
     /// Per-shape resources: the cached ones, else built and cached (evicting the least recently
     /// used shapes past the limits).
-    fn resources(&self, input: [usize; 4]) -> Result<Arc<ShapeResources>> {
+    async fn resources_async(&self, input: [usize; 4]) -> Result<Arc<ShapeResources>> {
         if let Some(r) = lock(&self.shapes).get(&input) {
             return Ok(r);
         }
         let plan = self.plan(input)?;
-        let res = Arc::new(self.build_resources(plan)?);
+        let res = Arc::new(self.build_resources(plan).await?);
         let evicted = lock(&self.shapes).insert(input, res.clone());
         drop(evicted);
         Ok(res)
@@ -386,8 +421,14 @@ impl Conv2d {
     /// buffer mapped or destroyed between `encode` and `submit`) on the caller's
     /// `encoder.finish()` / `queue.submit`, not here. Wrap those in
     /// `device.push_error_scope(wgpu::ErrorFilter::Validation)` … `pop()` to receive them, or
-    /// install a handler with `device.on_uncaptured_error` after creating the [`Context`] (which
-    /// otherwise installs one that only logs).
+    /// install a handler with `device.on_uncaptured_error` (a device from [`Context::from_device`]
+    /// keeps yours; one the library created has one that only logs).
+    ///
+    /// # Never blocking
+    /// `encode` waits for nothing: on native wgpu its error scopes answer at once. On WebGPU they
+    /// answer only asynchronously, so a shape must be built first with
+    /// [`Conv2d::prepare_async`] (else [`Error::Unsupported`]), the foreign-device probe above
+    /// is left to WebGPU's own validation, and bind-group errors reach the device's handler.
     pub fn encode(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -433,40 +474,10 @@ impl Conv2d {
     }
 
     /// The blocking convenience call: uploads `input` (logical shape `shape`, laid out per
-    /// `desc.data_format`), runs, and returns the output. `T` must match `desc.dtype`. An empty
-    /// batch gives an empty output, as in PyTorch.
+    /// `desc.data_format`), runs, and returns the output: blocks on [`Conv2d::run_async`].
+    #[cfg(feature = "blocking")]
     pub fn run<T: Element>(&self, input: &[T], shape: [usize; 4], residual: Option<&[T]>) -> Result<Vec<T>> {
-        // Lengths first: nothing is planned or allocated for data that does not match.
-        let expected = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-        if expected != Some(input.len()) {
-            return Err(Error::InvalidShape(format!(
-                "input has {} values but shape {shape:?} needs {}",
-                input.len(),
-                expected.map_or("more than usize::MAX".to_string(), |e| e.to_string())
-            )));
-        }
-        let res = self.host_io::<T>(shape)?;
-        let out_len = res.plan.output.iter().product::<usize>();
-        self.desc.check_residual(residual.map(<[T]>::len), Some(out_len))?;
-        if out_len == 0 {
-            return Ok(Vec::new());
-        }
-        // Held for the whole call: the host buffers of a shape serve one call at a time.
-        let guard = lock(&res.host);
-        let io = guard.as_ref().expect("host buffers were just made");
-        let out_bytes = io.output.size();
-        self.ctx.scoped("running the convolution", || {
-            self.ctx.queue().write_buffer(&io.input, 0, &padded_bytes(input));
-            if let (Some(r), Some(buf)) = (residual, &io.residual) {
-                self.ctx.queue().write_buffer(buf, 0, &padded_bytes(r));
-            }
-            let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-            self.record(&mut enc, &res, &io.bound, Stamps::None);
-            enc.copy_buffer_to_buffer(&io.output, 0, &io.readback, 0, out_bytes);
-            self.ctx.queue().submit([enc.finish()]);
-        })?;
-        let bytes = read_back(&self.ctx, &io.readback)?;
-        Ok(bytemuck::pod_collect_to_vec::<u8, T>(&bytes[..out_len * std::mem::size_of::<T>()]))
+        pollster::block_on(self.run_async(input, shape, residual))
     }
 
     /// Refuses a caller's buffer that is mapped or belongs to another device (see
@@ -474,70 +485,4 @@ impl Conv2d {
     pub(crate) fn check_caller_buffer(&self, what: &str, buffer: &wgpu::Buffer) -> Result<()> {
         self.check_owned(what, buffer)
     }
-
-    /// The blocking path's per-shape buffers and bind groups, made on first use.
-    fn host_io<T: Element>(&self, shape: [usize; 4]) -> Result<Arc<ShapeResources>> {
-        if T::DTYPE != self.desc.dtype {
-            return Err(Error::InvalidDescriptor(format!(
-                "host data is {} but the convolution's dtype is {}",
-                T::DTYPE,
-                self.desc.dtype
-            )));
-        }
-        let res = self.resources(shape)?;
-        let (in_bytes, out_bytes) = self.plan_bytes(&res.plan)?;
-        let mut guard = lock(&res.host);
-        if guard.is_none() {
-            let made = self.ctx.scoped("allocating host-call buffers", || {
-                let copy = wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
-                let input = storage(&self.ctx, "input", in_bytes, copy);
-                let output = storage(&self.ctx, "output", out_bytes, copy);
-                let residual = self.desc.residual.then(|| storage(&self.ctx, "residual", out_bytes, copy));
-                let readback = self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("readback"),
-                    size: output.size(),
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                (input, output, residual, readback)
-            })?;
-            let (input, output, residual, readback) = made;
-            let bound = self
-                .ctx
-                .scoped("binding buffers", || self.bind_groups(&res, &input, &output, residual.as_ref()))??;
-            let io = HostIo { input, output, residual, readback, bound };
-            res.add_bytes(io.bytes());
-            *guard = Some(io);
-            drop(guard);
-            // The shape grew: the cache may be over its byte limit now.
-            let evicted = lock(&self.shapes).trim();
-            drop(evicted);
-        } else {
-            drop(guard);
-        }
-        Ok(res)
-    }
-}
-
-/// Host data as bytes padded to the 4-byte multiple that buffer writes need.
-pub(crate) fn padded_bytes<T: Element>(data: &[T]) -> Vec<u8> {
-    let mut bytes = bytemuck::cast_slice::<T, u8>(data).to_vec();
-    bytes.resize(bytes.len().next_multiple_of(4), 0);
-    bytes
-}
-
-/// Maps a MAP_READ buffer after the queue is idle and copies its contents out.
-pub(crate) fn read_back(ctx: &Context, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    buffer.map_async(wgpu::MapMode::Read, .., move |r| {
-        let _ = tx.send(r);
-    });
-    ctx.wait()?;
-    rx.recv()
-        .map_err(|_| Error::Gpu("buffer mapping was dropped".into()))?
-        .map_err(|e| Error::Gpu(format!("mapping the result: {e}")))?;
-    let bytes =
-        buffer.get_mapped_range(..).map_err(|e| Error::Gpu(format!("reading the result: {e}")))?.to_vec();
-    buffer.unmap();
-    Ok(bytes)
 }

@@ -40,7 +40,8 @@ pub(super) struct ShapeResources {
     scratch: Vec<wgpu::Buffer>,
     /// Scratch buffers zeroed at the start of every call.
     cleared: Vec<usize>,
-    /// Buffers and bind groups of the blocking API, made on its first call for this shape.
+    /// Buffers and bind groups of the host-data call, made on its first call for this shape
+    /// (taken out while a call uses them).
     pub host: Mutex<Option<HostIo>>,
     /// Bytes of the buffers above that belong to this shape alone (not the prepared weights),
     /// for the shape cache's byte limit.
@@ -57,6 +58,9 @@ impl ShapeResources {
     }
     pub fn add_bytes(&self, bytes: u64) {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+    pub fn sub_bytes(&self, bytes: u64) {
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
     /// Whether a call on this shape records nothing (an empty batch).
     pub fn records_nothing(&self) -> bool {
@@ -180,54 +184,57 @@ impl Conv2d {
     }
 
     /// The prepared weights of each slice of a recipe, computing them on first request.
-    fn prepared(&self, recipe: &Recipe, slices: &[(usize, usize)]) -> Result<Vec<Arc<wgpu::Buffer>>> {
+    async fn prepared(&self, recipe: &Recipe, slices: &[(usize, usize)]) -> Result<Vec<Arc<wgpu::Buffer>>> {
         let mut out = Vec::with_capacity(recipe.preps.len());
         for prep in &recipe.preps {
-            let mut cache = lock(&self.prepared);
-            if let Some(u) = cache.get(&prep.key) {
+            // Not held across an await: on wasm a second lock of a held mutex panics.
+            if let Some(u) = lock(&self.prepared).get(&prep.key) {
                 out.push(u.clone());
                 continue;
             }
-            let pipeline = self.ctx.pipeline(&prep.pass.kernel)?;
+            let pipeline = self.ctx.pipeline_async(&prep.pass.kernel).await?;
             let [(offset, size), _] = self.slice_ranges(slices[prep.pass.slice]);
-            let u = self.ctx.scoped("preparing weights", || {
-                let u = storage(&self.ctx, "prepared weights", prep.bytes, wgpu::BufferUsages::empty());
-                let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("preparation params"),
-                    contents: bytemuck::cast_slice(&prep.pass.params),
-                    usage: wgpu::BufferUsages::UNIFORM,
-                });
-                let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: None,
-                    layout: &pipeline.get_bind_group_layout(0),
-                    entries: &[
-                        entry(0, &uniform, 0, None),
-                        entry(1, &self.weights, offset, size),
-                        entry(2, &u, 0, None),
-                    ],
-                });
-                let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-                {
-                    let mut pass = enc.begin_compute_pass(&Default::default());
-                    pass.set_pipeline(&pipeline);
-                    pass.set_bind_group(0, &bg, &[]);
-                    let [x, y, z] = prep.pass.grid;
-                    pass.dispatch_workgroups(x, y, z);
-                }
-                self.ctx.queue().submit([enc.finish()]);
-                u
-            })?;
-            let u = Arc::new(u);
-            cache.insert(prep.key.clone(), u.clone());
+            let u = self
+                .ctx
+                .scoped_async("preparing weights", || {
+                    let u = storage(&self.ctx, "prepared weights", prep.bytes, wgpu::BufferUsages::empty());
+                    let uniform = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("preparation params"),
+                        contents: bytemuck::cast_slice(&prep.pass.params),
+                        usage: wgpu::BufferUsages::UNIFORM,
+                    });
+                    let bg = self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: None,
+                        layout: &pipeline.get_bind_group_layout(0),
+                        entries: &[
+                            entry(0, &uniform, 0, None),
+                            entry(1, &self.weights, offset, size),
+                            entry(2, &u, 0, None),
+                        ],
+                    });
+                    let mut enc = self.ctx.device().create_command_encoder(&Default::default());
+                    {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        pass.set_pipeline(&pipeline);
+                        pass.set_bind_group(0, &bg, &[]);
+                        let [x, y, z] = prep.pass.grid;
+                        pass.dispatch_workgroups(x, y, z);
+                    }
+                    self.ctx.queue().submit([enc.finish()]);
+                    u
+                })
+                .await?;
+            // A call that prepared the same weights meanwhile keeps its own (they are equal).
+            let u = lock(&self.prepared).entry(prep.key.clone()).or_insert_with(|| Arc::new(u)).clone();
             out.push(u);
         }
         Ok(out)
     }
 
     /// Per-shape resources from a plan's recipe.
-    pub(super) fn build_resources(&self, plan: Plan) -> Result<ShapeResources> {
+    pub(super) async fn build_resources(&self, plan: Plan) -> Result<ShapeResources> {
         if let Some(rows) = plan.staged_rows {
-            let staged = Staged::new(self, &plan, rows)?;
+            let staged = Staged::new(self, &plan, rows).await?;
             return Ok(ShapeResources {
                 bytes: AtomicU64::new(staged.bytes),
                 plan,
@@ -245,7 +252,7 @@ impl Conv2d {
         let numerics = (self.weight_amax, self.ctx.tensor().subgroup);
         let recipe = crate::algo::build(&stored, &plan, &self.ctx.limits(), self.storage(), numerics)?;
         let slot_size = slot_size(&self.ctx);
-        let prepared = self.prepared(&recipe, &plan.slices())?;
+        let prepared = self.prepared(&recipe, &plan.slices()).await?;
         let mut passes = Vec::with_capacity(recipe.passes.len());
         let mut uniform_bytes = Vec::with_capacity(recipe.passes.len() * slot_size as usize);
         for (i, spec) in recipe.passes.iter().enumerate() {
@@ -255,7 +262,7 @@ impl Conv2d {
             uniform_bytes.extend(slot);
             passes.push(Pass {
                 kernel: kernel.name.clone(),
-                pipeline: self.ctx.pipeline(kernel)?,
+                pipeline: self.ctx.pipeline_async(kernel).await?,
                 grid: *grid,
                 slots: slots.clone(),
                 uniform_offset: i as u64 * slot_size,
@@ -264,24 +271,27 @@ impl Conv2d {
                 slice: *slice,
             });
         }
-        let (uniforms, scratch) = self.ctx.scoped("allocating per-shape buffers", || {
-            let uniforms = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: &uniform_bytes,
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
-            let scratch = (recipe.scratch.iter().enumerate())
-                .map(|(i, &(label, bytes))| {
-                    // Cleared by `clear_buffer`, a transfer write.
-                    let extra = match recipe.cleared.contains(&i) {
-                        true => wgpu::BufferUsages::COPY_DST,
-                        false => wgpu::BufferUsages::empty(),
-                    };
-                    storage(&self.ctx, label, bytes, extra)
-                })
-                .collect::<Vec<_>>();
-            (uniforms, scratch)
-        })?;
+        let (uniforms, scratch) = self
+            .ctx
+            .scoped_async("allocating per-shape buffers", || {
+                let uniforms = self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("params"),
+                    contents: &uniform_bytes,
+                    usage: wgpu::BufferUsages::UNIFORM,
+                });
+                let scratch = (recipe.scratch.iter().enumerate())
+                    .map(|(i, &(label, bytes))| {
+                        // Cleared by `clear_buffer`, a transfer write.
+                        let extra = match recipe.cleared.contains(&i) {
+                            true => wgpu::BufferUsages::COPY_DST,
+                            false => wgpu::BufferUsages::empty(),
+                        };
+                        storage(&self.ctx, label, bytes, extra)
+                    })
+                    .collect::<Vec<_>>();
+                (uniforms, scratch)
+            })
+            .await?;
         let bytes = uniforms.size() + scratch.iter().map(wgpu::Buffer::size).sum::<u64>();
         Ok(ShapeResources {
             bytes: AtomicU64::new(bytes),
@@ -302,7 +312,15 @@ impl Conv2d {
     /// asked: `unmap` of an unmapped buffer raises a validation error on the device that owns
     /// it, and only ours has the error scope pushed here (scopes are per thread). Nothing is
     /// resolved through our device, so a foreign id can neither panic nor name another buffer.
+    ///
+    /// Never blocks: the scope's answer is polled once, ready at once on native wgpu. On WebGPU
+    /// the probe is skipped: its scopes answer only asynchronously, unmapping an unmapped buffer
+    /// is no error there, and WebGPU itself refuses (as a validation error, never undefined
+    /// behaviour) a bind group over another device's buffer and a submit that uses a mapped one.
     pub(super) fn check_owned(&self, what: &str, buffer: &wgpu::Buffer) -> Result<()> {
+        if self.ctx.is_web() {
+            return Ok(());
+        }
         // Mapped (or mapped at creation): the buffer's own device hands out a view. Unmapped or
         // pending: "Buffer is not mapped". Anything else (destroyed, a view already held, a
         // range mapped elsewhere) is refused too. `unmap` below must not meet a mapped buffer.
@@ -326,9 +344,11 @@ impl Conv2d {
         }
         let scope = self.ctx.device().push_error_scope(wgpu::ErrorFilter::Validation);
         buffer.unmap();
-        match pollster::block_on(scope.pop()) {
-            Some(_) => Ok(()),
-            None => Err(Error::InvalidBuffer(format!(
+        match super::futures::poll_once(scope.pop()) {
+            Some(Some(_)) => Ok(()),
+            // Not answered at once (no backend wgpu-core runs): the probe cannot tell.
+            None => Ok(()),
+            Some(None) => Err(Error::InvalidBuffer(format!(
                 "{what} buffer does not belong to this convolution's device (a buffer of another \
                  Context or wgpu::Device), or had a map_async pending, which was cancelled"
             ))),

@@ -56,7 +56,7 @@ impl Rows {
 
 impl Staged {
     /// The band convolution and its stages for `plan` (whose `staged_rows` is set).
-    pub fn new(conv: &Conv2d, plan: &Plan, rows: usize) -> Result<Staged> {
+    pub async fn new(conv: &Conv2d, plan: &Plan, rows: usize) -> Result<Staged> {
         let desc = conv.desc();
         let band = conv.band_conv(staging::band_desc(desc));
         let [_, c, h, w] = plan.input;
@@ -64,18 +64,24 @@ impl Staged {
         let es = desc.dtype.size();
         let widest = staging::input_rows(desc, rows);
         let copy = wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
-        let (stage_in, stage_out, stage_res) = conv.ctx.scoped("allocating staging buffers", || {
+        let staging = conv.ctx.scoped_async("allocating staging buffers", || {
             let input = storage(&conv.ctx, "staged input", (c * widest * w) as u64 * es, copy);
             let output = storage(&conv.ctx, "staged output", (k * rows * ow) as u64 * es, copy);
             let residual = desc.residual.then(|| storage(&conv.ctx, "staged residual", output.size(), copy));
             (input, output, residual)
-        })?;
+        });
+        let (stage_in, stage_out, stage_res) = staging.await?;
         let mut bytes = stage_in.size() + stage_out.size() + stage_res.as_ref().map_or(0, wgpu::Buffer::size);
         let mut bands = Vec::new();
         for oy0 in (0..oh).step_by(rows.max(1)) {
             let rows = rows.min(oh - oy0);
             let (copies, zeros) = staging::runs(&staging::sources(desc, h, oy0, rows));
-            let res = band.resources([1, c, staging::input_rows(desc, rows), w])?;
+            // Boxed: a band's resources are built by the same call that is building these.
+            let band_shape = [1, c, staging::input_rows(desc, rows), w];
+            let building: std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<Arc<ShapeResources>>> + '_>,
+            > = Box::pin(band.resources_async(band_shape));
+            let res = building.await?;
             if res.plan.output[2] != rows || res.plan.staged_rows.is_some() {
                 return Err(Error::Gpu(format!(
                     "a staged band of {rows} output rows planned {:?} (an internal error)",

@@ -1,12 +1,13 @@
 //! Timing a convolution: GPU timestamps around the call or each dispatch, and the wall time
 //! of synchronous calls next to the empty-submit floor.
 
+use super::host::read_back_now;
 use super::resources::{Queries, ShapeResources, Stamps};
-use super::{lock, median, read_back, Conv2d};
+use super::{lock, median, Conv2d};
 use crate::desc::DType;
 use crate::error::{Error, Result};
 use std::sync::Arc;
-use std::time::Instant;
+use web_time::Instant;
 
 impl Conv2d {
     /// Times repeated calls on `shape` with the blocking path's buffers (filled with a fixed
@@ -202,7 +203,7 @@ pub(super) fn gpu_spans_ms(
         enc.copy_buffer_to_buffer(&resolve, 0, &readback, 0, None);
         ctx.queue().submit([enc.finish()]);
     })?;
-    let bytes = read_back(ctx, &readback)?;
+    let bytes = read_back_now(ctx, &readback)?;
     let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
     let period = ctx.queue().get_timestamp_period() as f64;
     let span_ms = |call: usize, span: usize| {

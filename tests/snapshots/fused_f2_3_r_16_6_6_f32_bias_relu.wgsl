@@ -79,12 +79,10 @@ fn finish(acc: f32, k: u32, rel: u32) -> f32 {
 
 
 fn load(base: u32, iy: i32, ix: i32) -> f32 {
-    if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {
-        return 0.0;
-    }
-    let py = iy;
-    let px = ix;
-    return ld_x(base + u32(py) * params.xs_h + u32(px) * params.xs_w);
+    let inside = (iy >= 0) & (iy < params.in_h) & (ix >= 0) & (ix < params.in_w);
+    let py = select(0, iy, inside);
+    let px = select(0, ix, inside);
+    return select(0.0, ld_x(base + u32(py) * params.xs_h + u32(px) * params.xs_w), inside);
 }
 
 // Where tile `slot` of this workgroup starts, in output pixels: (image, oy0, ox0). Slots past

@@ -41,12 +41,10 @@ fn ld_x4(i: u32) -> vec4<f32> {
 
 
 fn load(base: u32, iy: i32, ix: i32) -> f32 {
-    if (iy < 0 || iy >= params.in_h || ix < 0 || ix >= params.in_w) {
-        return 0.0;
-    }
-    let py = iy;
-    let px = ix;
-    return ld_x(base + u32(py) * params.xs_h + u32(px) * params.xs_w);
+    let inside = (iy >= 0) & (iy < params.in_h) & (ix >= 0) & (ix < params.in_w);
+    let py = select(0, iy, inside);
+    let px = select(0, ix, inside);
+    return select(0.0, ld_x(base + u32(py) * params.xs_h + u32(px) * params.xs_w), inside);
 }
 
 @compute @workgroup_size(64)
