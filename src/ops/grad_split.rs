@@ -61,13 +61,15 @@ impl fmt::Display for GradPlan {
 }
 
 /// Workgroups that keep an adapter busy, by device type. A discrete GPU such as the H100/H200
-/// (132 SMs, each holding several 256-invocation workgroups at once) needs about a thousand
-/// to run full waves with room for imbalance; integrated GPUs have a tenth of the cores; a
+/// (132 SMs, each holding several 256-invocation workgroups at once) needs two thousand: on
+/// the H200, 2048 with splits down to 256 steps (at most 256 of them) ran ResNet-50's
+/// under-filled weight gradients 1.5–3× faster than 1024 with 512 and 64 (64→64 1×1 at 56²,
+/// batch 32: 0.185 against 0.563 ms; BENCHMARKS.md, "Weight gradients"); integrated GPUs have a tenth of the cores; a
 /// CPU adapter (lavapipe, WARP) runs one workgroup per thread, so a few dozen suffice and more
 /// splits would only add partial sums to write and add.
 fn busy_workgroups(device: DeviceType) -> u64 {
     match device {
-        DeviceType::DiscreteGpu => 1024,
+        DeviceType::DiscreteGpu => 2048,
         DeviceType::IntegratedGpu | DeviceType::VirtualGpu | DeviceType::Other => 256,
         DeviceType::Cpu => 32,
     }
@@ -76,15 +78,15 @@ fn busy_workgroups(device: DeviceType) -> u64 {
 /// Fewest reduction steps a split keeps: its workgroup writes one partial sum per output and the
 /// reduce pass reads it back, against `MIN_SPLIT_STEPS` multiply-adds per output, so the split-K
 /// traffic stays below a fraction of a percent of the GEMM's work.
-pub(crate) const MIN_SPLIT_STEPS: u64 = 512;
+pub(crate) const MIN_SPLIT_STEPS: u64 = 256;
 
-/// Most splits: the reduce pass reads every split's partial per output, so past 64 it costs
-/// more than the waves it fills (64 splits already turn 16 workgroups into a thousand).
-pub(crate) const MAX_SPLITS: u64 = 64;
+/// Most splits: the reduce pass reads every split's partial per output (256 splits of a
+/// 64×64×3×3 gradient are 37 MB of partials, 10 µs at the H200's bandwidth).
+pub(crate) const MAX_SPLITS: u64 = 256;
 
 /// Split-K count for a GEMM of `tiles` workgroups over `reduction` steps on `device`: enough
-/// splits to reach the adapter's busy workgroup count, none shorter than 512 steps,
-/// at most 64 (the private `MIN_SPLIT_STEPS` and `MAX_SPLITS` say why); 1 when the tiles alone fill the adapter (the ResNet-50 layers at
+/// splits to reach the adapter's busy workgroup count, none shorter than 256 steps,
+/// at most 256 (the private `MIN_SPLIT_STEPS` and `MAX_SPLITS` say why); 1 when the tiles alone fill the adapter (the ResNet-50 layers at
 /// batch 32 with 256+ channels) or the reduction is short.
 pub fn split_count(tiles: u64, reduction: u64, device: DeviceType) -> usize {
     let wanted = busy_workgroups(device).div_ceil(tiles.max(1));
@@ -195,11 +197,11 @@ mod tests {
 
     #[test]
     fn small_gradients_over_large_batches_are_split_and_large_ones_are_not() {
-        // 64×64×3×3 over a 32×56×56 batch: 9 tiles of 64×64 on an H200 → 64 splits.
-        assert_eq!(split_count(9, 32 * 56 * 56, DeviceType::DiscreteGpu), 64);
-        // 512×4608 columns: 8 × 72 = 576 tiles → 2 splits; short reductions are never split.
-        assert_eq!(split_count(576, 32 * 7 * 7, DeviceType::DiscreteGpu), 2);
-        assert_eq!(split_count(1, 511, DeviceType::DiscreteGpu), 1);
+        // 64×64×3×3 over a 32×56×56 batch: 9 tiles of 64×64 on an H200 → 228 splits.
+        assert_eq!(split_count(9, 32 * 56 * 56, DeviceType::DiscreteGpu), 228);
+        // 512×4608 columns: 8 × 72 = 576 tiles → 4 splits; short reductions are never split.
+        assert_eq!(split_count(576, 32 * 7 * 7, DeviceType::DiscreteGpu), 4);
+        assert_eq!(split_count(1, 255, DeviceType::DiscreteGpu), 1);
         assert_eq!(split_count(2048, 1 << 20, DeviceType::DiscreteGpu), 1);
         assert_eq!(split_count(1, 1 << 20, DeviceType::Cpu), 32);
     }

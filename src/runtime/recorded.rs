@@ -10,6 +10,9 @@ use std::time::Instant;
 /// Records one call into `encoder`.
 pub(crate) type Record<'a> = dyn Fn(&mut wgpu::CommandEncoder) -> Result<()> + 'a;
 
+/// Records one call into a new encoder, with timestamps at this query and the next if given.
+type Stamped<'a> = dyn Fn(Option<(&wgpu::QuerySet, u32)>) -> Result<wgpu::CommandEncoder> + 'a;
+
 /// Times `iterations` calls of `record` (after one warm-up call): GPU time from timestamps
 /// (`None` without TIMESTAMP_QUERY) taken back to back first, then the wall time.
 pub(crate) fn benchmark_recorded(ctx: &Context, record: &Record<'_>, iterations: usize) -> Result<Timing> {
@@ -67,11 +70,7 @@ pub(crate) fn benchmark_recorded(ctx: &Context, record: &Record<'_>, iterations:
 
 /// The median span between the timestamps `encoded` writes around each of `iterations` calls
 /// submitted back to back.
-fn gpu_ms(
-    ctx: &Context,
-    encoded: &dyn Fn(Option<(&wgpu::QuerySet, u32)>) -> Result<wgpu::CommandEncoder>,
-    iterations: usize,
-) -> Result<f64> {
+fn gpu_ms(ctx: &Context, encoded: &Stamped<'_>, iterations: usize) -> Result<f64> {
     let count = 2 * iterations as u32;
     let bytes = count as u64 * wgpu::QUERY_SIZE as u64;
     let (set, resolve, readback) = ctx.scoped("creating timestamp queries", || {
