@@ -211,7 +211,7 @@ mod tests {
         let limits = Limits::default();
         let p = problem(32, 64, 1, 576, 3136);
         let plan = plan(&p, &limits, DeviceType::DiscreteGpu, None).unwrap();
-        assert_eq!((plan.chunk, plan.slices.len(), plan.splits, plan.block), (32, 1, 64, 64));
+        assert_eq!((plan.chunk, plan.slices.len(), plan.splits, plan.block), (32, 1, 228, 64));
         // A 1 MiB binding: chunks of images, slices of channels, splits within the scratch.
         let small =
             Limits { max_storage_buffer_binding_size: 1 << 20, max_buffer_size: 1 << 20, ..limits.clone() };
