@@ -6,6 +6,7 @@ mod context;
 mod futures;
 mod host;
 mod matmul;
+#[cfg(feature = "blocking")]
 mod recorded;
 mod resources;
 mod staged;
@@ -14,8 +15,10 @@ mod timing;
 #[cfg(feature = "blocking")]
 pub use context::enumerate_adapters;
 pub use context::{enumerate_adapters_async, Context, ContextOptions};
+#[cfg(feature = "blocking")]
 pub(crate) use host::{padded_bytes, read_back_now as read_back};
 pub use matmul::{tensor_matmul, MatmulTiming};
+#[cfg(feature = "blocking")]
 pub(crate) use recorded::benchmark_recorded;
 pub use timing::Timing;
 
@@ -480,6 +483,7 @@ impl Conv2d {
         pollster::block_on(self.run_async(input, shape, residual))
     }
 
+    #[cfg(feature = "blocking")]
     /// Refuses a caller's buffer that is mapped or belongs to another device (see
     /// [`Conv2d::encode`]), for the operators built on this one that bind buffers themselves.
     pub(crate) fn check_caller_buffer(&self, what: &str, buffer: &wgpu::Buffer) -> Result<()> {
