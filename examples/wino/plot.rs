@@ -42,7 +42,12 @@ fn series(rows: &[&Record]) -> Vec<(String, Vec<(f64, f64)>)> {
     let batches = rows.iter().any(|r| r.n != rows[0].n);
     let mut out: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for r in rows {
+        // The tile asked for is its own series: F(2,3) and F(4,3) points joined by one line
+        // zigzag between two curves.
         let mut key = format!("{} {}", r.algo, r.layout);
+        if let Some(m) = r.requested_tile {
+            key += &format!(" tile {m}");
+        }
         if batches {
             key += &format!(" batch {}", r.n);
         }
@@ -107,14 +112,23 @@ where
         RGBColor(247, 129, 191),
         RGBColor(60, 60, 60),
     ];
+    // A network's layers are unrelated shapes that share an image side now and then: points
+    // only, no line through them. The seed and ResNet sweeps vary the side of one layer: lines.
+    let joined = !matches!(suite, "resnet50" | "mobilenetv2" | "dcgan" | "unet");
     for (i, (name, points)) in series.into_iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-            .map_err(plot_err)?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
+        let legend = move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2));
+        let dots = points.iter().map(|&p| Circle::new(p, 3, color.filled()));
+        if joined {
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(name)
+                .legend(legend);
+            chart.draw_series(dots).map_err(plot_err)?;
+        } else {
+            chart.draw_series(dots).map_err(plot_err)?.label(name).legend(legend);
+        }
     }
     chart
         .configure_series_labels()
