@@ -398,3 +398,28 @@ fn the_operators_are_send_and_sync() {
     send_sync::<InputGrad>();
     send_sync::<wgpu_winograd::Conv1d>();
 }
+
+/// The operators read back through the blocking calls while other threads poll the same
+/// device: a map callback collected by another thread's poll must still be waited for. One
+/// poll of the future missed it once in a full parallel test run (`Unsupported` from
+/// `input_grad_matches_the_adjoint_reference`); this stress does not reproduce that timing
+/// reliably, but checks that concurrent calls stay correct.
+#[test]
+fn concurrent_blocking_calls_on_one_context_all_complete() {
+    let f = forward(4, 6, 3, 2, Padding::uniform(1));
+    let input = [2, 4, 9, 8];
+    let w = data(f.weight_len().unwrap(), 21);
+    let dy_shape = f.output_shape(input).unwrap();
+    let dy = data(dy_shape.iter().product(), 22);
+    let grad = InputGrad::new(ctx(), &f, &w).unwrap();
+    let want = grad.run(&dy, dy_shape, input).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..40 {
+                    assert_eq!(grad.run(&dy, dy_shape, input).unwrap(), want);
+                }
+            });
+        }
+    });
+}

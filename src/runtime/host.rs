@@ -131,7 +131,15 @@ pub(crate) fn padded_bytes<T: Element>(data: &[T]) -> Vec<u8> {
     bytes
 }
 
-/// [`read_back`] for the timings' synchronous calls (native wgpu only).
+/// [`read_back`] for the synchronous calls (the timings, the operators built on the blocking
+/// API). On native wgpu it blocks until the map callback has run: the callback runs in
+/// whichever thread's `device.poll` collects it, so with other threads polling the same device
+/// it may run just after this thread's wait returns (seen in the parallel tests), and one poll of
+/// the future would miss it.
 pub(crate) fn read_back_now(ctx: &Context, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
+    #[cfg(feature = "blocking")]
+    if !ctx.is_web() {
+        return pollster::block_on(read_back(ctx, buffer));
+    }
     now("reading a buffer back", "Conv2d::run_async", read_back(ctx, buffer))
 }
