@@ -26,28 +26,7 @@ impl Conv2d {
         } else {
             None
         };
-        // Calls alternate with empty submits, so drift in the host's clocks and scheduling
-        // affects both alike and `wall_ms / floor_ms` compares like with like.
-        // One error scope around the whole loop (not per call, which would be timed): a
-        // validation error of any submit is this call's `Error::Gpu`, never only logged.
-        let (mut wall, mut floor, mut host) = (Vec::new(), Vec::new(), Vec::new());
-        self.ctx.scoped("benchmark", || -> Result<()> {
-            for _ in 0..iterations {
-                floor.push(self.ctx.empty_submit_ms(1)?);
-                let start = Instant::now();
-                self.ctx.queue().submit([call(Stamps::None).finish()]);
-                host.push(start.elapsed().as_secs_f64() * 1e3);
-                self.ctx.wait()?;
-                wall.push(start.elapsed().as_secs_f64() * 1e3);
-            }
-            Ok(())
-        })??;
-        Ok(Timing {
-            gpu_ms,
-            wall_ms: median(&mut wall),
-            floor_ms: median(&mut floor),
-            submit_ms: median(&mut host),
-        })
+        wall_timing(&self.ctx, gpu_ms, iterations, &|| Ok(call(Stamps::None)))
     }
 
     /// Median GPU time of each dispatch of a call on `shape`, each recorded in its own
@@ -116,6 +95,38 @@ impl Conv2d {
         }
         Ok((res, call))
     }
+}
+
+/// A [`Timing`] of `gpu_ms` (already measured) and the median wall time of `iterations`
+/// synchronous calls, each one encoder from `call`, submitted and waited for. Calls alternate
+/// with empty submits, so drift in the host's clocks and scheduling affects both alike and
+/// `wall_ms / floor_ms` compares like with like. One error scope around the whole loop (not per
+/// call, which would be timed): a validation error of any submit is this call's `Error::Gpu`,
+/// never only logged.
+pub(super) fn wall_timing(
+    ctx: &super::Context,
+    gpu_ms: Option<f64>,
+    iterations: usize,
+    call: &dyn Fn() -> Result<wgpu::CommandEncoder>,
+) -> Result<Timing> {
+    let (mut wall, mut floor, mut host) = (Vec::new(), Vec::new(), Vec::new());
+    ctx.scoped("benchmark", || -> Result<()> {
+        for _ in 0..iterations.max(1) {
+            floor.push(ctx.empty_submit_ms(1)?);
+            let start = Instant::now();
+            ctx.queue().submit([call()?.finish()]);
+            host.push(start.elapsed().as_secs_f64() * 1e3);
+            ctx.wait()?;
+            wall.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(())
+    })??;
+    Ok(Timing {
+        gpu_ms,
+        wall_ms: median(&mut wall),
+        floor_ms: median(&mut floor),
+        submit_ms: median(&mut host),
+    })
 }
 
 /// Median durations over `iterations` calls of the `spans` timestamp pairs each call writes,
