@@ -6,7 +6,7 @@
 
 use crate::desc::{Activation, Conv2dDesc, DType, PaddingMode, WeightFormat};
 use crate::error::{Error, Result};
-use crate::runtime::Context;
+use crate::runtime::{benchmark_buffer, benchmark_recorded, Context};
 use crate::transpose::{ConvTranspose2d, ConvTranspose2dDesc, TransposePlan};
 
 /// The gradient of a convolution with respect to its input. It is the gradient through the
@@ -145,23 +145,10 @@ impl InputGrad {
     ) -> Result<crate::Timing> {
         let (dyb, dxb) = self.tensor_bytes(dy_shape, input_shape)?;
         let ctx = &self.transpose.ctx;
-        let buffer = |label, size: u64| {
-            ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: size.max(4),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        };
-        let (dy, dx) =
-            ctx.scoped("allocating benchmark buffers", || (buffer("dy", dyb), buffer("dx", dxb)))?;
-        let pattern: Vec<u8> = (0..dyb).map(|i| (i % 251) as u8 & 0x3f).collect();
-        ctx.queue().write_buffer(&dy, 0, &pattern);
-        crate::runtime::benchmark_recorded(
-            ctx,
-            &|enc| self.encode(enc, dy_shape, input_shape, &dy, &dx),
-            iterations,
-        )
+        let (dy, dx) = ctx.scoped("allocating benchmark buffers", || {
+            (benchmark_buffer(ctx, "dy", dyb, true), benchmark_buffer(ctx, "dx", dxb, false))
+        })?;
+        benchmark_recorded(ctx, &|enc| self.encode(enc, dy_shape, input_shape, &dy, &dx), iterations)
     }
 
     /// Records the gradient into the caller's encoder: reads `dy`, writes `dx` (both `STORAGE`

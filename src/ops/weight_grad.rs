@@ -9,7 +9,7 @@ use crate::codegen::uniform::{fit, BiasGradParams, GradReduceParams, Uniform, We
 use crate::codegen::{grad_gemm, grad_reduce, GradBlock, GradOperands, Kernel, Storage};
 use crate::desc::{Activation, Conv2dDesc, WeightFormat};
 use crate::error::{Error, Result};
-use crate::runtime::{padded_bytes, read_back, Context, Element};
+use crate::runtime::{benchmark_buffer, benchmark_recorded, padded_bytes, read_back, Context, Element};
 use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
@@ -205,26 +205,13 @@ impl WeightGrad {
     /// [`crate::Conv2d::benchmark`] reports them.
     pub fn benchmark(&self, x_shape: [usize; 4], iterations: usize) -> Result<crate::Timing> {
         let [xb, dyb, dwb] = self.buffer_bytes(x_shape)?;
-        let buffer = |label, size: u64| {
-            self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: size.max(4),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        };
-        let (x, dy, dw) = self.ctx.scoped("allocating benchmark buffers", || {
-            (buffer("input", xb), buffer("dy", dyb), buffer("weight gradient", dwb))
+        let ctx = &self.ctx;
+        let (x, dy, dw) = ctx.scoped("allocating benchmark buffers", || {
+            let x = benchmark_buffer(ctx, "input", xb, true);
+            let dy = benchmark_buffer(ctx, "dy", dyb, true);
+            (x, dy, benchmark_buffer(ctx, "weight gradient", dwb, false))
         })?;
-        for (b, bytes) in [(&x, xb), (&dy, dyb)] {
-            let pattern: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8 & 0x3f).collect();
-            self.ctx.queue().write_buffer(b, 0, &pattern);
-        }
-        crate::runtime::benchmark_recorded(
-            &self.ctx,
-            &|enc| self.encode(enc, x_shape, &x, &dy, &dw),
-            iterations,
-        )
+        benchmark_recorded(ctx, &|enc| self.encode(enc, x_shape, &x, &dy, &dw), iterations)
     }
 
     /// Records the bias gradient of dy (logical `dy_shape`) into `db` (STORAGE, K f32 values).

@@ -19,7 +19,7 @@ pub use context::{enumerate_adapters_async, Context, ContextOptions};
 pub(crate) use host::{padded_bytes, read_back_now as read_back};
 pub use matmul::{tensor_matmul, MatmulTiming};
 #[cfg(feature = "blocking")]
-pub(crate) use recorded::benchmark_recorded;
+pub(crate) use recorded::{benchmark_buffer, benchmark_recorded};
 pub use timing::Timing;
 
 use crate::desc::{Conv2dDesc, DType, WeightFormat};

@@ -12,6 +12,17 @@ use std::cell::RefCell;
 /// Records one call into `encoder`.
 pub(crate) type Record<'a> = dyn Fn(&mut wgpu::CommandEncoder) -> Result<()> + 'a;
 
+/// A STORAGE buffer of `bytes` (rounded up to 4, at least 4) for a benchmark's operands,
+/// filled with a fixed pattern of small values where `filled` (the inputs).
+pub(crate) fn benchmark_buffer(ctx: &Context, label: &str, bytes: u64, filled: bool) -> wgpu::Buffer {
+    let buffer = super::resources::storage(ctx, label, bytes, wgpu::BufferUsages::COPY_DST);
+    if filled {
+        let pattern: Vec<u8> = (0..buffer.size()).map(|i| (i % 251) as u8 & 0x3f).collect();
+        ctx.queue().write_buffer(&buffer, 0, &pattern);
+    }
+    buffer
+}
+
 /// Times `iterations` calls of `record` (after one warm-up call): GPU time from timestamps
 /// (`None` without TIMESTAMP_QUERY) taken back to back first, then the wall time.
 pub(crate) fn benchmark_recorded(ctx: &Context, record: &Record<'_>, iterations: usize) -> Result<Timing> {
