@@ -9,8 +9,8 @@ use common::{ctx, data, limited_ctx, to_f16};
 use wgpu::BufferUsages as U;
 use wgpu_winograd::reference::{conv2d_bias_grad_f64, conv2d_f64, conv2d_weight_grad_f64, max_rel_error};
 use wgpu_winograd::{
-    Activation, Context, ContextOptions, Conv2dDesc, DType, DataFormat, Error, Padding, PaddingMode,
-    WeightFormat, WeightGrad,
+    Activation, Context, ContextOptions, Conv2dDesc, DType, DataFormat, Error, GemmBlock, Padding,
+    PaddingMode, WeightFormat, WeightGrad,
 };
 
 /// f32 products summed in f32 over at most a few thousand terms (fewer per split).
@@ -102,6 +102,35 @@ fn every_split_count_gives_the_reference_and_repeats_bit_for_bit() {
         a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
         b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
     );
+}
+
+/// Every block the plan takes (128 or 64 gradient rows by 128 or 64 columns) and both dy
+/// decodes: rows of a multiple of 4 pixels (one decode serves four steps, strided or not) and
+/// other widths (one per step), split at counts whose boundaries fall inside images.
+#[test]
+fn every_block_and_dy_width_match_the_reference() {
+    let pad1 = |d: &mut Conv2dDesc| d.padding = Padding::uniform(1);
+    for (d, shape, splits, block) in [
+        (desc(15, 130, [3, 3], pad1), [2, 15, 8, 8], None, GemmBlock::B128),
+        (desc(15, 130, [3, 3], pad1), [3, 15, 7, 7], Some(3), GemmBlock::B128),
+        (desc(4, 140, [1, 1], |_| {}), [3, 4, 5, 12], Some(5), GemmBlock::B128X64),
+        (
+            desc(16, 20, [3, 3], |d| (d.stride, d.padding) = ([2, 2], Padding::uniform(1))),
+            [2, 16, 15, 16],
+            Some(2),
+            GemmBlock::B64X128,
+        ),
+        (
+            desc(6, 10, [3, 3], |d| (d.data_format, d.padding) = (DataFormat::Nhwc, Padding::uniform(1))),
+            [2, 6, 4, 12],
+            Some(2),
+            GemmBlock::B64,
+        ),
+    ] {
+        let plan = WeightGrad::new(ctx(), &d).unwrap().plan(shape).unwrap();
+        assert_eq!(plan.block, block, "{d:?} on {shape:?}");
+        assert_close(ctx(), &d, shape, splits);
+    }
 }
 
 #[test]

@@ -8,8 +8,8 @@
 //! epilogue divides the scales back out, exactly.
 
 use super::product::{
-    conv_wgsl, prefetch, ConvOperands, Prefetch, StageAt, GROUPED_WINOGRAD_FUNCTIONS, WINOGRAD_FUNCTIONS,
-    WINOGRAD_OPERANDS,
+    conv_wgsl, prefetch, ConvOperands, Loads, Prefetch, StageAt, GROUPED_WINOGRAD_FUNCTIONS,
+    WINOGRAD_FUNCTIONS, WINOGRAD_OPERANDS,
 };
 use super::skeleton::fill;
 use super::storage::Storage;
@@ -95,15 +95,25 @@ pub(crate) fn coop_product(
     let unscaled = frag == FragType::F16 && (conv.is_some() || winograd);
     let reg_type = format!("vec4<{}>", frag.wgsl());
     let dims = [block.bm(), block.bn(), block.bk()];
-    let Prefetch { first, next, stage } = prefetch(conv, dims, threads, Some((&reg_type, "to_frag")), |at| {
-        match at {
-            StageAt::Vec { name, idx, reg } => {
-                let width = if name == "a" { "BM" } else { "BN" };
-                format!("stage_{name}({name}_base, ({idx}) / ({width} / 4u), (({idx}) % ({width} / 4u)) * 4u, {reg});")
+    let loads = Loads::of_conv(conv);
+    let Prefetch { first, next, stage } = prefetch(
+        loads,
+        dims,
+        threads,
+        Some((&reg_type, "to_frag")),
+        |at| {
+            match at {
+                StageAt::Vec { name, idx, reg } => {
+                    let width = if name == "a" { "BM" } else { "BN" };
+                    format!("stage_{name}({name}_base, ({idx}) / ({width} / 4u), (({idx}) % ({width} / 4u)) * 4u, {reg});")
+                }
+                // `Loads::of_conv` reads A by rows: only B comes along the reduction here.
+                StageAt::AlongK { kq, lc, reg, .. } => {
+                    format!("stage_b_along_k(b_base, {kq} * 4u, {lc}, {reg});")
+                }
             }
-            StageAt::AlongK { kq, lc, reg } => format!("stage_b_along_k(b_base, {kq} * 4u, {lc}, {reg});"),
-        }
-    });
+        },
+    );
     let mut acc = Vec::new();
     for i in 0..fm {
         for j in 0..fn_ {

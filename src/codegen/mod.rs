@@ -4,8 +4,8 @@
 //! f16 packed into `u32`), `padding` (the padding modes), `epilogue` (the one output stage),
 //! then one module per kernel family: `winograd`, `product` (the register-tiled GEMM core every
 //! matrix product goes through), `direct`, `depthwise`, `interleave` (the last pass of a
-//! transposed convolution), and `weight_grad` (the parameter gradients and their split-K
-//! reduction).
+//! transposed convolution), and `weight_grad` (the parameter gradients' operands of the product
+//! core, and their split-K reduction).
 
 mod coop;
 mod depthwise;
@@ -28,7 +28,7 @@ pub(crate) use epilogue::{epilogue_pass, Epilogue};
 pub(crate) use interleave::{interleave, PhaseSource};
 pub(crate) use product::{pack_weights, product, ConvOperands, Gather, Operands};
 pub(crate) use storage::Storage;
-pub(crate) use weight_grad::{grad_gemm, grad_reduce, GradBlock, GradOperands};
+pub(crate) use weight_grad::{grad_reduce, GradB, GradOperands};
 pub(crate) use winograd::{
     filter_transform, fused, input_transform, output_transform, FusedBlock, InputLoad, OutputStore,
 };
@@ -196,14 +196,27 @@ pub fn all_kernels() -> Vec<Kernel> {
             .filter(|&&b| b != GemmBlock::B64)
             .map(|&b| product(conv(Gather::PointwiseVec4), b)),
     );
-    // The parameter gradients: every storage and padding mode, the small block, the reduction.
+    // The parameter gradients: every storage and padding mode, dy rows of four pixels and
+    // not (ResNet-50's 56² and 7² layers), the small block.
     for storage in STORAGES {
-        for mode in MODES {
-            out.push(grad_gemm(GradOperands::Weight(mode), storage, GradBlock::B64));
+        for [out_w, out_hw] in [[56, 3136], [7, 49]] {
+            let grad = |b| Operands::Grad(GradOperands { b, storage, out_w, out_hw });
+            for mode in MODES {
+                out.push(product(
+                    grad(GradB::Patches { kernel: [3, 3], padding_mode: mode }),
+                    GemmBlock::B128,
+                ));
+            }
+            out.push(product(grad(GradB::Ones), GemmBlock::B64));
         }
-        out.push(grad_gemm(GradOperands::Bias, storage, GradBlock::B64));
     }
-    out.push(grad_gemm(GradOperands::Weight(PaddingMode::Zeros), Storage::F32, GradBlock::B32));
+    let small = GradOperands {
+        b: GradB::Patches { kernel: [1, 1], padding_mode: PaddingMode::Zeros },
+        storage: Storage::F32,
+        out_w: 14,
+        out_hw: 196,
+    };
+    out.push(product(Operands::Grad(small), GemmBlock::K16));
     out.push(grad_reduce());
     out
 }

@@ -8,6 +8,7 @@ use super::padding;
 use super::skeleton::fill;
 use super::storage::{act_header, buffer, Access, Storage};
 use super::uniform::{GemmParams, GroupedProductParams, PackParams, ProductParams, Uniform};
+use super::weight_grad::GradOperands;
 use super::winograd::wino_index;
 use super::{Kernel, WORKGROUP};
 use crate::desc::{GemmBlock, PaddingMode, TileLayout};
@@ -90,6 +91,9 @@ pub(crate) enum Operands {
     /// The convolution as a GEMM: z is the channel group, A the packed weights
     /// (`[group][reduction][k]`), B the input pixels gathered per (channel, ky, kx), C the output.
     Conv(ConvOperands),
+    /// A parameter gradient as a GEMM over (image, output pixel): z is (split, channel group),
+    /// A is dy, B the input's patches (or ones, for the bias), C the split's partial sums.
+    Grad(GradOperands),
 }
 
 pub(super) const WINOGRAD_OPERANDS: &str = "\
@@ -145,7 +149,7 @@ fn store(z: u32, row: u32, col: u32, value: vec4<f32>) {
 }";
 
 /// `line` once per lane of a vec4, `{j}` replaced by the lane: the unrolled per-column code.
-fn lanes(line: &str) -> String {
+pub(super) fn lanes(line: &str) -> String {
     (0..4).map(|j| line.replace("{j}", &j.to_string())).collect::<Vec<_>>().join("\n")
 }
 
@@ -243,8 +247,34 @@ pub(super) enum StageAt<'a> {
     /// tile vec4 number `idx` of operand `name`, at step `idx / (width / 4)`, position
     /// `(idx % (width / 4)) · 4`.
     Vec { name: &'a str, idx: &'a str, reg: &'a str },
-    /// Four consecutive reduction steps `kq · 4 + j` of B's column `lc` (NHWC pointwise).
-    AlongK { kq: &'a str, lc: &'a str, reg: &'a str },
+    /// Four consecutive reduction steps `kq · 4 + j` of row (A) or column (B) `lc` of operand
+    /// `name` (NHWC pointwise B; both operands of the weight gradient).
+    AlongK { name: &'a str, kq: &'a str, lc: &'a str, reg: &'a str },
+}
+
+/// How the product core's loaders read each operand (`load_a` / `load_b`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Loads {
+    /// A is read four consecutive reduction steps of one row at a time (`load_a(z, k, row)`
+    /// returns steps `k..k + 4`) and transposed into the tile, where its reduction index is the
+    /// contiguous one in memory; else four rows of one step.
+    pub a_along_k: bool,
+    /// B likewise (`load_b(z, k, cols)`: steps `k..k + 4` of one column).
+    pub b_along_k: bool,
+    /// B is gathered: `columns(z, col)` decodes a load's columns once, before the reduction
+    /// loop, and `load_b` takes what it returned.
+    pub b_gathered: bool,
+}
+
+impl Loads {
+    /// The loads of the convolution operands (`Some`) or of plain operands (`None`).
+    pub(super) fn of_conv(conv: Option<ConvOperands>) -> Loads {
+        Loads {
+            a_along_k: false,
+            b_along_k: matches!(conv, Some(c) if c.gather == Gather::PointwiseNhwcVec4),
+            b_gathered: conv.is_some(),
+        }
+    }
 }
 
 /// The operand loads of a product core, as unrolled statements: `first` before the reduction
@@ -261,7 +291,7 @@ pub(super) struct Prefetch {
 /// `vec4<f32>`, or, with `convert` = (type, function), that type, each load passed through
 /// `{function}_a` / `{function}_b` (the tensor-core core keeps them as f16: half the registers).
 pub(super) fn prefetch(
-    conv: Option<ConvOperands>,
+    loads: Loads,
     [bm, bn, bk]: [u32; 3],
     threads: u32,
     convert: Option<(&str, &str)>,
@@ -276,10 +306,8 @@ pub(super) fn prefetch(
     for (name, load, width, vecs) in [("a", "load_a", "BM", bk * bm / 4), ("b", "load_b", "BN", bk * bn / 4)]
     {
         let origin = if name == "a" { "row0" } else { "col0" };
-        // NHWC pointwise: B is read as four consecutive channels of one pixel (contiguous in
-        // memory) and transposed into the tile, where the other gathers read four pixels of
-        // one channel.
-        let along_k = name == "b" && matches!(conv, Some(c) if c.gather == Gather::PointwiseNhwcVec4);
+        let along_k = if name == "a" { loads.a_along_k } else { loads.b_along_k };
+        let gathered = name == "b" && loads.b_gathered;
         for it in 0..vecs.div_ceil(threads) {
             let (reg, idx) = (format!("p{name}{it}"), format!("li + {}u", it * threads));
             let guarded = |body: String| {
@@ -290,20 +318,27 @@ pub(super) fn prefetch(
                 }
             };
             if along_k {
+                // Four consecutive reduction steps of one row or column, transposed into the
+                // tile: neighbouring invocations read neighbouring steps.
                 let (kq, lc) = (format!("(({idx}) % (BK / 4u))"), format!("(({idx}) / (BK / 4u))"));
-                first.push(format!("let cols{it} = columns(z, col0 + {lc});"));
+                let target = if gathered {
+                    first.push(format!("let cols{it} = columns(z, {origin} + {lc});"));
+                    format!("cols{it}")
+                } else {
+                    format!("{origin} + {lc}")
+                };
                 first.push(format!("var {reg} = {reg_type}();"));
                 let fetch = |k: &str| {
-                    format!("{reg} = {};", wrap(name, format!("{load}(z, {k} + {kq} * 4u, cols{it})")))
+                    format!("{reg} = {};", wrap(name, format!("{load}(z, {k} + {kq} * 4u, {target})")))
                 };
                 first.push(guarded(fetch("0u")));
                 next.push(guarded(fetch("k0 + BK")));
-                stage.push(guarded(at(StageAt::AlongK { kq: &kq, lc: &lc, reg: &reg })));
+                stage.push(guarded(at(StageAt::AlongK { name, kq: &kq, lc: &lc, reg: &reg })));
                 continue;
             }
             let position = format!("{origin} + (({idx}) % ({width} / 4u)) * 4u");
             // A gathered B operand decodes its four columns once, before the reduction loop.
-            let target = if name == "b" && conv.is_some() {
+            let target = if gathered {
                 first.push(format!("let cols{it} = columns(z, {position});"));
                 format!("cols{it}")
             } else {
@@ -331,7 +366,12 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
     let (row_groups, col_groups) = (block.tm() / 4, block.tn() / 4);
     let conv = match operands {
         Operands::Conv(c) => Some(c),
-        Operands::Winograd { .. } => None,
+        Operands::Winograd { .. } | Operands::Grad(_) => None,
+    };
+    let loads = match operands {
+        // Both gradient operands are contiguous along the reduction (output pixels).
+        Operands::Grad(_) => Loads { a_along_k: true, b_along_k: true, b_gathered: true },
+        _ => Loads::of_conv(conv),
     };
     let (mut decl, mut fma, mut stores) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..row_groups {
@@ -364,12 +404,17 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
     // Operand tiles are double-buffered through registers: the next step's global loads are
     // issued before this step's multiply-adds, so their latency hides behind the arithmetic.
     let dims = [block.bm(), block.bn(), block.bk()];
-    let Prefetch { first, next, stage } = prefetch(conv, dims, threads, None, |at| match at {
+    let Prefetch { first, next, stage } = prefetch(loads, dims, threads, None, |at| match at {
         StageAt::Vec { name, idx, reg } => format!("{name}_tile[{idx}] = {reg};"),
-        StageAt::AlongK { kq, lc, reg } => (0..4)
-            .map(|j| format!("b_tile[({kq} * 4u + {j}u) * (BN / 4u) + {lc} / 4u][{lc} % 4u] = {reg}[{j}];"))
-            .collect::<Vec<_>>()
-            .join(" "),
+        StageAt::AlongK { name, kq, lc, reg } => {
+            let width = if name == "a" { "BM" } else { "BN" };
+            (0..4)
+                .map(|j| {
+                    format!("{name}_tile[({kq} * 4u + {j}u) * ({width} / 4u) + {lc} / 4u][{lc} % 4u] = {reg}[{j}];")
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
     });
     let (header, params, bindings, operand_fns, reduction, name) = match operands {
         Operands::Winograd { layout, alpha, grouped: false } => (
@@ -389,16 +434,19 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
             format!("gemm_a{alpha}_{layout}_grouped"),
         ),
         Operands::Conv(c) => {
-            let [enable, act] = act_header(c.storage);
             let (bindings, fns) = conv_wgsl(&c, false);
             (
-                format!("{}\nalias act_t = {};", enable.1, act.1).trim_start().to_string(),
+                storage_header(c.storage),
                 GemmParams::wgsl(),
                 bindings,
                 fns,
                 "params.reduction",
                 format!("conv_gemm_{}", c.describe()),
             )
+        }
+        Operands::Grad(g) => {
+            let (params, bindings, fns) = g.wgsl();
+            (storage_header(g.storage), params, bindings, fns, "params.split_len", g.name())
         }
     };
     let values = [
@@ -422,6 +470,7 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
     ];
     let fields = match operands {
         Operands::Conv(_) => GemmParams::FIELDS,
+        Operands::Grad(g) => g.fields(),
         Operands::Winograd { grouped: false, .. } => ProductParams::FIELDS,
         Operands::Winograd { grouped: true, .. } => GroupedProductParams::FIELDS,
     };
@@ -430,6 +479,13 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
         source: fill(PRODUCT_SKELETON, &values),
         fields,
     }
+}
+
+/// The `enable f16;` line (where the activations are f16) and the `act_t` alias of kernels whose
+/// activations are in `storage`.
+fn storage_header(storage: Storage) -> String {
+    let [enable, act] = act_header(storage);
+    format!("{}\nalias act_t = {};", enable.1, act.1).trim_start().to_string()
 }
 
 /// Packs OIHW or HWIO weights (one invocation per element) into the convolution GEMM's A

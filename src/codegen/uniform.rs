@@ -218,8 +218,7 @@ uniform!(
     /// x patch columns (input channel, ky, kx), reduced over (image, output row, output column).
     WeightGradParams {
         rows: u32, cols: u32, groups: u32, reduction: u32, split_len: u32,
-        out_hw: u32, out_w: u32, group_in: u32, k0: u32, g0: u32,
-        kernel_h: u32, kernel_w: u32, stride_h: u32, stride_w: u32, dil_h: i32, dil_w: i32,
+        group_in: u32, k0: u32, g0: u32, stride_h: u32, stride_w: u32, dil_h: i32, dil_w: i32,
         x_offset: u32, in_h: i32, in_w: i32, pad_top: i32, pad_left: i32, xs_n: u32, xs_c: u32, xs_h: u32, xs_w: u32,
         dy_offset: u32, ds_n: u32, ds_c: u32, ds_h: u32, ds_w: u32,
     }
@@ -229,8 +228,7 @@ uniform!(
 uniform!(
     /// Bias gradient, one split of the reduction: the weight gradient's product with a column of ones.
     BiasGradParams {
-        rows: u32, cols: u32, groups: u32, reduction: u32, split_len: u32,
-        out_hw: u32, out_w: u32, k0: u32,
+        rows: u32, cols: u32, groups: u32, reduction: u32, split_len: u32, k0: u32,
         dy_offset: u32, ds_n: u32, ds_c: u32, ds_h: u32, ds_w: u32,
     }
 );

@@ -1,145 +1,129 @@
-//! The gradient kernels of a convolution's parameters (`shaders/weight_grad.wgsl`,
-//! `shaders/grad_reduce.wgsl`): the weight gradient as an implicit GEMM over split ranges of
-//! (image, output pixel), the bias gradient as the same GEMM against a column of ones, and the
-//! reduce pass that adds the splits' partial sums in a fixed order. What differs between the
-//! weight and bias kernels is only the B operand and the bindings ([`GradOperands`]).
+//! The parameter-gradient operands of the product core (`shaders/grad/*.wgsl`): the weight
+//! gradient as an implicit GEMM of dy with the input's patches over split ranges of (image,
+//! output pixel), the bias gradient as the same GEMM against a column of ones, and the reduce
+//! pass (`shaders/grad_reduce.wgsl`) that adds the splits' partial sums in a fixed order.
+//! The register tiling, prefetch and multiply-adds are the product core's
+//! ([`super::product::product`]); only where the operands come from is here.
 
 use super::padding;
+use super::product::lanes;
 use super::skeleton::fill;
-use super::storage::{act_header, buffer, Access, Storage};
+use super::storage::{buffer, Access, Storage};
 use super::uniform::{BiasGradParams, GradReduceParams, Uniform, WeightGradParams};
 use super::{Kernel, WORKGROUP};
 use crate::desc::PaddingMode;
 
-const WEIGHT_GRAD_SKELETON: &str = include_str!("../../shaders/weight_grad.wgsl");
+const OPERANDS: &str = include_str!("../../shaders/grad/operands.wgsl");
+const PATCHES: &str = include_str!("../../shaders/grad/patches.wgsl");
+const ONES: &str = include_str!("../../shaders/grad/ones.wgsl");
 const REDUCE_SKELETON: &str = include_str!("../../shaders/grad_reduce.wgsl");
-
-/// A gradient GEMM's workgroup: `wg × wg` invocations of 4×4 outputs each, so a block of
-/// `4·wg` rows by `4·wg` columns, 16 reduction steps at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct GradBlock {
-    /// Invocations per side.
-    pub wg: u32,
-}
-
-impl GradBlock {
-    /// 64×64 outputs from 256 invocations: the forward GEMM's block size, for adapters that
-    /// allow 256 invocations (every WebGPU adapter does).
-    pub const B64: GradBlock = GradBlock { wg: 16 };
-    /// 32×32 outputs from 64 invocations: for adapters below 256 invocations per workgroup.
-    pub const B32: GradBlock = GradBlock { wg: 8 };
-    /// Reduction steps staged per barrier.
-    pub const BK: u32 = 16;
-
-    /// Rows (and columns) of C per workgroup.
-    pub fn side(self) -> u32 {
-        4 * self.wg
-    }
-    #[cfg(feature = "blocking")]
-    /// Bytes of workgroup memory: BK steps of A and of B.
-    pub fn workgroup_bytes(self) -> u32 {
-        2 * Self::BK * self.side() * 4
-    }
-}
 
 /// What the gradient GEMM multiplies dy with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum GradOperands {
-    /// The input's patches (the weight gradient), read through the padding mode.
-    Weight(PaddingMode),
+pub(crate) enum GradB {
+    /// The input's patches (the weight gradient): kernel `[kh, kw]`, compiled in so a column
+    /// splits into (channel, tap) by constants, read through the padding mode.
+    Patches { kernel: [usize; 2], padding_mode: PaddingMode },
     /// A column of ones (the bias gradient).
-    Bias,
+    Ones,
 }
 
-/// The A operand: dy at (group, row, reduction step), for either kernel.
-const LOAD_A: &str = "\
-fn load_a(g: u32, row: u32, t: u32) -> f32 {
-    let n = t / params.out_hw;
-    let pq = t % params.out_hw;
-    let k = params.k0 + g * params.rows + row;
-    return ld_dy(params.dy_offset + n * params.ds_n + k * params.ds_c + (pq / params.out_w) * params.ds_h + (pq % params.out_w) * params.ds_w);
-}";
+/// A parameter gradient's operands: dy's geometry is compiled in, because decoding a
+/// reduction step into (image, row, column) by divisions with uniforms cost more than the
+/// multiply-adds (the previous kernel, with uniform divisors, ran the ResNet-50 3×3 weight
+/// gradients at 10–11 TFLOP/s on the H200).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct GradOperands {
+    pub b: GradB,
+    /// How the activations (x and dy) sit in memory.
+    pub storage: Storage,
+    /// dy's width and pixels per image.
+    pub out_w: u32,
+    pub out_hw: u32,
+}
 
-/// The weight gradient's B operand: the input pixel column j = (c, ky, kx) of step t reads.
-const LOAD_PATCH: &str = "\
-fn load_b(g: u32, t: u32, j: u32) -> f32 {
-    let n = t / params.out_hw;
-    let pq = t % params.out_hw;
-    let khw = params.kernel_h * params.kernel_w;
-    let c = j / khw;
-    let ky = (j % khw) / params.kernel_w;
-    let kx = j % params.kernel_w;
-    let iy = i32((pq / params.out_w) * params.stride_h) + i32(ky) * params.dil_h - params.pad_top;
-    let ix = i32((pq % params.out_w) * params.stride_w) + i32(kx) * params.dil_w - params.pad_left;
-    let channel = (params.g0 + g) * params.group_in + c;
-    return load(params.x_offset + n * params.xs_n + channel * params.xs_c, iy, ix);
-}";
-
-/// The bias gradient's B operand: ones (the skeleton zeroes steps past the reduction).
-const LOAD_ONES: &str = "\
-fn load_b(g: u32, t: u32, j: u32) -> f32 {
-    return f32(j == 0u);
-}";
-
-/// The partial-sum store, dropped past the matrix edges.
-const STORE: &str = "\
-fn store(base: u32, row: u32, col: u32, v: vec4<f32>) {
-    if (row >= params.rows) {
-        return;
+impl GradOperands {
+    /// Whether four steps from a multiple of 4 always lie in one output row, so one decode serves
+    /// four loads (every row a multiple of 4 pixels; splits start at multiples of the block's
+    /// reduction depth, itself a multiple of 4).
+    fn rows_of_four(&self) -> bool {
+        self.out_w.is_multiple_of(4)
     }
-    let at = (base + row) * params.cols + col;
-    for (var j = 0u; j < 4u; j++) {
-        if (col + j < params.cols) {
-            part[at + j] = v[j];
+
+    pub(super) fn name(&self) -> String {
+        let geometry = format!("w{}_hw{}", self.out_w, self.out_hw);
+        match self.b {
+            GradB::Patches { kernel: [kh, kw], padding_mode } => {
+                format!("weight_grad_{kh}x{kw}_{}{}_{geometry}", self.storage, padding::suffix(padding_mode))
+            }
+            GradB::Ones => format!("bias_grad_{}_{geometry}", self.storage),
         }
     }
-}";
 
-/// The gradient GEMM for activations in `storage`.
-pub(crate) fn grad_gemm(operands: GradOperands, storage: Storage, block: GradBlock) -> Kernel {
-    let mut values = act_header(storage).to_vec();
-    let (dy, dy_fns) = buffer(storage, "dy", "dy", 1, Access::Read, 1);
-    let (bindings, accessors, params, fields, operand_fns, pad, name) = match operands {
-        GradOperands::Weight(mode) => {
-            let (x, x_fns) = buffer(storage, "x", "x", 2, Access::Read, 1);
-            let part = "@group(0) @binding(3) var<storage, read_write> part: array<f32>;";
-            (
-                format!("{dy}\n{x}\n{part}"),
-                format!("{dy_fns}\n\n{x_fns}"),
-                WeightGradParams::wgsl(),
-                WeightGradParams::FIELDS,
-                format!("{LOAD_A}\n\n{LOAD_PATCH}\n\n{}\n\n{STORE}", padding::load_fn(mode)),
-                padding::functions(mode),
-                format!("weight_grad_{storage}{}", padding::suffix(mode)),
-            )
+    pub(super) fn fields(&self) -> &'static [(&'static str, &'static str)] {
+        match self.b {
+            GradB::Patches { .. } => WeightGradParams::FIELDS,
+            GradB::Ones => BiasGradParams::FIELDS,
         }
-        GradOperands::Bias => (
-            format!("{dy}\n@group(0) @binding(2) var<storage, read_write> part: array<f32>;"),
-            dy_fns,
-            BiasGradParams::wgsl(),
-            BiasGradParams::FIELDS,
-            format!("{LOAD_A}\n\n{LOAD_ONES}\n\n{STORE}"),
-            String::new(),
-            format!("bias_grad_{storage}"),
-        ),
-    };
-    let side = block.side();
-    values.extend([
-        ("PARAMS", params),
-        ("BM", side.to_string()),
-        ("BN", side.to_string()),
-        ("THREADS", (block.wg * block.wg).to_string()),
-        ("BINDINGS", bindings),
-        ("ACCESSORS", accessors),
-        ("PAD_FUNCTIONS", pad),
-        ("OPERANDS", operand_fns),
-        ("WG_X", block.wg.to_string()),
-        ("WG_Y", block.wg.to_string()),
-    ]);
-    Kernel {
-        name: format!("{name}_{side}x{side}x{}", GradBlock::BK),
-        source: fill(WEIGHT_GRAD_SKELETON, &values),
-        fields,
+    }
+
+    /// The uniform struct, the bindings and the operand functions the product core calls.
+    pub(super) fn wgsl(&self) -> (String, String, String) {
+        let (dy, dy_fns) = buffer(self.storage, "dy", "dy", 1, Access::Read, 1);
+        let part = |binding: u32| {
+            format!("@group(0) @binding({binding}) var<storage, read_write> part: array<f32>;")
+        };
+        let dy_loads = if self.rows_of_four() {
+            "let at = dy_pixel(t) + ch;\n\
+             v = vec4<f32>(ld_dy(at), ld_dy(at + params.ds_w), ld_dy(at + 2u * params.ds_w), ld_dy(at + 3u * params.ds_w));"
+                .to_string()
+        } else {
+            lanes("if (t + {j}u < s.y) { v[{j}] = ld_dy(dy_pixel(t + {j}u) + ch); }")
+        };
+        let (params, bindings, accessors, pad, b_operand) = match self.b {
+            GradB::Patches { kernel: [kh, kw], padding_mode } => {
+                let (x, x_fns) = buffer(self.storage, "x", "x", 2, Access::Read, 1);
+                let x_loads = if self.rows_of_four() {
+                    "let pq = t % OUT_HW;\n\
+                     let base = c.base + (t / OUT_HW) * params.xs_n;\n\
+                     let iy = i32((pq / OUT_W) * params.stride_h) + c.dy;\n\
+                     let ix = i32((pq % OUT_W) * params.stride_w) + c.dx;\n\
+                     let sw = i32(params.stride_w);\n\
+                     v = vec4<f32>(load(base, iy, ix), load(base, iy, ix + sw), load(base, iy, ix + 2 * sw), load(base, iy, ix + 3 * sw));"
+                        .to_string()
+                } else {
+                    lanes(
+                        "if (t + {j}u < s.y) {\n    \
+                         let pq{j} = (t + {j}u) % OUT_HW;\n    \
+                         v[{j}] = load(c.base + ((t + {j}u) / OUT_HW) * params.xs_n, i32((pq{j} / OUT_W) * params.stride_h) + c.dy, i32((pq{j} % OUT_W) * params.stride_w) + c.dx);\n\
+                         }",
+                    )
+                };
+                let b = fill(
+                    PATCHES,
+                    &[("KW", kw.to_string()), ("KHW", (kh * kw).to_string()), ("X_LOADS", x_loads)],
+                );
+                (
+                    WeightGradParams::wgsl(),
+                    format!("{dy}\n{x}\n{}", part(3)),
+                    format!("{dy_fns}\n\n{x_fns}"),
+                    format!("{}\n\n{}", padding::functions(padding_mode), padding::load_fn(padding_mode)),
+                    b,
+                )
+            }
+            GradB::Ones => {
+                (BiasGradParams::wgsl(), format!("{dy}\n{}", part(2)), dy_fns, String::new(), ONES.into())
+            }
+        };
+        let values = [
+            ("ACCESSORS", accessors),
+            ("PAD_FUNCTIONS", pad),
+            ("OUT_W", self.out_w.to_string()),
+            ("OUT_HW", self.out_hw.to_string()),
+            ("DY_LOADS", dy_loads),
+            ("B_OPERAND", b_operand),
+        ];
+        (params, bindings, fill(OPERANDS, &values))
     }
 }
 

@@ -3,7 +3,7 @@
 //! grid fits the adapter, and the split-K count that fills the GPU when the gradient itself is
 //! small. Plain data and arithmetic, so every rule is unit-tested without a device.
 
-use crate::codegen::GradBlock;
+use crate::desc::GemmBlock;
 use crate::error::{Error, Result};
 use std::fmt;
 use wgpu::{DeviceType, Limits};
@@ -42,17 +42,17 @@ pub struct GradPlan {
     /// Splits of each chunk's reduction (split-K): partial sums per split, added in split order
     /// by a reduce pass.
     pub splits: usize,
-    /// Rows (and columns) of the gradient per workgroup.
-    pub block: u32,
+    /// The product core's block: gradient rows × columns per workgroup, reduction steps per
+    /// stage, results per invocation.
+    pub block: GemmBlock,
 }
 
 impl fmt::Display for GradPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "implicit GEMM {b}x{b}x{bk}, split-K {s}, batch chunks of {c} image(s), {n} output-channel slice(s)",
+            "implicit GEMM {b}, split-K {s}, batch chunks of {c} image(s), {n} output-channel slice(s)",
             b = self.block,
-            bk = GradBlock::BK,
             s = self.splits,
             c = self.chunk,
             n = self.slices.len()
@@ -94,14 +94,23 @@ pub fn split_count(tiles: u64, reduction: u64, device: DeviceType) -> usize {
     wanted.min(by_length).clamp(1, MAX_SPLITS) as usize
 }
 
-/// The block a workgroup computes: 64×64 where the adapter allows 256 invocations, else 32×32.
-fn block(limits: &Limits) -> Result<GradBlock> {
-    [GradBlock::B64, GradBlock::B32]
+/// The block a workgroup computes: 128 gradient rows or columns where the gradient has that
+/// many (8×8 results per invocation: half the workgroup-memory reads per multiply-add of 8×4),
+/// else 64, so narrow gradients do not compute empty rows; smaller blocks where the adapter
+/// allows fewer than 128 invocations. Every block stages 16 reduction steps.
+fn block(p: &GradProblem, limits: &Limits) -> Result<GemmBlock> {
+    let preferred = match (p.rows >= 128, p.cols >= 128) {
+        (true, true) => GemmBlock::B128,
+        (true, false) => GemmBlock::B128X64,
+        (false, true) => GemmBlock::B64X128,
+        (false, false) => GemmBlock::B64,
+    };
+    [preferred, GemmBlock::B64, GemmBlock::K32, GemmBlock::K16]
         .into_iter()
-        .find(|b| crate::algo::workgroup_fits([b.wg, b.wg], b.workgroup_bytes(), limits))
+        .find(|b| crate::algo::workgroup_fits(b.workgroup_size(), b.workgroup_bytes(), limits))
         .ok_or_else(|| {
             Error::Unsupported(
-                "the gradient kernels need 64 invocations and 4 KiB of workgroup memory per workgroup".into(),
+                "the gradient kernels need 64 invocations and 5 KiB of workgroup memory per workgroup".into(),
             )
         })
 }
@@ -114,8 +123,8 @@ pub(crate) fn plan(
     device: DeviceType,
     forced: Option<usize>,
 ) -> Result<GradPlan> {
-    let block = block(limits)?;
-    let side = block.side() as u64;
+    let block = block(p, limits)?;
+    let (bm, bn, bk) = (block.bm() as u64, block.bn() as u64, block.bk() as u64);
     let align = limits.min_storage_buffer_offset_alignment as u64;
     let max_binding =
         limits.max_storage_buffer_binding_size.min(limits.max_buffer_size).saturating_sub(align);
@@ -127,7 +136,7 @@ pub(crate) fn plan(
         )));
     }
     let pixels = p.pixels.max(1) as u64;
-    let max_steps = (u32::MAX - GradBlock::BK) as u64;
+    let max_steps = u32::MAX as u64 - bk;
     if pixels > max_steps {
         return Err(Error::TooLarge(format!(
             "{pixels} output pixels per image do not fit the kernels' 32-bit index"
@@ -137,17 +146,24 @@ pub(crate) fn plan(
     let chunk = (max_binding / image_bytes.max(1)).min(max_steps / pixels).min(p.n as u64).max(1) as usize;
 
     let cols = p.cols as u64;
-    let col_blocks = cols.div_ceil(side);
+    let col_blocks = cols.div_ceil(bn);
     if col_blocks > max_dim {
         return Err(Error::TooLarge(format!(
             "{cols} gradient columns need {col_blocks} workgroups across but max_compute_workgroups_per_dimension is {max_dim}"
         )));
     }
-    // A slice is whole groups (or, ungrouped, any rows): its grid's y and its partial sums must fit.
-    let row_blocks = (p.rows as u64).div_ceil(side);
+    // A slice is whole groups (or, ungrouped, any rows): its grid's y (row blocks) and z
+    // (splits × groups) and its partial sums must fit.
+    let row_blocks = (p.rows as u64).div_ceil(bm);
+    if p.groups > 1 && row_blocks > max_dim {
+        return Err(Error::TooLarge(format!(
+            "{} gradient rows per group need {row_blocks} workgroups down but max_compute_workgroups_per_dimension is {max_dim}",
+            p.rows
+        )));
+    }
     let (unit, by_grid) = match p.groups {
-        1 => (1, max_dim * side),
-        _ => (p.rows as u64, (max_dim / row_blocks.max(1)) * p.rows as u64),
+        1 => (1, max_dim * bm),
+        _ => (p.rows as u64, max_dim * p.rows as u64),
     };
     let by_bytes = max_binding / (cols * 4).max(1);
     let by_index = u32::MAX as u64 / cols.max(1);
@@ -165,16 +181,18 @@ pub(crate) fn plan(
         .collect();
 
     let reduction = chunk as u64 * pixels;
-    let y = if p.groups == 1 { len.div_ceil(side) } else { len / p.rows as u64 * row_blocks };
-    let wanted = forced.map_or_else(|| split_count(col_blocks * y, reduction, device) as u64, |s| s as u64);
+    let (y, slice_groups) =
+        if p.groups == 1 { (len.div_ceil(bm), 1) } else { (row_blocks, len / p.rows as u64) };
+    let wanted = forced
+        .map_or_else(|| split_count(col_blocks * y * slice_groups, reduction, device) as u64, |s| s as u64);
     let slice_elements = len * cols;
     let splits = wanted
-        .min(max_dim)
+        .min(max_dim / slice_groups)
         .min(max_binding / (slice_elements * 4))
         .min(u32::MAX as u64 / slice_elements)
-        .min(reduction.div_ceil(GradBlock::BK as u64))
+        .min(reduction.div_ceil(bk))
         .max(1) as usize;
-    Ok(GradPlan { chunk, slices, splits, block: block.side() })
+    Ok(GradPlan { chunk, slices, splits, block })
 }
 
 #[cfg(test)]
@@ -211,7 +229,10 @@ mod tests {
         let limits = Limits::default();
         let p = problem(32, 64, 1, 576, 3136);
         let plan = plan(&p, &limits, DeviceType::DiscreteGpu, None).unwrap();
-        assert_eq!((plan.chunk, plan.slices.len(), plan.splits, plan.block), (32, 1, 228, 64));
+        assert_eq!(
+            (plan.chunk, plan.slices.len(), plan.splits, plan.block),
+            (32, 1, 256, GemmBlock::B64X128)
+        );
         // A 1 MiB binding: chunks of images, slices of channels, splits within the scratch.
         let small =
             Limits { max_storage_buffer_binding_size: 1 << 20, max_buffer_size: 1 << 20, ..limits.clone() };

@@ -6,7 +6,7 @@
 
 use super::grad_split::{self, GradPlan, GradProblem};
 use crate::codegen::uniform::{fit, BiasGradParams, GradReduceParams, Uniform, WeightGradParams, MAX_PARAMS};
-use crate::codegen::{grad_gemm, grad_reduce, GradBlock, GradOperands, Kernel, Storage};
+use crate::codegen::{grad_reduce, product, GradB, GradOperands, Kernel, Operands, Storage};
 use crate::desc::{Activation, Conv2dDesc, WeightFormat};
 use crate::error::{Error, Result};
 use crate::runtime::{benchmark_buffer, benchmark_recorded, padded_bytes, read_back, Context, Element};
@@ -353,12 +353,16 @@ impl WeightGrad {
         };
         let plan =
             grad_split::plan(&problem, &limits, self.ctx.adapter_info().device_type, self.forced_splits)?;
-        let block = if plan.block == GradBlock::B64.side() { GradBlock::B64 } else { GradBlock::B32 };
+        let u = |what: &str, v: usize| fit::<u32>(what, v);
+        let block = plan.block;
         let storage = Storage::new(d.dtype, !self.ctx.packed_f16());
-        let gemm = match kind {
-            Kind::Weight => grad_gemm(GradOperands::Weight(d.padding_mode), storage, block),
-            Kind::Bias => grad_gemm(GradOperands::Bias, storage, block),
+        let b = match kind {
+            Kind::Weight => GradB::Patches { kernel: [kh, kw], padding_mode: d.padding_mode },
+            Kind::Bias => GradB::Ones,
         };
+        let operands =
+            GradOperands { b, storage, out_w: u("output width", ow)?, out_hw: u("output pixels", oh * ow)? };
+        let gemm = product(Operands::Grad(operands), block);
         let reduce = grad_reduce();
         let align = limits.min_storage_buffer_offset_alignment as u64;
         let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
@@ -382,7 +386,6 @@ impl WeightGrad {
         }
         let xs = d.data_format.strides(x_shape);
         let ds = d.data_format.strides(dy_shape);
-        let u = |what: &str, v: usize| fit::<u32>(what, v);
         for (what, v) in [
             ("stride", d.stride[0].max(d.stride[1])),
             ("dilation", d.dilation[0].max(d.dilation[1])),
@@ -394,7 +397,6 @@ impl WeightGrad {
         let mut passes = Vec::new();
         let mut words: Vec<Vec<u32>> = Vec::new();
         let max_len = plan.slices.iter().map(|s| s.1).max().unwrap_or(0);
-        let side = block.side() as usize;
         for &(k0, len) in &plan.slices {
             let count = u("gradient elements per slice", len * cols)?;
             let (out_bind, dw_offset) = if contiguous {
@@ -421,15 +423,16 @@ impl WeightGrad {
                 let images = plan.chunk.min(n - first);
                 let reduction = u("reduction steps per chunk", images * oh * ow)?;
                 let per_split =
-                    (reduction as usize).div_ceil(plan.splits).next_multiple_of(GradBlock::BK as usize);
+                    (reduction as usize).div_ceil(plan.splits).next_multiple_of(block.bk() as usize);
                 let split_len = u("reduction steps per split", per_split)?;
                 let (dy_bind, dy_offset) =
                     range((first * k * oh * ow) as u64 * es, (images * k * oh * ow) as u64 * es, es);
                 u("dy elements per chunk", dy_offset as usize + images * k * oh * ow)?;
+                // Grid layer z = split · groups + group, as the operands decode it.
                 let grid = [
-                    u("column blocks", cols.div_ceil(side))?,
-                    u("row blocks", slice_groups * rows.div_ceil(side))?,
-                    u("splits", plan.splits)?,
+                    u("column blocks", cols.div_ceil(block.bn() as usize))?,
+                    u("row blocks", rows.div_ceil(block.bm() as usize))?,
+                    u("splits × groups", plan.splits * slice_groups)?,
                 ];
                 let (binds, params) = match kind {
                     Kind::Weight => {
@@ -442,13 +445,9 @@ impl WeightGrad {
                             groups: u("groups", slice_groups)?,
                             reduction,
                             split_len,
-                            out_hw: u("output pixels", oh * ow)?,
-                            out_w: u("output width", ow)?,
                             group_in: u("channels per group", cg)?,
                             k0: u("first output channel", k0)?,
                             g0: u("first group", if groups == 1 { 0 } else { k0 / kg })?,
-                            kernel_h: u("kernel height", kh)?,
-                            kernel_w: u("kernel width", kw)?,
                             stride_h: u("stride", d.stride[0])?,
                             stride_w: u("stride", d.stride[1])?,
                             dil_h: fit("dilation", d.dilation[0])?,
@@ -480,8 +479,6 @@ impl WeightGrad {
                             groups: 1,
                             reduction,
                             split_len,
-                            out_hw: u("output pixels", oh * ow)?,
-                            out_w: u("output width", ow)?,
                             k0: u("first output channel", k0)?,
                             dy_offset: u("dy offset", dy_offset as usize)?,
                             ds_n: u("dy stride", ds[0])?,
