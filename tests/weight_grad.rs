@@ -104,33 +104,37 @@ fn every_split_count_gives_the_reference_and_repeats_bit_for_bit() {
     );
 }
 
-/// Every block the plan takes (128 or 64 gradient rows by 128 or 64 columns) and both dy
-/// decodes: rows of a multiple of 4 pixels (one decode serves four steps, strided or not) and
-/// other widths (one per step), split at counts whose boundaries fall inside images.
+/// Both dy decodes, with gradients wider than one block in rows and columns: rows of a multiple
+/// of 4 pixels (one decode serves four steps, strided or not) and other widths (one per step),
+/// split at counts whose boundaries fall inside images; and the block on lowered limits.
 #[test]
-fn every_block_and_dy_width_match_the_reference() {
+fn both_dy_decodes_and_every_block_match_the_reference() {
     let pad1 = |d: &mut Conv2dDesc| d.padding = Padding::uniform(1);
-    for (d, shape, splits, block) in [
-        (desc(15, 130, [3, 3], pad1), [2, 15, 8, 8], None, GemmBlock::B128),
-        (desc(15, 130, [3, 3], pad1), [3, 15, 7, 7], Some(3), GemmBlock::B128),
-        (desc(4, 140, [1, 1], |_| {}), [3, 4, 5, 12], Some(5), GemmBlock::B128X64),
+    let cases = [
+        (desc(15, 130, [3, 3], pad1), [2, 15, 8, 8], None),
+        (desc(15, 130, [3, 3], pad1), [3, 15, 7, 7], Some(3)),
+        (desc(4, 140, [1, 1], |_| {}), [3, 4, 5, 12], Some(5)),
         (
             desc(16, 20, [3, 3], |d| (d.stride, d.padding) = ([2, 2], Padding::uniform(1))),
             [2, 16, 15, 16],
             Some(2),
-            GemmBlock::B64X128,
         ),
         (
             desc(6, 10, [3, 3], |d| (d.data_format, d.padding) = (DataFormat::Nhwc, Padding::uniform(1))),
             [2, 6, 4, 12],
             Some(2),
-            GemmBlock::B64,
         ),
-    ] {
-        let plan = WeightGrad::new(ctx(), &d).unwrap().plan(shape).unwrap();
-        assert_eq!(plan.block, block, "{d:?} on {shape:?}");
-        assert_close(ctx(), &d, shape, splits);
+    ];
+    for (d, shape, splits) in &cases {
+        assert_eq!(WeightGrad::new(ctx(), d).unwrap().plan(*shape).unwrap().block, GemmBlock::B64);
+        assert_close(ctx(), d, *shape, *splits);
     }
+    // Fewer than 128 invocations per workgroup: the 16-row block (64 invocations).
+    let limits = wgpu::Limits { max_compute_invocations_per_workgroup: 127, ..ctx().limits() };
+    let small = Context::with_options(ContextOptions { limits: Some(limits), ..Default::default() }).unwrap();
+    let (d, shape, splits) = &cases[0];
+    assert_eq!(WeightGrad::new(&small, d).unwrap().plan(*shape).unwrap().block, GemmBlock::K16);
+    assert_close(&small, d, *shape, *splits);
 }
 
 #[test]

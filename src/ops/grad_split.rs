@@ -94,18 +94,14 @@ pub fn split_count(tiles: u64, reduction: u64, device: DeviceType) -> usize {
     wanted.min(by_length).clamp(1, MAX_SPLITS) as usize
 }
 
-/// The block a workgroup computes: 128 gradient rows or columns where the gradient has that
-/// many (8×8 results per invocation: half the workgroup-memory reads per multiply-add of 8×4),
-/// else 64, so narrow gradients do not compute empty rows; smaller blocks where the adapter
-/// allows fewer than 128 invocations. Every block stages 16 reduction steps.
-fn block(p: &GradProblem, limits: &Limits) -> Result<GemmBlock> {
-    let preferred = match (p.rows >= 128, p.cols >= 128) {
-        (true, true) => GemmBlock::B128,
-        (true, false) => GemmBlock::B128X64,
-        (false, true) => GemmBlock::B64X128,
-        (false, false) => GemmBlock::B64,
-    };
-    [preferred, GemmBlock::B64, GemmBlock::K32, GemmBlock::K16]
+/// The block a workgroup computes: 64×64 outputs, 8×4 per invocation, 16 reduction steps per
+/// stage (the forward GEMM's workhorse); smaller blocks where the adapter allows fewer than 128
+/// invocations. Measured on the H200 (ResNet-50's weight gradients at batch 32, BENCHMARKS.md
+/// "Weight gradients through the product core"); 16×64 blocks of 64 invocations below): 128-wide blocks (8×8 per invocation) were
+/// slower on every layer but one, by up to 1.6× (7×7 stem: 0.838 against 0.536 ms; 64→64 3×3
+/// at 56²: 0.488 against 0.368), as their fewer workgroups needed more splits.
+fn block(limits: &Limits) -> Result<GemmBlock> {
+    [GemmBlock::B64, GemmBlock::K16]
         .into_iter()
         .find(|b| crate::algo::workgroup_fits(b.workgroup_size(), b.workgroup_bytes(), limits))
         .ok_or_else(|| {
@@ -123,7 +119,7 @@ pub(crate) fn plan(
     device: DeviceType,
     forced: Option<usize>,
 ) -> Result<GradPlan> {
-    let block = block(p, limits)?;
+    let block = block(limits)?;
     let (bm, bn, bk) = (block.bm() as u64, block.bn() as u64, block.bk() as u64);
     let align = limits.min_storage_buffer_offset_alignment as u64;
     let max_binding =
@@ -229,10 +225,7 @@ mod tests {
         let limits = Limits::default();
         let p = problem(32, 64, 1, 576, 3136);
         let plan = plan(&p, &limits, DeviceType::DiscreteGpu, None).unwrap();
-        assert_eq!(
-            (plan.chunk, plan.slices.len(), plan.splits, plan.block),
-            (32, 1, 256, GemmBlock::B64X128)
-        );
+        assert_eq!((plan.chunk, plan.slices.len(), plan.splits, plan.block), (32, 1, 228, GemmBlock::B64));
         // A 1 MiB binding: chunks of images, slices of channels, splits within the scratch.
         let small =
             Limits { max_storage_buffer_binding_size: 1 << 20, max_buffer_size: 1 << 20, ..limits.clone() };
