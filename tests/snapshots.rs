@@ -33,7 +33,7 @@ const KERNELS: [&str; 16] = [
     // The max-magnitude pass the tensor-core scales read.
     "amax_f32",
     // The weight gradient's split-K implicit GEMM, reflect padding.
-    "weight_grad_3x3_f32_reflect_w7_hw49_128x128x16_8x8",
+    "weight_grad_3x3_f32_reflect_w7_hw49_64x64x16_8x4",
     // The split-K reduction of the gradients.
     "grad_reduce",
     // A transposed convolution's interleave pass, NHWC, with the fullest epilogue.

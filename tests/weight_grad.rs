@@ -105,7 +105,8 @@ fn every_split_count_gives_the_reference_and_repeats_bit_for_bit() {
 }
 
 /// Both dy decodes, with gradients wider than one block in rows and columns: rows of a multiple
-/// of 4 pixels (one decode serves four steps, strided or not) and other widths (one per step),
+/// of 4 pixels (one decode serves four steps, strided or not; in NCHW one vec4 load of dy, and
+/// of x for a 1×1 stride-1 kernel, in f32, f16 and packed f16) and other widths (one per step),
 /// split at counts whose boundaries fall inside images; and the block on lowered limits.
 #[test]
 fn both_dy_decodes_and_every_block_match_the_reference() {
@@ -125,9 +126,13 @@ fn both_dy_decodes_and_every_block_match_the_reference() {
             Some(2),
         ),
     ];
+    let packed = packed_ctx();
     for (d, shape, splits) in &cases {
         assert_eq!(WeightGrad::new(ctx(), d).unwrap().plan(*shape).unwrap().block, GemmBlock::B64);
         assert_close(ctx(), d, *shape, *splits);
+        for c in [ctx(), &packed] {
+            assert_f16_close(c, d, *shape);
+        }
     }
     // Fewer than 128 invocations per workgroup: the 16-row block (64 invocations).
     let limits = wgpu::Limits { max_compute_invocations_per_workgroup: 127, ..ctx().limits() };
@@ -180,19 +185,29 @@ fn nhwc_hwio_and_f16_match_the_reference() {
         let d = Conv2dDesc { data_format: format, weight_format: weights, ..base.clone() };
         assert_close(ctx(), &d, shape, Some(2));
     }
-    let packed = Context::with_options(ContextOptions { packed_f16: true, ..Default::default() }).unwrap();
+    let packed = packed_ctx();
     for (c, format) in [(ctx(), DataFormat::Nchw), (&packed, DataFormat::Nchw), (&packed, DataFormat::Nhwc)] {
-        let d = Conv2dDesc { dtype: DType::F16, data_format: format, ..base.clone() };
-        let grad = WeightGrad::new(c, &d).unwrap();
-        let dy_len: usize = grad.dy_shape(shape).unwrap().iter().product();
-        let (x, dy) = (to_f16(&data(shape.iter().product(), 3)), to_f16(&data(dy_len, 4)));
-        let got = grad.run(&x, shape, &dy).unwrap();
-        let widen = |v: &[half::f16]| v.iter().map(|h| h.to_f32()).collect::<Vec<_>>();
-        let want = conv2d_weight_grad_f64(&d, &widen(&x), shape, &widen(&dy)).unwrap();
-        // The inputs are exactly f16 values and the sums f32: the f32 tolerance holds.
-        let err = max_rel_error(&got, &want);
-        assert!(err <= TOL, "f16 {format}: {err:.2e}");
+        let d = Conv2dDesc { data_format: format, ..base.clone() };
+        assert_f16_close(c, &d, shape);
     }
+}
+
+fn packed_ctx() -> Context {
+    Context::with_options(ContextOptions { packed_f16: true, ..Default::default() }).unwrap()
+}
+
+/// The weight gradient of `d` in f16 data against the reference on the same (f16) values.
+fn assert_f16_close(c: &Context, d: &Conv2dDesc, shape: [usize; 4]) {
+    let d = Conv2dDesc { dtype: DType::F16, ..d.clone() };
+    let grad = WeightGrad::new(c, &d).unwrap();
+    let dy_len: usize = grad.dy_shape(shape).unwrap().iter().product();
+    let (x, dy) = (to_f16(&data(shape.iter().product(), 3)), to_f16(&data(dy_len, 4)));
+    let got = grad.run(&x, shape, &dy).unwrap();
+    let widen = |v: &[half::f16]| v.iter().map(|h| h.to_f32()).collect::<Vec<_>>();
+    let want = conv2d_weight_grad_f64(&d, &widen(&x), shape, &widen(&dy)).unwrap();
+    // The inputs are exactly f16 values and the sums f32: the f32 tolerance holds.
+    let err = max_rel_error(&got, &want);
+    assert!(err <= TOL, "f16 {d:?} on {shape:?}: {err:.2e}");
 }
 
 #[test]

@@ -196,18 +196,21 @@ pub fn all_kernels() -> Vec<Kernel> {
             .filter(|&&b| b != GemmBlock::B64)
             .map(|&b| product(conv(Gather::PointwiseVec4), b)),
     );
-    // The parameter gradients: every storage and padding mode, dy rows of four pixels and
-    // not (ResNet-50's 56² and 7² layers), the small block.
+    // The parameter gradients: every storage and padding mode, dy rows of four pixels (vec4
+    // loads of dy, and of x for 1×1 kernels) and not (ResNet-50's 56² and 7² layers), the
+    // small block.
     for storage in STORAGES {
         for [out_w, out_hw] in [[56, 3136], [7, 49]] {
-            let grad = |b| Operands::Grad(GradOperands { b, storage, out_w, out_hw });
+            let dy_vec4 = out_w == 56;
+            let grad =
+                |b, x_vec4| Operands::Grad(GradOperands { b, storage, out_w, out_hw, dy_vec4, x_vec4 });
             for mode in MODES {
-                out.push(product(
-                    grad(GradB::Patches { kernel: [3, 3], padding_mode: mode }),
-                    GemmBlock::B128,
-                ));
+                let b = GradB::Patches { kernel: [3, 3], padding_mode: mode };
+                out.push(product(grad(b, false), GemmBlock::B64));
             }
-            out.push(product(grad(GradB::Ones), GemmBlock::B64));
+            let pointwise = GradB::Patches { kernel: [1, 1], padding_mode: PaddingMode::Zeros };
+            out.push(product(grad(pointwise, dy_vec4), GemmBlock::B64));
+            out.push(product(grad(GradB::Ones, false), GemmBlock::B64));
         }
     }
     let small = GradOperands {
@@ -215,6 +218,8 @@ pub fn all_kernels() -> Vec<Kernel> {
         storage: Storage::F32,
         out_w: 14,
         out_hw: 196,
+        dy_vec4: false,
+        x_vec4: false,
     };
     out.push(product(Operands::Grad(small), GemmBlock::K16));
     out.push(grad_reduce());

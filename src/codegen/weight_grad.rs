@@ -40,6 +40,11 @@ pub(crate) struct GradOperands {
     /// dy's width and pixels per image.
     pub out_w: u32,
     pub out_hw: u32,
+    /// Four steps from a multiple of 4 are one aligned vec4 of dy (NCHW with rows of a multiple
+    /// of 4 pixels: every image, channel and chunk then starts at a multiple of 4 elements).
+    pub dy_vec4: bool,
+    /// Likewise of x (and dy), where a 1×1 stride-1 unpadded kernel reads dy's own pixel.
+    pub x_vec4: bool,
 }
 
 impl GradOperands {
@@ -51,7 +56,12 @@ impl GradOperands {
     }
 
     pub(super) fn name(&self) -> String {
-        let geometry = format!("w{}_hw{}", self.out_w, self.out_hw);
+        let vec4 = match (self.dy_vec4, self.x_vec4) {
+            (_, true) => "_vec4",
+            (true, false) => "_dy4",
+            _ => "",
+        };
+        let geometry = format!("w{}_hw{}{vec4}", self.out_w, self.out_hw);
         match self.b {
             GradB::Patches { kernel: [kh, kw], padding_mode } => {
                 format!("weight_grad_{kh}x{kw}_{}{}_{geometry}", self.storage, padding::suffix(padding_mode))
@@ -69,11 +79,14 @@ impl GradOperands {
 
     /// The uniform struct, the bindings and the operand functions the product core calls.
     pub(super) fn wgsl(&self) -> (String, String, String) {
-        let (dy, dy_fns) = buffer(self.storage, "dy", "dy", 1, Access::Read, 1);
+        let width = |vec4: bool| if vec4 { 4 } else { 1 };
+        let (dy, dy_fns) = buffer(self.storage, "dy", "dy", 1, Access::Read, width(self.dy_vec4));
         let part = |binding: u32| {
             format!("@group(0) @binding({binding}) var<storage, read_write> part: array<f32>;")
         };
-        let dy_loads = if self.rows_of_four() {
+        let dy_loads = if self.dy_vec4 {
+            "v = ld_dy4((dy_pixel(t) + ch) / 4u);".to_string()
+        } else if self.rows_of_four() {
             "let at = dy_pixel(t) + ch;\n\
              v = vec4<f32>(ld_dy(at), ld_dy(at + params.ds_w), ld_dy(at + 2u * params.ds_w), ld_dy(at + 3u * params.ds_w));"
                 .to_string()
@@ -82,8 +95,10 @@ impl GradOperands {
         };
         let (params, bindings, accessors, pad, b_operand) = match self.b {
             GradB::Patches { kernel: [kh, kw], padding_mode } => {
-                let (x, x_fns) = buffer(self.storage, "x", "x", 2, Access::Read, 1);
-                let x_loads = if self.rows_of_four() {
+                let (x, x_fns) = buffer(self.storage, "x", "x", 2, Access::Read, width(self.x_vec4));
+                let x_loads = if self.x_vec4 {
+                    "v = ld_x4((c.base + (t / OUT_HW) * params.xs_n + t % OUT_HW) / 4u);".to_string()
+                } else if self.rows_of_four() {
                     "let pq = t % OUT_HW;\n\
                      let base = c.base + (t / OUT_HW) * params.xs_n;\n\
                      let iy = i32((pq / OUT_W) * params.stride_h) + c.dy;\n\

@@ -7,7 +7,7 @@
 use super::grad_split::{self, GradPlan, GradProblem};
 use crate::codegen::uniform::{fit, BiasGradParams, GradReduceParams, Uniform, WeightGradParams, MAX_PARAMS};
 use crate::codegen::{grad_reduce, product, GradB, GradOperands, Kernel, Operands, Storage};
-use crate::desc::{Activation, Conv2dDesc, WeightFormat};
+use crate::desc::{Activation, Conv2dDesc, DataFormat, Padding, WeightFormat};
 use crate::error::{Error, Result};
 use crate::runtime::{benchmark_buffer, benchmark_recorded, padded_bytes, read_back, Context, Element};
 use std::collections::HashMap;
@@ -360,8 +360,22 @@ impl WeightGrad {
             Kind::Weight => GradB::Patches { kernel: [kh, kw], padding_mode: d.padding_mode },
             Kind::Bias => GradB::Ones,
         };
-        let operands =
-            GradOperands { b, storage, out_w: u("output width", ow)?, out_hw: u("output pixels", oh * ow)? };
+        // Aligned vec4 loads: dy in NCHW with rows of a multiple of 4 pixels, and x too where a
+        // 1×1 stride-1 unpadded kernel reads the pixel dy has.
+        let dy_vec4 = d.data_format == DataFormat::Nchw && ow.is_multiple_of(4);
+        let x_vec4 = dy_vec4
+            && kind == Kind::Weight
+            && d.kernel == [1, 1]
+            && d.stride == [1, 1]
+            && d.padding == Padding::uniform(0);
+        let operands = GradOperands {
+            b,
+            storage,
+            out_w: u("output width", ow)?,
+            out_hw: u("output pixels", oh * ow)?,
+            dy_vec4,
+            x_vec4,
+        };
         let gemm = product(Operands::Grad(operands), block);
         let reduce = grad_reduce();
         let align = limits.min_storage_buffer_offset_alignment as u64;

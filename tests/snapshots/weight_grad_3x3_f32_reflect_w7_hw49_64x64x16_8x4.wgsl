@@ -39,10 +39,10 @@ struct Params {
     ds_w: u32,
 }
 
-const BM: u32 = 128u;
-const BN: u32 = 128u;
+const BM: u32 = 64u;
+const BN: u32 = 64u;
 const BK: u32 = 16u;
-const THREADS: u32 = 256u;
+const THREADS: u32 = 128u;
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> dy: array<act_t>;
@@ -173,7 +173,7 @@ fn store(z: u32, row: u32, col: u32, v: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(16, 8)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
@@ -183,79 +183,54 @@ fn main(
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
     var acc0_0 = vec4<f32>(0.0);
-    var acc0_1 = vec4<f32>(0.0);
     var acc1_0 = vec4<f32>(0.0);
-    var acc1_1 = vec4<f32>(0.0);
     var acc2_0 = vec4<f32>(0.0);
-    var acc2_1 = vec4<f32>(0.0);
     var acc3_0 = vec4<f32>(0.0);
-    var acc3_1 = vec4<f32>(0.0);
     var acc4_0 = vec4<f32>(0.0);
-    var acc4_1 = vec4<f32>(0.0);
     var acc5_0 = vec4<f32>(0.0);
-    var acc5_1 = vec4<f32>(0.0);
     var acc6_0 = vec4<f32>(0.0);
-    var acc6_1 = vec4<f32>(0.0);
     var acc7_0 = vec4<f32>(0.0);
-    var acc7_1 = vec4<f32>(0.0);
     var pa0 = vec4<f32>();
     pa0 = load_a(z, 0u + ((li + 0u) % (BK / 4u)) * 4u, row0 + ((li + 0u) / (BK / 4u)));
     var pa1 = vec4<f32>();
-    pa1 = load_a(z, 0u + ((li + 256u) % (BK / 4u)) * 4u, row0 + ((li + 256u) / (BK / 4u)));
+    pa1 = load_a(z, 0u + ((li + 128u) % (BK / 4u)) * 4u, row0 + ((li + 128u) / (BK / 4u)));
     let cols0 = columns(z, col0 + ((li + 0u) / (BK / 4u)));
     var pb0 = vec4<f32>();
     pb0 = load_b(z, 0u + ((li + 0u) % (BK / 4u)) * 4u, cols0);
-    let cols1 = columns(z, col0 + ((li + 256u) / (BK / 4u)));
+    let cols1 = columns(z, col0 + ((li + 128u) / (BK / 4u)));
     var pb1 = vec4<f32>();
-    pb1 = load_b(z, 0u + ((li + 256u) % (BK / 4u)) * 4u, cols1);
+    pb1 = load_b(z, 0u + ((li + 128u) % (BK / 4u)) * 4u, cols1);
     for (var k0 = 0u; k0 < params.split_len; k0 += BK) {
         a_tile[(((li + 0u) % (BK / 4u)) * 4u + 0u) * (BM / 4u) + ((li + 0u) / (BK / 4u)) / 4u][((li + 0u) / (BK / 4u)) % 4u] = pa0[0]; a_tile[(((li + 0u) % (BK / 4u)) * 4u + 1u) * (BM / 4u) + ((li + 0u) / (BK / 4u)) / 4u][((li + 0u) / (BK / 4u)) % 4u] = pa0[1]; a_tile[(((li + 0u) % (BK / 4u)) * 4u + 2u) * (BM / 4u) + ((li + 0u) / (BK / 4u)) / 4u][((li + 0u) / (BK / 4u)) % 4u] = pa0[2]; a_tile[(((li + 0u) % (BK / 4u)) * 4u + 3u) * (BM / 4u) + ((li + 0u) / (BK / 4u)) / 4u][((li + 0u) / (BK / 4u)) % 4u] = pa0[3];
-        a_tile[(((li + 256u) % (BK / 4u)) * 4u + 0u) * (BM / 4u) + ((li + 256u) / (BK / 4u)) / 4u][((li + 256u) / (BK / 4u)) % 4u] = pa1[0]; a_tile[(((li + 256u) % (BK / 4u)) * 4u + 1u) * (BM / 4u) + ((li + 256u) / (BK / 4u)) / 4u][((li + 256u) / (BK / 4u)) % 4u] = pa1[1]; a_tile[(((li + 256u) % (BK / 4u)) * 4u + 2u) * (BM / 4u) + ((li + 256u) / (BK / 4u)) / 4u][((li + 256u) / (BK / 4u)) % 4u] = pa1[2]; a_tile[(((li + 256u) % (BK / 4u)) * 4u + 3u) * (BM / 4u) + ((li + 256u) / (BK / 4u)) / 4u][((li + 256u) / (BK / 4u)) % 4u] = pa1[3];
+        a_tile[(((li + 128u) % (BK / 4u)) * 4u + 0u) * (BM / 4u) + ((li + 128u) / (BK / 4u)) / 4u][((li + 128u) / (BK / 4u)) % 4u] = pa1[0]; a_tile[(((li + 128u) % (BK / 4u)) * 4u + 1u) * (BM / 4u) + ((li + 128u) / (BK / 4u)) / 4u][((li + 128u) / (BK / 4u)) % 4u] = pa1[1]; a_tile[(((li + 128u) % (BK / 4u)) * 4u + 2u) * (BM / 4u) + ((li + 128u) / (BK / 4u)) / 4u][((li + 128u) / (BK / 4u)) % 4u] = pa1[2]; a_tile[(((li + 128u) % (BK / 4u)) * 4u + 3u) * (BM / 4u) + ((li + 128u) / (BK / 4u)) / 4u][((li + 128u) / (BK / 4u)) % 4u] = pa1[3];
         b_tile[(((li + 0u) % (BK / 4u)) * 4u + 0u) * (BN / 4u) + ((li + 0u) / (BK / 4u)) / 4u][((li + 0u) / (BK / 4u)) % 4u] = pb0[0]; b_tile[(((li + 0u) % (BK / 4u)) * 4u + 1u) * (BN / 4u) + ((li + 0u) / (BK / 4u)) / 4u][((li + 0u) / (BK / 4u)) % 4u] = pb0[1]; b_tile[(((li + 0u) % (BK / 4u)) * 4u + 2u) * (BN / 4u) + ((li + 0u) / (BK / 4u)) / 4u][((li + 0u) / (BK / 4u)) % 4u] = pb0[2]; b_tile[(((li + 0u) % (BK / 4u)) * 4u + 3u) * (BN / 4u) + ((li + 0u) / (BK / 4u)) / 4u][((li + 0u) / (BK / 4u)) % 4u] = pb0[3];
-        b_tile[(((li + 256u) % (BK / 4u)) * 4u + 0u) * (BN / 4u) + ((li + 256u) / (BK / 4u)) / 4u][((li + 256u) / (BK / 4u)) % 4u] = pb1[0]; b_tile[(((li + 256u) % (BK / 4u)) * 4u + 1u) * (BN / 4u) + ((li + 256u) / (BK / 4u)) / 4u][((li + 256u) / (BK / 4u)) % 4u] = pb1[1]; b_tile[(((li + 256u) % (BK / 4u)) * 4u + 2u) * (BN / 4u) + ((li + 256u) / (BK / 4u)) / 4u][((li + 256u) / (BK / 4u)) % 4u] = pb1[2]; b_tile[(((li + 256u) % (BK / 4u)) * 4u + 3u) * (BN / 4u) + ((li + 256u) / (BK / 4u)) / 4u][((li + 256u) / (BK / 4u)) % 4u] = pb1[3];
+        b_tile[(((li + 128u) % (BK / 4u)) * 4u + 0u) * (BN / 4u) + ((li + 128u) / (BK / 4u)) / 4u][((li + 128u) / (BK / 4u)) % 4u] = pb1[0]; b_tile[(((li + 128u) % (BK / 4u)) * 4u + 1u) * (BN / 4u) + ((li + 128u) / (BK / 4u)) / 4u][((li + 128u) / (BK / 4u)) % 4u] = pb1[1]; b_tile[(((li + 128u) % (BK / 4u)) * 4u + 2u) * (BN / 4u) + ((li + 128u) / (BK / 4u)) / 4u][((li + 128u) / (BK / 4u)) % 4u] = pb1[2]; b_tile[(((li + 128u) % (BK / 4u)) * 4u + 3u) * (BN / 4u) + ((li + 128u) / (BK / 4u)) / 4u][((li + 128u) / (BK / 4u)) % 4u] = pb1[3];
         workgroupBarrier();
         pa0 = load_a(z, k0 + BK + ((li + 0u) % (BK / 4u)) * 4u, row0 + ((li + 0u) / (BK / 4u)));
-        pa1 = load_a(z, k0 + BK + ((li + 256u) % (BK / 4u)) * 4u, row0 + ((li + 256u) / (BK / 4u)));
+        pa1 = load_a(z, k0 + BK + ((li + 128u) % (BK / 4u)) * 4u, row0 + ((li + 128u) / (BK / 4u)));
         pb0 = load_b(z, k0 + BK + ((li + 0u) % (BK / 4u)) * 4u, cols0);
-        pb1 = load_b(z, k0 + BK + ((li + 256u) % (BK / 4u)) * 4u, cols1);
+        pb1 = load_b(z, k0 + BK + ((li + 128u) % (BK / 4u)) * 4u, cols1);
         for (var kk = 0u; kk < BK; kk++) {
             let a0 = a_tile[kk * (BM / 4u) + 0u + lid.y];
-            let a1 = a_tile[kk * (BM / 4u) + 16u + lid.y];
+            let a1 = a_tile[kk * (BM / 4u) + 8u + lid.y];
             let b0 = b_tile[kk * (BN / 4u) + 0u + lid.x];
-            let b1 = b_tile[kk * (BN / 4u) + 16u + lid.x];
             acc0_0 += a0.x * b0;
-            acc0_1 += a0.x * b1;
             acc1_0 += a0.y * b0;
-            acc1_1 += a0.y * b1;
             acc2_0 += a0.z * b0;
-            acc2_1 += a0.z * b1;
             acc3_0 += a0.w * b0;
-            acc3_1 += a0.w * b1;
             acc4_0 += a1.x * b0;
-            acc4_1 += a1.x * b1;
             acc5_0 += a1.y * b0;
-            acc5_1 += a1.y * b1;
             acc6_0 += a1.z * b0;
-            acc6_1 += a1.z * b1;
             acc7_0 += a1.w * b0;
-            acc7_1 += a1.w * b1;
         }
         workgroupBarrier();
     }
     store(z, row0 + (0u + lid.y) * 4u + 0u, col0 + (0u + lid.x) * 4u, acc0_0);
-    store(z, row0 + (0u + lid.y) * 4u + 0u, col0 + (16u + lid.x) * 4u, acc0_1);
     store(z, row0 + (0u + lid.y) * 4u + 1u, col0 + (0u + lid.x) * 4u, acc1_0);
-    store(z, row0 + (0u + lid.y) * 4u + 1u, col0 + (16u + lid.x) * 4u, acc1_1);
     store(z, row0 + (0u + lid.y) * 4u + 2u, col0 + (0u + lid.x) * 4u, acc2_0);
-    store(z, row0 + (0u + lid.y) * 4u + 2u, col0 + (16u + lid.x) * 4u, acc2_1);
     store(z, row0 + (0u + lid.y) * 4u + 3u, col0 + (0u + lid.x) * 4u, acc3_0);
-    store(z, row0 + (0u + lid.y) * 4u + 3u, col0 + (16u + lid.x) * 4u, acc3_1);
-    store(z, row0 + (16u + lid.y) * 4u + 0u, col0 + (0u + lid.x) * 4u, acc4_0);
-    store(z, row0 + (16u + lid.y) * 4u + 0u, col0 + (16u + lid.x) * 4u, acc4_1);
-    store(z, row0 + (16u + lid.y) * 4u + 1u, col0 + (0u + lid.x) * 4u, acc5_0);
-    store(z, row0 + (16u + lid.y) * 4u + 1u, col0 + (16u + lid.x) * 4u, acc5_1);
-    store(z, row0 + (16u + lid.y) * 4u + 2u, col0 + (0u + lid.x) * 4u, acc6_0);
-    store(z, row0 + (16u + lid.y) * 4u + 2u, col0 + (16u + lid.x) * 4u, acc6_1);
-    store(z, row0 + (16u + lid.y) * 4u + 3u, col0 + (0u + lid.x) * 4u, acc7_0);
-    store(z, row0 + (16u + lid.y) * 4u + 3u, col0 + (16u + lid.x) * 4u, acc7_1);
+    store(z, row0 + (8u + lid.y) * 4u + 0u, col0 + (0u + lid.x) * 4u, acc4_0);
+    store(z, row0 + (8u + lid.y) * 4u + 1u, col0 + (0u + lid.x) * 4u, acc5_0);
+    store(z, row0 + (8u + lid.y) * 4u + 2u, col0 + (0u + lid.x) * 4u, acc6_0);
+    store(z, row0 + (8u + lid.y) * 4u + 3u, col0 + (0u + lid.x) * 4u, acc7_0);
 }
