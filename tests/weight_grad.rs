@@ -105,8 +105,9 @@ fn every_split_count_gives_the_reference_and_repeats_bit_for_bit() {
 }
 
 /// Both dy decodes, with gradients wider than one block in rows and columns: rows of a multiple
-/// of 4 pixels (one decode serves four steps, strided or not; in NCHW one vec4 load of dy, and
-/// of x for a 1×1 stride-1 kernel, in f32, f16 and packed f16) and other widths (one per step),
+/// of 4 pixels (one decode serves four steps, strided or not) and other widths (one per step);
+/// in NCHW images of a multiple of 4 pixels, whatever their rows, one vec4 load of dy (and of
+/// x for a 1×1 stride-1 kernel), in f32, f16 and packed f16;
 /// split at counts whose boundaries fall inside images; and the block on lowered limits.
 #[test]
 fn both_dy_decodes_and_every_block_match_the_reference() {
@@ -115,6 +116,8 @@ fn both_dy_decodes_and_every_block_match_the_reference() {
         (desc(15, 130, [3, 3], pad1), [2, 15, 8, 8], None),
         (desc(15, 130, [3, 3], pad1), [3, 15, 7, 7], Some(3)),
         (desc(4, 140, [1, 1], |_| {}), [3, 4, 5, 12], Some(5)),
+        (desc(4, 140, [1, 1], |_| {}), [3, 4, 6, 10], Some(5)),
+        (desc(15, 70, [3, 3], pad1), [2, 15, 6, 14], Some(4)),
         (
             desc(16, 20, [3, 3], |d| (d.stride, d.padding) = ([2, 2], Padding::uniform(1))),
             [2, 16, 15, 16],

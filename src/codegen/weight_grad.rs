@@ -40,8 +40,9 @@ pub(crate) struct GradOperands {
     /// dy's width and pixels per image.
     pub out_w: u32,
     pub out_hw: u32,
-    /// Four steps from a multiple of 4 are one aligned vec4 of dy (NCHW with rows of a multiple
-    /// of 4 pixels: every image, channel and chunk then starts at a multiple of 4 elements).
+    /// Four steps from a multiple of 4 are one aligned vec4 of dy (NCHW with images of a
+    /// multiple of 4 pixels: every image, channel and chunk then starts at a multiple of 4
+    /// elements, and four steps never leave an image).
     pub dy_vec4: bool,
     /// Likewise of x (and dy), where a 1×1 stride-1 unpadded kernel reads dy's own pixel.
     pub x_vec4: bool,
