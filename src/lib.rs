@@ -18,9 +18,9 @@
 //! host slices ([`Conv2d::run_async`], or the blocking [`Conv2d::run`]) or records into your
 //! encoder ([`Conv2d::encode`]); [`Conv2d::plan`] says which path (Winograd, implicit GEMM,
 //! depthwise, direct), tile and split a shape takes ([`Plan`]). [`reference`](mod@reference)
-//! holds the CPU reference the tests and `wino conv --verify` check against; [`backends`]
-//! validates the generated kernels ([`all_kernels`]) and writes them as MSL, SPIR-V and HLSL for
-//! inspection; `tune` measures the choices for an adapter and caches them.
+//! holds the CPU reference the tests and `wino conv --verify` (the CLI, feature `cli`) check
+//! against; [`backends`] validates the generated kernels ([`all_kernels`]) and writes them as
+//! MSL, SPIR-V and HLSL for inspection; `tune` measures the choices for an adapter and caches them.
 //!
 //! The core is async and never blocks, so it runs on a browser's main thread too
 //! (wasm32-unknown-unknown with the `webgpu` feature; README "Running in the browser"). The

@@ -637,7 +637,7 @@ pub fn oihw_to_hwio(w: &[f32], dims: [usize; 4]) -> Result<Vec<f32>> {
 }
 
 /// Deterministic pseudo-random values in [−1, 1) from a 64-bit LCG: the data of the tests,
-/// the examples and `wino conv --random`, reproducible without an extra crate.
+/// `wino conv --random` and the examples, reproducible without an extra crate.
 ///
 /// Precondition, as for any `Vec<f32>`: `len · 4` bytes must fit in `isize` (and in memory);
 /// beyond that the allocation fails as `Vec::with_capacity` does (a capacity-overflow panic

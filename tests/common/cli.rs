@@ -5,13 +5,10 @@
 use npyz::WriterBuilder;
 use std::path::{Path, PathBuf};
 
-/// `cargo test` builds the examples next to the test binaries.
+/// The binary Cargo built for this test (the test targets require the `cli` feature, so it is
+/// always there).
 pub fn wino() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("examples").join(if cfg!(windows) { "wino.exe" } else { "wino" });
-    assert!(bin.exists(), "{} missing: run through `cargo test`, which builds the examples", bin.display());
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_wino"))
 }
 
 /// A fresh directory for one test, named after the test binary's `prefix`, the test and the
