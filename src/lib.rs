@@ -115,7 +115,7 @@ pub use error::{Error, Result};
 #[cfg(feature = "blocking")]
 pub use input_grad::InputGrad;
 #[cfg(feature = "blocking")]
-pub use ops::{split_count, GradPlan, WeightGrad};
+pub use ops::{split_count, GradEngine, GradPlan, WeightGrad};
 pub use plan::{Path, Piece, Plan, Tuned, WinogradKernels};
 #[cfg(feature = "blocking")]
 pub use runtime::enumerate_adapters;

@@ -16,8 +16,8 @@ use wgpu_winograd::reference::{
     conv2d_high_emulated, conv2d_winograd_high_emulated, max_rel_error, round_like_tensor_cores,
 };
 use wgpu_winograd::{
-    tensor_matmul, Activation, Algo, Conv2dDesc, DType, DataFormat, Error, Padding, PaddingMode, Path,
-    Precision, Product, TensorBlock, TileLayout, WinogradKernels,
+    tensor_matmul, Activation, Algo, Conv2dDesc, DType, DataFormat, Error, GradEngine, Padding, PaddingMode,
+    Path, Precision, Product, TensorBlock, TileLayout, WeightGrad, WinogradKernels,
 };
 
 /// cuDNN's TF32 error on the ResNet-50 layers was 2.6e-4 to 3.3e-4 (torch_conv_bench.py);
@@ -360,4 +360,52 @@ fn winograd_on_tensor_cores_takes_groups_padding_modes_f16_nan_and_empty_batches
         assert_eq!(g.is_nan(), w.is_nan(), "got {g}, want {w}");
     }
     assert!(t.conv(&d).run(&[] as &[f32], [0, 64, 8, 8], None).unwrap().is_empty());
+}
+
+/// The weight gradient in `High` on tensor cores against the f64 reference (f16 operands, f32
+/// sums): f32 data (both operands scaled by their powers of two) at input scales far from 1, f16
+/// data, strides, dilation, groups, padding modes, NHWC, forced splits, both dy decodes.
+#[test]
+#[ignore = "needs cooperative matrices: cargo test --test tensor_cores -- --ignored on a GPU that has them"]
+fn weight_gradients_on_tensor_cores_match_the_reference() {
+    use wgpu_winograd::reference::conv2d_weight_grad_f64;
+    require_tensor_cores();
+    let base = |c, k, kernel: usize, edit: &dyn Fn(&mut Conv2dDesc)| {
+        let mut d = high(Conv2dDesc::new(c, k, kernel, kernel / 2));
+        edit(&mut d);
+        d
+    };
+    let cases = [
+        (base(64, 64, 3, &|_| {}), [4, 64, 16, 16], None),
+        (base(15, 130, 3, &|_| {}), [3, 15, 7, 7], Some(3)),
+        (base(32, 96, 1, &|_| {}), [2, 32, 12, 12], None),
+        (base(16, 20, 3, &|d| d.stride = [2, 2]), [2, 16, 15, 16], Some(2)),
+        (base(12, 24, 3, &|d| (d.groups, d.dilation) = (3, [2, 2])), [2, 12, 11, 9], None),
+        (base(8, 16, 3, &|d| d.padding_mode = PaddingMode::Reflect), [2, 8, 9, 10], None),
+        (base(6, 10, 3, &|d| d.data_format = DataFormat::Nhwc), [2, 6, 4, 12], Some(2)),
+    ];
+    for (d, shape, splits) in cases {
+        for (dtype, scale) in [(DType::F32, 1.0), (DType::F32, 1e-6), (DType::F32, 1e5), (DType::F16, 1.0)] {
+            let d = Conv2dDesc { dtype, ..d.clone() };
+            let mut grad = WeightGrad::new(ctx(), &d).unwrap();
+            grad.force_splits(splits);
+            let plan = grad.plan(shape).unwrap();
+            assert!(matches!(plan.engine, GradEngine::Tensor(_)), "{d:?}: {plan}");
+            let dy_shape = grad.dy_shape(shape).unwrap();
+            let f16 = |v: Vec<f32>| v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect::<Vec<_>>();
+            let mut x: Vec<f32> =
+                common::data(shape.iter().product(), 11).iter().map(|v| v * scale).collect();
+            let mut dy = common::data(dy_shape.iter().product(), 12);
+            let got = if dtype == DType::F16 {
+                (x, dy) = (f16(x), f16(dy));
+                let h = |v: &[f32]| v.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>();
+                grad.run(&h(&x), shape, &h(&dy)).unwrap()
+            } else {
+                grad.run(&x, shape, &dy).unwrap()
+            };
+            let want = conv2d_weight_grad_f64(&d, &x, shape, &dy).unwrap();
+            let err = max_rel_error(&got, &want);
+            assert!(err <= HIGH_ERROR, "{d:?} on {shape:?} ({dtype}, scale {scale}): {err:.2e} ({plan})");
+        }
+    }
 }

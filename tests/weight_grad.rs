@@ -9,8 +9,8 @@ use common::{ctx, data, limited_ctx, to_f16};
 use wgpu::BufferUsages as U;
 use wgpu_winograd::reference::{conv2d_bias_grad_f64, conv2d_f64, conv2d_weight_grad_f64, max_rel_error};
 use wgpu_winograd::{
-    Activation, Context, ContextOptions, Conv2dDesc, DType, DataFormat, Error, GemmBlock, Padding,
-    PaddingMode, WeightFormat, WeightGrad,
+    Activation, Context, ContextOptions, Conv2dDesc, DType, DataFormat, Error, GemmBlock, GradEngine,
+    Padding, PaddingMode, WeightFormat, WeightGrad,
 };
 
 /// f32 products summed in f32 over at most a few thousand terms (fewer per split).
@@ -131,7 +131,10 @@ fn both_dy_decodes_and_every_block_match_the_reference() {
     ];
     let packed = packed_ctx();
     for (d, shape, splits) in &cases {
-        assert_eq!(WeightGrad::new(ctx(), d).unwrap().plan(*shape).unwrap().block, GemmBlock::B64);
+        assert_eq!(
+            WeightGrad::new(ctx(), d).unwrap().plan(*shape).unwrap().engine,
+            GradEngine::Registers(GemmBlock::B64)
+        );
         assert_close(ctx(), d, *shape, *splits);
         for c in [ctx(), &packed] {
             assert_f16_close(c, d, *shape);
@@ -141,8 +144,37 @@ fn both_dy_decodes_and_every_block_match_the_reference() {
     let limits = wgpu::Limits { max_compute_invocations_per_workgroup: 127, ..ctx().limits() };
     let small = Context::with_options(ContextOptions { limits: Some(limits), ..Default::default() }).unwrap();
     let (d, shape, splits) = &cases[0];
-    assert_eq!(WeightGrad::new(&small, d).unwrap().plan(*shape).unwrap().block, GemmBlock::K16);
+    assert_eq!(
+        WeightGrad::new(&small, d).unwrap().plan(*shape).unwrap().engine,
+        GradEngine::Registers(GemmBlock::K16)
+    );
     assert_close(&small, d, *shape, *splits);
+}
+
+/// `Precision::High` takes the tensor cores where the adapter has them (f16 operands: the
+/// tensor tolerance), else the f32 units (the f32 tolerance); the bias gradient always the f32
+/// units. The tensor path itself is tested in `tests/tensor_cores.rs`.
+#[test]
+fn high_precision_takes_tensor_cores_where_present_else_the_f32_units() {
+    let d = Conv2dDesc {
+        precision: wgpu_winograd::Precision::High,
+        ..desc(8, 12, [3, 3], |d| d.padding = Padding::uniform(1))
+    };
+    let shape = [2, 8, 9, 8];
+    let plan = WeightGrad::new(ctx(), &d).unwrap().plan(shape).unwrap();
+    let tensor = ctx().cooperative_matrices().contains(" f16");
+    let tol = match plan.engine {
+        GradEngine::Tensor(_) => 2e-3,
+        GradEngine::Registers(_) => TOL,
+    };
+    assert_eq!(
+        matches!(plan.engine, GradEngine::Tensor(_)),
+        tensor,
+        "{plan}; adapter has {}",
+        ctx().cooperative_matrices()
+    );
+    let err = weight_error(ctx(), &d, shape, None, 5);
+    assert!(err <= tol, "{plan}: {err:.2e}");
 }
 
 #[test]

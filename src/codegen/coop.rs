@@ -14,6 +14,7 @@ use super::product::{
 use super::skeleton::fill;
 use super::storage::Storage;
 use super::uniform::{AmaxParams, GemmParams, MatmulParams, TensorProductParams, Uniform};
+use super::weight_grad::GradOperands;
 use super::winograd::wino_index;
 use super::Kernel;
 use crate::desc::{TensorBlock, TileLayout};
@@ -67,6 +68,11 @@ pub(crate) enum TensorOperands {
     /// A plain GEMM for benchmarks: A `[K][M]` and B `[K][N]` in the fragment type, C `[M][N]`
     /// f32; M, N, K multiples of the block.
     Matmul,
+    /// The weight gradient, as the register-tiled core's `Operands::Grad`: both operands
+    /// (dy and the input's patches) come along the reduction; with f16 fragments and f32
+    /// activations each is multiplied by the power of two of its largest magnitude
+    /// (`amax_a[0]`, `amax_b[0]`, from max-magnitude passes) and the partial sums divided back.
+    Grad(GradOperands),
 }
 
 /// The tensor-core kernel: `operands` with workgroup block `block` of subgroups of `subgroup`
@@ -84,9 +90,15 @@ pub(crate) fn coop_product(
     let ab = frag.wgsl();
     let conv = match operands {
         TensorOperands::Conv(c) => Some(c),
-        TensorOperands::Winograd { .. } | TensorOperands::Matmul => None,
+        TensorOperands::Winograd { .. } | TensorOperands::Matmul | TensorOperands::Grad(_) => None,
+    };
+    let grad = match operands {
+        TensorOperands::Grad(g) => Some(g),
+        _ => None,
     };
     let winograd = matches!(operands, TensorOperands::Winograd { .. });
+    // The weight gradient's operands are both f32 activations, or f16 ones that already fit.
+    let grad_scaled = frag == FragType::F16 && matches!(grad, Some(g) if g.storage == Storage::F32);
     // f32 activations with f16 fragments are scaled; the weights, when f16, were scaled when
     // packed; f16 activations already fit. Winograd scales both transformed operands.
     let scaled_a = frag == FragType::F16 && winograd;
@@ -95,22 +107,22 @@ pub(crate) fn coop_product(
     let unscaled = frag == FragType::F16 && (conv.is_some() || winograd);
     let reg_type = format!("vec4<{}>", frag.wgsl());
     let dims = [block.bm(), block.bn(), block.bk()];
-    let loads = Loads::of_conv(conv);
+    let loads = match grad {
+        Some(_) => Loads { a_along_k: true, b_along_k: true, b_gathered: true },
+        None => Loads::of_conv(conv),
+    };
     let Prefetch { first, next, stage } = prefetch(
         loads,
         dims,
         threads,
         Some((&reg_type, "to_frag")),
-        |at| {
-            match at {
-                StageAt::Vec { name, idx, reg } => {
-                    let width = if name == "a" { "BM" } else { "BN" };
-                    format!("stage_{name}({name}_base, ({idx}) / ({width} / 4u), (({idx}) % ({width} / 4u)) * 4u, {reg});")
-                }
-                // `Loads::of_conv` reads A by rows: only B comes along the reduction here.
-                StageAt::AlongK { kq, lc, reg, .. } => {
-                    format!("stage_b_along_k(b_base, {kq} * 4u, {lc}, {reg});")
-                }
+        |at| match at {
+            StageAt::Vec { name, idx, reg } => {
+                let width = if name == "a" { "BM" } else { "BN" };
+                format!("stage_{name}({name}_base, ({idx}) / ({width} / 4u), (({idx}) % ({width} / 4u)) * 4u, {reg});")
+            }
+            StageAt::AlongK { name, kq, lc, reg } => {
+                format!("stage_{name}_along_k({name}_base, {kq} * 4u, {lc}, {reg});")
             }
         },
     );
@@ -153,7 +165,7 @@ pub(crate) fn coop_product(
     let row_vecs = f / 4;
     let vecs = f * row_vecs;
     let mut stores = vec!["let c_base = sg * F * CW;".to_string()];
-    let value = if scaled_a {
+    let value = if scaled_a || grad_scaled {
         // Two factors, each exact: their product could leave f32's range.
         "vec4<f32>(c_sh[at], c_sh[at + 1u], c_sh[at + 2u], c_sh[at + 3u]) * unscale_a * unscale_b"
     } else if unscaled {
@@ -189,7 +201,9 @@ pub(crate) fn coop_product(
         }
     }
     let mut header = vec!["enable f16;".to_string(), "enable wgpu_cooperative_matrix;".to_string()];
-    if frag == FragType::F32 && !matches!(conv, Some(c) if c.storage == Storage::F16) {
+    let f16_data = matches!(conv, Some(c) if c.storage == Storage::F16)
+        || matches!(grad, Some(g) if g.storage == Storage::F16);
+    if frag == FragType::F32 && !f16_data {
         header.remove(0);
     }
     let (params, bindings, operand_fns, reduction, name) = match (operands, conv) {
@@ -237,6 +251,20 @@ pub(crate) fn coop_product(
             }
             (GemmParams::wgsl(), bindings, fns, "params.reduction", format!("conv_tc_{}", c.describe()))
         }
+        (TensorOperands::Grad(g), _) => {
+            let act = if g.storage == Storage::F16 { "f16" } else { "f32" };
+            header.push(format!("alias act_t = {act};"));
+            let (params, mut bindings, fns) = g.wgsl();
+            if grad_scaled {
+                let slot = bindings.lines().count() + 1;
+                bindings.push_str(&format!(
+                    "\n@group(0) @binding({slot}) var<storage, read> amax_a: array<u32>;\n\
+                     @group(0) @binding({}) var<storage, read> amax_b: array<u32>;",
+                    slot + 1
+                ));
+            }
+            (params, bindings, fns, "params.split_len", g.name())
+        }
         (_, None) => (
             MatmulParams::wgsl(),
             MATMUL_OPERANDS.replace("{AB}", ab),
@@ -255,6 +283,11 @@ pub(crate) fn coop_product(
         scales.push(format!("let e = {e};"));
         scales.push("scale_a = pow2_scale(bitcast<u32>(params.w_amax * GAMMA[e]));".into());
         scales.push("scale_b = pow2_scale(bitcast<u32>(bitcast<f32>(amax[0]) * BETA[e]));".into());
+        scales.push("let unscale_a = 1.0 / scale_a;".into());
+        scales.push("let unscale_b = 1.0 / scale_b;".into());
+    } else if grad_scaled {
+        scales.push("scale_a = pow2_scale(amax_a[0]);".into());
+        scales.push("scale_b = pow2_scale(amax_b[0]);".into());
         scales.push("let unscale_a = 1.0 / scale_a;".into());
         scales.push("let unscale_b = 1.0 / scale_b;".into());
     } else if scaled_b {
@@ -284,9 +317,9 @@ pub(crate) fn coop_product(
         ("THREADS", threads.to_string()),
         ("BINDINGS", bindings),
         ("OPERANDS", operand_fns),
-        ("SCALE_FNS", if scaled_b { SCALE_FNS.to_string() } else { String::new() }),
-        ("SCALE_A", if scaled_a { "v * scale_a".to_string() } else { "v".to_string() }),
-        ("SCALE_B", if scaled_b { "v * scale_b".to_string() } else { "v".to_string() }),
+        ("SCALE_FNS", if scaled_b || grad_scaled { SCALE_FNS.to_string() } else { String::new() }),
+        ("SCALE_A", if scaled_a || grad_scaled { "v * scale_a".to_string() } else { "v".to_string() }),
+        ("SCALE_B", if scaled_b || grad_scaled { "v * scale_b".to_string() } else { "v".to_string() }),
         ("SCALES", scales.join("\n")),
         ("ACC_DECL", acc.join("\n")),
         ("PREFETCH_FIRST", first.join("\n")),
@@ -298,6 +331,7 @@ pub(crate) fn coop_product(
     ];
     let fields = match (operands, conv) {
         (TensorOperands::Winograd { .. }, _) => TensorProductParams::FIELDS,
+        (TensorOperands::Grad(g), _) => g.fields(),
         (_, Some(_)) => GemmParams::FIELDS,
         (_, None) => MatmulParams::FIELDS,
     };

@@ -285,6 +285,22 @@ pub fn tensor_kernels() -> Vec<Kernel> {
                 32,
             ));
         }
+        // The weight gradient (f16 fragments only): f32 data (scaled) and f16, dy rows of four
+        // pixels (vec4 loads, of x too for 1×1) and not.
+        if frag == FragType::F16 {
+            for storage in [Storage::F32, Storage::F16] {
+                for (kernel, [out_w, out_hw], x_vec4, padding_mode) in [
+                    ([3, 3], [56, 3136], false, PaddingMode::Zeros),
+                    ([1, 1], [56, 3136], true, PaddingMode::Zeros),
+                    ([3, 3], [7, 49], false, PaddingMode::Reflect),
+                ] {
+                    let b = GradB::Patches { kernel, padding_mode };
+                    let dy_vec4 = out_hw % 4 == 0;
+                    let g = GradOperands { b, storage, out_w, out_hw, dy_vec4, x_vec4 };
+                    out.push(coop_product(TensorOperands::Grad(g), block, frag, 32));
+                }
+            }
+        }
     }
     out
 }

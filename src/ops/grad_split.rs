@@ -3,7 +3,7 @@
 //! grid fits the adapter, and the split-K count that fills the GPU when the gradient itself is
 //! small. Plain data and arithmetic, so every rule is unit-tested without a device.
 
-use crate::desc::GemmBlock;
+use crate::desc::{GemmBlock, TensorBlock};
 use crate::error::{Error, Result};
 use std::fmt;
 use wgpu::{DeviceType, Limits};
@@ -42,17 +42,46 @@ pub struct GradPlan {
     /// Splits of each chunk's reduction (split-K): partial sums per split, added in split order
     /// by a reduce pass.
     pub splits: usize,
-    /// The product core's block: gradient rows × columns per workgroup, reduction steps per
-    /// stage, results per invocation.
-    pub block: GemmBlock,
+    /// The product core and its block.
+    pub engine: GradEngine,
+}
+
+/// Which product core computes a gradient GEMM, with its block (gradient rows × columns per
+/// workgroup, reduction steps per stage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GradEngine {
+    /// The register-tiled core on the f32 units (every adapter; `Precision::Highest`).
+    Registers(GemmBlock),
+    /// The cooperative-matrix core (tensor cores) with f16 operands, for `Precision::High` on
+    /// adapters that have them.
+    Tensor(TensorBlock),
+}
+
+impl GradEngine {
+    /// `[rows, columns, reduction steps]` per workgroup and stage.
+    pub(crate) fn dims(&self) -> [u32; 3] {
+        match self {
+            GradEngine::Registers(b) => [b.bm(), b.bn(), b.bk()],
+            GradEngine::Tensor(b) => [b.bm(), b.bn(), b.bk()],
+        }
+    }
+}
+
+impl fmt::Display for GradEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GradEngine::Registers(b) => write!(f, "implicit GEMM {b}"),
+            GradEngine::Tensor(b) => write!(f, "tensor-core implicit GEMM {b} (f16 operands)"),
+        }
+    }
 }
 
 impl fmt::Display for GradPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "implicit GEMM {b}, split-K {s}, batch chunks of {c} image(s), {n} output-channel slice(s)",
-            b = self.block,
+            "{e}, split-K {s}, batch chunks of {c} image(s), {n} output-channel slice(s)",
+            e = self.engine,
             s = self.splits,
             c = self.chunk,
             n = self.slices.len()
@@ -100,7 +129,7 @@ pub fn split_count(tiles: u64, reduction: u64, device: DeviceType) -> usize {
 /// "Weight gradients through the product core"); 16×64 blocks of 64 invocations below): 128-wide blocks (8×8 per invocation) were
 /// slower on every layer but one, by up to 1.6× (7×7 stem: 0.838 against 0.536 ms; 64→64 3×3
 /// at 56²: 0.488 against 0.368), as their fewer workgroups needed more splits.
-fn block(limits: &Limits) -> Result<GemmBlock> {
+pub(crate) fn register_block(limits: &Limits) -> Result<GemmBlock> {
     [GemmBlock::B64, GemmBlock::K16]
         .into_iter()
         .find(|b| crate::algo::workgroup_fits(b.workgroup_size(), b.workgroup_bytes(), limits))
@@ -111,16 +140,16 @@ fn block(limits: &Limits) -> Result<GemmBlock> {
         })
 }
 
-/// The split of `p` on an adapter with `limits`, `forced` splits where given (clamped to what
-/// the bindings and the grid allow).
+/// The split of `p` for `engine` on an adapter with `limits`, `forced` splits where given
+/// (clamped to what the bindings and the grid allow).
 pub(crate) fn plan(
     p: &GradProblem,
+    engine: GradEngine,
     limits: &Limits,
     device: DeviceType,
     forced: Option<usize>,
 ) -> Result<GradPlan> {
-    let block = block(limits)?;
-    let (bm, bn, bk) = (block.bm() as u64, block.bn() as u64, block.bk() as u64);
+    let [bm, bn, bk] = engine.dims().map(u64::from);
     let align = limits.min_storage_buffer_offset_alignment as u64;
     let max_binding =
         limits.max_storage_buffer_binding_size.min(limits.max_buffer_size).saturating_sub(align);
@@ -188,7 +217,7 @@ pub(crate) fn plan(
         .min(u32::MAX as u64 / slice_elements)
         .min(reduction.div_ceil(bk))
         .max(1) as usize;
-    Ok(GradPlan { chunk, slices, splits, block })
+    Ok(GradPlan { chunk, slices, splits, engine })
 }
 
 #[cfg(test)]
@@ -224,19 +253,21 @@ mod tests {
     fn limits_split_the_batch_the_channels_and_cap_the_splits() {
         let limits = Limits::default();
         let p = problem(32, 64, 1, 576, 3136);
-        let plan = plan(&p, &limits, DeviceType::DiscreteGpu, None).unwrap();
-        assert_eq!((plan.chunk, plan.slices.len(), plan.splits, plan.block), (32, 1, 228, GemmBlock::B64));
+        let regs = GradEngine::Registers(GemmBlock::B64);
+        let plan = plan(&p, regs, &limits, DeviceType::DiscreteGpu, None).unwrap();
+        assert_eq!((plan.chunk, plan.slices.len(), plan.splits, plan.engine), (32, 1, 228, regs));
         // A 1 MiB binding: chunks of images, slices of channels, splits within the scratch.
         let small =
             Limits { max_storage_buffer_binding_size: 1 << 20, max_buffer_size: 1 << 20, ..limits.clone() };
-        let plan =
-            super::plan(&problem(4, 512, 1, 4608, 49), &small, DeviceType::DiscreteGpu, Some(8)).unwrap();
+        let plan = super::plan(&problem(4, 512, 1, 4608, 49), regs, &small, DeviceType::DiscreteGpu, Some(8))
+            .unwrap();
         assert!(plan.slices.len() > 1 && plan.slices.iter().map(|s| s.1).sum::<usize>() == 512);
         assert!(plan.splits * plan.slices[0].1 * 4608 * 4 <= 1 << 20);
-        let grouped = super::plan(&problem(2, 64, 16, 36, 100), &small, DeviceType::Cpu, Some(3)).unwrap();
+        let grouped =
+            super::plan(&problem(2, 64, 16, 36, 100), regs, &small, DeviceType::Cpu, Some(3)).unwrap();
         assert!(grouped.slices.iter().all(|s| s.0 % 4 == 0 && s.1 % 4 == 0));
         assert_eq!(grouped.splits, 3);
         let big = GradProblem { x_image: 1 << 20, ..problem(1, 4, 1, 9, 4) };
-        assert!(matches!(super::plan(&big, &small, DeviceType::Cpu, None), Err(Error::TooLarge(_))));
+        assert!(matches!(super::plan(&big, regs, &small, DeviceType::Cpu, None), Err(Error::TooLarge(_))));
     }
 }

@@ -4,10 +4,15 @@
 //! in a fixed order: deterministic, no float atomics. The passes of a shape are built once
 //! and cached; bind groups over the caller's buffers are made per call.
 
-use super::grad_split::{self, GradPlan, GradProblem};
-use crate::codegen::uniform::{fit, BiasGradParams, GradReduceParams, Uniform, WeightGradParams, MAX_PARAMS};
-use crate::codegen::{grad_reduce, product, GradB, GradOperands, Kernel, Operands, Storage};
-use crate::desc::{Activation, Conv2dDesc, DataFormat, Padding, WeightFormat};
+use super::grad_split::{self, GradEngine, GradPlan, GradProblem};
+use crate::codegen::uniform::{
+    fit, AmaxParams, BiasGradParams, GradReduceParams, Uniform, WeightGradParams, MAX_PARAMS,
+};
+use crate::codegen::{
+    amax, coop_product, grad_reduce, product, FragType, GradB, GradOperands, Kernel, Operands, Storage,
+    TensorOperands,
+};
+use crate::desc::{Activation, Conv2dDesc, DataFormat, Padding, Precision, WeightFormat};
 use crate::error::{Error, Result};
 use crate::runtime::{benchmark_buffer, benchmark_recorded, padded_bytes, read_back, Context, Element};
 use std::collections::HashMap;
@@ -29,6 +34,8 @@ enum Bind {
     Dy(u64, u64),
     Out(u64, u64),
     Part,
+    /// Word `i` of the max-magnitude scratch (0: dy's, 1: the input's).
+    Amax(u64),
 }
 
 struct Pass {
@@ -45,6 +52,9 @@ struct ShapePasses {
     uniforms: wgpu::Buffer,
     slot: u64,
     scratch: wgpu::Buffer,
+    /// The max-magnitude words of the tensor-core passes with f32 data (one per aligned
+    /// binding offset), cleared at the start of every call.
+    amax: Option<wgpu::Buffer>,
 }
 
 /// The cache key: which gradient, on which shape (the input's, or dy's for the bias).
@@ -351,11 +361,11 @@ impl WeightGrad {
             cols,
             pixels: oh * ow,
         };
-        let plan =
-            grad_split::plan(&problem, &limits, self.ctx.adapter_info().device_type, self.forced_splits)?;
-        let u = |what: &str, v: usize| fit::<u32>(what, v);
-        let block = plan.block;
         let storage = Storage::new(d.dtype, !self.ctx.packed_f16());
+        let engine = self.engine(kind, storage, (kg, cols, groups))?;
+        let device = self.ctx.adapter_info().device_type;
+        let plan = grad_split::plan(&problem, engine, &limits, device, self.forced_splits)?;
+        let u = |what: &str, v: usize| fit::<u32>(what, v);
         let b = match kind {
             Kind::Weight => GradB::Patches { kernel: [kh, kw], padding_mode: d.padding_mode },
             Kind::Bias => GradB::Ones,
@@ -378,7 +388,15 @@ impl WeightGrad {
             dy_vec4,
             x_vec4,
         };
-        let gemm = product(Operands::Grad(operands), block);
+        let gemm = match engine {
+            GradEngine::Registers(block) => product(Operands::Grad(operands), block),
+            GradEngine::Tensor(block) => {
+                coop_product(TensorOperands::Grad(operands), block, FragType::F16, self.ctx.tensor().subgroup)
+            }
+        };
+        // f16 fragments of f32 data: both operands scaled by their largest magnitudes' powers of two.
+        let scaled = matches!(engine, GradEngine::Tensor(_)) && storage == Storage::F32;
+        let amax_kernel = amax(storage);
         let reduce = grad_reduce();
         let align = limits.min_storage_buffer_offset_alignment as u64;
         let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
@@ -439,15 +457,16 @@ impl WeightGrad {
                 let images = plan.chunk.min(n - first);
                 let reduction = u("reduction steps per chunk", images * oh * ow)?;
                 let per_split =
-                    (reduction as usize).div_ceil(plan.splits).next_multiple_of(block.bk() as usize);
+                    (reduction as usize).div_ceil(plan.splits).next_multiple_of(engine.dims()[2] as usize);
                 let split_len = u("reduction steps per split", per_split)?;
                 let (dy_bind, dy_offset) =
                     range((first * k * oh * ow) as u64 * es, (images * k * oh * ow) as u64 * es, es);
                 u("dy elements per chunk", dy_offset as usize + images * k * oh * ow)?;
                 // Grid layer z = split · groups + group, as the operands decode it.
+                let [bm, bn, _] = engine.dims().map(|v| v as usize);
                 let grid = [
-                    u("column blocks", cols.div_ceil(block.bn() as usize))?,
-                    u("row blocks", rows.div_ceil(block.bm() as usize))?,
+                    u("column blocks", cols.div_ceil(bn))?,
+                    u("row blocks", rows.div_ceil(bm))?,
                     u("splits × groups", plan.splits * slice_groups)?,
                 ];
                 let (binds, params) = match kind {
@@ -483,10 +502,33 @@ impl WeightGrad {
                             ds_h: u("dy stride", ds[2])?,
                             ds_w: u("dy stride", ds[3])?,
                         };
-                        (
-                            vec![Bind::Dy(dy_bind.0, dy_bind.1), Bind::X(x_bind.0, x_bind.1), Bind::Part],
-                            p.words(),
-                        )
+                        let mut binds =
+                            vec![Bind::Dy(dy_bind.0, dy_bind.1), Bind::X(x_bind.0, x_bind.1), Bind::Part];
+                        if scaled {
+                            let amax_grid = |count| crate::algo::amax_grid(count, &limits);
+                            let dy_count = u("dy elements per chunk", images * k * oh * ow)?;
+                            let x_count = u("input elements per chunk", images * c * h * w)?;
+                            passes.push((
+                                amax_kernel.clone(),
+                                amax_grid(dy_count),
+                                vec![binds[0], Bind::Amax(0)],
+                            ));
+                            words.push(
+                                AmaxParams { count: dy_count, offset: u("dy offset", dy_offset as usize)? }
+                                    .words(),
+                            );
+                            passes.push((
+                                amax_kernel.clone(),
+                                amax_grid(x_count),
+                                vec![binds[1], Bind::Amax(1)],
+                            ));
+                            words.push(
+                                AmaxParams { count: x_count, offset: u("input offset", x_offset as usize)? }
+                                    .words(),
+                            );
+                            binds.extend([Bind::Amax(0), Bind::Amax(1)]);
+                        }
+                        (binds, p.words())
                     }
                     Kind::Bias => {
                         let p = BiasGradParams {
@@ -541,16 +583,42 @@ impl WeightGrad {
                 binds,
             });
         }
-        let (uniforms, scratch) = self.ctx.scoped("allocating gradient scratch", || {
+        let amax_stride = limits.min_storage_buffer_offset_alignment as u64;
+        let (uniforms, scratch, amax) = self.ctx.scoped("allocating gradient scratch", || {
             let device = self.ctx.device();
             let uniforms = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("gradient params"),
                 contents: &uniform_bytes,
                 usage: wgpu::BufferUsages::UNIFORM,
             });
-            (uniforms, buffer(device, "split-K partials", scratch_bytes, wgpu::BufferUsages::empty()))
+            let amax = scaled
+                .then(|| buffer(device, "max magnitudes", 2 * amax_stride, wgpu::BufferUsages::COPY_DST));
+            (uniforms, buffer(device, "split-K partials", scratch_bytes, wgpu::BufferUsages::empty()), amax)
         })?;
-        Ok(ShapePasses { plan, passes: built, uniforms, slot, scratch })
+        Ok(ShapePasses { plan, passes: built, uniforms, slot, scratch, amax })
+    }
+
+    /// The product core for `kind` in `storage` on a gradient of `(rows, cols, groups)`: the
+    /// tensor cores for a `Precision::High` weight gradient where the adapter has them and its
+    /// bindings allow dy, the input, the partial sums and the two max-magnitude words (f16
+    /// operands: packed f16 means the adapter has no shader f16); else the register-tiled core
+    /// on the f32 units. The bias gradient, a sum of dy, always takes the f32 units.
+    fn engine(&self, kind: Kind, storage: Storage, dims: (usize, usize, usize)) -> Result<GradEngine> {
+        let limits = self.ctx.limits();
+        let tensor = self.desc.precision == Precision::High
+            && kind == Kind::Weight
+            && storage != Storage::PackedF16
+            && limits.max_storage_buffers_per_shader_stage >= 5
+            && limits.max_bindings_per_bind_group >= 6;
+        if tensor {
+            let caps = self.ctx.tensor();
+            if let Ok(block) = crate::algo::gemm::tensor_block(dims, Precision::High, caps, &limits) {
+                if caps.frag(Precision::High) == Some(block.frag()) {
+                    return Ok(GradEngine::Tensor(block));
+                }
+            }
+        }
+        grad_split::register_block(&limits).map(GradEngine::Registers)
     }
 
     fn pipeline(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
@@ -577,6 +645,10 @@ impl WeightGrad {
                             Bind::Dy(o, s) => entry(b, dy, (o, s)),
                             Bind::Out(o, s) => entry(b, out, (o, s)),
                             Bind::Part => entry(b, &res.scratch, (0, res.scratch.size())),
+                            Bind::Amax(i) => {
+                                let amax = res.amax.as_ref().expect("scaled passes have max-magnitude words");
+                                entry(b, amax, (i * (amax.size() / 2), 4))
+                            }
                         });
                     }
                     self.ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
@@ -587,6 +659,9 @@ impl WeightGrad {
                 })
                 .collect::<Vec<_>>()
         })?;
+        if let Some(amax) = &res.amax {
+            encoder.clear_buffer(amax, 0, None);
+        }
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("weight gradient"),
             timestamp_writes: None,

@@ -127,6 +127,10 @@ struct GradArgs {
     /// Also time N calls after warm-up (GPU timestamps and wall time); default: the one call.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     iters: Option<u32>,
+    /// highest (f32 products) or high (f16 operands on cooperative matrices where the adapter
+    /// has them: the weight gradient's GEMM, the input gradient's convolutions).
+    #[arg(long, default_value = "highest")]
+    precision: Precision,
     #[command(flatten)]
     fwd: ForwardArgs,
 }
