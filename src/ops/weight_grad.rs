@@ -6,10 +6,10 @@
 
 use super::grad_split::{self, GradPlan, GradProblem};
 use crate::codegen::uniform::{fit, BiasGradParams, GradReduceParams, Uniform, WeightGradParams, MAX_PARAMS};
-use crate::codegen::{grad_gemm, grad_reduce, GradBlock, GradOperands, Kernel, Storage};
+use crate::codegen::{grad_gemm, grad_reduce, GradBlock, GradOperands, Storage};
 use crate::desc::{Activation, Conv2dDesc, WeightFormat};
 use crate::error::{Error, Result};
-use crate::runtime::{benchmark_buffer, benchmark_recorded, padded_bytes, read_back, Context, Element};
+use crate::runtime::{benchmark_buffer, benchmark_recorded, now, padded_bytes, read_back, Context, Element};
 use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
@@ -101,9 +101,24 @@ impl WeightGrad {
         self.shapes.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    /// How a weight-gradient call on logical input shape `x_shape` splits.
+    /// How a weight-gradient call on logical input shape `x_shape` splits. Builds the shape's
+    /// passes where they are not yet (never blocking: on WebGPU only a prepared shape answers;
+    /// [`WeightGrad::prepare_async`] returns the same plan).
     pub fn plan(&self, x_shape: [usize; 4]) -> Result<GradPlan> {
         Ok(self.passes(Kind::Weight, x_shape)?.plan.clone())
+    }
+
+    /// Builds and caches the weight-gradient passes of logical input shape `x_shape` (compiling
+    /// their kernels), awaiting their error scopes: on WebGPU, [`WeightGrad::encode`] of a new
+    /// shape needs this first.
+    pub async fn prepare_async(&self, x_shape: [usize; 4]) -> Result<GradPlan> {
+        Ok(self.passes_async(Kind::Weight, x_shape).await?.plan.clone())
+    }
+
+    /// [`WeightGrad::prepare_async`] for the bias gradient of dy of logical shape `dy_shape`,
+    /// which [`WeightGrad::encode_bias_grad`] needs first on WebGPU.
+    pub async fn prepare_bias_grad_async(&self, dy_shape: [usize; 4]) -> Result<GradPlan> {
+        Ok(self.passes_async(Kind::Bias, dy_shape).await?.plan.clone())
     }
 
     /// The logical shape `[n, k, oh, ow]` of dy for logical input shape `x_shape`, after
@@ -141,8 +156,15 @@ impl WeightGrad {
     /// r·dh − pad_top, q·sw + s·dw − pad_left]` (padding read per the padding mode), in the
     /// forward weights' layout (`desc.weight_format`: OIHW `(K, C/groups, kh, kw)` by default).
     /// `x` (logical shape `x_shape`) and `dy` (logical `[n, k, oh, ow]`) are laid out per
-    /// `desc.data_format`, of `desc.dtype`. An empty batch gives zeros.
+    /// `desc.data_format`, of `desc.dtype`. An empty batch gives zeros. Blocks on
+    /// [`WeightGrad::run_async`].
+    #[cfg(feature = "blocking")]
     pub fn run<T: Element>(&self, x: &[T], x_shape: [usize; 4], dy: &[T]) -> Result<Vec<f32>> {
+        pollster::block_on(self.run_async(x, x_shape, dy))
+    }
+
+    /// [`WeightGrad::run`] without blocking: every error scope and the read-back are awaited.
+    pub async fn run_async<T: Element>(&self, x: &[T], x_shape: [usize; 4], dy: &[T]) -> Result<Vec<f32>> {
         self.check_dtype::<T>()?;
         let dy_shape = self.dy_shape(x_shape)?;
         check_len("input", x.len(), &x_shape)?;
@@ -152,14 +174,22 @@ impl WeightGrad {
             return Ok(vec![0.0; dw_len]);
         }
         let [xb, dyb, dwb] = self.buffer_bytes(x_shape)?;
-        self.host_call(&[(x, xb), (dy, dyb)], dwb, dw_len, |enc, bufs, out| {
-            self.encode(enc, x_shape, &bufs[0], &bufs[1], out)
-        })
+        self.passes_async(Kind::Weight, x_shape).await?;
+        let inputs = [(x, xb), (dy, dyb)];
+        let encode = |enc: &mut _, bufs: &[_], out: &_| self.encode(enc, x_shape, &bufs[0], &bufs[1], out);
+        self.host_call(&inputs, dwb, dw_len, encode).await
     }
 
     /// The bias gradient `db[k] = Σ_{n,p,q} dy[n, k, p, q]` for dy of logical shape `dy_shape`
-    /// (laid out per `desc.data_format`). An empty batch gives zeros.
+    /// (laid out per `desc.data_format`). An empty batch gives zeros. Blocks on
+    /// [`WeightGrad::bias_grad_async`].
+    #[cfg(feature = "blocking")]
     pub fn bias_grad<T: Element>(&self, dy: &[T], dy_shape: [usize; 4]) -> Result<Vec<f32>> {
+        pollster::block_on(self.bias_grad_async(dy, dy_shape))
+    }
+
+    /// [`WeightGrad::bias_grad`] without blocking: every error scope and the read-back are awaited.
+    pub async fn bias_grad_async<T: Element>(&self, dy: &[T], dy_shape: [usize; 4]) -> Result<Vec<f32>> {
         self.check_dtype::<T>()?;
         self.check_dy_shape(dy_shape)?;
         check_len("dy", dy.len(), &dy_shape)?;
@@ -168,16 +198,17 @@ impl WeightGrad {
             return Ok(vec![0.0; k]);
         }
         let dyb = bytes(&dy_shape, self.desc.dtype.size())?;
-        self.host_call(&[(dy, dyb)], k as u64 * 4, k, |enc, bufs, out| {
-            self.encode_bias_grad(enc, dy_shape, &bufs[0], out)
-        })
+        self.passes_async(Kind::Bias, dy_shape).await?;
+        let encode = |enc: &mut _, bufs: &[_], out: &_| self.encode_bias_grad(enc, dy_shape, &bufs[0], out);
+        self.host_call(&[(dy, dyb)], k as u64 * 4, k, encode).await
     }
 
     /// Records the weight gradient into the caller's encoder: reads `x` and `dy` (STORAGE,
     /// `desc.dtype`, `desc.data_format`, at least [`WeightGrad::buffer_bytes`]) and writes every
     /// element of `dw` (STORAGE, f32, the forward weights' layout). Nothing is submitted. The
     /// buffers must come from this context's device and be unmapped when submitted; wgpu
-    /// reports otherwise at submit. An empty batch records a pass that zeroes `dw`.
+    /// reports otherwise at submit. An empty batch records a pass that zeroes `dw`. Never
+    /// blocks: on WebGPU a new shape needs [`WeightGrad::prepare_async`] first.
     pub fn encode(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -215,6 +246,7 @@ impl WeightGrad {
     }
 
     /// Records the bias gradient of dy (logical `dy_shape`) into `db` (STORAGE, K f32 values).
+    /// Never blocks: on WebGPU a new shape needs [`WeightGrad::prepare_bias_grad_async`] first.
     pub fn encode_bias_grad(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -257,8 +289,8 @@ impl WeightGrad {
     }
 
     /// Uploads `inputs`, records through `encode` into an f32 output of `out_bytes`, reads
-    /// back `out_len` values.
-    fn host_call<T: Element>(
+    /// back `out_len` values, awaiting the error scopes and the read-back.
+    async fn host_call<T: Element>(
         &self,
         inputs: &[(&[T], u64)],
         out_bytes: u64,
@@ -272,7 +304,7 @@ impl WeightGrad {
             )));
         }
         let device = self.ctx.device();
-        let (bufs, out, readback) = self.ctx.scoped("allocating gradient buffers", || {
+        let allocated = self.ctx.scoped_async("allocating gradient buffers", || {
             let bufs: Vec<wgpu::Buffer> = inputs
                 .iter()
                 .map(|(data, size)| {
@@ -289,24 +321,36 @@ impl WeightGrad {
                 mapped_at_creation: false,
             });
             (bufs, out, readback)
-        })?;
+        });
+        let (bufs, out, readback) = allocated.await?;
         let mut enc = device.create_command_encoder(&Default::default());
         encode(&mut enc, &bufs, &out)?;
-        self.ctx.scoped("running the gradient", || {
+        let ran = self.ctx.scoped_async("running the gradient", || {
             enc.copy_buffer_to_buffer(&out, 0, &readback, 0, out.size());
             self.ctx.queue().submit([enc.finish()]);
-        })?;
-        let bytes = read_back(&self.ctx, &readback)?;
+        });
+        ran.await?;
+        let bytes = read_back(&self.ctx, &readback).await?;
         Ok(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[..out_len * 4]))
     }
 
-    /// The cached passes of a shape, else built.
+    /// [`WeightGrad::passes_async`] for the synchronous calls: never blocks; on WebGPU only a
+    /// prepared shape is ready at once.
     fn passes(&self, kind: Kind, shape: [usize; 4]) -> Result<Arc<ShapePasses>> {
+        let instead = match kind {
+            Kind::Weight => "WeightGrad::prepare_async(x_shape) before encoding a new shape",
+            Kind::Bias => "WeightGrad::prepare_bias_grad_async(dy_shape) before encoding a new shape",
+        };
+        now("building a new shape's gradient passes", instead, self.passes_async(kind, shape))
+    }
+
+    /// The cached passes of a shape, else built (their kernels compiled and error scopes awaited).
+    async fn passes_async(&self, kind: Kind, shape: [usize; 4]) -> Result<Arc<ShapePasses>> {
         let key = (kind, shape);
         if let Some(p) = self.shapes.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(p.clone());
         }
-        let built = Arc::new(self.build(kind, shape)?);
+        let built = Arc::new(self.build(kind, shape).await?);
         let mut cache = self.shapes.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= CACHED_SHAPES {
             cache.clear();
@@ -317,7 +361,7 @@ impl WeightGrad {
 
     /// The passes of one shape: per slice and batch chunk, the GEMM into the split partials and
     /// the reduce pass into the caller's tensor.
-    fn build(&self, kind: Kind, shape: [usize; 4]) -> Result<ShapePasses> {
+    async fn build(&self, kind: Kind, shape: [usize; 4]) -> Result<ShapePasses> {
         let d = &self.desc;
         let limits = self.ctx.limits();
         let es = d.dtype.size();
@@ -522,13 +566,13 @@ impl WeightGrad {
         let mut built = Vec::with_capacity(passes.len());
         for (i, (kernel, grid, binds)) in passes.into_iter().enumerate() {
             built.push(Pass {
-                pipeline: self.pipeline(&kernel)?,
+                pipeline: self.ctx.pipeline_async(&kernel).await?,
                 grid,
                 uniform_offset: i as u64 * slot,
                 binds,
             });
         }
-        let (uniforms, scratch) = self.ctx.scoped("allocating gradient scratch", || {
+        let allocated = self.ctx.scoped_async("allocating gradient scratch", || {
             let device = self.ctx.device();
             let uniforms = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("gradient params"),
@@ -536,12 +580,9 @@ impl WeightGrad {
                 usage: wgpu::BufferUsages::UNIFORM,
             });
             (uniforms, buffer(device, "split-K partials", scratch_bytes, wgpu::BufferUsages::empty()))
-        })?;
+        });
+        let (uniforms, scratch) = allocated.await?;
         Ok(ShapePasses { plan, passes: built, uniforms, slot, scratch })
-    }
-
-    fn pipeline(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
-        self.ctx.pipeline(kernel)
     }
 
     /// Bind groups over the caller's buffers, then every pass in one compute pass.
