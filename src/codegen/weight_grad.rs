@@ -35,7 +35,6 @@ impl GradBlock {
     pub fn side(self) -> u32 {
         4 * self.wg
     }
-    #[cfg(feature = "blocking")]
     /// Bytes of workgroup memory: BK steps of A and of B.
     pub fn workgroup_bytes(self) -> u32 {
         2 * Self::BK * self.side() * 4
