@@ -174,10 +174,11 @@ impl WeightGrad {
             return Ok(vec![0.0; dw_len]);
         }
         let [xb, dyb, dwb] = self.buffer_bytes(x_shape)?;
-        self.passes_async(Kind::Weight, x_shape).await?;
+        // Recorded with these passes, not looked up again: the cache may drop them meanwhile.
+        let res = self.passes_async(Kind::Weight, x_shape).await?;
         let inputs = [(x, xb), (dy, dyb)];
-        let encode = |enc: &mut _, bufs: &[_], out: &_| self.encode(enc, x_shape, &bufs[0], &bufs[1], out);
-        self.host_call(&inputs, dwb, dw_len, encode).await
+        let record = |enc: &mut _, bufs: &[_], out: &_| self.record(enc, &res, Some(&bufs[0]), &bufs[1], out);
+        self.host_call(&inputs, dwb, dw_len, record).await
     }
 
     /// The bias gradient `db[k] = Σ_{n,p,q} dy[n, k, p, q]` for dy of logical shape `dy_shape`
@@ -198,9 +199,9 @@ impl WeightGrad {
             return Ok(vec![0.0; k]);
         }
         let dyb = bytes(&dy_shape, self.desc.dtype.size())?;
-        self.passes_async(Kind::Bias, dy_shape).await?;
-        let encode = |enc: &mut _, bufs: &[_], out: &_| self.encode_bias_grad(enc, dy_shape, &bufs[0], out);
-        self.host_call(&[(dy, dyb)], k as u64 * 4, k, encode).await
+        let res = self.passes_async(Kind::Bias, dy_shape).await?;
+        let record = |enc: &mut _, bufs: &[_], out: &_| self.record(enc, &res, None, &bufs[0], out);
+        self.host_call(&[(dy, dyb)], k as u64 * 4, k, record).await
     }
 
     /// Records the weight gradient into the caller's encoder: reads `x` and `dy` (STORAGE,
@@ -288,14 +289,14 @@ impl WeightGrad {
         checked_len("dy", &[n, k, oh, ow]).map(|_| ())
     }
 
-    /// Uploads `inputs`, records through `encode` into an f32 output of `out_bytes`, reads
+    /// Uploads `inputs`, records through `record` into an f32 output of `out_bytes`, reads
     /// back `out_len` values, awaiting the error scopes and the read-back.
     async fn host_call<T: Element>(
         &self,
         inputs: &[(&[T], u64)],
         out_bytes: u64,
         out_len: usize,
-        encode: impl FnOnce(&mut wgpu::CommandEncoder, &[wgpu::Buffer], &wgpu::Buffer) -> Result<()>,
+        record: impl FnOnce(&mut wgpu::CommandEncoder, &[wgpu::Buffer], &wgpu::Buffer) -> Result<()>,
     ) -> Result<Vec<f32>> {
         let max = self.ctx.limits().max_buffer_size;
         if let Some(b) = inputs.iter().map(|i| i.1).chain([out_bytes]).find(|&b| b > max) {
@@ -324,7 +325,7 @@ impl WeightGrad {
         });
         let (bufs, out, readback) = allocated.await?;
         let mut enc = device.create_command_encoder(&Default::default());
-        encode(&mut enc, &bufs, &out)?;
+        record(&mut enc, &bufs, &out)?;
         let ran = self.ctx.scoped_async("running the gradient", || {
             enc.copy_buffer_to_buffer(&out, 0, &readback, 0, out.size());
             self.ctx.queue().submit([enc.finish()]);

@@ -343,7 +343,8 @@ impl ConvTranspose2d {
             self.ctx.queue().write_buffer(buf, 0, &padded_bytes(data));
         }
         let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-        self.encode_padded(&mut enc, shape, output_padding, &io.input, &io.output, io.residual.as_ref())?;
+        // Recorded with this state, not looked up again: the cache may drop it meanwhile.
+        self.record(&mut enc, &state, &io.input, &io.output, io.residual.as_ref())?;
         let out_bytes = state.bytes.1;
         self.ctx
             .scoped_async("running the transposed convolution", || {
