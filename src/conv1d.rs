@@ -203,8 +203,20 @@ pub struct Conv1d {
 }
 
 impl Conv1d {
-    /// Uploads the weights (f32, laid out per `desc.weight_format`) and the bias (K values).
+    /// Uploads the weights (f32, laid out per `desc.weight_format`) and the bias (K values):
+    /// blocks on [`Conv1d::new_async`].
+    #[cfg(feature = "blocking")]
     pub fn new(ctx: &Context, desc: Conv1dDesc, weights: &[f32], bias: Option<&[f32]>) -> Result<Conv1d> {
+        pollster::block_on(Conv1d::new_async(ctx, desc, weights, bias))
+    }
+
+    /// [`Conv1d::new`] without blocking: [`Conv2d::new_async`] of the `1×R` convolution.
+    pub async fn new_async(
+        ctx: &Context,
+        desc: Conv1dDesc,
+        weights: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<Conv1d> {
         let expected = desc.weight_len()?;
         if weights.len() != expected {
             return Err(Error::InvalidShape(format!(
@@ -214,7 +226,7 @@ impl Conv1d {
                 weights.len()
             )));
         }
-        let conv = Conv2d::new(ctx, desc.to_conv2d(), weights, bias)?;
+        let conv = Conv2d::new_async(ctx, desc.to_conv2d(), weights, bias).await?;
         Ok(Conv1d { desc, conv })
     }
 
@@ -244,13 +256,32 @@ impl Conv1d {
         self.conv.tensor_bytes(as_2d(input))
     }
 
-    /// The blocking call: `input` of logical shape `[n, c, l]` per `desc.data_format`; `T` must
-    /// match `desc.dtype`. An empty batch gives an empty output.
+    /// The blocking call: blocks on [`Conv1d::run_async`].
+    #[cfg(feature = "blocking")]
     pub fn run<T: Element>(&self, input: &[T], shape: [usize; 3], residual: Option<&[T]>) -> Result<Vec<T>> {
-        self.conv.run(input, as_2d(shape), residual)
+        pollster::block_on(self.run_async(input, shape, residual))
     }
 
-    /// Records the convolution into the caller's encoder; see [`Conv2d::encode`].
+    /// Uploads `input` (logical shape `[n, c, l]` per `desc.data_format`; `T` must match
+    /// `desc.dtype`), runs and returns the output, awaiting everything: [`Conv2d::run_async`]
+    /// on `(N, C, 1, L)`. An empty batch gives an empty output.
+    pub async fn run_async<T: Element>(
+        &self,
+        input: &[T],
+        shape: [usize; 3],
+        residual: Option<&[T]>,
+    ) -> Result<Vec<T>> {
+        self.conv.run_async(input, as_2d(shape), residual).await
+    }
+
+    /// Builds and caches what a call on `shape` needs (see [`Conv2d::prepare_async`]): on
+    /// WebGPU, [`Conv1d::encode`] of a new shape needs this first.
+    pub async fn prepare_async(&self, shape: [usize; 3]) -> Result<Plan> {
+        self.conv.prepare_async(as_2d(shape)).await
+    }
+
+    /// Records the convolution into the caller's encoder; see [`Conv2d::encode`] (never blocks:
+    /// on WebGPU a new shape needs [`Conv1d::prepare_async`] first).
     pub fn encode(
         &self,
         encoder: &mut wgpu::CommandEncoder,

@@ -4,9 +4,9 @@
 //! padding, and the output padding, chosen per call, the rows and columns the forward stride
 //! left unread at the bottom and right, so that `dx` has the forward input's shape.
 
-use crate::desc::{Activation, Conv2dDesc, DType, PaddingMode, WeightFormat};
+use crate::desc::{Activation, Conv2dDesc, PaddingMode, WeightFormat};
 use crate::error::{Error, Result};
-use crate::runtime::{benchmark_buffer, benchmark_recorded, Context};
+use crate::runtime::{benchmark_buffer, benchmark_recorded, Context, Element};
 use crate::transpose::{ConvTranspose2d, ConvTranspose2dDesc, TransposePlan};
 
 /// The gradient of a convolution with respect to its input. It is the gradient through the
@@ -20,8 +20,18 @@ pub struct InputGrad {
 
 impl InputGrad {
     /// Prepares the gradient of the convolution `forward` with weights `forward_weights`
-    /// (laid out per `forward.weight_format`).
+    /// (laid out per `forward.weight_format`): blocks on [`InputGrad::new_async`].
+    #[cfg(feature = "blocking")]
     pub fn new(ctx: &Context, forward: &Conv2dDesc, forward_weights: &[f32]) -> Result<InputGrad> {
+        pollster::block_on(InputGrad::new_async(ctx, forward, forward_weights))
+    }
+
+    /// [`InputGrad::new`] without blocking: the uploads' error scopes are awaited.
+    pub async fn new_async(
+        ctx: &Context,
+        forward: &Conv2dDesc,
+        forward_weights: &[f32],
+    ) -> Result<InputGrad> {
         forward.validate()?;
         if forward.padding_mode != PaddingMode::Zeros {
             return Err(Error::Unsupported(format!(
@@ -77,7 +87,7 @@ impl InputGrad {
         };
         // Every output padding a call can need is below the stride.
         let most = [forward.stride[0] - 1, forward.stride[1] - 1];
-        let transpose = ConvTranspose2d::build(ctx, desc, &oihw, None, most)?;
+        let transpose = ConvTranspose2d::build(ctx, desc, &oihw, None, most).await?;
         Ok(InputGrad { forward: forward.clone(), transpose })
     }
 
@@ -115,18 +125,34 @@ impl InputGrad {
         self.transpose.plan_padded(dy_shape, op)
     }
 
+    /// The blocking call: blocks on [`InputGrad::run_async`].
+    #[cfg(feature = "blocking")]
+    pub fn run<T: Element>(&self, dy: &[T], dy_shape: [usize; 4], input_shape: [usize; 4]) -> Result<Vec<T>> {
+        pollster::block_on(self.run_async(dy, dy_shape, input_shape))
+    }
+
     /// `dx` (logical shape `input_shape`, laid out per the forward `data_format`) from `dy`
-    /// (logical `dy_shape`, the forward output's shape). The forward dtype must be f32 for
-    /// this host call; [`InputGrad::encode`] takes any.
-    pub fn run(&self, dy: &[f32], dy_shape: [usize; 4], input_shape: [usize; 4]) -> Result<Vec<f32>> {
-        if self.forward.dtype != DType::F32 {
-            return Err(Error::InvalidDescriptor(format!(
-                "InputGrad::run takes f32 host data but the convolution's dtype is {}; use encode",
-                self.forward.dtype
-            )));
-        }
+    /// (logical `dy_shape`, the forward output's shape), awaiting every error scope and the
+    /// read-back. `T` must match the forward dtype.
+    pub async fn run_async<T: Element>(
+        &self,
+        dy: &[T],
+        dy_shape: [usize; 4],
+        input_shape: [usize; 4],
+    ) -> Result<Vec<T>> {
         let op = self.output_padding(dy_shape, input_shape)?;
-        self.transpose.run_padded(dy, dy_shape, op, None)
+        self.transpose.run_padded(dy, dy_shape, op, None).await
+    }
+
+    /// Builds and caches what a call on these shapes needs, awaiting its error scopes: on
+    /// WebGPU, [`InputGrad::encode`] of new shapes needs this first.
+    pub async fn prepare_async(
+        &self,
+        dy_shape: [usize; 4],
+        input_shape: [usize; 4],
+    ) -> Result<TransposePlan> {
+        let op = self.output_padding(dy_shape, input_shape)?;
+        self.transpose.prepare_padded_async(dy_shape, op).await
     }
 
     /// Bytes a caller must allocate for `dy` and for `dx`.
@@ -153,7 +179,8 @@ impl InputGrad {
 
     /// Records the gradient into the caller's encoder: reads `dy`, writes `dx` (both `STORAGE`
     /// buffers in the forward dtype and data format, at least [`InputGrad::tensor_bytes`]
-    /// long). Checks as [`crate::Conv2d::encode`]; nothing is submitted.
+    /// long). Checks as [`crate::Conv2d::encode`]; nothing is submitted. Never blocks: on
+    /// WebGPU new shapes need [`InputGrad::prepare_async`] first.
     pub fn encode(
         &self,
         encoder: &mut wgpu::CommandEncoder,

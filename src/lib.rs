@@ -11,8 +11,9 @@
 //! [`ConvTranspose2d`], [`Conv1d`], [`InputGrad`] and [`WeightGrad`] are built on the same
 //! runtime (never the reverse): a transposed convolution as stride-1 phase convolutions, a
 //! conv1d as a `1×R` conv2d, the input gradient as the transposed convolution of the forward
-//! weights, the weight gradient as a split-K implicit GEMM. They are built on the blocking
-//! calls for now, so they come with the default feature `blocking` (not yet in the browser).
+//! weights, the weight gradient as a split-K implicit GEMM. Each has the async calls of
+//! [`Conv2d`] (`new_async`, `run_async`, `prepare_async`; `encode` never blocks), so they run in
+//! the browser too.
 //!
 //! A [`Conv2dDesc`] says what to compute; [`Conv2d`] uploads the weights once and either runs on
 //! host slices ([`Conv2d::run_async`], or the blocking [`Conv2d::run`]) or records into your
@@ -83,38 +84,31 @@
 mod algo;
 pub mod backends;
 mod codegen;
-#[cfg(feature = "blocking")]
 mod conv1d;
 mod desc;
 mod dispatch;
 mod error;
-#[cfg(feature = "blocking")]
 mod input_grad;
 pub mod lowering;
-#[cfg(feature = "blocking")]
 mod ops;
 mod plan;
 pub mod reference;
 mod runtime;
 mod staging;
 pub mod suites;
-#[cfg(feature = "blocking")]
 mod transpose;
 #[cfg(feature = "blocking")]
 pub mod tune;
 mod tuned;
 
 pub use codegen::{all_kernels, tensor_kernels, Kernel};
-#[cfg(feature = "blocking")]
 pub use conv1d::{Conv1d, Conv1dDesc, DataFormat1d, Padding1d, WeightFormat1d};
 pub use desc::{
     Activation, Algo, Conv2dDesc, DType, DataFormat, GemmBlock, Padding, PaddingMode, Precision, Product,
     TensorBlock, TileLayout, WeightFormat, WINOGRAD_TILES,
 };
 pub use error::{Error, Result};
-#[cfg(feature = "blocking")]
 pub use input_grad::InputGrad;
-#[cfg(feature = "blocking")]
 pub use ops::{split_count, GradEngine, GradPlan, WeightGrad};
 pub use plan::{Path, Piece, Plan, Tuned, WinogradKernels};
 #[cfg(feature = "blocking")]
@@ -122,7 +116,6 @@ pub use runtime::enumerate_adapters;
 pub use runtime::{
     enumerate_adapters_async, tensor_matmul, Context, ContextOptions, Conv2d, Element, MatmulTiming, Timing,
 };
-#[cfg(feature = "blocking")]
 pub use transpose::{ConvTranspose2d, ConvTranspose2dDesc, TransposePhase, TransposePlan, MAX_PHASES};
 pub use tuned::cache_path;
 /// The wgpu this crate is built against (30): use it for your own device, queue, buffers and

@@ -655,7 +655,6 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<f32> {
 
 // Transposed convolution, conv1d and the input gradient
 
-#[cfg(feature = "blocking")]
 /// The epilogue of the references below on accumulated sums laid out like the output: bias per
 /// channel (`channel_of` maps an offset to its channel), then the residual, then `activation`.
 fn finish_f64(
@@ -676,7 +675,6 @@ fn finish_f64(
     }
 }
 
-#[cfg(feature = "blocking")]
 /// Transposed 2-D convolution (PyTorch's `ConvTranspose2d`) in f64, written as its definition:
 /// every input element scattered through every tap to output `o = i·s − p + k·d` where that
 /// lies inside the output. Weights in PyTorch's `(in, out / groups, kh, kw)`; input, residual and
@@ -754,7 +752,6 @@ pub fn conv_transpose2d_f64(
     Ok(acc)
 }
 
-#[cfg(feature = "blocking")]
 /// 1-D convolution in f64 over `[n, c, l]` (laid out per `desc.data_format`): [`conv2d_f64`]
 /// on the `(n, c, 1, l)` image with a `1×R` kernel, exactly what `Conv1d` runs.
 pub fn conv1d_f64(

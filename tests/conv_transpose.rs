@@ -369,7 +369,7 @@ fn input_grad_errors_and_encode() {
     let dy = data(dy_shape.iter().product(), 2);
     assert!(matches!(grad.run(&dy, [1, 2, 4, 3], input), Err(Error::InvalidShape(_))));
     assert!(matches!(grad.run(&dy[1..], dy_shape, input), Err(Error::InvalidShape(_))));
-    assert!(grad.run(&[], [0, 2, 3, 3], [0, 3, 6, 5]).unwrap().is_empty());
+    assert!(grad.run(&[] as &[f32], [0, 2, 3, 3], [0, 3, 6, 5]).unwrap().is_empty());
     let dyb = common::tensor(ctx(), dy.len(), Some(&dy));
     let dxb = common::tensor(ctx(), 90, None);
     let got = common::encode_and_read(|enc| grad.encode(enc, dy_shape, input, &dyb, &dxb).unwrap(), &dxb);

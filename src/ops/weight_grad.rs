@@ -9,12 +9,12 @@ use crate::codegen::uniform::{
     fit, AmaxParams, BiasGradParams, GradReduceParams, Uniform, WeightGradParams, MAX_PARAMS,
 };
 use crate::codegen::{
-    amax, coop_product, grad_reduce, product, FragType, GradB, GradOperands, Kernel, Operands, Storage,
+    amax, coop_product, grad_reduce, product, FragType, GradB, GradOperands, Operands, Storage,
     TensorOperands,
 };
 use crate::desc::{Activation, Conv2dDesc, DataFormat, Padding, Precision, WeightFormat};
 use crate::error::{Error, Result};
-use crate::runtime::{benchmark_buffer, benchmark_recorded, padded_bytes, read_back, Context, Element};
+use crate::runtime::{benchmark_buffer, benchmark_recorded, now, padded_bytes, read_back, Context, Element};
 use std::collections::HashMap;
 use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
@@ -111,9 +111,24 @@ impl WeightGrad {
         self.shapes.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
-    /// How a weight-gradient call on logical input shape `x_shape` splits.
+    /// How a weight-gradient call on logical input shape `x_shape` splits. Builds the shape's
+    /// passes where they are not yet (never blocking: on WebGPU only a prepared shape answers;
+    /// [`WeightGrad::prepare_async`] returns the same plan).
     pub fn plan(&self, x_shape: [usize; 4]) -> Result<GradPlan> {
         Ok(self.passes(Kind::Weight, x_shape)?.plan.clone())
+    }
+
+    /// Builds and caches the weight-gradient passes of logical input shape `x_shape` (compiling
+    /// their kernels), awaiting their error scopes: on WebGPU, [`WeightGrad::encode`] of a new
+    /// shape needs this first.
+    pub async fn prepare_async(&self, x_shape: [usize; 4]) -> Result<GradPlan> {
+        Ok(self.passes_async(Kind::Weight, x_shape).await?.plan.clone())
+    }
+
+    /// [`WeightGrad::prepare_async`] for the bias gradient of dy of logical shape `dy_shape`,
+    /// which [`WeightGrad::encode_bias_grad`] needs first on WebGPU.
+    pub async fn prepare_bias_grad_async(&self, dy_shape: [usize; 4]) -> Result<GradPlan> {
+        Ok(self.passes_async(Kind::Bias, dy_shape).await?.plan.clone())
     }
 
     /// The logical shape `[n, k, oh, ow]` of dy for logical input shape `x_shape`, after
@@ -151,8 +166,15 @@ impl WeightGrad {
     /// r·dh − pad_top, q·sw + s·dw − pad_left]` (padding read per the padding mode), in the
     /// forward weights' layout (`desc.weight_format`: OIHW `(K, C/groups, kh, kw)` by default).
     /// `x` (logical shape `x_shape`) and `dy` (logical `[n, k, oh, ow]`) are laid out per
-    /// `desc.data_format`, of `desc.dtype`. An empty batch gives zeros.
+    /// `desc.data_format`, of `desc.dtype`. An empty batch gives zeros. Blocks on
+    /// [`WeightGrad::run_async`].
+    #[cfg(feature = "blocking")]
     pub fn run<T: Element>(&self, x: &[T], x_shape: [usize; 4], dy: &[T]) -> Result<Vec<f32>> {
+        pollster::block_on(self.run_async(x, x_shape, dy))
+    }
+
+    /// [`WeightGrad::run`] without blocking: every error scope and the read-back are awaited.
+    pub async fn run_async<T: Element>(&self, x: &[T], x_shape: [usize; 4], dy: &[T]) -> Result<Vec<f32>> {
         self.check_dtype::<T>()?;
         let dy_shape = self.dy_shape(x_shape)?;
         check_len("input", x.len(), &x_shape)?;
@@ -162,14 +184,23 @@ impl WeightGrad {
             return Ok(vec![0.0; dw_len]);
         }
         let [xb, dyb, dwb] = self.buffer_bytes(x_shape)?;
-        self.host_call(&[(x, xb), (dy, dyb)], dwb, dw_len, |enc, bufs, out| {
-            self.encode(enc, x_shape, &bufs[0], &bufs[1], out)
-        })
+        // Recorded with these passes, not looked up again: the cache may drop them meanwhile.
+        let res = self.passes_async(Kind::Weight, x_shape).await?;
+        let inputs = [(x, xb), (dy, dyb)];
+        let record = |enc: &mut _, bufs: &[_], out: &_| self.record(enc, &res, Some(&bufs[0]), &bufs[1], out);
+        self.host_call(&inputs, dwb, dw_len, record).await
     }
 
     /// The bias gradient `db[k] = Σ_{n,p,q} dy[n, k, p, q]` for dy of logical shape `dy_shape`
-    /// (laid out per `desc.data_format`). An empty batch gives zeros.
+    /// (laid out per `desc.data_format`). An empty batch gives zeros. Blocks on
+    /// [`WeightGrad::bias_grad_async`].
+    #[cfg(feature = "blocking")]
     pub fn bias_grad<T: Element>(&self, dy: &[T], dy_shape: [usize; 4]) -> Result<Vec<f32>> {
+        pollster::block_on(self.bias_grad_async(dy, dy_shape))
+    }
+
+    /// [`WeightGrad::bias_grad`] without blocking: every error scope and the read-back are awaited.
+    pub async fn bias_grad_async<T: Element>(&self, dy: &[T], dy_shape: [usize; 4]) -> Result<Vec<f32>> {
         self.check_dtype::<T>()?;
         self.check_dy_shape(dy_shape)?;
         check_len("dy", dy.len(), &dy_shape)?;
@@ -178,16 +209,17 @@ impl WeightGrad {
             return Ok(vec![0.0; k]);
         }
         let dyb = bytes(&dy_shape, self.desc.dtype.size())?;
-        self.host_call(&[(dy, dyb)], k as u64 * 4, k, |enc, bufs, out| {
-            self.encode_bias_grad(enc, dy_shape, &bufs[0], out)
-        })
+        let res = self.passes_async(Kind::Bias, dy_shape).await?;
+        let record = |enc: &mut _, bufs: &[_], out: &_| self.record(enc, &res, None, &bufs[0], out);
+        self.host_call(&[(dy, dyb)], k as u64 * 4, k, record).await
     }
 
     /// Records the weight gradient into the caller's encoder: reads `x` and `dy` (STORAGE,
     /// `desc.dtype`, `desc.data_format`, at least [`WeightGrad::buffer_bytes`]) and writes every
     /// element of `dw` (STORAGE, f32, the forward weights' layout). Nothing is submitted. The
     /// buffers must come from this context's device and be unmapped when submitted; wgpu
-    /// reports otherwise at submit. An empty batch records a pass that zeroes `dw`.
+    /// reports otherwise at submit. An empty batch records a pass that zeroes `dw`. Never
+    /// blocks: on WebGPU a new shape needs [`WeightGrad::prepare_async`] first.
     pub fn encode(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -225,6 +257,7 @@ impl WeightGrad {
     }
 
     /// Records the bias gradient of dy (logical `dy_shape`) into `db` (STORAGE, K f32 values).
+    /// Never blocks: on WebGPU a new shape needs [`WeightGrad::prepare_bias_grad_async`] first.
     pub fn encode_bias_grad(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -266,14 +299,14 @@ impl WeightGrad {
         checked_len("dy", &[n, k, oh, ow]).map(|_| ())
     }
 
-    /// Uploads `inputs`, records through `encode` into an f32 output of `out_bytes`, reads
-    /// back `out_len` values.
-    fn host_call<T: Element>(
+    /// Uploads `inputs`, records through `record` into an f32 output of `out_bytes`, reads
+    /// back `out_len` values, awaiting the error scopes and the read-back.
+    async fn host_call<T: Element>(
         &self,
         inputs: &[(&[T], u64)],
         out_bytes: u64,
         out_len: usize,
-        encode: impl FnOnce(&mut wgpu::CommandEncoder, &[wgpu::Buffer], &wgpu::Buffer) -> Result<()>,
+        record: impl FnOnce(&mut wgpu::CommandEncoder, &[wgpu::Buffer], &wgpu::Buffer) -> Result<()>,
     ) -> Result<Vec<f32>> {
         let max = self.ctx.limits().max_buffer_size;
         if let Some(b) = inputs.iter().map(|i| i.1).chain([out_bytes]).find(|&b| b > max) {
@@ -282,7 +315,7 @@ impl WeightGrad {
             )));
         }
         let device = self.ctx.device();
-        let (bufs, out, readback) = self.ctx.scoped("allocating gradient buffers", || {
+        let allocated = self.ctx.scoped_async("allocating gradient buffers", || {
             let bufs: Vec<wgpu::Buffer> = inputs
                 .iter()
                 .map(|(data, size)| {
@@ -299,24 +332,36 @@ impl WeightGrad {
                 mapped_at_creation: false,
             });
             (bufs, out, readback)
-        })?;
+        });
+        let (bufs, out, readback) = allocated.await?;
         let mut enc = device.create_command_encoder(&Default::default());
-        encode(&mut enc, &bufs, &out)?;
-        self.ctx.scoped("running the gradient", || {
+        record(&mut enc, &bufs, &out)?;
+        let ran = self.ctx.scoped_async("running the gradient", || {
             enc.copy_buffer_to_buffer(&out, 0, &readback, 0, out.size());
             self.ctx.queue().submit([enc.finish()]);
-        })?;
-        let bytes = read_back(&self.ctx, &readback)?;
+        });
+        ran.await?;
+        let bytes = read_back(&self.ctx, &readback).await?;
         Ok(bytemuck::pod_collect_to_vec::<u8, f32>(&bytes[..out_len * 4]))
     }
 
-    /// The cached passes of a shape, else built.
+    /// [`WeightGrad::passes_async`] for the synchronous calls: never blocks; on WebGPU only a
+    /// prepared shape is ready at once.
     fn passes(&self, kind: Kind, shape: [usize; 4]) -> Result<Arc<ShapePasses>> {
+        let instead = match kind {
+            Kind::Weight => "WeightGrad::prepare_async(x_shape) before encoding a new shape",
+            Kind::Bias => "WeightGrad::prepare_bias_grad_async(dy_shape) before encoding a new shape",
+        };
+        now("building a new shape's gradient passes", instead, self.passes_async(kind, shape))
+    }
+
+    /// The cached passes of a shape, else built (their kernels compiled and error scopes awaited).
+    async fn passes_async(&self, kind: Kind, shape: [usize; 4]) -> Result<Arc<ShapePasses>> {
         let key = (kind, shape);
         if let Some(p) = self.shapes.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(p.clone());
         }
-        let built = Arc::new(self.build(kind, shape)?);
+        let built = Arc::new(self.build(kind, shape).await?);
         let mut cache = self.shapes.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= CACHED_SHAPES {
             cache.clear();
@@ -327,7 +372,7 @@ impl WeightGrad {
 
     /// The passes of one shape: per slice and batch chunk, the GEMM into the split partials and
     /// the reduce pass into the caller's tensor.
-    fn build(&self, kind: Kind, shape: [usize; 4]) -> Result<ShapePasses> {
+    async fn build(&self, kind: Kind, shape: [usize; 4]) -> Result<ShapePasses> {
         let d = &self.desc;
         let limits = self.ctx.limits();
         let es = d.dtype.size();
@@ -362,7 +407,7 @@ impl WeightGrad {
             pixels: oh * ow,
         };
         let storage = Storage::new(d.dtype, !self.ctx.packed_f16());
-        let engine = self.engine(kind, storage, (kg, cols, groups))?;
+        let engine = self.engine(kind, storage, (kg, cols, groups), oh * ow)?;
         let device = self.ctx.adapter_info().device_type;
         let plan = grad_split::plan(&problem, engine, &limits, device, self.forced_splits)?;
         let u = |what: &str, v: usize| fit::<u32>(what, v);
@@ -577,14 +622,14 @@ impl WeightGrad {
         let mut built = Vec::with_capacity(passes.len());
         for (i, (kernel, grid, binds)) in passes.into_iter().enumerate() {
             built.push(Pass {
-                pipeline: self.pipeline(&kernel)?,
+                pipeline: self.ctx.pipeline_async(&kernel).await?,
                 grid,
                 uniform_offset: i as u64 * slot,
                 binds,
             });
         }
         let amax_stride = limits.min_storage_buffer_offset_alignment as u64;
-        let (uniforms, scratch, amax) = self.ctx.scoped("allocating gradient scratch", || {
+        let allocated = self.ctx.scoped_async("allocating gradient scratch", || {
             let device = self.ctx.device();
             let uniforms = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("gradient params"),
@@ -594,7 +639,8 @@ impl WeightGrad {
             let amax = scaled
                 .then(|| buffer(device, "max magnitudes", 2 * amax_stride, wgpu::BufferUsages::COPY_DST));
             (uniforms, buffer(device, "split-K partials", scratch_bytes, wgpu::BufferUsages::empty()), amax)
-        })?;
+        });
+        let (uniforms, scratch, amax) = allocated.await?;
         Ok(ShapePasses { plan, passes: built, uniforms, slot, scratch, amax })
     }
 
@@ -602,11 +648,27 @@ impl WeightGrad {
     /// tensor cores for a `Precision::High` weight gradient where the adapter has them and its
     /// bindings allow dy, the input, the partial sums and the two max-magnitude words (f16
     /// operands: packed f16 means the adapter has no shader f16); else the register-tiled core
-    /// on the f32 units. The bias gradient, a sum of dy, always takes the f32 units.
-    fn engine(&self, kind: Kind, storage: Storage, dims: (usize, usize, usize)) -> Result<GradEngine> {
+    /// on the f32 units. The bias gradient, a sum of dy, always takes the f32 units, and so do
+    /// 1×1 stride-1 gradients in NCHW over images of 28² pixels or more, whose f32 path loads
+    /// both operands as vec4s: on the H200 the tensor cores lost there (256→64 at 56², batch 32:
+    /// 0.197 against 0.154 ms; 512→128 at 28²: 0.145 against 0.136), where the f32 path's scalar
+    /// loads elsewhere let them win (3×3 layers 1.05–1.4×; BENCHMARKS.md).
+    fn engine(
+        &self,
+        kind: Kind,
+        storage: Storage,
+        dims: (usize, usize, usize),
+        pixels: usize,
+    ) -> Result<GradEngine> {
         let limits = self.ctx.limits();
+        let d = &self.desc;
+        let pointwise_vec4 = d.kernel == [1, 1]
+            && d.stride == [1, 1]
+            && d.padding == Padding::uniform(0)
+            && d.data_format == DataFormat::Nchw;
         let tensor = self.desc.precision == Precision::High
             && kind == Kind::Weight
+            && !(pointwise_vec4 && pixels >= 28 * 28)
             && storage != Storage::PackedF16
             && limits.max_storage_buffers_per_shader_stage >= 5
             && limits.max_bindings_per_bind_group >= 6;
@@ -619,10 +681,6 @@ impl WeightGrad {
             }
         }
         grad_split::register_block(&limits).map(GradEngine::Registers)
-    }
-
-    fn pipeline(&self, kernel: &Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
-        self.ctx.pipeline(kernel)
     }
 
     /// Bind groups over the caller's buffers, then every pass in one compute pass.

@@ -20,7 +20,7 @@ pub(super) fn poll_once<F: Future>(f: F) -> Option<F::Output> {
 
 /// [`poll_once`] for the crate's synchronous, never-blocking calls: a future that is not ready
 /// at once (WebGPU) is an [`Error::Unsupported`] naming the async call to use instead.
-pub(super) fn now<T>(what: &str, instead: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
+pub(crate) fn now<T>(what: &str, instead: &str, f: impl Future<Output = Result<T>>) -> Result<T> {
     poll_once(f).unwrap_or_else(|| {
         Err(Error::Unsupported(format!(
             "{what} must be awaited on this backend (WebGPU answers error scopes and mappings only \
@@ -87,7 +87,7 @@ impl<T> Future for Receiver<T> {
 /// callback is awaited: on WebGPU the browser calls it, with no `device.poll` wait (there is
 /// none); wgpu-core calls callbacks only from `device.poll`, so there the queue is waited on
 /// first (which blocks this thread until the GPU is done).
-pub(super) async fn read_back(ctx: &Context, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
+pub(crate) async fn read_back(ctx: &Context, buffer: &wgpu::Buffer) -> Result<Vec<u8>> {
     let (tx, rx) = oneshot();
     buffer.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r));
     if !ctx.is_web() {

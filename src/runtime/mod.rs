@@ -6,7 +6,6 @@ mod context;
 mod futures;
 mod host;
 mod matmul;
-#[cfg(feature = "blocking")]
 mod recorded;
 mod resources;
 mod staged;
@@ -15,17 +14,15 @@ mod timing;
 #[cfg(feature = "blocking")]
 pub use context::enumerate_adapters;
 pub use context::{enumerate_adapters_async, Context, ContextOptions};
-#[cfg(feature = "blocking")]
-pub(crate) use host::{padded_bytes, read_back_now as read_back};
+pub(crate) use futures::{now, read_back};
+pub(crate) use host::padded_bytes;
 pub use matmul::{tensor_matmul, MatmulTiming};
-#[cfg(feature = "blocking")]
 pub(crate) use recorded::{benchmark_buffer, benchmark_recorded};
 pub use timing::Timing;
 
 use crate::desc::{Conv2dDesc, DType, WeightFormat};
 use crate::error::{Error, Result};
 use crate::plan::Plan;
-use futures::now;
 use resources::{storage, HostIo, ShapeResources, Stamps};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -483,7 +480,6 @@ impl Conv2d {
         pollster::block_on(self.run_async(input, shape, residual))
     }
 
-    #[cfg(feature = "blocking")]
     /// Refuses a caller's buffer that is mapped or belongs to another device (see
     /// [`Conv2d::encode`]), for the operators built on this one that bind buffers themselves.
     pub(crate) fn check_caller_buffer(&self, what: &str, buffer: &wgpu::Buffer) -> Result<()> {

@@ -2,7 +2,7 @@
 //!
 //! A stride-s transposed convolution is split into `sh·sw` phases by output position modulo
 //! the stride (`phases`): each phase is an ordinary stride-1 [`Conv2d`] of the whole input with
-//! a flipped, sub-sampled sub-kernel, built once in [`ConvTranspose2d::new`], so each goes
+//! a flipped, sub-sampled sub-kernel, built once in [`ConvTranspose2d::new_async`], so each goes
 //! through the dispatch ladder (Winograd where its sub-kernel is 3×3 or 5×5 with dilation 1,
 //! implicit GEMM otherwise). No multiply by an inserted zero and no scatter (with its atomics
 //! or races) is ever done: every output element is one phase's sum.
@@ -29,7 +29,7 @@ pub use plan::{TransposePhase, TransposePlan};
 use crate::codegen::Storage;
 use crate::desc::{Conv2dDesc, Padding, PaddingMode, WeightFormat};
 use crate::error::{Error, Result};
-use crate::runtime::{padded_bytes, read_back, Context, Conv2d, Element};
+use crate::runtime::{now, padded_bytes, read_back, Context, Conv2d, Element};
 use phases::AxisPhase;
 use state::{HostBuffers, ShapeState};
 use std::collections::HashMap;
@@ -70,20 +70,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl ConvTranspose2d {
     /// Checks the descriptor, splits the kernel into its phases' sub-kernels and uploads them
     /// (`weights` in PyTorch's `(in_channels, out_channels / groups, kh, kw)` layout, f32) and
-    /// the bias (`out_channels` values).
+    /// the bias (`out_channels` values): blocks on [`ConvTranspose2d::new_async`].
+    #[cfg(feature = "blocking")]
     pub fn new(
         ctx: &Context,
         desc: ConvTranspose2dDesc,
         weights: &[f32],
         bias: Option<&[f32]>,
     ) -> Result<ConvTranspose2d> {
-        let most = desc.output_padding;
-        ConvTranspose2d::build(ctx, desc, weights, bias, most)
+        pollster::block_on(ConvTranspose2d::new_async(ctx, desc, weights, bias))
     }
 
-    /// [`ConvTranspose2d::new`] with phases long enough for any output padding up to
+    /// [`ConvTranspose2d::new`] without blocking: the uploads' error scopes are awaited.
+    pub async fn new_async(
+        ctx: &Context,
+        desc: ConvTranspose2dDesc,
+        weights: &[f32],
+        bias: Option<&[f32]>,
+    ) -> Result<ConvTranspose2d> {
+        let most = desc.output_padding;
+        ConvTranspose2d::build(ctx, desc, weights, bias, most).await
+    }
+
+    /// [`ConvTranspose2d::new_async`] with phases long enough for any output padding up to
     /// `most_output_padding` (the descriptor's is ignored by the calls that name their own).
-    pub(crate) fn build(
+    pub(crate) async fn build(
         ctx: &Context,
         desc: ConvTranspose2dDesc,
         weights: &[f32],
@@ -133,19 +144,22 @@ impl ConvTranspose2d {
             for c in &cols {
                 let conv = match r.taps.is_empty() || c.taps.is_empty() {
                     true => None,
-                    false => Some(phase_conv(ctx, &desc, weights, bias, r, c, direct)?),
+                    false => Some(phase_conv(ctx, &desc, weights, bias, r, c, direct).await?),
                 };
                 built.push(Phase { rows: r.clone(), cols: c.clone(), conv });
             }
         }
         let bias = match (direct, bias) {
-            (false, Some(b)) => Some(ctx.scoped("uploading the bias", || {
-                ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("transpose bias"),
-                    contents: bytemuck::cast_slice(b),
-                    usage: wgpu::BufferUsages::STORAGE,
-                })
-            })?),
+            (false, Some(b)) => {
+                let upload = ctx.scoped_async("uploading the bias", || {
+                    ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("transpose bias"),
+                        contents: bytemuck::cast_slice(b),
+                        usage: wgpu::BufferUsages::STORAGE,
+                    })
+                });
+                Some(upload.await?)
+            }
             _ => None,
         };
         Ok(ConvTranspose2d {
@@ -169,14 +183,15 @@ impl ConvTranspose2d {
         self.desc.output_shape(input)
     }
 
-    /// What a call on this input shape runs: the phases, their sub-kernels and plans.
+    /// What a call on this input shape runs: the phases, their sub-kernels and plans. Needs no
+    /// GPU work (nothing is compiled), so it answers at once on WebGPU too.
     pub fn plan(&self, input: [usize; 4]) -> Result<TransposePlan> {
         self.plan_padded(input, self.desc.output_padding)
     }
 
     /// [`ConvTranspose2d::plan`] with this call's output padding (at most the built one).
     pub(crate) fn plan_padded(&self, input: [usize; 4], output_padding: [usize; 2]) -> Result<TransposePlan> {
-        Ok(self.state(input, output_padding)?.plan.clone())
+        Ok(self.layout(input, output_padding)?.plan)
     }
 
     /// [`ConvTranspose2d::tensor_bytes`] with this call's output padding.
@@ -185,24 +200,59 @@ impl ConvTranspose2d {
         input: [usize; 4],
         output_padding: [usize; 2],
     ) -> Result<(u64, u64)> {
-        Ok(self.state(input, output_padding)?.bytes)
+        Ok(self.layout(input, output_padding)?.bytes)
+    }
+
+    /// Builds and caches what a call on `input` needs (the phases' kernels and weights, the
+    /// interleave passes and scratch), awaiting their error scopes: on WebGPU,
+    /// [`ConvTranspose2d::encode`] of a new shape needs this first.
+    pub async fn prepare_async(&self, input: [usize; 4]) -> Result<TransposePlan> {
+        self.prepare_padded_async(input, self.desc.output_padding).await
+    }
+
+    /// [`ConvTranspose2d::prepare_async`] with this call's output padding.
+    pub(crate) async fn prepare_padded_async(
+        &self,
+        input: [usize; 4],
+        output_padding: [usize; 2],
+    ) -> Result<TransposePlan> {
+        Ok(self.state_async(input, output_padding).await?.plan.clone())
     }
 
     fn storage(&self) -> Storage {
         Storage::new(self.desc.dtype, !self.ctx.packed_f16())
     }
 
-    /// The state of one shape and output padding, made on first use.
+    /// [`ConvTranspose2d::state_async`] for `encode`: never blocks; on WebGPU only a prepared
+    /// shape is ready at once.
     fn state(&self, input: [usize; 4], output_padding: [usize; 2]) -> Result<Arc<ShapeState>> {
-        if let Some(s) = lock(&self.shapes).get(&(input, output_padding)) {
-            return Ok(s.clone());
+        let instead = "ConvTranspose2d::prepare_async(shape) before encoding a new shape";
+        now("building a new shape's state", instead, self.state_async(input, output_padding))
+    }
+
+    /// The state of one shape and output padding, made on first use, with the resources of
+    /// each phase convolution that runs: those are cached by the phase's [`Conv2d`], which may
+    /// have evicted them since, so they are asked for on every call (a lookup once built).
+    async fn state_async(&self, input: [usize; 4], output_padding: [usize; 2]) -> Result<Arc<ShapeState>> {
+        let cached = lock(&self.shapes).get(&(input, output_padding)).cloned();
+        let state = match cached {
+            Some(s) => s,
+            None => {
+                let state = Arc::new(self.make_state(input, output_padding).await?);
+                let mut cache = lock(&self.shapes);
+                if cache.len() >= CACHED_SHAPES {
+                    cache.clear();
+                }
+                cache.insert((input, output_padding), state.clone());
+                state
+            }
+        };
+        for (phase, planned) in self.phases.iter().zip(&state.plan.phases) {
+            // A direct phase is encoded whatever the batch; another only where it has outputs.
+            if let (Some(conv), true) = (&phase.conv, self.direct || planned.plan.is_some()) {
+                conv.prepare_async(input).await?;
+            }
         }
-        let state = Arc::new(self.make_state(input, output_padding)?);
-        let mut cache = lock(&self.shapes);
-        if cache.len() >= CACHED_SHAPES {
-            cache.clear();
-        }
-        cache.insert((input, output_padding), state.clone());
         Ok(state)
     }
 
@@ -228,14 +278,27 @@ impl ConvTranspose2d {
         self.encode_padded(encoder, shape, self.desc.output_padding, input, output, residual)
     }
 
-    /// The blocking call: uploads `input` (logical `shape`, per `desc.data_format`; `T` must
-    /// match `desc.dtype`), runs, and returns the output. An empty batch gives an empty output.
+    /// The blocking call: blocks on [`ConvTranspose2d::run_async`].
+    #[cfg(feature = "blocking")]
     pub fn run<T: Element>(&self, input: &[T], shape: [usize; 4], residual: Option<&[T]>) -> Result<Vec<T>> {
-        self.run_padded(input, shape, self.desc.output_padding, residual)
+        pollster::block_on(self.run_async(input, shape, residual))
     }
 
-    /// [`ConvTranspose2d::run`] with this call's output padding (at most the built one).
-    pub(crate) fn run_padded<T: Element>(
+    /// Uploads `input` (logical `shape`, per `desc.data_format`; `T` must match `desc.dtype`),
+    /// runs, and returns the output, awaiting every error scope and the read-back (as
+    /// [`Conv2d::run_async`]). An empty batch gives an empty output. The first call on a shape
+    /// compiles its kernels and makes its buffers.
+    pub async fn run_async<T: Element>(
+        &self,
+        input: &[T],
+        shape: [usize; 4],
+        residual: Option<&[T]>,
+    ) -> Result<Vec<T>> {
+        self.run_padded(input, shape, self.desc.output_padding, residual).await
+    }
+
+    /// [`ConvTranspose2d::run_async`] with this call's output padding (at most the built one).
+    pub(crate) async fn run_padded<T: Element>(
         &self,
         input: &[T],
         shape: [usize; 4],
@@ -257,7 +320,7 @@ impl ConvTranspose2d {
                 expected.map_or("more than usize::MAX".to_string(), |e| e.to_string())
             )));
         }
-        let state = self.state(shape, output_padding)?;
+        let state = self.state_async(shape, output_padding).await?;
         let out_len: usize = state.plan.output.iter().product();
         match (residual.map(<[T]>::len), self.desc.residual) {
             (Some(r), true) if r != out_len => {
@@ -274,48 +337,62 @@ impl ConvTranspose2d {
         if out_len == 0 {
             return Ok(Vec::new());
         }
-        let (in_bytes, out_bytes) = state.bytes;
-        // Held for the whole call: the host buffers of a shape serve one call at a time.
-        let mut host = lock(&state.host);
-        if host.is_none() {
-            let device = self.ctx.device();
-            let make = |label, size, usage| {
-                device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some(label),
-                    size,
-                    usage,
-                    mapped_at_creation: false,
-                })
-            };
-            use wgpu::BufferUsages as U;
-            *host = Some(self.ctx.scoped("allocating host-call buffers", || HostBuffers {
-                input: make("input", in_bytes, U::STORAGE | U::COPY_DST),
-                output: make("output", out_bytes, U::STORAGE | U::COPY_SRC),
-                residual: self.desc.residual.then(|| make("residual", out_bytes, U::STORAGE | U::COPY_DST)),
-                readback: make("readback", out_bytes, U::MAP_READ | U::COPY_DST),
-            })?);
-        }
-        let io = host.as_ref().expect("host buffers were just made");
+        let io = self.take_host(&state).await?;
         self.ctx.queue().write_buffer(&io.input, 0, &padded_bytes(input));
         if let (Some(data), Some(buf)) = (residual, &io.residual) {
             self.ctx.queue().write_buffer(buf, 0, &padded_bytes(data));
         }
         let mut enc = self.ctx.device().create_command_encoder(&Default::default());
-        self.encode_padded(&mut enc, shape, output_padding, &io.input, &io.output, io.residual.as_ref())?;
-        self.ctx.scoped("running the transposed convolution", || {
-            enc.copy_buffer_to_buffer(&io.output, 0, &io.readback, 0, out_bytes);
-            self.ctx.queue().submit([enc.finish()]);
-        })?;
-        let readback = &io.readback;
-        let bytes = read_back(&self.ctx, readback)?;
+        // Recorded with this state, not looked up again: the cache may drop it meanwhile.
+        self.record(&mut enc, &state, &io.input, &io.output, io.residual.as_ref())?;
+        let out_bytes = state.bytes.1;
+        self.ctx
+            .scoped_async("running the transposed convolution", || {
+                enc.copy_buffer_to_buffer(&io.output, 0, &io.readback, 0, out_bytes);
+                self.ctx.queue().submit([enc.finish()]);
+            })
+            .await?;
+        let bytes = read_back(&self.ctx, &io.readback).await?;
+        // Kept only after a clean call: a failed one may leave the readback mapped.
+        let mut slot = lock(&state.host);
+        if slot.is_none() {
+            *slot = Some(io);
+        }
         Ok(bytemuck::pod_collect_to_vec::<u8, T>(&bytes[..out_len * std::mem::size_of::<T>()]))
+    }
+
+    /// The shape's host-call buffers, taken out of its state for one call, or made where it has
+    /// none (the first call, or a concurrent one: no lock is held across an await).
+    async fn take_host(&self, state: &ShapeState) -> Result<HostBuffers> {
+        let taken = lock(&state.host).take();
+        if let Some(io) = taken {
+            return Ok(io);
+        }
+        let (in_bytes, out_bytes) = state.bytes;
+        let device = self.ctx.device();
+        let make = |label, size, usage| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        use wgpu::BufferUsages as U;
+        let made = self.ctx.scoped_async("allocating host-call buffers", || HostBuffers {
+            input: make("input", in_bytes, U::STORAGE | U::COPY_DST),
+            output: make("output", out_bytes, U::STORAGE | U::COPY_SRC),
+            residual: self.desc.residual.then(|| make("residual", out_bytes, U::STORAGE | U::COPY_DST)),
+            readback: make("readback", out_bytes, U::MAP_READ | U::COPY_DST),
+        });
+        made.await
     }
 }
 
 /// The stride-1 convolution of one phase: the sub-kernel's taps, flipped, each group's
 /// `(in, out)` weights turned into the convolution's `(out, in)`; with the epilogue only when
 /// it writes the output itself (`direct`).
-fn phase_conv(
+async fn phase_conv(
     ctx: &Context,
     d: &ConvTranspose2dDesc,
     weights: &[f32],
@@ -362,5 +439,5 @@ fn phase_conv(
         weight_format: WeightFormat::Oihw,
         precision: d.precision,
     };
-    Conv2d::new(ctx, conv, &sub, if direct { bias } else { None })
+    Conv2d::new_async(ctx, conv, &sub, if direct { bias } else { None }).await
 }

@@ -19,15 +19,28 @@ impl ConvTranspose2d {
         residual: Option<&wgpu::Buffer>,
     ) -> Result<()> {
         let state = self.state(shape, output_padding)?;
+        self.record(encoder, &state, input, output, residual)
+    }
+
+    /// Checks the buffers and records one call of the shape `state` was built for.
+    pub(super) fn record(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        state: &ShapeState,
+        input: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+        residual: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
+        let shape = state.plan.input;
         if self.direct {
             let conv = self.phases[0].conv.as_ref().expect("a direct phase has taps");
             return conv.encode(encoder, shape, input, output, residual);
         }
-        self.check_buffers(&state, input, output, residual)?;
+        self.check_buffers(state, input, output, residual)?;
         if state.passes.is_empty() {
             return Ok(());
         }
-        let groups = self.ctx.scoped("binding buffers", || self.bind_groups(&state, output, residual))??;
+        let groups = self.ctx.scoped("binding buffers", || self.bind_groups(state, output, residual))??;
         for (pass, group) in state.passes.iter().zip(&groups) {
             if let (Some(conv), Some(scratch)) = (&self.phases[pass.phase].conv, &state.scratch) {
                 conv.encode(encoder, shape, input, scratch, None)?;

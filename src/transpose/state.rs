@@ -41,8 +41,17 @@ pub(super) struct ShapeState {
     pub(super) host: std::sync::Mutex<Option<HostBuffers>>,
 }
 
+/// What one shape (and output padding) runs, worked out without the GPU: the plan, the bytes of
+/// the input and of the output, and of the scratch each phase binds.
+pub(super) struct Layout {
+    pub(super) plan: TransposePlan,
+    pub(super) bytes: (u64, u64),
+    pub(super) scratch_bytes: Vec<u64>,
+}
+
 impl ConvTranspose2d {
-    pub(super) fn make_state(&self, input: [usize; 4], output_padding: [usize; 2]) -> Result<ShapeState> {
+    /// The [`Layout`] of one shape and output padding, checked against the adapter's limits.
+    pub(super) fn layout(&self, input: [usize; 4], output_padding: [usize; 2]) -> Result<Layout> {
         let d = &self.desc;
         if output_padding[0] > self.most_output_padding[0] || output_padding[1] > self.most_output_padding[1]
         {
@@ -53,7 +62,7 @@ impl ConvTranspose2d {
         }
         let call = ConvTranspose2dDesc { output_padding, ..d.clone() };
         let output = call.output_shape(input)?;
-        let [n, c, h, w] = input;
+        let [n, _, h, w] = input;
         let es = d.dtype.size();
         let bytes = |shape: [usize; 4]| {
             shape
@@ -121,6 +130,21 @@ impl ConvTranspose2d {
                 )));
             }
         }
+        Ok(Layout { plan, bytes: io, scratch_bytes })
+    }
+
+    /// The [`ShapeState`] of one shape and output padding: its layout, the interleave passes'
+    /// pipelines and uniforms and the scratch, awaiting their compilation and error scopes.
+    pub(super) async fn make_state(
+        &self,
+        input: [usize; 4],
+        output_padding: [usize; 2],
+    ) -> Result<ShapeState> {
+        let Layout { plan, bytes: io, scratch_bytes } = self.layout(input, output_padding)?;
+        let d = &self.desc;
+        let (output, [n, c, _, _]) = (plan.output, input);
+        let limits = self.ctx.limits();
+        let most_scratch = scratch_bytes.iter().copied().max().unwrap_or(0);
         if self.direct || n == 0 || c == 0 {
             return Ok(ShapeState {
                 plan,
@@ -208,12 +232,12 @@ impl ConvTranspose2d {
             words.extend(bytes);
             passes.push(Pass {
                 phase: i,
-                pipeline: self.ctx.pipeline(&kernel)?,
+                pipeline: self.ctx.pipeline_async(&kernel).await?,
                 grid: crate::algo::grid(elements as u64, &limits)?,
                 uniform_offset,
             });
         }
-        let (uniforms, scratch) = self.ctx.scoped("allocating transpose buffers", || {
+        let allocated = self.ctx.scoped_async("allocating transpose buffers", || {
             let uniforms = (!words.is_empty()).then(|| {
                 self.ctx.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
                     label: Some("interleave params"),
@@ -230,7 +254,8 @@ impl ConvTranspose2d {
                 })
             });
             (uniforms, scratch)
-        })?;
+        });
+        let (uniforms, scratch) = allocated.await?;
         Ok(ShapeState { plan, bytes: io, scratch, scratch_bytes, uniforms, passes, host: Default::default() })
     }
 }

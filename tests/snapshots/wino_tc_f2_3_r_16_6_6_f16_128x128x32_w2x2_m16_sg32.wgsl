@@ -123,6 +123,14 @@ fn stage_b(base: u32, k: u32, n: u32, h: vec4<f16>) {
     b_sh[i + 3u] = h.w;
 }
 
+// Four consecutive steps k.. of A's row m.
+fn stage_a_along_k(base: u32, k: u32, m: u32, h: vec4<f16>) {
+    a_sh[base + k * AS + m] = h.x;
+    a_sh[base + (k + 1u) * AS + m] = h.y;
+    a_sh[base + (k + 2u) * AS + m] = h.z;
+    a_sh[base + (k + 3u) * AS + m] = h.w;
+}
+
 // Four consecutive steps k.. of B's column n.
 fn stage_b_along_k(base: u32, k: u32, n: u32, h: vec4<f16>) {
     b_sh[base + k * BS + n] = h.x;
