@@ -483,10 +483,23 @@ fn grad_wrt_weight_and_input_verify_and_write_outputs() {
         assert_eq!(code, 0, "{args:?}\n{stdout}\n{stderr}");
         assert!(stdout.contains("OK") && stderr.contains("split-K"), "{stdout}\n{stderr}");
     }
-    let (code, stdout, stderr) = run(&[
-        "grad", "--wrt", "input", "--random", "2,4,7,6", "--kernel", "3,1", "--stride", "2", "--verify",
-    ]);
+    for extra in [&[][..], &["--dtype", "f16"], &["--precision", "high"]] {
+        let args = [
+            &[
+                "grad", "--wrt", "input", "--random", "2,4,7,6", "--kernel", "3,1", "--stride", "2",
+                "--verify",
+            ][..],
+            extra,
+        ]
+        .concat();
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{args:?}\n{stdout}\n{stderr}");
+        assert!(stdout.contains("OK"), "{stdout}\n{stderr}");
+    }
+    let high = ["grad", "--wrt", "weight", "--random", "2,4,7,6", "--precision", "high", "--verify"];
+    let (code, stdout, stderr) = run(&high);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("OK"), "{stdout}\n{stderr}");
     std::fs::remove_dir_all(dir).ok();
 }
 

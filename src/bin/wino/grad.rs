@@ -66,9 +66,6 @@ fn check_flags(a: &GradArgs) -> Res<()> {
             return Err(format!("--wrt {wrt} needs {flag} (or --random N,C,H,W) (see wino --help)"));
         }
     }
-    if a.wrt == Wrt::Input && a.fwd.dtype == DType::F16 {
-        return Err("--wrt input runs in f32 (InputGrad takes f32 host data); leave --dtype f32".into());
-    }
     Ok(())
 }
 
@@ -200,7 +197,12 @@ pub fn run(a: &GradArgs) -> Res<()> {
             let grad = lib(InputGrad::new(&ctx, &desc, &w.data))?;
             eprintln!("path: {}", lib(grad.plan(dy_shape, x_shape))?);
             let start = Instant::now();
-            let dx = lib(grad.run(&dy.data, dy_shape, x_shape))?;
+            let dx = match desc.dtype {
+                DType::F32 => lib(grad.run(&dy.data, dy_shape, x_shape))?,
+                DType::F16 => {
+                    lib(grad.run(&to_half(&dy.data), dy_shape, x_shape))?.iter().map(|h| h.to_f32()).collect()
+                }
+            };
             eprintln!(
                 "time: {:.3} ms (one call, wall: upload, pipeline creation on first use, run and read-back)",
                 ms(start)
@@ -209,15 +211,17 @@ pub fn run(a: &GradArgs) -> Res<()> {
                 let t = lib(grad.benchmark(dy_shape, x_shape, iters as usize))?;
                 eprintln!("time: {} over {iters} calls", timing(&t));
             }
-            let dx = if dy.f16 { round_to_dtype(&dx, DType::F16) } else { dx };
+            let f16 = dy.f16 || desc.dtype == DType::F16;
+            let dx = if f16 { round_to_dtype(&dx, DType::F16) } else { dx };
             if a.verify {
                 let start = Instant::now();
-                let want = lib(reference::conv2d_input_grad_f64(&desc, &dy.data, &w.data, x_shape))?;
+                let dy_values = round_to_dtype(&dy.data, desc.dtype);
+                let want = lib(reference::conv2d_input_grad_f64(&desc, &dy_values, &w.data, x_shape))?;
                 let ms = start.elapsed().as_secs_f64() * 1e3;
-                let checked = if dy.f16 { DType::F16 } else { DType::F32 };
-                check(&dx, &want, (dy.f16, checked), tolerance(dy.f16, a.precision), ms, report_on_stderr)?;
+                let checked = if f16 { DType::F16 } else { DType::F32 };
+                check(&dx, &want, (f16, checked), tolerance(f16, a.precision), ms, report_on_stderr)?;
             }
-            (stored(x_shape, f.data_format), dx, dy.f16)
+            (stored(x_shape, f.data_format), dx, f16)
         }
     };
     if let Some(path) = &a.output {
@@ -245,10 +249,7 @@ fn weight_grad(
     let start = Instant::now();
     let dw = match desc.dtype {
         DType::F32 => lib(grad.run(x, x_shape, dy))?,
-        DType::F16 => {
-            let half = |v: &[f32]| v.iter().map(|&x| half::f16::from_f32(x)).collect::<Vec<_>>();
-            lib(grad.run(&half(x), x_shape, &half(dy)))?
-        }
+        DType::F16 => lib(grad.run(&to_half(x), x_shape, &to_half(dy)))?,
     };
     eprintln!(
         "time: {:.3} ms (one call, wall: upload, pipeline creation on first use, run and read-back)",
@@ -259,4 +260,8 @@ fn weight_grad(
         eprintln!("time: {} over {iters} calls", timing(&t));
     }
     Ok(dw)
+}
+
+fn to_half(v: &[f32]) -> Vec<half::f16> {
+    v.iter().map(|&x| half::f16::from_f32(x)).collect()
 }
