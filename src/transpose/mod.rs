@@ -10,7 +10,8 @@
 //! Why the phases write a scratch tensor that a generated interleave pass then places: it is
 //! the simplest form that reuses `Conv2d` unchanged (a convolution writes a dense output; the
 //! strided placement, and the epilogue applied exactly once per element, live in one small
-//! kernel), at the price of one extra read and write of the output. A stride-1 transposed
+//! kernel), at the price of one extra read and write of the output. Each phase has its own
+//! scratch, so the phases' convolutions run without barriers between them. A stride-1 transposed
 //! convolution whose single phase produces exactly the output (the input gradient of a
 //! stride-1 convolution, say) skips both: its convolution carries the epilogue and writes the
 //! output itself. Phases no kernel tap reaches (dilation sharing a factor with the stride, or a

@@ -1,5 +1,5 @@
 //! Recording a transposed convolution into an encoder: the buffer checks, each phase's
-//! convolution into the shared scratch, then its interleave pass.
+//! convolution into its scratch, then the interleave passes.
 
 use super::state::ShapeState;
 use super::ConvTranspose2d;
@@ -41,14 +41,20 @@ impl ConvTranspose2d {
             return Ok(());
         }
         let groups = self.ctx.scoped("binding buffers", || self.bind_groups(state, output, residual))??;
-        for (pass, group) in state.passes.iter().zip(&groups) {
-            if let (Some(conv), Some(scratch)) = (&self.phases[pass.phase].conv, &state.scratch) {
+        // Every phase's convolution first (independent: each writes its own scratch), then the
+        // interleave passes, which share the output.
+        for pass in &state.passes {
+            if let (Some(conv), Some(Some(scratch))) =
+                (&self.phases[pass.phase].conv, state.scratch.get(pass.phase))
+            {
                 conv.encode(encoder, shape, input, scratch, None)?;
             }
-            let mut cp = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("transpose interleave"),
-                timestamp_writes: None,
-            });
+        }
+        let mut cp = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("transpose interleave"),
+            timestamp_writes: None,
+        });
+        for (pass, group) in state.passes.iter().zip(&groups) {
             cp.set_pipeline(&pass.pipeline);
             cp.set_bind_group(0, group, &[]);
             cp.dispatch_workgroups(pass.grid[0], pass.grid[1], pass.grid[2]);
@@ -119,7 +125,8 @@ impl ConvTranspose2d {
         for pass in &state.passes {
             let mut entries = vec![entry(0, uniforms, pass.uniform_offset, slot)];
             if self.phases[pass.phase].conv.is_some() {
-                let scratch = state.scratch.as_ref().expect("a phase with taps has scratch");
+                let scratch =
+                    state.scratch[pass.phase].as_ref().expect("a phase with taps and outputs has scratch");
                 entries.push(entry(1, scratch, 0, whole(scratch, state.scratch_bytes[pass.phase])));
             }
             let next = entries.len() as u32;

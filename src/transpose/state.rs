@@ -1,5 +1,5 @@
 //! The per-shape state of a transposed convolution: each phase's outputs and sub-plan for one
-//! input shape and output padding, the scratch the phases share, and the interleave passes
+//! input shape and output padding, each phase's scratch, and the interleave passes
 //! with their uniforms.
 
 use super::{phases, ConvTranspose2d, ConvTranspose2dDesc, TransposePhase, TransposePlan};
@@ -31,8 +31,14 @@ pub(super) struct ShapeState {
     pub(super) plan: TransposePlan,
     /// Bytes of the input and of the output (and residual) tensors, rounded up to 4.
     pub(super) bytes: (u64, u64),
-    /// The phases' dense outputs, one phase at a time (largest phase's size).
-    pub(super) scratch: Option<wgpu::Buffer>,
+    /// Each phase's dense output (`None` for phases without taps or outputs): a buffer per
+    /// phase, so the phases' convolutions share no written buffer and need no barrier between
+    /// them, and the GPU may overlap them (their GEMMs are small: 32 workgroups per phase on
+    /// DCGAN's 512→256 layer at batch 32). On the H200 the DCGAN generator at batch 32 went
+    /// from 0.818 to 0.720 ms against one shared scratch, U-Net's up-convolutions at batch 4
+    /// from 2.562 to 2.452 (BENCHMARKS.md), for scratch the size of the output in place of the
+    /// largest phase's.
+    pub(super) scratch: Vec<Option<wgpu::Buffer>>,
     /// Bytes of the scratch each phase binds.
     pub(super) scratch_bytes: Vec<u64>,
     pub(super) uniforms: Option<wgpu::Buffer>,
@@ -144,12 +150,11 @@ impl ConvTranspose2d {
         let d = &self.desc;
         let (output, [n, c, _, _]) = (plan.output, input);
         let limits = self.ctx.limits();
-        let most_scratch = scratch_bytes.iter().copied().max().unwrap_or(0);
         if self.direct || n == 0 || c == 0 {
             return Ok(ShapeState {
                 plan,
                 bytes: io,
-                scratch: None,
+                scratch: Vec::new(),
                 scratch_bytes,
                 uniforms: None,
                 passes: Vec::new(),
@@ -245,14 +250,21 @@ impl ConvTranspose2d {
                     usage: wgpu::BufferUsages::UNIFORM,
                 })
             });
-            let scratch = (most_scratch > 0).then(|| {
-                self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("phase scratch"),
-                    size: most_scratch,
-                    usage: wgpu::BufferUsages::STORAGE,
-                    mapped_at_creation: false,
+            let scratch = self
+                .phases
+                .iter()
+                .zip(&scratch_bytes)
+                .map(|(phase, &bytes)| {
+                    (phase.conv.is_some() && bytes > 0).then(|| {
+                        self.ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                            label: Some("phase scratch"),
+                            size: bytes,
+                            usage: wgpu::BufferUsages::STORAGE,
+                            mapped_at_creation: false,
+                        })
+                    })
                 })
-            });
+                .collect();
             (uniforms, scratch)
         });
         let (uniforms, scratch) = allocated.await?;
