@@ -384,11 +384,53 @@ fn small_limits_fold_the_grid_or_refuse_with_a_typed_error() {
     let d = ConvTranspose2dDesc { has_bias: true, ..desc(3, 5, [3, 3], [2, 2], 1) };
     let (err, tol) = check_on(&folded, &d, [2, 3, 9, 8], 21);
     assert!(err <= tol, "folded grid: {err:.2e}");
-    // A binding too small for the output: refused, not split.
+    // A binding too small for one image's output: refused (images are not split).
     let small = common::limited_ctx(4096, 1 << 20, 65535);
     let w = data(d.weight_len().unwrap(), 1);
     let conv = ConvTranspose2d::new(&small, d, &w, Some(&[0.0; 5])).unwrap();
     assert!(matches!(conv.run(&data(3 * 32 * 32, 1), [1, 3, 32, 32], None), Err(Error::TooLarge(_))));
+}
+
+/// A batch whose output exceeds a binding runs in chunks of whole images copied through
+/// staging buffers (full chunks and a shorter last one), with bias and residual, in f32 and in
+/// f16 NHWC; f16 images of an odd byte count cannot be copied and are refused; `encode` needs
+/// the copy usages on the caller's buffers then.
+#[test]
+fn a_batch_past_the_binding_runs_in_chunks_of_images() {
+    // Output images of 5×15×13 f32 (3900 bytes) on 8 KiB bindings: chunks of 2 images.
+    let small = common::limited_ctx(8192, 1 << 20, 65535);
+    let d = ConvTranspose2dDesc { has_bias: true, residual: true, ..desc(3, 5, [3, 3], [2, 2], 1) };
+    let shape = [5, 3, 8, 7];
+    let w = data(d.weight_len().unwrap(), 1);
+    let conv = ConvTranspose2d::new(&small, d.clone(), &w, Some(&[0.5; 5])).unwrap();
+    let plan = conv.plan(shape).unwrap();
+    assert_eq!((plan.batch_chunk, plan.output[0]), (2, 5), "{plan}");
+    assert!(plan.to_string().contains("chunks of 2 image"), "{plan}");
+    let (err, tol) = check_on(&small, &d, shape, 31);
+    assert!(err <= tol, "chunked f32: {err:.2e}");
+    let f16 = ConvTranspose2dDesc {
+        dtype: DType::F16,
+        data_format: DataFormat::Nhwc,
+        ..desc(3, 4, [3, 3], [2, 2], 1)
+    };
+    let (err, tol) = check_on(&small, &f16, [7, 3, 8, 7], 32);
+    assert!(err <= tol, "chunked f16 NHWC: {err:.2e}");
+    let odd = ConvTranspose2dDesc { dtype: DType::F16, ..d.clone() };
+    let conv16 = ConvTranspose2d::new(&small, odd, &w, Some(&[0.5; 5])).unwrap();
+    assert!(matches!(conv16.plan(shape), Err(Error::TooLarge(_))));
+    // encode: the caller's output needs COPY_DST for the staging copies.
+    let (in_bytes, out_bytes) = conv.tensor_bytes(shape).unwrap();
+    let storage_only = small.device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: out_bytes,
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    let xb = common::tensor(&small, (in_bytes / 4) as usize, None);
+    let rb = common::tensor(&small, (out_bytes / 4) as usize, None);
+    let mut enc = small.device().create_command_encoder(&Default::default());
+    let e = conv.encode(&mut enc, shape, &xb, &storage_only, Some(&rb)).unwrap_err();
+    assert!(matches!(&e, Error::InvalidBuffer(m) if m.contains("COPY_DST")), "{e}");
 }
 
 #[test]

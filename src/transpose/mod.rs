@@ -17,6 +17,7 @@
 //! output itself. Phases no kernel tap reaches (dilation sharing a factor with the stride, or a
 //! kernel shorter than the stride) get the bias alone from the same pass, without a convolution.
 
+mod chunks;
 mod desc;
 mod phases;
 mod plan;
@@ -192,7 +193,10 @@ impl ConvTranspose2d {
 
     /// [`ConvTranspose2d::plan`] with this call's output padding (at most the built one).
     pub(crate) fn plan_padded(&self, input: [usize; 4], output_padding: [usize; 2]) -> Result<TransposePlan> {
-        Ok(self.layout(input, output_padding)?.plan)
+        Ok(match self.split(input, output_padding)? {
+            chunks::Split::Whole(layout) => layout.plan,
+            chunks::Split::Chunks { images, chunk, .. } => chunk.plan.whole_batch(input, images),
+        })
     }
 
     /// [`ConvTranspose2d::tensor_bytes`] with this call's output padding.
@@ -201,7 +205,10 @@ impl ConvTranspose2d {
         input: [usize; 4],
         output_padding: [usize; 2],
     ) -> Result<(u64, u64)> {
-        Ok(self.layout(input, output_padding)?.bytes)
+        Ok(match self.split(input, output_padding)? {
+            chunks::Split::Whole(layout) => layout.bytes,
+            chunks::Split::Chunks { image_bytes: (i, o), .. } => (input[0] as u64 * i, input[0] as u64 * o),
+        })
     }
 
     /// Builds and caches what a call on `input` needs (the phases' kernels and weights, the
@@ -248,6 +255,15 @@ impl ConvTranspose2d {
                 state
             }
         };
+        if let Some(chunks) = &state.chunks {
+            // The chunks' states, asked for again: that prepares their phases.
+            let [n, c, h, w] = input;
+            Box::pin(self.state_async([chunks.images, c, h, w], output_padding)).await?;
+            if n % chunks.images != 0 {
+                Box::pin(self.state_async([n % chunks.images, c, h, w], output_padding)).await?;
+            }
+            return Ok(state);
+        }
         for (phase, planned) in self.phases.iter().zip(&state.plan.phases) {
             // A direct phase is encoded whatever the batch; another only where it has outputs.
             if let (Some(conv), true) = (&phase.conv, self.direct || planned.plan.is_some()) {
@@ -381,9 +397,13 @@ impl ConvTranspose2d {
         };
         use wgpu::BufferUsages as U;
         let made = self.ctx.scoped_async("allocating host-call buffers", || HostBuffers {
-            input: make("input", in_bytes, U::STORAGE | U::COPY_DST),
-            output: make("output", out_bytes, U::STORAGE | U::COPY_SRC),
-            residual: self.desc.residual.then(|| make("residual", out_bytes, U::STORAGE | U::COPY_DST)),
+            // COPY_SRC / COPY_DST besides: a chunked batch is copied through staging buffers.
+            input: make("input", in_bytes, U::STORAGE | U::COPY_DST | U::COPY_SRC),
+            output: make("output", out_bytes, U::STORAGE | U::COPY_SRC | U::COPY_DST),
+            residual: self
+                .desc
+                .residual
+                .then(|| make("residual", out_bytes, U::STORAGE | U::COPY_DST | U::COPY_SRC)),
             readback: make("readback", out_bytes, U::MAP_READ | U::COPY_DST),
         });
         made.await

@@ -34,9 +34,22 @@ pub struct TransposePlan {
     pub direct: bool,
     /// Every phase, row-major over the residues.
     pub phases: Vec<TransposePhase>,
+    /// Images per pass: the whole batch, or fewer where its output or a phase's scratch would
+    /// exceed one binding; the batch then runs in chunks of this many images, copied through
+    /// staging buffers (the phases' plans are then a chunk's).
+    pub batch_chunk: usize,
 }
 
 impl TransposePlan {
+    /// This plan (of a chunk) as the whole batch's: its input and output shapes, run in
+    /// chunks of `images`.
+    pub(crate) fn whole_batch(mut self, input: [usize; 4], images: usize) -> TransposePlan {
+        self.input = input;
+        self.output[0] = input[0];
+        self.batch_chunk = images;
+        self
+    }
+
     /// The largest [`max_rel_error`](crate::reference::max_rel_error) a correct result may have
     /// against [`conv_transpose2d_f64`](crate::reference::conv_transpose2d_f64): the loosest of
     /// its phases' [`tolerance`](crate::reference::tolerance)s.
@@ -55,6 +68,13 @@ impl fmt::Display for TransposePlan {
         let [n, c, h, w] = self.input;
         let [_, k, oh, ow] = self.output;
         write!(f, "transposed convolution {n}×{c}×{h}×{w} → {n}×{k}×{oh}×{ow}")?;
+        if self.batch_chunk < n {
+            write!(
+                f,
+                " in chunks of {} image(s) through staging copies (the output exceeds a binding),",
+                self.batch_chunk
+            )?;
+        }
         if self.direct {
             let plan = self.phases[0].plan.as_ref().map_or("nothing to run".to_string(), |p| p.to_string());
             return write!(f, " as one stride-1 convolution with the flipped kernel: {plan}");

@@ -37,6 +37,9 @@ impl ConvTranspose2d {
             return conv.encode(encoder, shape, input, output, residual);
         }
         self.check_buffers(state, input, output, residual)?;
+        if let Some(chunks) = &state.chunks {
+            return self.record_chunks(encoder, chunks, shape[0], input, output, residual);
+        }
         if state.passes.is_empty() {
             return Ok(());
         }
@@ -98,7 +101,7 @@ impl ConvTranspose2d {
                     .into(),
             ));
         }
-        if state.passes.is_empty() {
+        if state.passes.is_empty() && state.chunks.is_none() {
             return Ok(());
         }
         let conv = self.phases.iter().find_map(|p| p.conv.as_ref()).expect("one phase always has taps");

@@ -2,6 +2,7 @@
 //! input shape and output padding, each phase's scratch, and the interleave passes
 //! with their uniforms.
 
+use super::chunks::{Chunks, Split};
 use super::{phases, ConvTranspose2d, ConvTranspose2dDesc, TransposePhase, TransposePlan};
 use crate::codegen::uniform::{fit, InterleaveParams, UncoveredParams, Uniform, MAX_PARAMS};
 use crate::codegen::{interleave, Epilogue, PhaseSource};
@@ -45,6 +46,9 @@ pub(super) struct ShapeState {
     pub(super) passes: Vec<Pass>,
     /// The blocking call's buffers, made on its first call.
     pub(super) host: std::sync::Mutex<Option<HostBuffers>>,
+    /// Where the batch runs in chunks: their states and staging buffers (this state then has
+    /// no passes of its own).
+    pub(super) chunks: Option<Chunks>,
 }
 
 /// What one shape (and output padding) runs, worked out without the GPU: the plan, the bytes of
@@ -87,7 +91,8 @@ impl ConvTranspose2d {
             phases::axis(d.kernel[1], d.stride[1], d.dilation[1], [p.left, p.right], output_padding[1])?;
         let limits = self.ctx.limits();
         let binding = limits.max_storage_buffer_binding_size;
-        let mut plan = TransposePlan { input, output, direct: self.direct, phases: Vec::new() };
+        let mut plan =
+            TransposePlan { input, output, direct: self.direct, phases: Vec::new(), batch_chunk: n };
         let mut scratch_bytes = Vec::with_capacity(self.phases.len());
         for (i, ph) in self.phases.iter().enumerate() {
             let outputs = [rows[i / cols.len()].outputs(h), cols[i % cols.len()].outputs(w)];
@@ -146,7 +151,24 @@ impl ConvTranspose2d {
         input: [usize; 4],
         output_padding: [usize; 2],
     ) -> Result<ShapeState> {
-        let Layout { plan, bytes: io, scratch_bytes } = self.layout(input, output_padding)?;
+        let Layout { plan, bytes: io, scratch_bytes } = match self.split(input, output_padding)? {
+            Split::Whole(layout) => layout,
+            Split::Chunks { images, chunk, image_bytes } => {
+                let n = input[0] as u64;
+                let plan = chunk.plan.whole_batch(input, images);
+                let chunks = self.make_chunks(input, output_padding, images, image_bytes).await?;
+                return Ok(ShapeState {
+                    plan,
+                    bytes: (n * image_bytes.0, n * image_bytes.1),
+                    scratch: Vec::new(),
+                    scratch_bytes: Vec::new(),
+                    uniforms: None,
+                    passes: Vec::new(),
+                    host: Default::default(),
+                    chunks: Some(chunks),
+                });
+            }
+        };
         let d = &self.desc;
         let (output, [n, c, _, _]) = (plan.output, input);
         let limits = self.ctx.limits();
@@ -159,6 +181,7 @@ impl ConvTranspose2d {
                 uniforms: None,
                 passes: Vec::new(),
                 host: Default::default(),
+                chunks: None,
             });
         }
         // The interleave passes and their uniforms.
@@ -268,6 +291,15 @@ impl ConvTranspose2d {
             (uniforms, scratch)
         });
         let (uniforms, scratch) = allocated.await?;
-        Ok(ShapeState { plan, bytes: io, scratch, scratch_bytes, uniforms, passes, host: Default::default() })
+        Ok(ShapeState {
+            plan,
+            bytes: io,
+            scratch,
+            scratch_bytes,
+            uniforms,
+            passes,
+            host: Default::default(),
+            chunks: None,
+        })
     }
 }
