@@ -550,27 +550,18 @@ impl WeightGrad {
                         let mut binds =
                             vec![Bind::Dy(dy_bind.0, dy_bind.1), Bind::X(x_bind.0, x_bind.1), Bind::Part];
                         if scaled {
-                            let amax_grid = |count| crate::algo::amax_grid(count, &limits);
-                            let dy_count = u("dy elements per chunk", images * k * oh * ow)?;
-                            let x_count = u("input elements per chunk", images * c * h * w)?;
-                            passes.push((
-                                amax_kernel.clone(),
-                                amax_grid(dy_count),
-                                vec![binds[0], Bind::Amax(0)],
-                            ));
-                            words.push(
-                                AmaxParams { count: dy_count, offset: u("dy offset", dy_offset as usize)? }
-                                    .words(),
-                            );
-                            passes.push((
-                                amax_kernel.clone(),
-                                amax_grid(x_count),
-                                vec![binds[1], Bind::Amax(1)],
-                            ));
-                            words.push(
-                                AmaxParams { count: x_count, offset: u("input offset", x_offset as usize)? }
-                                    .words(),
-                            );
+                            // Each operand's largest magnitude, into its word: dy's (0), the input's (1).
+                            let operands = [
+                                (binds[0], images * k * oh * ow, dy_offset, "dy"),
+                                (binds[1], images * c * h * w, x_offset, "input"),
+                            ];
+                            for (word, (bind, count, offset, what)) in (0u64..).zip(operands) {
+                                let count = u(&format!("{what} elements per chunk"), count)?;
+                                let offset = u(&format!("{what} offset"), offset as usize)?;
+                                let grid = crate::algo::amax_grid(count, &limits);
+                                passes.push((amax_kernel.clone(), grid, vec![bind, Bind::Amax(word)]));
+                                words.push(AmaxParams { count, offset }.words());
+                            }
                             binds.extend([Bind::Amax(0), Bind::Amax(1)]);
                         }
                         (binds, p.words())

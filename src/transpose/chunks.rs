@@ -79,15 +79,7 @@ impl ConvTranspose2d {
             r => Some(Box::pin(self.state_async([r, c, h, w], output_padding)).await?),
         };
         use wgpu::BufferUsages as U;
-        let device = self.ctx.device();
-        let make = |label, size, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
+        let make = |label, size, usage| super::buffer(self.ctx.device(), label, size, usage);
         let (in_bytes, out_bytes) = (images as u64 * image_bytes.0, images as u64 * image_bytes.1);
         let made = self.ctx.scoped_async("allocating chunk staging buffers", || {
             (

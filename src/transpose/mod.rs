@@ -386,15 +386,7 @@ impl ConvTranspose2d {
             return Ok(io);
         }
         let (in_bytes, out_bytes) = state.bytes;
-        let device = self.ctx.device();
-        let make = |label, size, usage| {
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size,
-                usage,
-                mapped_at_creation: false,
-            })
-        };
+        let make = |label, size, usage| buffer(self.ctx.device(), label, size, usage);
         use wgpu::BufferUsages as U;
         let made = self.ctx.scoped_async("allocating host-call buffers", || HostBuffers {
             // COPY_SRC / COPY_DST besides: a chunked batch is copied through staging buffers.
@@ -408,6 +400,16 @@ impl ConvTranspose2d {
         });
         made.await
     }
+}
+
+/// A buffer of `size` bytes for `usage`, not mapped.
+fn buffer(device: &wgpu::Device, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size,
+        usage,
+        mapped_at_creation: false,
+    })
 }
 
 /// The stride-1 convolution of one phase: the sub-kernel's taps, flipped, each group's

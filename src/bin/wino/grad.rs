@@ -3,8 +3,8 @@
 //! conv`'s geometry and layouts (`ForwardArgs`); reading, verifying and writing go through
 //! the same helpers as `wino conv`.
 
-use crate::conv::{check, check_f16_range, logical, round_to_dtype, stored, timing};
-use crate::npy::{check_output, is_stdout, read_npy, write_npy, Array, Role};
+use crate::conv::{check, check_f16_range, logical, random_array, round_to_dtype, stored, timing};
+use crate::npy::{check_output, is_stdout, read_npy, write_npy, Role};
 use crate::{glue, lib, GradArgs, Res, Wrt};
 use std::path::Path;
 use std::time::Instant;
@@ -67,20 +67,6 @@ fn check_flags(a: &GradArgs) -> Res<()> {
         }
     }
     Ok(())
-}
-
-/// Random values of `shape` (refused where more than a buffer holds), scaled by `scale`.
-fn random_array(what: &str, shape: Vec<usize>, seed: u64, scale: f32, max_bytes: u64) -> Res<Array> {
-    let bytes = shape.iter().try_fold(4u64, |acc, &d| acc.checked_mul(d as u64));
-    match bytes {
-        Some(bytes) if bytes <= max_bytes => {
-            let data = reference::pseudo_random(bytes as usize / 4, seed).iter().map(|v| v * scale).collect();
-            Ok(Array { shape, data, f16: false })
-        }
-        _ => Err(format!(
-            "--random: the {what} of shape {shape:?} need more than the {max_bytes} bytes a buffer holds"
-        )),
-    }
 }
 
 pub fn run(a: &GradArgs) -> Res<()> {
