@@ -295,7 +295,7 @@ pub fn tensor_kernels() -> Vec<Kernel> {
                     ([3, 3], [7, 49], false, PaddingMode::Reflect),
                 ] {
                     let b = GradB::Patches { kernel, padding_mode };
-                    let dy_vec4 = out_hw % 4 == 0;
+                    let dy_vec4 = u32::is_multiple_of(out_hw, 4);
                     let g = GradOperands { b, storage, out_w, out_hw, dy_vec4, x_vec4 };
                     out.push(coop_product(TensorOperands::Grad(g), block, frag, 32));
                 }
@@ -347,7 +347,11 @@ mod tests {
                     || (*field == "out_w" && k.name.starts_with("depthwise") && k.name.contains("_store4"))
                     || (k.name.contains("_pointwise") && pointwise_unread.contains(field))
                     || (k.name.contains("_pointwise_vec4")
-                        && (*field == "xs_w" || vec4_unread.contains(field)));
+                        && (*field == "xs_w" || vec4_unread.contains(field)))
+                    // A 1×1 stride-1 weight gradient reads x at dy's own pixel.
+                    || (k.name.starts_with("weight_grad")
+                        && k.name.contains("_vec4")
+                        && ["stride_h", "stride_w"].contains(field));
                 assert!(read || optional, "{}: uniform field {field} is never read", k.name);
             }
         }

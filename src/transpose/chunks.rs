@@ -48,7 +48,7 @@ impl ConvTranspose2d {
         let es = self.desc.dtype.size();
         let elements = |s: [usize; 4]| s[1..].iter().product::<usize>() as u64;
         let image_bytes = (elements(input) * es, elements(one.plan.output) * es);
-        if image_bytes.0 % 4 != 0 || image_bytes.1 % 4 != 0 {
+        if !image_bytes.0.is_multiple_of(4) || !image_bytes.1.is_multiple_of(4) {
             return Err(Error::TooLarge(format!(
                 "the batch's output needs more than one binding and its f16 images ({} and {} bytes) \
                  are not whole 4-byte words, so they cannot be copied in chunks",
