@@ -263,7 +263,7 @@ pub(crate) fn coop_product(
                     slot + 1
                 ));
             }
-            (params, bindings, fns, "params.split_len", g.name())
+            (params, bindings, fns, "params.split_len", format!("{}_tc", g.name()))
         }
         (_, None) => (
             MatmulParams::wgsl(),
