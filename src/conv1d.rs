@@ -280,6 +280,12 @@ impl Conv1d {
         self.conv.prepare_async(as_2d(shape)).await
     }
 
+    /// Times `iterations` calls on `shape` with buffers of its own: [`Conv2d::benchmark`] of the
+    /// `(N, C, 1, L)` convolution it runs as, so a conv1d is timed exactly as a conv2d is.
+    pub fn benchmark(&self, shape: [usize; 3], iterations: usize) -> Result<crate::Timing> {
+        self.conv.benchmark(as_2d(shape), iterations)
+    }
+
     /// Records the convolution into the caller's encoder; see [`Conv2d::encode`] (never blocks:
     /// on WebGPU a new shape needs [`Conv1d::prepare_async`] first).
     pub fn encode(

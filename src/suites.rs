@@ -1,11 +1,24 @@
 //! The benchmark layers, one list for `wino bench` and `benches/conv.rs`: the seed table, the
 //! ResNet 3×3 layers, and every convolution of ResNet-50 v1.5 and MobileNetV2 at 224×224, the
 //! latter two exactly as `torch_conv_bench.py` lists them (identical shapes merged, with counts),
-//! so that network totals compare with cuDNN's layer for layer; and the transposed convolutions
-//! of DCGAN's generator and U-Net's decoder.
+//! so that network totals compare with cuDNN's layer for layer; the transposed convolutions of
+//! DCGAN's generator and U-Net's decoder; and the conv1d front end of Whisper's encoder.
 
-/// One benchmark layer: a square convolution (or transposed convolution) with uniform stride
-/// and padding, dilation 1.
+/// The operator a layer is timed as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayerOp {
+    /// A 2-D convolution (PyTorch's `Conv2d`).
+    Conv2d,
+    /// A transposed convolution (PyTorch's `ConvTranspose2d`, output padding 0): `c` → `k`
+    /// channels, `h × w` the input it upsamples.
+    ConvTranspose2d,
+    /// A 1-D convolution (PyTorch's `Conv1d`) over `w` positions, `h` = 1: the `(n, c, 1, w)`
+    /// image with a `1 × kernel` kernel that `Conv1d` runs.
+    Conv1d,
+}
+
+/// One benchmark layer: a square convolution (or transposed convolution, or a conv1d) with
+/// uniform stride and padding, dilation 1.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layer {
     /// `seed_24x24`, `resnet_64c_56x56_b32`, `resnet50_c64_56x56_k256_1x1_s1_b32`, …; the part
@@ -15,43 +28,69 @@ pub struct Layer {
     pub n: usize,
     /// Input channels.
     pub c: usize,
-    /// Input height.
+    /// Input height (1 for a conv1d).
     pub h: usize,
-    /// Input width.
+    /// Input width (the length of a conv1d).
     pub w: usize,
     /// Output channels.
     pub k: usize,
-    /// Kernel side.
+    /// Kernel side (a conv1d's taps).
     pub kernel: usize,
-    /// Stride (both axes).
+    /// Stride (both axes; a conv1d's along its length).
     pub stride: usize,
-    /// Zero padding on every side.
+    /// Zero padding on every side (a conv1d's at both ends).
     pub padding: usize,
     /// Channel groups (`c` for a depthwise layer).
     pub groups: usize,
     /// How often the layer occurs in its network.
     pub count: usize,
-    /// A transposed convolution (PyTorch's `ConvTranspose2d`, output padding 0): `c` → `k`
-    /// channels, `h × w` the input it upsamples.
-    pub transposed: bool,
+    /// Which operator it is.
+    pub op: LayerOp,
 }
 
 impl Layer {
-    /// The logical input shape `[n, c, h, w]`.
+    /// The logical input shape `[n, c, h, w]` (a conv1d's as the `(n, c, 1, w)` it runs as).
     pub fn input_shape(&self) -> [usize; 4] {
         [self.n, self.c, self.h, self.w]
+    }
+
+    /// The logical output shape `[n, k, oh, ow]` (dilation 1, output padding 0).
+    pub fn output_shape(&self) -> [usize; 4] {
+        let (k, s, p) = (self.kernel, self.stride, self.padding);
+        let side = |x: usize| match self.op {
+            LayerOp::ConvTranspose2d => ((x - 1) * s + k).saturating_sub(2 * p),
+            LayerOp::Conv2d | LayerOp::Conv1d => (x + 2 * p).saturating_sub(k) / s + 1,
+        };
+        let oh = if self.op == LayerOp::Conv1d { 1 } else { side(self.h) };
+        [self.n, self.k, oh, side(self.w)]
+    }
+
+    /// Kernel taps per channel pair: `kernel²`, or `kernel` for a conv1d.
+    pub fn taps(&self) -> usize {
+        match self.op {
+            LayerOp::Conv1d => self.kernel,
+            LayerOp::Conv2d | LayerOp::ConvTranspose2d => self.kernel * self.kernel,
+        }
+    }
+
+    /// Weight values: `k × c / groups` (a transposed layer's `c × k / groups`) times the taps.
+    pub fn weight_len(&self) -> usize {
+        self.c * self.k / self.groups.max(1) * self.taps()
     }
 
     /// Multiply-adds × 2 of one call (a transposed layer: every input element times every tap,
     /// those cropped by the padding included, as PyTorch's profiler counts them).
     pub fn flop(&self) -> f64 {
-        if self.transposed {
-            let taps = (self.k / self.groups.max(1) * self.kernel * self.kernel) as f64;
-            return 2.0 * taps * (self.n * self.c * self.h * self.w) as f64;
+        let elements = |d: [usize; 4]| d.iter().product::<usize>() as f64;
+        let g = self.groups.max(1);
+        match self.op {
+            LayerOp::ConvTranspose2d => {
+                2.0 * (self.k / g * self.taps()) as f64 * elements(self.input_shape())
+            }
+            LayerOp::Conv2d | LayerOp::Conv1d => {
+                2.0 * (self.c / g * self.taps()) as f64 * elements(self.output_shape())
+            }
         }
-        let out = |x: usize| (x + 2 * self.padding).saturating_sub(self.kernel) / self.stride + 1;
-        let per_output = (self.c / self.groups.max(1) * self.kernel * self.kernel) as f64;
-        2.0 * per_output * (self.n * self.k * out(self.h) * out(self.w)) as f64
     }
 }
 
@@ -73,10 +112,14 @@ pub enum Suite {
     Dcgan,
     /// U-Net's 2×2 stride-2 up-convolutions, 1024 → 512 from 28² to 128 → 64 from 200².
     Unet,
+    /// Whisper small's audio front end: conv1d 80 → 768 over 3000 frames (3 taps, padding 1),
+    /// then 768 → 768 at stride 2.
+    Whisper,
 }
 
 impl Suite {
-    /// The layers; `batch` applies to the network suites (ResNet-50, MobileNetV2) only.
+    /// The layers; `batch` applies to the network suites (ResNet-50, MobileNetV2, DCGAN, U-Net,
+    /// Whisper) only.
     pub fn layers(self, batch: usize) -> Vec<Layer> {
         match self {
             Suite::Seed => seed(),
@@ -86,6 +129,7 @@ impl Suite {
             Suite::All => seed().into_iter().chain(Suite::Resnet.layers(batch)).collect(),
             Suite::Dcgan => dcgan(batch),
             Suite::Unet => unet(batch),
+            Suite::Whisper => whisper(batch),
         }
     }
 }
@@ -104,7 +148,7 @@ fn three(name: String, n: usize, c: usize, side: usize, k: usize) -> Layer {
         padding: 1,
         groups: 1,
         count: 1,
-        transposed: false,
+        op: LayerOp::Conv2d,
     }
 }
 
@@ -190,7 +234,7 @@ fn up(
         padding,
         groups: 1,
         count: 1,
-        transposed: true,
+        op: LayerOp::ConvTranspose2d,
     }
 }
 
@@ -216,6 +260,32 @@ fn unet(n: usize) -> Vec<Layer> {
         .collect()
 }
 
+/// Whisper's model width d (small: 768) and input frames (30 s of 10 ms mel frames).
+const WHISPER_D: usize = 768;
+const WHISPER_FRAMES: usize = 3000;
+
+/// Whisper's encoder stem (Radford et al. 2022): conv1d 80 mel channels → d, 3 taps, padding
+/// 1, then d → d at stride 2 (3000 → 1500 frames), as `openai/whisper` builds it.
+fn whisper(n: usize) -> Vec<Layer> {
+    [(80, 1), (WHISPER_D, 2)]
+        .into_iter()
+        .map(|(c, stride)| Layer {
+            name: format!("whisper_c{c}_l{WHISPER_FRAMES}_k{WHISPER_D}_3_s{stride}_b{n}"),
+            n,
+            c,
+            h: 1,
+            w: WHISPER_FRAMES,
+            k: WHISPER_D,
+            kernel: 3,
+            stride,
+            padding: 1,
+            groups: 1,
+            count: 1,
+            op: LayerOp::Conv1d,
+        })
+        .collect()
+}
+
 /// Identical rows become one layer with their count, in order of first occurrence.
 fn merge(net: &str, n: usize, rows: &[Row]) -> Vec<Layer> {
     let mut out: Vec<Layer> = Vec::new();
@@ -232,7 +302,7 @@ fn merge(net: &str, n: usize, rows: &[Row]) -> Vec<Layer> {
             padding,
             groups,
             count: 1,
-            transposed: false,
+            op: LayerOp::Conv2d,
         };
         match out.iter_mut().find(|l| l.name == layer.name) {
             Some(seen) => seen.count += 1,
@@ -280,13 +350,32 @@ mod tests {
     fn transposed_suites_upsample_by_the_stride() {
         let dcgan = Suite::Dcgan.layers(1);
         assert_eq!(dcgan.len(), 5);
-        assert!(dcgan.iter().all(|l| l.transposed && l.kernel == 4));
+        assert!(dcgan.iter().all(|l| l.op == LayerOp::ConvTranspose2d && l.kernel == 4));
         assert_eq!(row(&dcgan[4]), [1, 64, 32, 32, 3, 4, 2, 1, 1, 1]);
         // 2·(64·32²)·(3·16) multiply-adds.
         assert_eq!(dcgan[4].flop(), 2.0 * (64 * 32 * 32 * 3 * 16) as f64);
         let unet = Suite::Unet.layers(1);
         assert_eq!(row(&unet[0]), [1, 1024, 28, 28, 512, 2, 2, 0, 1, 1]);
         assert_eq!(row(&unet[3]), [1, 128, 200, 200, 64, 2, 2, 0, 1, 1]);
+        assert_eq!(dcgan[0].output_shape(), [1, 512, 4, 4]);
+        assert_eq!(dcgan[4].output_shape(), [1, 3, 64, 64]);
+        assert_eq!(unet[3].output_shape(), [1, 64, 400, 400]);
+        assert_eq!(unet[0].weight_len(), 1024 * 512 * 4);
+    }
+
+    #[test]
+    fn whisper_is_two_conv1d_layers_halving_the_frames() {
+        let layers = Suite::Whisper.layers(32);
+        assert_eq!(layers.len(), 2);
+        assert!(layers.iter().all(|l| l.op == LayerOp::Conv1d && l.h == 1 && l.kernel == 3));
+        assert_eq!(row(&layers[0]), [32, 80, 1, 3000, 768, 3, 1, 1, 1, 1]);
+        assert_eq!(row(&layers[1]), [32, 768, 1, 3000, 768, 3, 2, 1, 1, 1]);
+        assert_eq!(layers[0].output_shape(), [32, 768, 1, 3000]);
+        assert_eq!(layers[1].output_shape(), [32, 768, 1, 1500]);
+        assert_eq!(layers[1].weight_len(), 768 * 768 * 3);
+        // 2 · (768 · 3 taps) per output, 32 · 768 · 1500 outputs.
+        assert_eq!(layers[1].flop(), 2.0 * (768 * 3) as f64 * (32 * 768 * 1500) as f64);
+        assert_eq!(layers[0].name, "whisper_c80_l3000_k768_3_s1_b32");
     }
 
     #[test]
@@ -299,5 +388,8 @@ mod tests {
         assert_eq!(all[12].input_shape(), [1, 512, 7, 7]);
         assert!(all.iter().all(|l| l.kernel == 3 && l.padding == 1 && l.c == l.k && l.count == 1));
         assert_eq!(all[0].flop(), 2.0 * 9.0 * (16 * 16 * 24 * 24) as f64);
+        let strided = &Suite::Resnet50.layers(1)[0];
+        assert_eq!(strided.output_shape(), [1, 64, 112, 112]);
+        assert_eq!(strided.weight_len(), 64 * 3 * 49);
     }
 }

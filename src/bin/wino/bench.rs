@@ -7,7 +7,7 @@
 use crate::npy::{check_output, write_atomically};
 use crate::{glue, lib, plot, Auto, BenchArgs, Fuse, Res, SuiteArg};
 use serde::Serialize;
-use wgpu_winograd::suites::{Layer, Suite};
+use wgpu_winograd::suites::{Layer, LayerOp, Suite};
 use wgpu_winograd::{
     reference, tensor_matmul, tune, Algo, Context, Conv2d, Conv2dDesc, DType, Error, Precision, Product,
     TensorBlock, TileLayout,
@@ -295,7 +295,7 @@ pub fn run(a: &BenchArgs) -> Res<()> {
     let mut notes: Vec<String> = Vec::new();
     print_header();
     for layer in &layers {
-        if a.tune && layer.transposed {
+        if a.tune && layer.op == LayerOp::ConvTranspose2d {
             eprintln!("not tuned: {}: each phase of a transposed layer takes the ladder", layer.name);
         } else if a.tune {
             tune_layer(&ctx, layer, a)?;
@@ -304,9 +304,11 @@ pub fn run(a: &BenchArgs) -> Res<()> {
         for &(algo, layout, tile) in &variants {
             step += 1;
             eprintln!("[{step}/{total}] {} {} {} ...", layer.name, Auto(algo), Auto(layout));
-            let timed = match layer.transposed {
-                true => crate::bench_up::bench_transposed(&ctx, &warmer, layer, algo, a)?.map(|r| (r, None)),
-                false => bench_one(&ctx, &warmer, layer, (algo, layout, tile), a)?,
+            let timed = match layer.op {
+                LayerOp::ConvTranspose2d => {
+                    crate::bench_up::bench_transposed(&ctx, &warmer, layer, algo, a)?.map(|r| (r, None))
+                }
+                _ => bench_one(&ctx, &warmer, layer, (algo, layout, tile), a)?,
             };
             match timed {
                 Some((record, resolved)) => {
@@ -454,7 +456,7 @@ fn bench_one(
         dilation: 1,
         groups: layer.groups,
         count: layer.count,
-        transposed: layer.transposed,
+        transposed: layer.op == LayerOp::ConvTranspose2d,
         algo: glue::algo_name(&plan),
         requested_algo: Auto(algo).to_string(),
         layout: Auto(layout).to_string(),
