@@ -704,3 +704,123 @@ fn bench_dcgan_times_the_transposed_layers() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// Runs `wino bench` with `--json FILE` appended; returns stdout and the JSON's records.
+fn bench_json(test: &str, args: &[&str]) -> (String, Vec<serde_json::Value>) {
+    let dir = scratch(test);
+    let json = dir.join("bench.json");
+    let (code, stdout, stderr) = run(&[&["bench"], args, &["--json", json.to_str().unwrap()]].concat());
+    assert_eq!(code, 0, "{args:?}\n{stdout}\n{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    std::fs::remove_dir_all(dir).ok();
+    (stdout, report["results"].as_array().unwrap().clone())
+}
+
+/// The total line of `variant` (`total input grad: 12.3456 ms over 6 convs in 3 layers …`)
+/// checked against Σ gpu_ms × count of the records, to the four decimals it prints.
+fn check_total(stdout: &str, variant: &str, results: &[serde_json::Value]) {
+    let convs: u64 = results.iter().map(|r| r["count"].as_u64().unwrap()).sum();
+    let prefix = format!("total {variant}: ");
+    let line =
+        stdout.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no total:\n{stdout}"));
+    let tail = format!(" ms over {convs} convs in {} layers (Σ gpu_ms × count)", results.len());
+    let printed: f64 = line[prefix.len()..].split(" ms").next().unwrap().parse().unwrap();
+    assert!(line.contains(&tail), "{line}");
+    let sum: f64 = results.iter().map(|r| r["gpu_ms"].as_f64().unwrap() * r["count"].as_f64().unwrap()).sum();
+    assert!((printed - sum).abs() < 1e-4 + 1e-9 * sum, "{line}: Σ gpu_ms × count is {sum}");
+}
+
+#[test]
+fn bench_whisper_times_the_conv1d_front_end() {
+    // The first layer only (80 → 768 over 3000 frames): the stride-2 768 → 768 takes seconds a
+    // call on a CPU adapter; its shape is checked in suites.rs.
+    let args = ["--suite", "whisper", "--batch", "2", "--iters", "1", "--error", "--layers", "_s1_"];
+    let (stdout, results) = bench_json("bench-whisper", &args);
+    assert_eq!(results.len(), 1, "{results:?}");
+    let r = &results[0];
+    assert_eq!(r["name"], "whisper_c80_l3000_k768_3_s1_b2");
+    assert_eq!((r["conv1d"].as_bool(), r["transposed"].as_bool()), (Some(true), Some(false)), "{r}");
+    assert_eq!(r["input_shape"], serde_json::json!([2, 80, 3000]), "the rank-3 shape at --batch 2: {r}");
+    assert_eq!((r["h"].as_u64(), r["w"].as_u64(), r["k"].as_u64()), (Some(1), Some(3000), Some(768)));
+    assert_eq!(
+        (r["kernel"].as_u64(), r["stride"].as_u64(), r["padding"].as_u64(), r["groups"].as_u64()),
+        (Some(3), Some(1), Some(1), Some(1))
+    );
+    assert!(r["grad"].is_null() && r["requested_algo"] == "auto", "{r}");
+    assert!(["gemm", "direct"].contains(&r["algo"].as_str().unwrap()), "a 1×3 kernel runs no Winograd: {r}");
+    assert!(r["max_error"].as_f64().unwrap() < 1e-4, "{r}");
+    assert!(r["tflops"].as_f64().unwrap() > 0.0 && r["gbps"].as_f64().unwrap() > 0.0, "{r}");
+    check_total(&stdout, "auto", &results);
+}
+
+#[test]
+fn bench_grad_times_resnet50s_input_and_weight_gradients() {
+    // Three of ResNet-50's 23 layers (six of its convs): the whole backward at batch 1 takes a
+    // minute on a CPU adapter.
+    for grad in ["input", "weight"] {
+        let args = ["--suite", "resnet50", "--grad", grad, "--batch", "1", "--iters", "1", "--error"];
+        let (stdout, results) =
+            bench_json(&format!("bench-grad-{grad}"), &[&args[..], &["--layers", "_56x56_k64_"]].concat());
+        let names: Vec<&str> = results.iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "resnet50_c64_56x56_k64_1x1_s1_g1_b1",
+                "resnet50_c64_56x56_k64_3x3_s1_g1_b1",
+                "resnet50_c256_56x56_k64_1x1_s1_g1_b1"
+            ]
+        );
+        let counts: Vec<u64> = results.iter().map(|r| r["count"].as_u64().unwrap()).collect();
+        assert_eq!(counts, [1, 3, 2]);
+        for r in &results {
+            assert_eq!(r["grad"], grad, "{r}");
+            assert_eq!((r["n"].as_u64(), r["input_shape"][0].as_u64()), (Some(1), Some(1)), "--batch 1: {r}");
+            assert_eq!((r["precision"].as_str(), r["dtype"].as_str()), (Some("highest"), Some("f32")), "{r}");
+            assert!(r["max_error"].as_f64().unwrap() < 1e-4, "{r}");
+            let algo = r["algo"].as_str().unwrap();
+            let want = if grad == "input" { "transpose 1×" } else { "gemm split-K " };
+            assert!(algo.starts_with(want), "{r}");
+        }
+        assert_eq!(results[1]["kernel"].as_u64(), Some(3));
+        check_total(&stdout, &format!("{grad} grad"), &results);
+    }
+    // --precision and --dtype reach both gradients (on an adapter without tensor cores, high
+    // runs highest and the record says so).
+    let (_, info, _) = run(&["info"]);
+    for grad in ["input", "weight"] {
+        let args = ["--suite", "resnet50", "--grad", grad, "--batch", "1", "--iters", "1", "--error"];
+        let more = ["--precision", "high", "--dtype", "f16", "--layers", "c64_56x56_k64_1x1"];
+        let (_, results) = bench_json(&format!("bench-grad-high-{grad}"), &[&args[..], &more].concat());
+        let r = &results[0];
+        assert_eq!((r["precision"].as_str(), r["dtype"].as_str()), (Some("high"), Some("f16")), "{r}");
+        // dx is stored as float16; dw sums f16 data in f32.
+        assert!(r["max_error"].as_f64().unwrap() < if grad == "input" { 1e-2 } else { 2e-3 }, "{r}");
+        if info.contains("cooperative matrices: none") {
+            assert!(r["precision_note"].as_str().is_some_and(|n| n.contains("high")), "{r}");
+        }
+    }
+}
+
+#[test]
+fn bench_refuses_options_that_do_not_apply_in_one_line() {
+    let dir = scratch("bench-refused");
+    let json = dir.join("refused.json");
+    for (args, says) in [
+        (&["--suite", "dcgan", "--grad", "input"][..], "--grad applies to the conv2d suites"),
+        (&["--suite", "whisper", "--grad", "weight"], "not --suite whisper"),
+        (&["--suite", "resnet50", "--grad", "input", "--algo", "gemm"], "--algo applies to the forward"),
+        (&["--suite", "resnet50", "--grad", "weight", "--kernels"], "--kernels applies to the forward"),
+        (&["--suite", "seed", "--grad", "weight", "--tune"], "--tune applies to the forward"),
+        (&["--suite", "whisper", "--fuse", "on"], "--fuse is a Winograd option"),
+        (&["--suite", "whisper", "--plot", "/dev/null"], "--plot draws time against image side"),
+        (&["--suite", "resnet50", "--layers", "no_such_layer"], "matches none of the suite's layers"),
+        (&["--suite", "resnet50", "--grad", "bias"], "invalid value 'bias'"),
+    ] {
+        let (code, _, stderr) = run(&[&["bench"], args, &["--json", json.to_str().unwrap()]].concat());
+        assert_ne!(code, 0, "{args:?}");
+        let lines = error_lines(&stderr);
+        assert!(lines.len() == 1 && lines[0].contains(says), "{args:?}: {stderr}");
+        assert!(!json.exists(), "{args:?} wrote the JSON");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -2,15 +2,17 @@
 //! a table and the network totals (Σ time × count) on stdout, progress and skipped layers on
 //! stderr, optionally JSON records and an SVG plot. `--suite gemm` instead times a plain GEMM
 //! on cooperative matrices with every block of 16×16 fragments. The transposed layers of the
-//! dcgan and unet suites are timed in `bench_up`.
+//! dcgan and unet suites are timed in `bench_up`, the conv1d layers of whisper in `bench_1d`,
+//! and the gradients of `--grad` in `bench_grad`; every record is built by [`Record::new`].
 
 use crate::npy::{check_output, write_atomically};
 use crate::{glue, lib, plot, Auto, BenchArgs, Fuse, Res, SuiteArg};
+use clap::ValueEnum;
 use serde::Serialize;
 use wgpu_winograd::suites::{Layer, LayerOp, Suite};
 use wgpu_winograd::{
     reference, tensor_matmul, tune, Algo, Context, Conv2d, Conv2dDesc, DType, Error, Precision, Product,
-    TensorBlock, TileLayout,
+    TensorBlock, TileLayout, Timing,
 };
 
 /// A timed variant: forced algorithm, layout and Winograd tile (a forced tile also forces the
@@ -98,14 +100,19 @@ struct GemmRecord {
 /// `--gemm-size` when not given.
 const GEMM_SIZE: [usize; 3] = [4096, 4096, 4096];
 
-/// One layer × variant × dtype.
+/// One layer × variant × dtype (× gradient).
 #[derive(Serialize)]
 pub struct Record {
     pub name: String,
     pub n: usize,
     pub c: usize,
+    /// Input height; 1 for a conv1d, which runs as `(n, c, 1, w)`.
     pub h: usize,
+    /// Input width; a conv1d's length.
     pub w: usize,
+    /// The operator's logical input shape: `[n, c, h, w]`, or `[n, c, w]` for a conv1d (the
+    /// forward input for a gradient).
+    pub input_shape: Vec<usize>,
     pub k: usize,
     pub kernel: usize,
     pub stride: usize,
@@ -116,7 +123,13 @@ pub struct Record {
     pub count: usize,
     /// A transposed convolution (`c` → `k`, PyTorch's `ConvTranspose2d`, output padding 0).
     pub transposed: bool,
-    /// The algorithm that ran (`auto` resolved): `winograd` or `direct`.
+    /// A 1-D convolution (PyTorch's `Conv1d`): weights `(k, c / groups, kernel)`.
+    pub conv1d: bool,
+    /// `input` (dx) or `weight` (dw) where `--grad` timed the layer's gradient, else null.
+    pub grad: Option<String>,
+    /// The algorithm that ran (`auto` resolved): `winograd`, `gemm`, `depthwise`, `direct`,
+    /// `transpose 4×gemm` (the phases' algorithms; an input gradient's too) or `gemm split-K 8`
+    /// (a weight gradient).
     pub algo: String,
     /// The algorithm asked for: `auto`, `winograd` or `direct`.
     pub requested_algo: String,
@@ -127,7 +140,8 @@ pub struct Record {
     /// The tile asked for (the seed experiment forces F(4,3)), if any.
     pub requested_tile: Option<usize>,
     pub tile: Option<usize>,
-    /// Winograd only: `fused kernel` or the product block.
+    /// `fused kernel` or the product block (Winograd, GEMM), a transposed layer's first
+    /// phase's, or a weight gradient's engine and block.
     pub product: Option<String>,
     pub dtype: String,
     /// The precision asked for: `highest` or `high`.
@@ -159,7 +173,90 @@ pub struct KernelTime {
     gpu_ms: f64,
 }
 
+/// What an operator's plan says ran: the parts of a record that differ by operator.
+pub(crate) struct Ran {
+    /// See [`Record::algo`].
+    pub algo: String,
+    /// The algorithm forced (`--algo`), if any.
+    pub requested: Option<Algo>,
+    pub product: Option<String>,
+    pub precision_note: Option<String>,
+}
+
+impl Ran {
+    /// What a convolution's plan ran (a conv2d's or a conv1d's).
+    pub(crate) fn of(plan: &wgpu_winograd::Plan, requested: Option<Algo>) -> Ran {
+        Ran {
+            algo: glue::algo_name(plan),
+            requested,
+            product: glue::plan_product(plan),
+            precision_note: plan.precision_note.clone(),
+        }
+    }
+}
+
+/// A layer's timing and the SM clock it started at, as [`measure`] takes them.
+pub(crate) struct Timed {
+    pub timing: Timing,
+    pub sm_clock_mhz: Option<u32>,
+}
+
 impl Record {
+    /// The record of `layer` as every suite writes it: its geometry, the run's dtype, precision
+    /// and gradient, what ran, the timing, and the rates (TFLOP/s from the layer's flop, GB/s
+    /// from its compulsory traffic). The Winograd fields are left for `bench_one` to fill.
+    pub(crate) fn new(
+        layer: &Layer,
+        a: &BenchArgs,
+        ran: Ran,
+        timed: Timed,
+        max_error: Option<f64>,
+    ) -> Record {
+        let t = timed.timing;
+        let ms = t.gpu_ms.unwrap_or(t.wall_ms);
+        let input_shape = match layer.op {
+            LayerOp::Conv1d => vec![layer.n, layer.c, layer.w],
+            LayerOp::Conv2d | LayerOp::ConvTranspose2d => layer.input_shape().to_vec(),
+        };
+        Record {
+            name: layer.name.clone(),
+            n: layer.n,
+            c: layer.c,
+            h: layer.h,
+            w: layer.w,
+            input_shape,
+            k: layer.k,
+            kernel: layer.kernel,
+            stride: layer.stride,
+            padding: layer.padding,
+            dilation: 1,
+            groups: layer.groups,
+            count: layer.count,
+            transposed: layer.op == LayerOp::ConvTranspose2d,
+            conv1d: layer.op == LayerOp::Conv1d,
+            grad: a.grad.map(|g| g.to_string()),
+            algo: ran.algo,
+            requested_algo: Auto(ran.requested).to_string(),
+            layout: "auto".into(),
+            resolved_layout: None,
+            requested_tile: None,
+            tile: None,
+            product: ran.product,
+            dtype: a.dtype.to_string(),
+            precision: a.precision.to_string(),
+            precision_note: ran.precision_note,
+            gpu_ms: t.gpu_ms,
+            sm_clock_mhz: timed.sm_clock_mhz,
+            max_error,
+            wall_ms: t.wall_ms,
+            floor_ms: t.floor_ms,
+            submit_ms: t.submit_ms,
+            tflops: layer.flop() / ms / 1e9,
+            gbps: compulsory_bytes(layer, a.dtype) / ms / 1e6,
+            kernels: None,
+        }
+    }
+
     /// GPU time where there are timestamps, else wall time.
     pub fn ms(&self) -> f64 {
         self.gpu_ms.unwrap_or(self.wall_ms)
@@ -169,8 +266,11 @@ impl Record {
         self.name.split('_').next().unwrap_or("")
     }
     /// The variant asked for: `winograd r_16_6_6`, `winograd r_16_6_6 tile 4`, `direct`,
-    /// `auto`: records of one variant, and only they, add up to its total.
+    /// `auto`, `input grad`: records of one variant, and only they, add up to its total.
     fn variant(&self) -> String {
+        if let Some(grad) = &self.grad {
+            return format!("{grad} grad");
+        }
         let mut v = match self.layout.as_str() {
             "auto" => self.requested_algo.clone(),
             layout => format!("{} {layout}", self.requested_algo),
@@ -218,7 +318,7 @@ impl Warmer {
     /// Back-to-back convolutions for `seconds`, two submissions of 16 calls in flight, so the
     /// GPU never idles (a loop that waits for each call leaves it idle half the time, and its
     /// clock falls).
-    pub(crate) fn spin(&self, seconds: f64) -> Res<()> {
+    fn spin(&self, seconds: f64) -> Res<()> {
         let Some((conv, x, y)) = &self.0 else { return Ok(()) };
         let (device, queue) = (conv.context().device(), conv.context().queue());
         let start = std::time::Instant::now();
@@ -240,10 +340,25 @@ impl Warmer {
 }
 
 /// Busy time right before each record: 0.2 s keeps the clock where the 1 s warm-up took it.
-pub(crate) const RECORD_WARM_S: f64 = 0.2;
+const RECORD_WARM_S: f64 = 0.2;
+
+/// Times a layer as every record is timed, `bench(n)` being the operator's `benchmark` of `n`
+/// calls: one call (pipelines compile on the first), the clock warmed, the SM clock read (the
+/// query idles the GPU for a moment, so a short spin after it), then `iters` calls.
+pub(crate) fn measure(
+    warmer: &Warmer,
+    iters: u32,
+    bench: impl Fn(usize) -> wgpu_winograd::Result<Timing>,
+) -> Res<Timed> {
+    lib(bench(1))?;
+    warmer.spin(RECORD_WARM_S)?;
+    let sm_clock_mhz = sm_clock_mhz();
+    warmer.spin(0.05)?;
+    Ok(Timed { timing: lib(bench(iters as usize))?, sm_clock_mhz })
+}
 
 /// The GPU's SM clock now, where the platform tells it (`nvidia-smi`; none elsewhere).
-pub(crate) fn sm_clock_mhz() -> Option<u32> {
+fn sm_clock_mhz() -> Option<u32> {
     let out = std::process::Command::new("nvidia-smi")
         .args(["--query-gpu=clocks.sm", "--format=csv,noheader,nounits", "-i", "0"])
         .output()
@@ -265,11 +380,26 @@ pub fn run(a: &BenchArgs) -> Res<()> {
         SuiteArg::All => Suite::All,
         SuiteArg::Dcgan => Suite::Dcgan,
         SuiteArg::Unet => Suite::Unet,
+        SuiteArg::Whisper => Suite::Whisper,
     };
-    let layers = suite.layers(a.batch as usize);
+    check_options(a, suite)?;
+    let mut layers = suite.layers(a.batch as usize);
+    if let Some(text) = &a.layers {
+        layers.retain(|l| l.name.contains(text.as_str()));
+        if layers.is_empty() {
+            let names: Vec<String> = suite.layers(a.batch as usize).into_iter().map(|l| l.name).collect();
+            return Err(format!(
+                "--layers '{text}' matches none of the suite's layers ({})",
+                names.join(", ")
+            ));
+        }
+    }
     let variants: Vec<Variant> = match (a.algo, suite) {
         (Some(algo), _) => vec![(algo.0, None, None)],
-        (None, Suite::Resnet50 | Suite::Mobilenetv2 | Suite::Dcgan | Suite::Unet) => vec![(None, None, None)],
+        (None, _) if a.grad.is_some() => vec![(None, None, None)],
+        (None, Suite::Resnet50 | Suite::Mobilenetv2 | Suite::Dcgan | Suite::Unet | Suite::Whisper) => {
+            vec![(None, None, None)]
+        }
         (None, Suite::Seed) => [&VARIANTS[..], &SEED_EXPERIMENT[..]].concat(),
         (None, _) => VARIANTS.to_vec(),
     };
@@ -303,12 +433,21 @@ pub fn run(a: &BenchArgs) -> Res<()> {
         let first = results.len();
         for &(algo, layout, tile) in &variants {
             step += 1;
-            eprintln!("[{step}/{total}] {} {} {} ...", layer.name, Auto(algo), Auto(layout));
-            let timed = match layer.op {
-                LayerOp::ConvTranspose2d => {
+            match a.grad {
+                Some(grad) => eprintln!("[{step}/{total}] {} {grad} grad ...", layer.name),
+                None => eprintln!("[{step}/{total}] {} {} {} ...", layer.name, Auto(algo), Auto(layout)),
+            }
+            let timed = match (layer.op, a.grad) {
+                (_, Some(grad)) => {
+                    Some((crate::bench_grad::bench_grad(&ctx, &warmer, layer, grad, a)?, None))
+                }
+                (LayerOp::ConvTranspose2d, None) => {
                     crate::bench_up::bench_transposed(&ctx, &warmer, layer, algo, a)?.map(|r| (r, None))
                 }
-                _ => bench_one(&ctx, &warmer, layer, (algo, layout, tile), a)?,
+                (LayerOp::Conv1d, None) => {
+                    crate::bench_1d::bench_conv1d(&ctx, &warmer, layer, algo, a)?.map(|r| (r, None))
+                }
+                (LayerOp::Conv2d, None) => bench_one(&ctx, &warmer, layer, (algo, layout, tile), a)?,
             };
             match timed {
                 Some((record, resolved)) => {
@@ -345,31 +484,77 @@ pub fn run(a: &BenchArgs) -> Res<()> {
     Ok(())
 }
 
-/// Deterministic weights scaled like a He initialisation.
+/// Refuses options that do not apply to the suite or to `--grad`, naming them and why.
+fn check_options(a: &BenchArgs, suite: Suite) -> Res<()> {
+    let name = a.suite.to_possible_value().map_or(String::new(), |v| v.get_name().to_string());
+    if let Some(grad) = a.grad {
+        if !matches!(suite, Suite::Seed | Suite::Resnet | Suite::Resnet50 | Suite::Mobilenetv2 | Suite::All) {
+            return Err(format!(
+                "--grad applies to the conv2d suites (seed, resnet, resnet50, mobilenetv2, all), not --suite {name}"
+            ));
+        }
+        let forward = [
+            ("--algo", a.algo.is_some()),
+            ("--tune", a.tune),
+            ("--fuse", a.fuse != Fuse::Auto),
+            ("--kernels", a.kernels),
+        ];
+        if let Some((flag, _)) = forward.iter().find(|(_, given)| *given) {
+            return Err(format!(
+                "{flag} applies to the forward convolution, not --grad {grad}: the gradients choose their own path"
+            ));
+        }
+    }
+    if suite == Suite::Whisper {
+        let refused = [
+            ("--tune", a.tune, "tunes Winograd, which a conv1d's 1×3 kernel never runs"),
+            ("--fuse", a.fuse != Fuse::Auto, "is a Winograd option, which a conv1d's 1×3 kernel never runs"),
+            ("--kernels", a.kernels, "times Winograd's kernels, which a conv1d's 1×3 kernel never runs"),
+            ("--plot", a.plot.is_some(), "draws time against image side; the whisper layers have one length"),
+        ];
+        if let Some((flag, _, why)) = refused.iter().find(|r| r.1) {
+            return Err(format!("{flag} {why} (--suite {name})"));
+        }
+    }
+    Ok(())
+}
+
 /// The layer's error at batch 1 on pseudo-random data in [−1, 1) against the f64 reference,
 /// relative to max |y64| (f32 data; f16 data are rounded first, as stored).
 fn layer_error(conv: &Conv2d, weights: &[f32], shape: [usize; 4]) -> Res<f64> {
     let shape = [1, shape[1], shape[2], shape[3]];
     let desc = conv.desc();
-    let x = reference::pseudo_random(shape.iter().product(), 17);
-    let got: Vec<f32> = match desc.dtype {
-        wgpu_winograd::DType::F32 => lib(conv.run(&x, shape, None))?,
-        wgpu_winograd::DType::F16 => {
-            let xh: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
-            lib(conv.run(&xh, shape, None))?.into_iter().map(f32::from).collect()
-        }
-    };
-    let x: Vec<f32> = match desc.dtype {
-        wgpu_winograd::DType::F32 => x,
-        wgpu_winograd::DType::F16 => x.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect(),
-    };
+    let x = error_data(shape.iter().product(), 17, desc.dtype);
+    let got = run_as(desc.dtype, &x, |x| conv.run(x, shape, None), |x| conv.run(x, shape, None))?;
     let want = lib(reference::conv2d_f64(desc, &x, shape, weights, None, None))?;
     Ok(reference::max_rel_error(&got, &want))
 }
 
-fn bench_weights(desc: &Conv2dDesc, layer: &Layer) -> Res<Vec<f32>> {
-    let scale = 1.0 / ((layer.c / layer.groups * layer.kernel * layer.kernel) as f32).sqrt();
-    Ok(reference::pseudo_random(glue::weight_len(desc)?, 3).iter().map(|v| v * scale).collect())
+/// Pseudo-random values in [−1, 1) as `dtype` stores them (f16 rounds): the data an error
+/// check gives both the operator and the f64 reference.
+pub(crate) fn error_data(len: usize, seed: u64, dtype: DType) -> Vec<f32> {
+    crate::conv::round_to_dtype(&reference::pseudo_random(len, seed), dtype)
+}
+
+/// Runs an operator on `x` as `dtype`'s element type (`f32_run` or `f16_run`); f32 values back.
+pub(crate) fn run_as(
+    dtype: DType,
+    x: &[f32],
+    f32_run: impl FnOnce(&[f32]) -> wgpu_winograd::Result<Vec<f32>>,
+    f16_run: impl FnOnce(&[half::f16]) -> wgpu_winograd::Result<Vec<half::f16>>,
+) -> Res<Vec<f32>> {
+    crate::ops::run_as(dtype, x, None, |x, _| f32_run(x), |x, _| f16_run(x))
+}
+
+/// Deterministic weights scaled like a He initialisation: `len` values, `fan_in` inputs each.
+pub(crate) fn bench_weights(len: usize, fan_in: usize) -> Vec<f32> {
+    let scale = 1.0 / (fan_in.max(1) as f32).sqrt();
+    reference::pseudo_random(len, 3).iter().map(|v| v * scale).collect()
+}
+
+/// A conv2d layer's weights for `desc` (`bench_weights` over the layer's fan-in).
+pub(crate) fn layer_weights(desc: &Conv2dDesc, layer: &Layer) -> Res<Vec<f32>> {
+    Ok(bench_weights(glue::weight_len(desc)?, layer.c / layer.groups * layer.taps()))
 }
 
 fn tune_layer(ctx: &Context, layer: &Layer, a: &BenchArgs) -> Res<()> {
@@ -378,7 +563,7 @@ fn tune_layer(ctx: &Context, layer: &Layer, a: &BenchArgs) -> Res<()> {
         eprintln!("not tuned: {}: depthwise layers have one kernel", layer.name);
         return Ok(());
     }
-    let weights = bench_weights(&desc, layer)?;
+    let weights = layer_weights(&desc, layer)?;
     let tuned = lib(tune::tune(ctx, &desc, &weights, None, layer.input_shape(), a.iters as usize))?;
     // The winner (cached) and the runners-up, fastest first.
     for (rank, c) in tuned.iter().take(4).enumerate() {
@@ -414,7 +599,7 @@ fn bench_one(
         );
         return Ok(None);
     }
-    let weights = bench_weights(&desc, layer)?;
+    let weights = layer_weights(&desc, layer)?;
     let conv = match Conv2d::new(ctx, desc, &weights, None) {
         Ok(conv) => conv,
         Err(e) if algo.is_some() => {
@@ -425,13 +610,7 @@ fn bench_one(
     };
     let shape = layer.input_shape();
     let plan = lib(conv.plan(shape))?;
-    // Pipelines compile on the first call: make it, then warm the clock, then time.
-    lib(conv.benchmark(shape, 1))?;
-    warmer.spin(RECORD_WARM_S)?;
-    // The clock the timing starts at; the query idles the GPU for a moment, so spin again.
-    let sm_clock_mhz = sm_clock_mhz();
-    warmer.spin(0.05)?;
-    let t = lib(conv.benchmark(shape, a.iters as usize))?;
+    let timed = measure(warmer, a.iters, |iters| conv.benchmark(shape, iters))?;
     let max_error = if a.error { Some(layer_error(&conv, &weights, shape)?) } else { None };
     let parts = glue::winograd_parts(&plan);
     let kernels = match (a.kernels, &parts) {
@@ -444,38 +623,12 @@ fn bench_one(
         _ => None,
     };
     let record = Record {
-        name: layer.name.clone(),
-        n: layer.n,
-        c: layer.c,
-        h: layer.h,
-        w: layer.w,
-        k: layer.k,
-        kernel: layer.kernel,
-        stride: layer.stride,
-        padding: layer.padding,
-        dilation: 1,
-        groups: layer.groups,
-        count: layer.count,
-        transposed: layer.op == LayerOp::ConvTranspose2d,
-        algo: glue::algo_name(&plan),
-        requested_algo: Auto(algo).to_string(),
         layout: Auto(layout).to_string(),
         resolved_layout: parts.as_ref().map(|p| p.1.to_string()),
         requested_tile: tile,
         tile: parts.as_ref().map(|p| p.0),
-        product: glue::plan_product(&plan),
-        dtype: a.dtype.to_string(),
-        precision: a.precision.to_string(),
-        precision_note: plan.precision_note.clone(),
-        gpu_ms: t.gpu_ms,
-        sm_clock_mhz,
-        max_error,
-        wall_ms: t.wall_ms,
-        floor_ms: t.floor_ms,
-        submit_ms: t.submit_ms,
-        tflops: layer.flop() / t.gpu_ms.unwrap_or(t.wall_ms) / 1e9,
-        gbps: compulsory_bytes(layer, &plan, a.dtype) / t.gpu_ms.unwrap_or(t.wall_ms) / 1e6,
         kernels,
+        ..Record::new(layer, a, Ran::of(&plan, algo), timed, max_error)
     };
     Ok(Some((record, parts.map(|p| p.1))))
 }
@@ -497,21 +650,24 @@ fn print_header() {
     );
 }
 
-/// Bytes a layer must move at least: its input and output once each, its weights once.
-fn compulsory_bytes(layer: &Layer, plan: &wgpu_winograd::Plan, dtype: wgpu_winograd::DType) -> f64 {
+/// Bytes a layer must move at least: its input and output once each (in `dtype`), its weights
+/// once (f32). A gradient moves the same: dy and dx, or x and dy, and w or dw.
+fn compulsory_bytes(layer: &Layer, dtype: DType) -> f64 {
     let elements = |d: [usize; 4]| d.iter().product::<usize>() as f64;
-    let weights = (layer.k * layer.c / layer.groups * layer.kernel * layer.kernel) as f64;
-    (elements(plan.input) + elements(plan.output)) * dtype.size() as f64 + weights * 4.0
+    let activations = elements(layer.input_shape()) + elements(layer.output_shape());
+    activations * dtype.size() as f64 + layer.weight_len() as f64 * 4.0
 }
 
 fn print_row(r: &Record, resolved: Option<TileLayout>) {
     let layout = match resolved {
+        _ if r.grad.is_some() => "-".to_string(),
         Some(l) if r.layout == "auto" => format!("auto ({l})"),
         _ => r.layout.clone(),
     };
-    let algo = match r.requested_algo.as_str() {
-        "auto" => format!("{} (auto)", r.algo),
-        _ => r.algo.clone(),
+    let algo = match (&r.grad, r.requested_algo.as_str()) {
+        (Some(grad), _) => format!("{grad} grad: {}", r.algo),
+        (None, "auto") => format!("{} (auto)", r.algo),
+        (None, _) => r.algo.clone(),
     };
     let gpu = r.gpu_ms.map_or("n/a".to_string(), |g| format!("{g:.4}"));
     let tile = r.tile.map_or("-".to_string(), |m| m.to_string());
@@ -607,6 +763,8 @@ fn run_gemm(a: &BenchArgs) -> Res<()> {
         ("--batch", a.batch != 32),
         ("--fuse", a.fuse != Fuse::Auto),
         ("--dtype", a.dtype != DType::F32),
+        ("--grad", a.grad.is_some()),
+        ("--layers", a.layers.is_some()),
     ];
     if let Some((flag, _)) = conv_only.iter().find(|(_, given)| *given) {
         return Err(format!(

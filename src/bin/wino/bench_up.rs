@@ -1,10 +1,10 @@
 //! `wino bench` on a transposed layer (the dcgan and unet suites): a `ConvTranspose2d` built
 //! from the layer, timed like a convolution, recorded in the same `Record`.
 
-use crate::bench::{sm_clock_mhz, Record, Warmer, RECORD_WARM_S};
-use crate::{lib, Auto, BenchArgs, Res};
+use crate::bench::{bench_weights, error_data, measure, run_as, Ran, Record, Warmer};
+use crate::{lib, BenchArgs, Res};
 use wgpu_winograd::suites::Layer;
-use wgpu_winograd::{reference, Algo, Context, ConvTranspose2d, ConvTranspose2dDesc, DType, TransposePlan};
+use wgpu_winograd::{reference, Algo, Context, ConvTranspose2d, ConvTranspose2dDesc, TransposePlan};
 
 fn desc(layer: &Layer, algo: Option<Algo>, a: &BenchArgs) -> ConvTranspose2dDesc {
     ConvTranspose2dDesc {
@@ -16,8 +16,9 @@ fn desc(layer: &Layer, algo: Option<Algo>, a: &BenchArgs) -> ConvTranspose2dDesc
     }
 }
 
-/// `transpose 4×gemm`: the phases' algorithms, counted.
-fn algo_name(plan: &TransposePlan) -> String {
+/// What a transposed plan ran (a transposed layer's, or an input gradient's): its phases'
+/// algorithms counted (`transpose 4×gemm`), the first phase's product and precision note.
+pub(crate) fn ran(plan: &TransposePlan, requested: Option<Algo>) -> Ran {
     let mut counts: Vec<(String, usize)> = Vec::new();
     for p in plan.phases.iter().filter_map(|p| p.plan.as_ref()) {
         let algo = p.path.algo().to_string();
@@ -27,21 +28,20 @@ fn algo_name(plan: &TransposePlan) -> String {
         }
     }
     let parts: Vec<String> = counts.iter().map(|(a, n)| format!("{n}×{a}")).collect();
-    format!("transpose {}", parts.join("+"))
+    let mut phases = plan.phases.iter().filter_map(|p| p.plan.as_ref());
+    Ran {
+        algo: format!("transpose {}", parts.join("+")),
+        requested,
+        product: phases.clone().next().and_then(crate::glue::plan_product),
+        precision_note: phases.find_map(|p| p.precision_note.clone()),
+    }
 }
 
 /// The layer's error at batch 1 on pseudo-random data against the f64 reference.
 fn layer_error(conv: &ConvTranspose2d, weights: &[f32], shape: [usize; 4]) -> Res<f64> {
     let shape = [1, shape[1], shape[2], shape[3]];
-    let x = reference::pseudo_random(shape.iter().product(), 17);
-    let (got, x): (Vec<f32>, Vec<f32>) = match conv.desc().dtype {
-        DType::F32 => (lib(conv.run(&x, shape, None))?, x),
-        DType::F16 => {
-            let xh: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
-            let got = lib(conv.run(&xh, shape, None))?.into_iter().map(f32::from).collect();
-            (got, xh.into_iter().map(f32::from).collect())
-        }
-    };
+    let x = error_data(shape.iter().product(), 17, conv.desc().dtype);
+    let got = run_as(conv.desc().dtype, &x, |x| conv.run(x, shape, None), |x| conv.run(x, shape, None))?;
     let want = lib(reference::conv_transpose2d_f64(conv.desc(), &x, shape, weights, None, None))?;
     Ok(reference::max_rel_error(&got, &want))
 }
@@ -57,11 +57,9 @@ pub fn bench_transposed(
 ) -> Res<Option<Record>> {
     let desc = desc(layer, algo, a);
     lib(desc.validate())?;
-    let fan_in =
-        (layer.c / layer.groups * layer.kernel * layer.kernel / (layer.stride * layer.stride)).max(1);
-    let scale = 1.0 / (fan_in as f32).sqrt();
-    let weights: Vec<f32> =
-        reference::pseudo_random(lib(desc.weight_len())?, 3).iter().map(|v| v * scale).collect();
+    // Each output sees about 1/stride² of the taps.
+    let fan_in = layer.c / layer.groups * layer.taps() / (layer.stride * layer.stride);
+    let weights = bench_weights(lib(desc.weight_len())?, fan_in);
     let conv = match ConvTranspose2d::new(ctx, desc, &weights, None) {
         Ok(conv) => conv,
         Err(e) if algo.is_some() => {
@@ -72,49 +70,7 @@ pub fn bench_transposed(
     };
     let shape = layer.input_shape();
     let plan = lib(conv.plan(shape))?;
-    lib(conv.benchmark(shape, 1))?;
-    warmer.spin(RECORD_WARM_S)?;
-    let sm_clock_mhz = sm_clock_mhz();
-    warmer.spin(0.05)?;
-    let t = lib(conv.benchmark(shape, a.iters as usize))?;
+    let timed = measure(warmer, a.iters, |iters| conv.benchmark(shape, iters))?;
     let max_error = if a.error { Some(layer_error(&conv, &weights, shape)?) } else { None };
-    let ms = t.gpu_ms.unwrap_or(t.wall_ms);
-    let elements = |d: [usize; 4]| d.iter().product::<usize>() as f64;
-    let bytes =
-        (elements(plan.input) + elements(plan.output)) * a.dtype.size() as f64 + weights.len() as f64 * 4.0;
-    let product = plan.phases.iter().find_map(|p| p.plan.as_ref()).and_then(crate::glue::plan_product);
-    Ok(Some(Record {
-        name: layer.name.clone(),
-        n: layer.n,
-        c: layer.c,
-        h: layer.h,
-        w: layer.w,
-        k: layer.k,
-        kernel: layer.kernel,
-        stride: layer.stride,
-        padding: layer.padding,
-        dilation: 1,
-        groups: layer.groups,
-        count: layer.count,
-        transposed: true,
-        algo: algo_name(&plan),
-        requested_algo: Auto(algo).to_string(),
-        layout: "auto".into(),
-        resolved_layout: None,
-        requested_tile: None,
-        tile: None,
-        product,
-        dtype: a.dtype.to_string(),
-        precision: a.precision.to_string(),
-        precision_note: plan.phases.iter().find_map(|p| p.plan.as_ref()?.precision_note.clone()),
-        gpu_ms: t.gpu_ms,
-        sm_clock_mhz,
-        max_error,
-        wall_ms: t.wall_ms,
-        floor_ms: t.floor_ms,
-        submit_ms: t.submit_ms,
-        tflops: layer.flop() / ms / 1e9,
-        gbps: bytes / ms / 1e6,
-        kernels: None,
-    }))
+    Ok(Some(Record::new(layer, a, ran(&plan, algo), timed, max_error)))
 }

@@ -30,12 +30,20 @@
 //! wino emit --target wgsl|msl|hlsl|spv --out DIR
 //!     Every generated kernel as WGSL, Metal Shading Language, HLSL or SPIR-V, one file each,
 //!     the cooperative-matrix kernels included (except for HLSL, which naga cannot write them in).
-//! wino bench --suite seed|resnet|resnet50|mobilenetv2|dcgan|unet|all [--batch N] [--algo auto|winograd|gemm|depthwise|direct]
-//!            [--json FILE] [--plot FILE.svg] [--iters N] [--dtype f32|f16] [--precision highest|high]
-//!            [--tune] [--fuse auto|on|off] [--kernels]
+//! wino bench --suite seed|resnet|resnet50|mobilenetv2|dcgan|unet|whisper|all [--batch N]
+//!            [--algo auto|winograd|gemm|depthwise|direct] [--json FILE] [--plot FILE.svg] [--iters N]
+//!            [--dtype f32|f16] [--precision highest|high] [--tune] [--fuse auto|on|off] [--kernels]
+//!            [--error] [--layers TEXT]
 //!     Times the suite's layers: by default Winograd (layout auto and both fixed layouts)
 //!     against direct on seed/resnet, `auto` on the networks. A table and network totals on
-//!     stdout, progress on stderr, optionally JSON records and an SVG plot.
+//!     stdout, progress on stderr, optionally JSON records and an SVG plot. dcgan and unet are
+//!     transposed convolutions (`ConvTranspose2d`), whisper Whisper small's conv1d front end
+//!     (80 → 768 over 3000 frames, then 768 → 768 at stride 2; `Conv1d`).
+//! wino bench --suite seed|resnet|resnet50|mobilenetv2|all --grad input|weight [--batch N]
+//!            [--json FILE] [--iters N] [--dtype f32|f16] [--precision highest|high] [--error]
+//!     The layers' gradients instead: `InputGrad` (dx) or `WeightGrad` (dw) of each forward
+//!     layer; ResNet-50's backward at batch 32 is `--suite resnet50 --grad input` and
+//!     `--grad weight`.
 //! wino bench --suite gemm [--gemm-size M,N,K] [--iters N] [--json FILE]
 //!     Times a plain f16 GEMM on cooperative matrices (4096×4096×4096 by default) with every
 //!     block of 16×16 fragments, checking every element; needs an adapter with them.
@@ -48,6 +56,8 @@
 //! written in place, never replaced.
 
 mod bench;
+mod bench_1d;
+mod bench_grad;
 mod bench_up;
 mod conv;
 mod emit;
@@ -135,11 +145,20 @@ struct GradArgs {
     fwd: ForwardArgs,
 }
 
-/// `--wrt`: which gradient `wino grad` computes.
+/// `--wrt`: which gradient `wino grad` computes (and `wino bench --grad` times).
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Wrt {
     Weight,
     Input,
+}
+
+impl fmt::Display for Wrt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Wrt::Weight => "weight",
+            Wrt::Input => "input",
+        })
+    }
 }
 
 #[derive(Args)]
@@ -290,11 +309,11 @@ struct BenchArgs {
     /// GEMM size of --suite gemm [default: 4096,4096,4096]; blocks it is not a multiple of are skipped.
     #[arg(long, value_name = "M,N,K", value_parser = parse_triple)]
     gemm_size: Option<[usize; 3]>,
-    /// Batch of the resnet50, mobilenetv2, dcgan and unet suites.
+    /// Batch of the resnet50, mobilenetv2, dcgan, unet and whisper suites.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     batch: u32,
     /// Time only this algorithm: auto (resolved per layer), winograd, gemm, depthwise or direct;
-    /// default: Winograd's layouts against direct on seed/resnet, auto on resnet50/mobilenetv2.
+    /// default: Winograd's layouts against direct on seed/resnet, auto on the networks.
     #[arg(long)]
     algo: Option<Auto<Algo>>,
     /// Write the records as JSON.
@@ -323,9 +342,22 @@ struct BenchArgs {
     #[arg(long)]
     kernels: bool,
     /// Also measure each layer's error at batch 1 against the f64 CPU reference (max |y − y64|
-    /// / max |y64|, the metric torch_conv_bench.py prints for cuDNN), into the JSON's `max_error`.
+    /// / max |y64|, the metric torch_conv_bench.py prints for cuDNN), into the JSON's `max_error`;
+    /// with --grad, the gradient's error against the f64 gradient.
     #[arg(long)]
     error: bool,
+    /// Time the layers' gradients instead of the layers: input (dx, InputGrad) or weight (dw,
+    /// WeightGrad), as `wino grad --wrt` computes them. A flag, not more suites: it applies to
+    /// every conv2d suite (seed, resnet, resnet50, mobilenetv2, all) with its layer list,
+    /// --batch, --dtype and --precision as they are, so ResNet-50's backward is `--suite resnet50
+    /// --grad input` and `--grad weight`. The gradients choose their own path: --algo, --tune,
+    /// --fuse and --kernels do not apply.
+    #[arg(long, value_name = "input|weight")]
+    grad: Option<Wrt>,
+    /// Time only the suite's layers whose name contains TEXT (`_14x14_`, `k768`); the totals
+    /// then cover those layers.
+    #[arg(long, value_name = "TEXT")]
+    layers: Option<String>,
 }
 
 /// `--suite`, mirrored onto [`wgpu_winograd::suites::Suite`], plus the tensor-core GEMM.
@@ -340,6 +372,8 @@ enum SuiteArg {
     Dcgan,
     /// U-Net's 2×2 stride-2 up-convolutions.
     Unet,
+    /// Whisper small's conv1d front end: 80 → 768 over 3000 frames, then 768 → 768 at stride 2.
+    Whisper,
     // Not a convolution suite: `tensor_matmul` with every block of 16×16 fragments.
     Gemm,
 }

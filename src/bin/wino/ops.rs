@@ -65,7 +65,7 @@ pub fn run(a: &ConvArgs, ctx: &Context, one_d: bool) -> Res<()> {
 }
 
 /// Runs `f32` or `f16` host data per `dtype`; returns f32 values.
-fn run_as(
+pub(crate) fn run_as(
     dtype: DType,
     input: &[f32],
     residual: Option<&[f32]>,
