@@ -1,16 +1,26 @@
-"""Time cuDNN's convolution gradients on the GPU for ResNet-50's convolutions (batch 32 by
-default): torch.nn.grad.conv2d_weight (dw) and conv2d_input (dx) beside the forward conv2d, one
-line per distinct layer, then network totals; the counterpart of `wino grad` / WeightGrad.
+"""Time cuDNN's convolution gradients on the GPU, torch.nn.grad.conv2d_input (dx) and
+conv2d_weight (dw): the counterpart of `wino bench --grad` / `wino grad` (InputGrad, WeightGrad).
 
-usage: python3 gpu/torch_grad_bench.py [--batch N] [--json FILE] [--no-error]
+usage: python3 gpu/torch_grad_bench.py --from-json ours.json [--no-error] [--json FILE]
+       python3 gpu/torch_grad_bench.py [--batch N] [--json FILE] [--no-error]
 
-Same conventions as torch_conv_bench.py: median of 50 CUDA-event-timed calls after warm-up,
+--from-json reads a `wino bench --suite resnet50 --grad input|weight --json ours.json` file and
+times cuDNN's gradient of each record's kind on exactly its layers, in torch_conv_bench.py's
+format (fp32, TF32 and fp16, errors, `| ours X = Rx fp32, Rx tf32` per layer, a total line per
+gradient; torch_common.py). Without it: ResNet-50's convolutions (batch 32 by default), dw and
+dx beside the forward conv2d in fp32 and TF32, one line per distinct layer, then totals.
+
+Conventions as torch_conv_bench.py: median of 50 CUDA-event-timed calls after warm-up,
 cudnn.benchmark on, fp32 with TF32 off (like for like with the f32 WGSL) and TF32 on (PyTorch's
 default for convolutions). Errors are max|g - g64| / max|g64| against the float64 gradient of
 the same fp32 data on the GPU.
 """
-import argparse, json
+import argparse
 import torch
+from torch_common import banner, compare, records, rel_err, require, time_ms, write_json
+
+# What each gradient is called in the lines.
+SHORT = {"input": "dx", "weight": "dw"}
 
 def resnet50(n):
     """Every conv of ResNet-50 v1.5 (224x224, stride on the 3x3), merged into distinct shapes:
@@ -32,29 +42,52 @@ def resnet50(n):
         counts[r] = counts.get(r, 0) + 1
     return [r + (cnt,) for r, cnt in counts.items()]
 
-def time_ms(fn, iters=50):
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(iters):
-        start.record(); fn(); end.record(); torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    times.sort()
-    return times[len(times) // 2]
+def grad_layer(grad):
+    """`compare`'s layer for the gradient `grad` (input or weight) of a forward conv2d row."""
+    def layer(row):
+        (n, c, h, w, k, r, s, p, g, cnt) = row
+        x = torch.randn(n, c, h, w, device="cuda"); wt = torch.randn(k, c // g, r, r, device="cuda")
+        oh, ow = (h + 2 * p - r) // s + 1, (w + 2 * p - r) // s + 1
+        dy = torch.randn(n, k, oh, ow, device="cuda")
+        if grad == "input":
+            op = lambda ww, gg: torch.nn.grad.conv2d_input(x.shape, ww, gg, stride=s, padding=p, groups=g)
+            operands = (wt, dy)
+        else:
+            op = lambda xx, gg: torch.nn.grad.conv2d_weight(xx, wt.shape, gg, stride=s, padding=p, groups=g)
+            operands = (x, dy)
 
-def rel_err(got, ref):
-    return float((got.double() - ref).abs().max() / ref.abs().max())
+        def make(dtype):
+            a, b = (t.to(dtype) for t in operands)
+            return lambda: op(a, b)
+
+        label = f"n={n} c={c} h={h} w={w} k={k} {r}x{r} s{s} p{p} g{g} x{cnt} {SHORT[grad]}"
+        ref = lambda: op(*(t.double() for t in operands))
+        return label, make, ref, 2 * n * (c // g) * k * r * r * oh * ow
+    return layer
+
+def from_json(a):
+    """Each gradient kind in the file against cuDNN's, one total line per kind."""
+    kinds = [(grad, *records(a.from_json, lambda r, grad=grad: r.get("grad") == grad)) for grad in SHORT]
+    kinds = [kind for kind in kinds if kind[1]]
+    require(kinds, a.from_json, "gradient (wino bench --grad input|weight)")
+    banner()
+    out, totals = [], {}
+    for grad, rows, ours in kinds:
+        got, totals[grad] = compare(rows, ours, grad_layer(grad), errors=not a.no_error, tag=f" {SHORT[grad]}")
+        out += [dict(r, grad=grad) for r in got]
+    if a.json:
+        write_json(a.json, out, totals)
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--from-json")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--json")
     ap.add_argument("--no-error", action="store_true")
     a = ap.parse_args()
-    torch.backends.cudnn.benchmark = True
-    print(torch.cuda.get_device_name(0), "torch", torch.__version__, "cudnn", torch.backends.cudnn.version())
+    if a.from_json:
+        return from_json(a)
+    banner()
     keys = [f"{op}_{p}_ms" for op in ("fwd", "dw", "dx") for p in ("fp32", "tf32")]
     rows, total = [], {k: 0.0 for k in keys}
     for (n, c, h, w, k, r, s, p, g, cnt) in resnet50(a.batch):
@@ -87,7 +120,7 @@ def main():
         print(line, flush=True)
     print("total (each layer x its count): " + "  ".join(f"{k[:-3]} {v:.3f} ms" for k, v in total.items()))
     if a.json:
-        json.dump({"device": torch.cuda.get_device_name(0), "rows": rows, "total": total}, open(a.json, "w"), indent=1)
+        write_json(a.json, rows, total)
 
 if __name__ == "__main__":
     main()
