@@ -238,9 +238,7 @@ impl ConvTranspose2d {
         now("building a new shape's state", instead, self.state_async(input, output_padding))
     }
 
-    /// The state of one shape and output padding, made on first use, with the resources of
-    /// each phase convolution that runs: those are cached by the phase's [`Conv2d`], which may
-    /// have evicted them since, so they are asked for on every call (a lookup once built).
+    /// The state of one shape and output padding, made on first use, its phases prepared.
     async fn state_async(&self, input: [usize; 4], output_padding: [usize; 2]) -> Result<Arc<ShapeState>> {
         let cached = lock(&self.shapes).get(&(input, output_padding)).cloned();
         let state = match cached {
@@ -255,22 +253,27 @@ impl ConvTranspose2d {
                 state
             }
         };
+        self.prepare_phases(&state).await?;
+        Ok(state)
+    }
+
+    /// Asks each phase convolution that runs for `state`'s shape (for a chunked batch, each
+    /// chunk state's): the phase's [`Conv2d`] caches its resources and may have evicted them
+    /// since, so this runs on every call (a lookup once built).
+    async fn prepare_phases(&self, state: &ShapeState) -> Result<()> {
         if let Some(chunks) = &state.chunks {
-            // The chunks' states, asked for again: that prepares their phases.
-            let [n, c, h, w] = input;
-            Box::pin(self.state_async([chunks.images, c, h, w], output_padding)).await?;
-            if n % chunks.images != 0 {
-                Box::pin(self.state_async([n % chunks.images, c, h, w], output_padding)).await?;
+            for chunk in [Some(&chunks.full), chunks.rest.as_ref()].into_iter().flatten() {
+                Box::pin(self.prepare_phases(chunk)).await?;
             }
-            return Ok(state);
+            return Ok(());
         }
         for (phase, planned) in self.phases.iter().zip(&state.plan.phases) {
             // A direct phase is encoded whatever the batch; another only where it has outputs.
             if let (Some(conv), true) = (&phase.conv, self.direct || planned.plan.is_some()) {
-                conv.prepare_async(input).await?;
+                conv.prepare_async(state.plan.input).await?;
             }
         }
-        Ok(state)
+        Ok(())
     }
 
     /// Bytes a caller must allocate for the input and for the output (and residual) of a
