@@ -420,11 +420,7 @@ impl WeightGrad {
         // ResNet-50's 1×1 weight gradients at 56² and 28² 1.3–1.6× faster than scalar loads
         // (256→64 at 56²: 0.154 against 0.244 ms; BENCHMARKS.md).
         let dy_vec4 = d.data_format == DataFormat::Nchw && (oh * ow).is_multiple_of(4);
-        let x_vec4 = dy_vec4
-            && kind == Kind::Weight
-            && d.kernel == [1, 1]
-            && d.stride == [1, 1]
-            && d.padding == Padding::uniform(0);
+        let x_vec4 = dy_vec4 && kind == Kind::Weight && self.reads_dys_pixels();
         let operands = GradOperands {
             b,
             storage,
@@ -652,11 +648,7 @@ impl WeightGrad {
         pixels: usize,
     ) -> Result<GradEngine> {
         let limits = self.ctx.limits();
-        let d = &self.desc;
-        let pointwise_vec4 = d.kernel == [1, 1]
-            && d.stride == [1, 1]
-            && d.padding == Padding::uniform(0)
-            && d.data_format == DataFormat::Nchw;
+        let pointwise_vec4 = self.reads_dys_pixels() && self.desc.data_format == DataFormat::Nchw;
         let tensor = self.desc.precision == Precision::High
             && kind == Kind::Weight
             && !(pointwise_vec4 && pixels >= 28 * 28)
@@ -672,6 +664,13 @@ impl WeightGrad {
             }
         }
         grad_split::register_block(&limits).map(GradEngine::Registers)
+    }
+
+    /// Whether the weight gradient reads the input at dy's own pixels: a 1×1 stride-1 unpadded
+    /// kernel (whose loads can then be vec4s like dy's).
+    fn reads_dys_pixels(&self) -> bool {
+        let d = &self.desc;
+        d.kernel == [1, 1] && d.stride == [1, 1] && d.padding == Padding::uniform(0)
     }
 
     /// Bind groups over the caller's buffers, then every pass in one compute pass.
