@@ -567,6 +567,15 @@ pub fn tolerance(dtype: DType, plan: &Plan) -> f64 {
     }
 }
 
+/// [`tolerance`]'s rule for a weight gradient (an f32 result whatever the data): f32 products
+/// summed in f32 (f16 data is exact in f32) give 1e-4, f16 operands on tensor cores 2e-3.
+pub fn weight_grad_tolerance(plan: &crate::GradPlan) -> f64 {
+    match plan.engine {
+        crate::GradEngine::Tensor(_) => 2e-3,
+        crate::GradEngine::Registers(_) => 1e-4,
+    }
+}
+
 /// The power of two the tensor-core path multiplies an f32 operand tensor by before rounding it
 /// to f16, from the tensor's largest magnitude: 2^(14 − e) for a maximum in [2^e, 2^(e+1)), so
 /// the maximum lands in [2^14, 2^15) (below f16's 65504) and values down to 2^-10 of it stay

@@ -8,22 +8,11 @@ use crate::npy::{check_output, is_stdout, read_npy, write_npy, Role};
 use crate::{glue, lib, GradArgs, Res, Wrt};
 use std::path::Path;
 use std::time::Instant;
-use wgpu_winograd::{reference, Context, Conv2dDesc, DType, InputGrad, Precision, WeightGrad};
+use wgpu_winograd::{reference, Context, Conv2dDesc, DType, GradPlan, InputGrad, WeightGrad};
 
 /// `--out-channels` and `--kernel` when `--random` leaves them out.
 const RANDOM_OUT_CHANNELS: usize = 16;
 const RANDOM_KERNEL: [usize; 2] = [3, 3];
-
-/// Largest max relative error `--verify` accepts: f32 sums of exact products (f16 inputs are
-/// exact in f32) give 1e-4; a dx stored as float16 is rounded to 11 bits: 1e-2.
-fn tolerance(stored_f16: bool, precision: Precision) -> f64 {
-    match (stored_f16, precision) {
-        (true, _) => 1e-2,
-        // f16 operands where tensor cores ran (reference::tolerance's rule for High).
-        (false, Precision::High) => 2e-3,
-        (false, Precision::Highest) => 1e-4,
-    }
-}
 
 /// Refuses flags that do not apply to `--wrt` (or to files / `--random`), naming them.
 fn check_flags(a: &GradArgs) -> Res<()> {
@@ -155,7 +144,7 @@ pub fn run(a: &GradArgs) -> Res<()> {
                 Some(x) => x,
                 None => random_array("input values", stored(x_shape, f.data_format), 1, 1.0, max_bytes)?,
             };
-            let dw = weight_grad(&ctx, &desc, &x.data, x_shape, &dy.data, a.iters)?;
+            let (dw, plan) = weight_grad(&ctx, &desc, &x.data, x_shape, &dy.data, a.iters)?;
             if a.verify {
                 let start = Instant::now();
                 let rounded = |v: &[f32]| round_to_dtype(v, f.dtype);
@@ -166,7 +155,8 @@ pub fn run(a: &GradArgs) -> Res<()> {
                     &rounded(&dy.data),
                 ))?;
                 let ms = start.elapsed().as_secs_f64() * 1e3;
-                check(&dw, &want, (false, DType::F32), tolerance(false, a.precision), ms, report_on_stderr)?;
+                let tolerance = reference::weight_grad_tolerance(&plan);
+                check(&dw, &want, (false, DType::F32), tolerance, ms, report_on_stderr)?;
             }
             (f.weight_format.stored(desc.weight_shape()).to_vec(), dw, false)
         }
@@ -181,7 +171,8 @@ pub fn run(a: &GradArgs) -> Res<()> {
             };
             debug_assert_eq!(w.data.len(), weight_len);
             let grad = lib(InputGrad::new(&ctx, &desc, &w.data))?;
-            eprintln!("path: {}", lib(grad.plan(dy_shape, x_shape))?);
+            let plan = lib(grad.plan(dy_shape, x_shape))?;
+            eprintln!("path: {plan}");
             let start = Instant::now();
             let dx = match desc.dtype {
                 DType::F32 => lib(grad.run(&dy.data, dy_shape, x_shape))?,
@@ -205,7 +196,7 @@ pub fn run(a: &GradArgs) -> Res<()> {
                 let want = lib(reference::conv2d_input_grad_f64(&desc, &dy_values, &w.data, x_shape))?;
                 let ms = start.elapsed().as_secs_f64() * 1e3;
                 let checked = if f16 { DType::F16 } else { DType::F32 };
-                check(&dx, &want, (f16, checked), tolerance(f16, a.precision), ms, report_on_stderr)?;
+                check(&dx, &want, (f16, checked), plan.tolerance(checked), ms, report_on_stderr)?;
             }
             (stored(x_shape, f.data_format), dx, f16)
         }
@@ -221,7 +212,7 @@ fn ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e3
 }
 
-/// The weight gradient with host data of the descriptor's dtype, timed on stderr.
+/// The weight gradient with host data of the descriptor's dtype, timed on stderr, and its plan.
 fn weight_grad(
     ctx: &Context,
     desc: &Conv2dDesc,
@@ -229,9 +220,10 @@ fn weight_grad(
     x_shape: [usize; 4],
     dy: &[f32],
     iters: Option<u32>,
-) -> Res<Vec<f32>> {
+) -> Res<(Vec<f32>, GradPlan)> {
     let grad = lib(WeightGrad::new(ctx, desc))?;
-    eprintln!("path: {}", lib(grad.plan(x_shape))?);
+    let plan = lib(grad.plan(x_shape))?;
+    eprintln!("path: {plan}");
     let start = Instant::now();
     let dw = match desc.dtype {
         DType::F32 => lib(grad.run(x, x_shape, dy))?,
@@ -245,7 +237,7 @@ fn weight_grad(
         let t = lib(grad.benchmark(x_shape, iters as usize))?;
         eprintln!("time: {} over {iters} calls", timing(&t));
     }
-    Ok(dw)
+    Ok((dw, plan))
 }
 
 fn to_half(v: &[f32]) -> Vec<half::f16> {
