@@ -546,6 +546,23 @@ pub(crate) fn run_as(
     crate::ops::run_as(dtype, x, None, |x, _| f32_run(x), |x, _| f16_run(x))
 }
 
+/// The operator `made` for `layer`, or `None` where a forced algorithm cannot build it (the
+/// layer is skipped, and stderr says why); any other error fails the run.
+pub(crate) fn built_or_skipped<T>(
+    made: wgpu_winograd::Result<T>,
+    layer: &Layer,
+    algo: Option<Algo>,
+) -> Res<Option<T>> {
+    match made {
+        Ok(op) => Ok(Some(op)),
+        Err(e) if algo.is_some() => {
+            eprintln!("skipped: {}: {e}", layer.name);
+            Ok(None)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Deterministic weights scaled like a He initialisation: `len` values, `fan_in` inputs each.
 pub(crate) fn bench_weights(len: usize, fan_in: usize) -> Vec<f32> {
     let scale = 1.0 / (fan_in.max(1) as f32).sqrt();
@@ -600,13 +617,8 @@ fn bench_one(
         return Ok(None);
     }
     let weights = layer_weights(&desc, layer)?;
-    let conv = match Conv2d::new(ctx, desc, &weights, None) {
-        Ok(conv) => conv,
-        Err(e) if algo.is_some() => {
-            eprintln!("skipped: {}: {e}", layer.name);
-            return Ok(None);
-        }
-        Err(e) => return Err(e.to_string()),
+    let Some(conv) = built_or_skipped(Conv2d::new(ctx, desc, &weights, None), layer, algo)? else {
+        return Ok(None);
     };
     let shape = layer.input_shape();
     let plan = lib(conv.plan(shape))?;

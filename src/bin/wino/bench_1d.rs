@@ -2,7 +2,7 @@
 //! through `Conv1d::benchmark` (the `(N, C, 1, L)` conv2d it runs as), recorded in the same
 //! `Record`.
 
-use crate::bench::{bench_weights, error_data, measure, run_as, Ran, Record, Warmer};
+use crate::bench::{bench_weights, built_or_skipped, error_data, measure, run_as, Ran, Record, Warmer};
 use crate::{glue, lib, BenchArgs, Res};
 use wgpu_winograd::suites::Layer;
 use wgpu_winograd::{reference, Algo, Context, Conv1d, Conv1dDesc};
@@ -33,13 +33,8 @@ pub fn bench_conv1d(
         ..Conv1dDesc::new(layer.c, layer.k, layer.kernel, layer.padding)
     };
     let weights = bench_weights(glue::weight_len(&desc.to_conv2d())?, layer.c / layer.groups * layer.taps());
-    let conv = match Conv1d::new(ctx, desc, &weights, None) {
-        Ok(conv) => conv,
-        Err(e) if algo.is_some() => {
-            eprintln!("skipped: {}: {e}", layer.name);
-            return Ok(None);
-        }
-        Err(e) => return Err(e.to_string()),
+    let Some(conv) = built_or_skipped(Conv1d::new(ctx, desc, &weights, None), layer, algo)? else {
+        return Ok(None);
     };
     let shape = [layer.n, layer.c, layer.w];
     let plan = lib(conv.plan(shape))?;

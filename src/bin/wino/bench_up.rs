@@ -1,7 +1,7 @@
 //! `wino bench` on a transposed layer (the dcgan and unet suites): a `ConvTranspose2d` built
 //! from the layer, timed like a convolution, recorded in the same `Record`.
 
-use crate::bench::{bench_weights, error_data, measure, run_as, Ran, Record, Warmer};
+use crate::bench::{bench_weights, built_or_skipped, error_data, measure, run_as, Ran, Record, Warmer};
 use crate::{lib, BenchArgs, Res};
 use wgpu_winograd::suites::Layer;
 use wgpu_winograd::{reference, Algo, Context, ConvTranspose2d, ConvTranspose2dDesc, TransposePlan};
@@ -60,13 +60,8 @@ pub fn bench_transposed(
     // Each output sees about 1/stride² of the taps.
     let fan_in = layer.c / layer.groups * layer.taps() / (layer.stride * layer.stride);
     let weights = bench_weights(lib(desc.weight_len())?, fan_in);
-    let conv = match ConvTranspose2d::new(ctx, desc, &weights, None) {
-        Ok(conv) => conv,
-        Err(e) if algo.is_some() => {
-            eprintln!("skipped: {}: {e}", layer.name);
-            return Ok(None);
-        }
-        Err(e) => return Err(e.to_string()),
+    let Some(conv) = built_or_skipped(ConvTranspose2d::new(ctx, desc, &weights, None), layer, algo)? else {
+        return Ok(None);
     };
     let shape = layer.input_shape();
     let plan = lib(conv.plan(shape))?;
