@@ -97,13 +97,13 @@ pub(crate) fn coop_product(
         _ => None,
     };
     let winograd = matches!(operands, TensorOperands::Winograd { .. });
-    // The weight gradient's operands are both f32 activations, or f16 ones that already fit.
-    let grad_scaled = frag == FragType::F16 && matches!(grad, Some(g) if g.storage == Storage::F32);
     // f32 activations with f16 fragments are scaled; the weights, when f16, were scaled when
-    // packed; f16 activations already fit. Winograd scales both transformed operands.
-    let scaled_a = frag == FragType::F16 && winograd;
-    let scaled_b =
-        frag == FragType::F16 && (winograd || matches!(conv, Some(c) if c.storage == Storage::F32));
+    // packed; f16 activations already fit. Winograd scales both transformed operands, and the
+    // weight gradient both of its operands (dy and the input, activations alike).
+    let grad_f32 = matches!(grad, Some(g) if g.storage == Storage::F32);
+    let scaled_a = frag == FragType::F16 && (winograd || grad_f32);
+    let scaled_b = frag == FragType::F16
+        && (winograd || grad_f32 || matches!(conv, Some(c) if c.storage == Storage::F32));
     let unscaled = frag == FragType::F16 && (conv.is_some() || winograd);
     let reg_type = format!("vec4<{}>", frag.wgsl());
     let dims = [block.bm(), block.bn(), block.bk()];
@@ -165,7 +165,7 @@ pub(crate) fn coop_product(
     let row_vecs = f / 4;
     let vecs = f * row_vecs;
     let mut stores = vec!["let c_base = sg * F * CW;".to_string()];
-    let value = if scaled_a || grad_scaled {
+    let value = if scaled_a {
         // Two factors, each exact: their product could leave f32's range.
         "vec4<f32>(c_sh[at], c_sh[at + 1u], c_sh[at + 2u], c_sh[at + 3u]) * unscale_a * unscale_b"
     } else if unscaled {
@@ -255,7 +255,7 @@ pub(crate) fn coop_product(
             let act = if g.storage == Storage::F16 { "f16" } else { "f32" };
             header.push(format!("alias act_t = {act};"));
             let (params, mut bindings, fns) = g.wgsl();
-            if grad_scaled {
+            if scaled_b {
                 let slot = bindings.lines().count() + 1;
                 bindings.push_str(&format!(
                     "\n@group(0) @binding({slot}) var<storage, read> amax_a: array<u32>;\n\
@@ -275,19 +275,20 @@ pub(crate) fn coop_product(
     };
     let mut scales = Vec::new();
     if scaled_a {
-        // Per tile element e: the bounds of its operands, scaled by their powers of two.
-        let e = match operands {
-            TensorOperands::Winograd { grouped: true, .. } => "z / params.groups",
-            _ => "z",
-        };
-        scales.push(format!("let e = {e};"));
-        scales.push("scale_a = pow2_scale(bitcast<u32>(params.w_amax * GAMMA[e]));".into());
-        scales.push("scale_b = pow2_scale(bitcast<u32>(bitcast<f32>(amax[0]) * BETA[e]));".into());
-        scales.push("let unscale_a = 1.0 / scale_a;".into());
-        scales.push("let unscale_b = 1.0 / scale_b;".into());
-    } else if grad_scaled {
-        scales.push("scale_a = pow2_scale(amax_a[0]);".into());
-        scales.push("scale_b = pow2_scale(amax_b[0]);".into());
+        if winograd {
+            // Per tile element e: the bounds of its operands, scaled by their powers of two.
+            let e = match operands {
+                TensorOperands::Winograd { grouped: true, .. } => "z / params.groups",
+                _ => "z",
+            };
+            scales.push(format!("let e = {e};"));
+            scales.push("scale_a = pow2_scale(bitcast<u32>(params.w_amax * GAMMA[e]));".into());
+            scales.push("scale_b = pow2_scale(bitcast<u32>(bitcast<f32>(amax[0]) * BETA[e]));".into());
+        } else {
+            // The weight gradient: each operand's largest magnitude, from its own pass.
+            scales.push("scale_a = pow2_scale(amax_a[0]);".into());
+            scales.push("scale_b = pow2_scale(amax_b[0]);".into());
+        }
         scales.push("let unscale_a = 1.0 / scale_a;".into());
         scales.push("let unscale_b = 1.0 / scale_b;".into());
     } else if scaled_b {
@@ -317,9 +318,9 @@ pub(crate) fn coop_product(
         ("THREADS", threads.to_string()),
         ("BINDINGS", bindings),
         ("OPERANDS", operand_fns),
-        ("SCALE_FNS", if scaled_b || grad_scaled { SCALE_FNS.to_string() } else { String::new() }),
-        ("SCALE_A", if scaled_a || grad_scaled { "v * scale_a".to_string() } else { "v".to_string() }),
-        ("SCALE_B", if scaled_b || grad_scaled { "v * scale_b".to_string() } else { "v".to_string() }),
+        ("SCALE_FNS", if scaled_b { SCALE_FNS.to_string() } else { String::new() }),
+        ("SCALE_A", if scaled_a { "v * scale_a".to_string() } else { "v".to_string() }),
+        ("SCALE_B", if scaled_b { "v * scale_b".to_string() } else { "v".to_string() }),
         ("SCALES", scales.join("\n")),
         ("ACC_DECL", acc.join("\n")),
         ("PREFETCH_FIRST", first.join("\n")),
