@@ -426,6 +426,9 @@ fn the_gemm_suite_runs_on_tensor_cores_or_fails_in_one_line() {
     for bad in [
         &["bench", "--suite", "gemm", "--gemm-size", "1,2"][..],
         &["bench", "--suite", "seed", "--gemm-size", "128,128,128"],
+        &["bench", "--suite", "seed", "--gemm-blocks", "128x128x32/w2x2/m16"],
+        &["bench", "--suite", "gemm", "--gemm-blocks", "128x128x32/w2x2"],
+        &["bench", "--suite", "gemm", "--gemm-blocks", "128x128x32/w3x2/m16"],
     ] {
         let (code, _, stderr) = run(bad);
         assert_ne!(code, 0, "{bad:?}");

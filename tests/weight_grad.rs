@@ -369,3 +369,47 @@ fn bad_input_is_a_typed_error() {
         assert!(matches!(r, Err(Error::InvalidBuffer(_))), "{r:?}");
     }
 }
+
+/// Buffers of another context, and mapped buffers, are refused by both gradient calls with a
+/// typed error before anything is recorded (no panic, no validation error on our device), as
+/// `Conv2d::encode` refuses them; this context's buffers then work.
+#[test]
+fn foreign_and_mapped_buffers_are_refused() {
+    use common::tensor;
+    let home = ctx();
+    let away = Context::new().expect("a second context");
+    let d = desc(3, 4, [3, 3], |d| d.padding = Padding::uniform(1));
+    let grad = WeightGrad::new(home, &d).unwrap();
+    let shape = [2, 3, 5, 6];
+    let dy_shape = grad.dy_shape(shape).unwrap();
+    let [xb, dyb, dwb] = grad.buffer_bytes(shape).unwrap().map(|b| (b / 4) as usize);
+    let bufs =
+        |c: &Context| (tensor(c, xb, None), tensor(c, dyb, None), tensor(c, dwb, None), tensor(c, 4, None));
+    let (hx, hdy, hdw, hdb) = bufs(home);
+    let (fx, fdy, fdw, fdb) = bufs(&away);
+    let refused = |what: &str, r: Result<(), Error>| match r {
+        Err(Error::InvalidBuffer(m)) => assert!(m.contains(what), "{what}: {m}"),
+        other => panic!("{what}: expected InvalidBuffer, got {other:?}"),
+    };
+    let scope = home.device().push_error_scope(wgpu::ErrorFilter::Validation);
+    let mut enc = home.device().create_command_encoder(&Default::default());
+    refused("input", grad.encode(&mut enc, shape, &fx, &hdy, &hdw));
+    refused("dy", grad.encode(&mut enc, shape, &hx, &fdy, &hdw));
+    refused("weight-gradient", grad.encode(&mut enc, shape, &hx, &hdy, &fdw));
+    refused("dy", grad.encode_bias_grad(&mut enc, dy_shape, &fdy, &hdb));
+    refused("bias-gradient", grad.encode_bias_grad(&mut enc, dy_shape, &hdy, &fdb));
+    // A buffer mapped at creation is refused too.
+    let mapped = home.device().create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: hdw.size(),
+        usage: U::STORAGE,
+        mapped_at_creation: true,
+    });
+    refused("mapped", grad.encode(&mut enc, shape, &hx, &hdy, &mapped));
+    grad.encode(&mut enc, shape, &hx, &hdy, &hdw).unwrap();
+    grad.encode_bias_grad(&mut enc, dy_shape, &hdy, &hdb).unwrap();
+    home.queue().submit([enc.finish()]);
+    home.wait().unwrap();
+    let leaked = pollster::block_on(scope.pop());
+    assert!(leaked.is_none(), "a validation error leaked on our device: {leaked:?}");
+}

@@ -128,8 +128,8 @@ impl Recipe {
         let [_, c, h, w] = plan.input;
         let count: u32 = fit("input elements per pass", piece.images * c * h * w)?;
         let params = AmaxParams { count, offset: g.x_offset(piece) - g.x_channel };
-        let kernel = crate::codegen::amax(g.storage);
-        self.push(&kernel, amax_grid(count, limits), vec![Slot::Input, word], params.words(), piece);
+        let (kernel, grid) = amax_pass(g.storage, count, params.offset, limits);
+        self.push(&kernel, grid, vec![Slot::Input, word], params.words(), piece);
         Ok(())
     }
 
@@ -659,10 +659,14 @@ pub(crate) fn grid(invocations: u64, limits: &Limits) -> Result<[u32; 3]> {
     Ok([x as u32, y as u32, 1])
 }
 
-/// The grid of the max-magnitude pass over `count` elements: at most 1024 workgroups (8 per SM
-/// on the H100, enough to saturate memory), each folding its share, so few atomics.
-pub(crate) fn amax_grid(count: u32, limits: &Limits) -> [u32; 3] {
-    [count.div_ceil(256 * 4).clamp(1, 1024.min(limits.max_compute_workgroups_per_dimension)), 1, 1]
+/// The max-magnitude pass over `count` elements from element `offset` of its binding, and its
+/// grid: at most 1024 workgroups (8 per SM on the H100, enough to saturate memory), each
+/// folding its share, so few atomics.
+pub(crate) fn amax_pass(storage: Storage, count: u32, offset: u32, limits: &Limits) -> (Kernel, [u32; 3]) {
+    let vec4 = crate::codegen::amax_loads_vec4(count, offset);
+    let loads = if vec4 { count / 4 } else { count };
+    let groups = loads.div_ceil(256 * 4).clamp(1, 1024.min(limits.max_compute_workgroups_per_dimension));
+    (crate::codegen::amax(storage, vec4), [groups, 1, 1])
 }
 
 /// Whether a workgroup of `[x, y]` invocations using `bytes` of workgroup memory is within the

@@ -384,15 +384,39 @@ fn store(z: u32, row: u32, col: u32, value: vec4<f32>) {
 }";
 
 /// The largest magnitude of an f32 or f16 tensor, as the bits of |x| (ordered like the values,
-/// NaN above Inf), max-accumulated into `amax[0]`, which the call clears first.
-pub(crate) fn amax(storage: Storage) -> Kernel {
+/// NaN above Inf), max-accumulated into `amax[0]`, which the call clears first. With `vec4`, the
+/// tensor's element offset and count must be multiples of 4 ([`amax_loads_vec4`]).
+pub(crate) fn amax(storage: Storage, vec4: bool) -> Kernel {
     let (header, elem) = match storage {
         Storage::F16 => ("enable f16;", "f16"),
         // Packed f16 never reaches the tensor cores (they need shader f16).
         Storage::F32 | Storage::PackedF16 => ("", "f32"),
     };
-    let values = [("HEADER", header.to_string()), ("ELEM", elem.to_string()), ("PARAMS", AmaxParams::wgsl())];
-    Kernel { name: format!("amax_{elem}"), source: fill(AMAX_SKELETON, &values), fields: AmaxParams::FIELDS }
+    let (load, width, bits, f32_, fold) = if vec4 {
+        (format!("vec4<{elem}>"), "4", "vec4<u32>", "vec4<f32>", "max(max(b.x, b.y), max(b.z, b.w))")
+    } else {
+        (elem.to_string(), "1", "u32", "f32", "b")
+    };
+    let values = [
+        ("HEADER", header.to_string()),
+        ("LOAD", load),
+        ("WIDTH", width.to_string()),
+        ("BITS", bits.to_string()),
+        ("F32", f32_.to_string()),
+        ("FOLD", fold.to_string()),
+        ("PARAMS", AmaxParams::wgsl()),
+    ];
+    Kernel {
+        name: format!("amax_{elem}{}", if vec4 { "_vec4" } else { "" }),
+        source: fill(AMAX_SKELETON, &values),
+        fields: AmaxParams::FIELDS,
+    }
+}
+
+/// Whether the max-magnitude pass over `count` elements from element `offset` of its binding
+/// reads vec4s: both multiples of 4 (bindings start 256-byte aligned).
+pub(crate) fn amax_loads_vec4(count: u32, offset: u32) -> bool {
+    count.is_multiple_of(4) && offset.is_multiple_of(4)
 }
 
 #[cfg(test)]
@@ -411,6 +435,101 @@ mod tests {
             .map(|blk| coop_product(TensorOperands::Matmul, blk, FragType::F16, 32));
         assert_ne!(a.name, b.name);
         assert!(b.source.contains("2u * BK * AS") && a.source.contains("1u * BK * AS"));
+    }
+
+    #[cfg(feature = "blocking")]
+    /// Runs the max-magnitude pass over `count` elements from element `offset` of `bytes` on
+    /// the test adapter; the largest |x| as bits.
+    fn gpu_amax(
+        ctx: &crate::runtime::Context,
+        storage: Storage,
+        bytes: &[u8],
+        count: u32,
+        offset: u32,
+    ) -> u32 {
+        use wgpu::util::DeviceExt;
+        let (kernel, grid) = crate::algo::amax_pass(storage, count, offset, &ctx.limits());
+        let pipeline = ctx.pipeline(&kernel).unwrap();
+        let dev = ctx.device();
+        let init = |contents: &[u8], usage| {
+            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: None, contents, usage })
+        };
+        let params =
+            init(bytemuck::cast_slice(&AmaxParams { count, offset }.words()), wgpu::BufferUsages::UNIFORM);
+        let x = init(bytes, wgpu::BufferUsages::STORAGE);
+        let word = init(&[0; 4], wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC);
+        let readback = dev.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: 4,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let entries: Vec<wgpu::BindGroupEntry> = [&params, &x, &word]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .collect();
+        let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        let mut enc = dev.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+        }
+        enc.copy_buffer_to_buffer(&word, 0, &readback, 0, 4);
+        ctx.queue().submit([enc.finish()]);
+        let out = pollster::block_on(crate::runtime::read_back(ctx, &readback)).unwrap();
+        u32::from_le_bytes(out[..4].try_into().unwrap())
+    }
+
+    #[cfg(feature = "blocking")]
+    #[test]
+    fn the_max_magnitude_pass_finds_the_largest_magnitude_with_scalar_and_vec4_loads() {
+        let ctx = crate::runtime::Context::new().expect("a wgpu adapter (GPU tests never skip)");
+        let f16_too = ctx.features().contains(wgpu::Features::SHADER_F16);
+        // (elements, offset): vec4 loads where both are multiples of 4, scalar ones elsewhere;
+        // more than one grid-strided round of 1024 workgroups for the largest.
+        for (count, offset) in [(5_000_000, 0), (4099, 4), (4099, 0), (1000, 5), (1, 0), (7, 3)] {
+            let total = (count + offset) as usize;
+            for (case, special) in
+                [("finite", None), ("nan", Some(f32::NAN)), ("inf", Some(f32::NEG_INFINITY))]
+            {
+                let mut v: Vec<f32> = (0..total).map(|i| ((i * 7919) % 1013) as f32 / 1013.0 - 0.5).collect();
+                // Outside the counted range: ignored however large.
+                if offset > 0 {
+                    v[0] = 1e6;
+                }
+                let peak = offset as usize + (count as usize * 5) / 7;
+                v[peak] = -3.25;
+                if let Some(s) = special {
+                    v[offset as usize + count as usize - 1] = s;
+                }
+                let expected =
+                    |vals: &[f32]| vals[offset as usize..].iter().map(|x| x.abs().to_bits()).max().unwrap();
+                let bytes: Vec<u8> = bytemuck::cast_slice(&v).to_vec();
+                let got = gpu_amax(&ctx, Storage::F32, &bytes, count, offset);
+                assert_eq!(got, expected(&v), "f32 {case}, {count} elements from {offset}");
+                if f16_too {
+                    let h: Vec<half::f16> = v.iter().map(|&x| half::f16::from_f32(x)).collect();
+                    let mut bytes: Vec<u8> = bytemuck::cast_slice(&h).to_vec();
+                    bytes.resize(bytes.len().next_multiple_of(4), 0);
+                    let rounded: Vec<f32> = h.iter().map(|x| x.to_f32()).collect();
+                    let want = expected(&rounded);
+                    let got = gpu_amax(&ctx, Storage::F16, &bytes, count, offset);
+                    // NaN's payload may change in f16 → f32; any NaN is above Inf.
+                    let nan = f32::from_bits(want).is_nan();
+                    assert!(
+                        got == want || (nan && f32::from_bits(got).is_nan()),
+                        "f16 {case}, {count} from {offset}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

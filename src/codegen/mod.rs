@@ -21,7 +21,7 @@ pub(crate) mod uniform;
 mod weight_grad;
 mod winograd;
 
-pub(crate) use coop::{amax, coop_product, FragType, TensorOperands};
+pub(crate) use coop::{amax, amax_loads_vec4, coop_product, FragType, TensorOperands};
 pub(crate) use depthwise::{depthwise, DepthwiseShape, STRIP};
 pub(crate) use direct::direct;
 pub(crate) use epilogue::{epilogue_pass, Epilogue};
@@ -245,7 +245,12 @@ pub fn tensor_kernels() -> Vec<Kernel> {
         })
     };
     let full = Epilogue::SAMPLES[1];
-    let mut out = vec![amax(Storage::F32), amax(Storage::F16)];
+    let mut out = vec![
+        amax(Storage::F32, false),
+        amax(Storage::F16, false),
+        amax(Storage::F32, true),
+        amax(Storage::F16, true),
+    ];
     for (frag, blocks) in [
         (FragType::F16, &TensorBlock::CATALOGUE_16[..]),
         (FragType::F16, &TensorBlock::CATALOGUE_8[..]),

@@ -9,8 +9,7 @@ use crate::codegen::uniform::{
     fit, AmaxParams, BiasGradParams, GradReduceParams, Uniform, WeightGradParams, MAX_PARAMS,
 };
 use crate::codegen::{
-    amax, coop_product, grad_reduce, product, FragType, GradB, GradOperands, Operands, Storage,
-    TensorOperands,
+    coop_product, grad_reduce, product, FragType, GradB, GradOperands, Operands, Storage, TensorOperands,
 };
 use crate::desc::{Activation, Conv2dDesc, DataFormat, Padding, Precision, WeightFormat};
 use crate::error::{Error, Result};
@@ -216,9 +215,9 @@ impl WeightGrad {
 
     /// Records the weight gradient into the caller's encoder: reads `x` and `dy` (STORAGE,
     /// `desc.dtype`, `desc.data_format`, at least [`WeightGrad::buffer_bytes`]) and writes every
-    /// element of `dw` (STORAGE, f32, the forward weights' layout). Nothing is submitted. The
-    /// buffers must come from this context's device and be unmapped when submitted; wgpu
-    /// reports otherwise at submit. An empty batch records a pass that zeroes `dw`. Never
+    /// element of `dw` (STORAGE, f32, the forward weights' layout). Nothing is submitted. A buffer
+    /// of another device, or one that is mapped, is refused (`InvalidBuffer`) before anything is
+    /// recorded. An empty batch records a pass that zeroes `dw`. Never
     /// blocks: on WebGPU a new shape needs [`WeightGrad::prepare_async`] first.
     pub fn encode(
         &self,
@@ -239,6 +238,10 @@ impl WeightGrad {
             ));
         }
         let res = self.passes(Kind::Weight, x_shape)?;
+        // Before binding: a foreign buffer's id would resolve as one of this device's.
+        for (what, buffer) in [("input", x), ("dy", dy), ("weight-gradient", dw)] {
+            self.ctx.check_owned(what, buffer)?;
+        }
         self.record(encoder, &res, Some(x), dy, dw)
     }
 
@@ -272,6 +275,9 @@ impl WeightGrad {
             return Err(Error::InvalidBuffer("dy and the bias-gradient buffer are the same buffer".into()));
         }
         let res = self.passes(Kind::Bias, dy_shape)?;
+        for (what, buffer) in [("dy", dy), ("bias-gradient", db)] {
+            self.ctx.check_owned(what, buffer)?;
+        }
         self.record(encoder, &res, None, dy, db)
     }
 
@@ -437,7 +443,6 @@ impl WeightGrad {
         };
         // f16 fragments of f32 data: both operands scaled by their largest magnitudes' powers of two.
         let scaled = matches!(engine, GradEngine::Tensor(_)) && storage == Storage::F32;
-        let amax_kernel = amax(storage);
         let reduce = grad_reduce();
         let align = limits.min_storage_buffer_offset_alignment as u64;
         let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
@@ -554,8 +559,8 @@ impl WeightGrad {
                             for (word, (bind, count, offset, what)) in (0u64..).zip(operands) {
                                 let count = u(&format!("{what} elements per chunk"), count)?;
                                 let offset = u(&format!("{what} offset"), offset as usize)?;
-                                let grid = crate::algo::amax_grid(count, &limits);
-                                passes.push((amax_kernel.clone(), grid, vec![bind, Bind::Amax(word)]));
+                                let (kernel, grid) = crate::algo::amax_pass(storage, count, offset, &limits);
+                                passes.push((kernel, grid, vec![bind, Bind::Amax(word)]));
                                 words.push(AmaxParams { count, offset }.words());
                             }
                             binds.extend([Bind::Amax(0), Bind::Amax(1)]);

@@ -458,10 +458,10 @@ impl Conv2d {
             }
         }
         // Before binding: our device would resolve a foreign buffer's id as one of its own.
-        self.check_owned("input", input)?;
-        self.check_owned("output", output)?;
+        self.ctx.check_owned("input", input)?;
+        self.ctx.check_owned("output", output)?;
         if let Some(r) = residual {
-            self.check_owned("residual", r)?;
+            self.ctx.check_owned("residual", r)?;
         }
         // Made for this call and dropped after recording (the encoder keeps what it needs): a
         // bind group holds its buffers alive, so a cached one would keep the caller's buffers
@@ -483,6 +483,6 @@ impl Conv2d {
     /// Refuses a caller's buffer that is mapped or belongs to another device (see
     /// [`Conv2d::encode`]), for the operators built on this one that bind buffers themselves.
     pub(crate) fn check_caller_buffer(&self, what: &str, buffer: &wgpu::Buffer) -> Result<()> {
-        self.check_owned(what, buffer)
+        self.ctx.check_owned(what, buffer)
     }
 }

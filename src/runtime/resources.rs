@@ -307,54 +307,6 @@ impl Conv2d {
         })
     }
 
-    /// Refuses a caller's buffer that is mapped (or being mapped) or that belongs to another
-    /// device. wgpu 30 has no accessor for a buffer's device, so the buffer's own device is
-    /// asked: `unmap` of an unmapped buffer raises a validation error on the device that owns
-    /// it, and only ours has the error scope pushed here (scopes are per thread). Nothing is
-    /// resolved through our device, so a foreign id can neither panic nor name another buffer.
-    ///
-    /// Never blocks: the scope's answer is polled once, ready at once on native wgpu. On WebGPU
-    /// the probe is skipped: its scopes answer only asynchronously, unmapping an unmapped buffer
-    /// is no error there, and WebGPU itself refuses (as a validation error, never undefined
-    /// behaviour) a bind group over another device's buffer and a submit that uses a mapped one.
-    pub(super) fn check_owned(&self, what: &str, buffer: &wgpu::Buffer) -> Result<()> {
-        if self.ctx.is_web() {
-            return Ok(());
-        }
-        // Mapped (or mapped at creation): the buffer's own device hands out a view. Unmapped or
-        // pending: "Buffer is not mapped". Anything else (destroyed, a view already held, a
-        // range mapped elsewhere) is refused too. `unmap` below must not meet a mapped buffer.
-        let probe = buffer.size().min(4) & !3;
-        if probe > 0 {
-            match buffer.get_mapped_range(0..probe) {
-                Ok(view) => {
-                    drop(view);
-                    return Err(Error::InvalidBuffer(format!(
-                        "{what} buffer is mapped: unmap it before encoding a call that uses it"
-                    )));
-                }
-                Err(e) if !e.to_string().contains("not mapped") => {
-                    return Err(Error::InvalidBuffer(format!(
-                        "{what} buffer is mapped or destroyed: {}",
-                        e.to_string().trim()
-                    )));
-                }
-                Err(_) => {}
-            }
-        }
-        let scope = self.ctx.device().push_error_scope(wgpu::ErrorFilter::Validation);
-        buffer.unmap();
-        match super::futures::poll_once(scope.pop()) {
-            Some(Some(_)) => Ok(()),
-            // Not answered at once (no backend wgpu-core runs): the probe cannot tell.
-            None => Ok(()),
-            Some(None) => Err(Error::InvalidBuffer(format!(
-                "{what} buffer does not belong to this convolution's device (a buffer of another \
-                 Context or wgpu::Device), or had a map_async pending, which was cancelled"
-            ))),
-        }
-    }
-
     /// Bind groups for every pass, binding activations from each piece's aligned-down offset.
     pub(super) fn bind_groups<'a>(
         &'a self,

@@ -1,5 +1,6 @@
 // The largest magnitude of a tensor, for the tensor-core path's power-of-two scales: each
-// invocation folds a grid-strided run of elements (four loads in flight per step), the
+// invocation folds a grid-strided run of elements (four loads in flight per step; vec4 loads
+// where the tensor's offset and length are multiples of 4, for four times the bytes), the
 // workgroup reduces through workgroup memory, and one invocation per workgroup max-accumulates
 // into amax[0] (cleared before the call): a few hundred atomics, not one per invocation, which
 // serialised at one address cost 4× the loads on the H100. The tree in workgroup memory, not
@@ -18,8 +19,13 @@ struct Params {
 
 var<workgroup> partial: array<u32, 256>;
 
+const WIDTH: u32 = 1u;
+
+// The largest |x| of load i, as bits.
 fn mag(i: u32) -> u32 {
-    return select(0u, bitcast<u32>(abs(f32(x[params.offset + min(i, params.count - 1u)]))), i < params.count);
+    let n = params.count / WIDTH;
+    let b = bitcast<u32>(abs(f32(x[params.offset / WIDTH + min(i, n - 1u)])));
+    return select(0u, b, i < n);
 }
 
 @compute @workgroup_size(256)
@@ -30,7 +36,7 @@ fn main(
 ) {
     var m = 0u;
     let step = groups.x * 256u;
-    for (var i = gid.x; i < params.count; i += 4u * step) {
+    for (var i = gid.x; i < params.count / WIDTH; i += 4u * step) {
         m = max(max(m, max(mag(i), mag(i + step))), max(mag(i + 2u * step), mag(i + 3u * step)));
     }
     partial[li] = m;

@@ -373,6 +373,7 @@ pub fn run(a: &BenchArgs) -> Res<()> {
     let suite = match a.suite {
         SuiteArg::Gemm => return run_gemm(a),
         _ if a.gemm_size.is_some() => return Err("--gemm-size applies to --suite gemm only".into()),
+        _ if a.gemm_blocks.is_some() => return Err("--gemm-blocks applies to --suite gemm only".into()),
         SuiteArg::Seed => Suite::Seed,
         SuiteArg::Resnet => Suite::Resnet,
         SuiteArg::Resnet50 => Suite::Resnet50,
@@ -802,7 +803,7 @@ fn run_gemm(a: &BenchArgs) -> Res<()> {
             }
         }
     }
-    let blocks = TensorBlock::CATALOGUE_16;
+    let blocks = a.gemm_blocks.as_deref().unwrap_or(&TensorBlock::CATALOGUE_16);
     // An empty GEMM does no GPU work: it fails on the adapter (Unsupported) before the shape, so
     // an adapter without cooperative matrices gives its one error line before any other output.
     if let Err(e @ Error::Unsupported(_)) = tensor_matmul(&ctx, [0, 0, 0], blocks[0], 1) {

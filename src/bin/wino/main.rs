@@ -44,7 +44,7 @@
 //!     The layers' gradients instead: `InputGrad` (dx) or `WeightGrad` (dw) of each forward
 //!     layer; ResNet-50's backward at batch 32 is `--suite resnet50 --grad input` and
 //!     `--grad weight`.
-//! wino bench --suite gemm [--gemm-size M,N,K] [--iters N] [--json FILE]
+//! wino bench --suite gemm [--gemm-size M,N,K] [--gemm-blocks B,...] [--iters N] [--json FILE]
 //!     Times a plain f16 GEMM on cooperative matrices (4096×4096×4096 by default) with every
 //!     block of 16×16 fragments, checking every element; needs an adapter with them.
 //! ```
@@ -309,6 +309,10 @@ struct BenchArgs {
     /// GEMM size of --suite gemm [default: 4096,4096,4096]; blocks it is not a multiple of are skipped.
     #[arg(long, value_name = "M,N,K", value_parser = parse_triple)]
     gemm_size: Option<[usize; 3]>,
+    /// Blocks --suite gemm times, comma-separated (e.g. 128x256x32/w2x4/m16), in place of the
+    /// catalogue's; any block `TensorBlock::new` accepts.
+    #[arg(long, value_name = "BLOCK,...", value_delimiter = ',')]
+    gemm_blocks: Option<Vec<wgpu_winograd::TensorBlock>>,
     /// Batch of the resnet50, mobilenetv2, dcgan, unet and whisper suites.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     batch: u32,
