@@ -12,7 +12,7 @@ use wgpu_winograd::reference::{
     nchw_to_nhwc, oihw_to_hwio, pseudo_random,
 };
 use wgpu_winograd::{
-    Activation, Algo, Context, Conv2d, Conv2dDesc, DType, Error, Padding, PaddingMode, Path, Product,
+    Activation, Algo, Choice, Context, Conv2d, Conv2dDesc, DType, Error, Padding, PaddingMode, Path, Product,
     WINOGRAD_TILES,
 };
 
@@ -321,7 +321,7 @@ fn nan_and_inf_through_every_activation_and_path() {
                 }
             };
             let tile = match conv.plan(shape).unwrap().path {
-                Path::Winograd { m, .. } => Some(m),
+                Path::Core { choice: Choice::Winograd { m, .. }, .. } => Some(m),
                 _ => None,
             };
             let tile_of = |i: usize, m: usize| (i / (h * w), i % (h * w) / w / m, i % w / m);

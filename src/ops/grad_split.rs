@@ -3,7 +3,7 @@
 //! grid fits the adapter, and the split-K count that fills the GPU when the gradient itself is
 //! small. Plain data and arithmetic, so every rule is unit-tested without a device.
 
-use crate::desc::{GemmBlock, TensorBlock};
+use crate::blocks::{GemmBlock, TensorBlock};
 use crate::error::{Error, Result};
 use std::fmt;
 use wgpu::{DeviceType, Limits};
