@@ -362,31 +362,28 @@ mod tests {
     #[test]
     fn the_ladder_picks_each_algorithm_where_it_belongs() {
         assert!(matches!(
-            path(&Conv2dDesc::new(64, 64, 3, 1), [32, 64, 56, 56]),
-            Path::Core { choice: Choice::Winograd { m: 4, .. }, .. }
+            path(&Conv2dDesc::new(64, 64, 3, 1), [32, 64, 56, 56]).choice(),
+            Some(Choice::Winograd { m: 4, .. })
         ));
         assert!(matches!(
-            path(&Conv2dDesc::new(16, 16, 3, 1), [1, 16, 32, 32]),
-            Path::Core { choice: Choice::Winograd { m: 2, .. }, .. }
+            path(&Conv2dDesc::new(16, 16, 3, 1), [1, 16, 32, 32]).choice(),
+            Some(Choice::Winograd { m: 2, .. })
         ));
         assert!(matches!(
-            path(&Conv2dDesc::new(256, 64, 1, 0), [1, 256, 56, 56]),
-            Path::Core { choice: Choice::Gemm(Engine::Registers(_)), .. }
+            path(&Conv2dDesc::new(256, 64, 1, 0), [1, 256, 56, 56]).choice(),
+            Some(Choice::Gemm(Engine::Registers(_)))
         ));
         let strided = Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(128, 128, 3, 1) };
         assert!(matches!(
-            path(&strided, [1, 128, 56, 56]),
-            Path::Core { choice: Choice::Gemm(Engine::Registers(_)), .. }
+            path(&strided, [1, 128, 56, 56]).choice(),
+            Some(Choice::Gemm(Engine::Registers(_)))
         ));
         let dw = Conv2dDesc { groups: 32, ..Conv2dDesc::new(32, 32, 3, 1) };
         assert_eq!(path(&dw, [1, 32, 56, 56]), Path::Depthwise);
         let resnext = Conv2dDesc { groups: 32, ..Conv2dDesc::new(128, 128, 3, 1) };
         assert_eq!(path(&resnext, [1, 128, 56, 56]), Path::Direct);
         let wide_groups = Conv2dDesc { groups: 8, ..Conv2dDesc::new(512, 512, 3, 1) };
-        assert!(matches!(
-            path(&wide_groups, [1, 512, 28, 28]),
-            Path::Core { choice: Choice::Winograd { .. }, .. }
-        ));
+        assert!(matches!(path(&wide_groups, [1, 512, 28, 28]).choice(), Some(Choice::Winograd { .. })));
         let tiny = Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(4, 4, 3, 1) };
         assert_eq!(path(&tiny, [1, 4, 16, 16]), Path::Direct);
         let forced = Conv2dDesc { algo: Some(Algo::Winograd), ..tiny };
@@ -478,7 +475,7 @@ mod tests {
         let strided = Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(64, 64, 3, 1) };
         let p = plan(&strided, [1, 64, 32, 32], &Limits::default(), GPU, TensorCaps::default(), Some(tuned))
             .unwrap();
-        assert!(matches!(p.path, Path::Core { choice: Choice::Gemm(Engine::Registers(_)), .. }));
+        assert!(matches!(p.path.choice(), Some(Choice::Gemm(Engine::Registers(_)))));
     }
 
     #[test]
@@ -489,8 +486,8 @@ mod tests {
         let grouped = Conv2dDesc { groups: 2, ..Conv2dDesc::new(16, 16, 3, 1) };
         let p = plan(&grouped, [1, 16, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(fused));
         assert!(!matches!(
-            p.unwrap().path,
-            Path::Core { choice: Choice::Winograd { kernels: WinogradKernels::Fused, .. }, .. }
+            p.unwrap().path.choice(),
+            Some(Choice::Winograd { kernels: WinogradKernels::Fused, .. })
         ));
         let depthwise = Conv2dDesc { groups: 16, ..Conv2dDesc::new(16, 16, 3, 1) };
         let p =
@@ -509,7 +506,7 @@ mod tests {
         let tensor: Choice = "tensor 128x128x32/w2x2/m16".parse().unwrap();
         let d = Conv2dDesc::new(64, 64, 1, 0);
         let p = plan(&d, [1, 64, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(tensor));
-        assert!(matches!(p.unwrap().path, Path::Core { choice: Choice::Gemm(Engine::Registers(_)), .. }));
+        assert!(matches!(p.unwrap().path.choice(), Some(Choice::Gemm(Engine::Registers(_)))));
         // A valid cached choice is taken, and a descriptor's own forced option still wins.
         let block: Choice = "gemm 64x64x16/8x4".parse().unwrap();
         let p = plan(&d, [1, 64, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(block));
@@ -548,15 +545,8 @@ mod tests {
         let p = plan_on(&high(Conv2dDesc::new(64, 64, 3, 1)), nvidia, [8, 64, 28, 28]);
         assert!(
             matches!(
-                p.path,
-                Path::Core {
-                    choice: Choice::Winograd {
-                        m: 2,
-                        kernels: WinogradKernels::Separate(Engine::Coop(_)),
-                        ..
-                    },
-                    ..
-                }
+                p.path.choice(),
+                Some(Choice::Winograd { m: 2, kernels: WinogradKernels::Separate(Engine::Coop(_)), .. })
             ) && p.precision_note.is_none(),
             "{p}"
         );
@@ -565,15 +555,8 @@ mod tests {
         let p = plan_on(&high(Conv2dDesc::new(64, 64, 3, 1)), nvidia, [32, 64, 56, 56]);
         assert!(
             matches!(
-                p.path,
-                Path::Core {
-                    choice: Choice::Winograd {
-                        m: 4,
-                        kernels: WinogradKernels::Separate(Engine::Registers(_)),
-                        ..
-                    },
-                    ..
-                }
+                p.path.choice(),
+                Some(Choice::Winograd { m: 4, kernels: WinogradKernels::Separate(Engine::Registers(_)), .. })
             ),
             "{p}"
         );
@@ -581,28 +564,19 @@ mod tests {
         let p = plan_on(&high(Conv2dDesc::new(512, 512, 3, 1)), nvidia, [32, 512, 7, 7]);
         assert!(
             matches!(
-                p.path,
-                Path::Core {
-                    choice: Choice::Winograd {
-                        m: 2,
-                        kernels: WinogradKernels::Separate(Engine::Coop(_)),
-                        ..
-                    },
-                    ..
-                }
+                p.path.choice(),
+                Some(Choice::Winograd { m: 2, kernels: WinogradKernels::Separate(Engine::Coop(_)), .. })
             ),
             "{p}"
         );
         let p = plan_on(&high(Conv2dDesc::new(64, 256, 1, 0)), nvidia, [32, 64, 56, 56]);
         assert!(
-            matches!(p.path, Path::Core { choice: Choice::Gemm(Engine::Registers(_)), .. })
-                && p.precision_note.is_some(),
+            matches!(p.path.choice(), Some(Choice::Gemm(Engine::Registers(_)))) && p.precision_note.is_some(),
             "{p}"
         );
         let p = plan_on(&high(Conv2dDesc::new(512, 128, 1, 0)), nvidia, [1, 512, 28, 28]);
         assert!(
-            matches!(p.path, Path::Core { choice: Choice::Gemm(Engine::Registers(_)), .. })
-                && p.precision_note.is_some(),
+            matches!(p.path.choice(), Some(Choice::Gemm(Engine::Registers(_)))) && p.precision_note.is_some(),
             "{p}"
         );
         let f16 = Conv2dDesc { dtype: crate::desc::DType::F16, ..high(Conv2dDesc::new(512, 128, 1, 0)) };
@@ -611,15 +585,8 @@ mod tests {
         let p = plan_on(&f43, nvidia, [8, 64, 28, 28]);
         assert!(
             matches!(
-                p.path,
-                Path::Core {
-                    choice: Choice::Winograd {
-                        m: 4,
-                        kernels: WinogradKernels::Separate(Engine::Registers(_)),
-                        ..
-                    },
-                    ..
-                }
+                p.path.choice(),
+                Some(Choice::Winograd { m: 4, kernels: WinogradKernels::Separate(Engine::Registers(_)), .. })
             ),
             "{p}"
         );
@@ -641,8 +608,8 @@ mod tests {
         // Highest never takes f16 fragments; on Apple-like fragments its GEMMs take f32 ones,
         // its Winograd layers stay Winograd.
         assert!(matches!(
-            plan_on(&pointwise, nvidia, [8, 256, 28, 28]).path,
-            Path::Core { choice: Choice::Gemm(Engine::Registers(_)), .. }
+            plan_on(&pointwise, nvidia, [8, 256, 28, 28]).path.choice(),
+            Some(Choice::Gemm(Engine::Registers(_)))
         ));
         let p = plan_on(&pointwise, apple, [8, 256, 28, 28]);
         assert!(
@@ -650,7 +617,7 @@ mod tests {
             "{p}"
         );
         let p = plan_on(&Conv2dDesc::new(64, 64, 3, 1), apple, [8, 64, 28, 28]);
-        assert!(matches!(p.path, Path::Core { choice: Choice::Winograd { .. }, .. }), "{p}");
+        assert!(matches!(p.path.choice(), Some(Choice::Winograd { .. })), "{p}");
         // A forced tensor block without the fragments is an error, not a fallback.
         let forced = Conv2dDesc {
             product: Some(crate::desc::Product::Engine(Engine::Coop(TensorBlock::T128))),
