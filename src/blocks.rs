@@ -349,11 +349,12 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// Output channels and columns per workgroup, `[bm, bn]`.
-    pub fn tile(&self) -> [u32; 2] {
+    /// `[bm, bn, bk]`: output channels (or gradient rows) and columns per workgroup, and
+    /// reduction steps per stage.
+    pub fn dims(&self) -> [u32; 3] {
         match self {
-            Engine::Registers(b) => [b.bm(), b.bn()],
-            Engine::Coop(b) => [b.bm(), b.bn()],
+            Engine::Registers(b) => [b.bm(), b.bn(), b.bk()],
+            Engine::Coop(b) => [b.bm(), b.bn(), b.bk()],
         }
     }
 

@@ -111,7 +111,7 @@ pub use desc::{
 };
 pub use error::{Error, Result};
 pub use input_grad::InputGrad;
-pub use ops::{split_count, GradEngine, GradPlan, WeightGrad};
+pub use ops::{split_count, GradPlan, WeightGrad};
 pub use plan::{Choice, Path, Piece, Plan, WinogradKernels};
 #[cfg(feature = "blocking")]
 pub use runtime::enumerate_adapters;

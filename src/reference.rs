@@ -580,8 +580,8 @@ pub fn tolerance(dtype: DType, plan: &Plan) -> f64 {
 /// summed in f32 (f16 data is exact in f32) give 1e-4, f16 operands on tensor cores 2e-3.
 pub fn weight_grad_tolerance(plan: &crate::GradPlan) -> f64 {
     match plan.engine {
-        crate::GradEngine::Tensor(_) => 2e-3,
-        crate::GradEngine::Registers(_) => 1e-4,
+        crate::blocks::Engine::Coop(_) => 2e-3,
+        crate::blocks::Engine::Registers(_) => 1e-4,
     }
 }
 

@@ -4,7 +4,7 @@ mod common;
 use common::{check, ctx, Tensors};
 use wgpu_winograd::reference::{max_rel_error, tolerance};
 use wgpu_winograd::{
-    Algo, Choice, Conv2dDesc, DType, Engine, GemmBlock, Path, Product, TileLayout, WinogradKernels,
+    Algo, Choice, Conv2dDesc, DType, Engine, GemmBlock, Product, TileLayout, WinogradKernels,
 };
 
 /// (batch, in channels, out channels, h, w, padding, bias)
@@ -80,7 +80,7 @@ fn every_product_block_matches_reference() {
             let conv = t.conv(&d);
             let plan = conv.plan(shape).unwrap();
             assert!(
-                matches!(plan.path, Path::Core { choice: Choice::Winograd { kernels: WinogradKernels::Separate(Engine::Registers(b)), .. }, .. } if b == block),
+                matches!(plan.path.choice(), Some(Choice::Winograd { kernels: WinogradKernels::Separate(Engine::Registers(b)), .. }) if b == block),
                 "{block} on {shape:?} planned {plan}"
             );
             let err = max_rel_error(&t.run(&conv, shape), &t.reference(&d, shape));

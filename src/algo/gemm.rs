@@ -117,7 +117,8 @@ pub(crate) fn plan(
     super::check_engine(&engine, precision, caps, limits)?;
     // The f16 path on f32 data binds the input's max-magnitude word too.
     let scaled = engine.is_coop() && precision == Precision::High && desc.dtype == crate::desc::DType::F32;
-    let (chunk, band) = split(desc, input, output, limits, engine.tile(), if scaled { 4 } else { 3 })?;
+    let [bm, bn, _] = engine.dims();
+    let (chunk, band) = split(desc, input, output, limits, [bm, bn], if scaled { 4 } else { 3 })?;
     let choice = Choice::Gemm(engine);
     Ok((Path::Core { choice, kernel: desc.kernel, precision }, chunk, band))
 }
@@ -323,7 +324,7 @@ pub(crate) fn build(
     let w_scale = (frag == Some(FragType::F16)).then(|| f16_operand_scale(g.weight_amax));
     let scaled_input = frag == Some(FragType::F16) && g.storage == Storage::F32;
     let (group_out, _, _) = dims(desc);
-    let [bm, bn] = engine.tile();
+    let [bm, bn, _] = engine.dims();
     let mut recipe = Recipe { preps: vec![prep(desc, g, limits, w_scale)?], ..Recipe::default() };
     let input_max = scaled_input.then(|| recipe.input_max_word());
     for piece in &plan.pieces() {

@@ -167,7 +167,7 @@ fn split(
     let (th, tw) = (oh.div_ceil(m) as u64, ow.div_ceil(m) as u64);
     // The product block's rows and columns per workgroup (none for the fused kernel); its fit
     // to the adapter was checked where it was chosen.
-    let block = kernels.engine().map(|e| e.tile());
+    let block = kernels.engine().map(|e| [e.dims()[0], e.dims()[1]]);
     let max_rows = match block {
         None => {
             let block = FusedBlock::new(m, r);
