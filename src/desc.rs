@@ -331,7 +331,7 @@ pub struct Conv2dDesc {
     pub tile: Option<usize>,
     /// Force the Winograd-domain layout.
     pub layout: Option<TileLayout>,
-    /// Force the product: fused or separate Winograd kernels, or a product block.
+    /// Force the product: fused or separate Winograd kernels, or an engine and its block.
     pub product: Option<Product>,
     /// Element type of input, output and residual in GPU memory.
     pub dtype: DType,
