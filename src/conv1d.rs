@@ -97,7 +97,7 @@ pub struct Conv1dDesc {
     pub residual: bool,
     /// Force an algorithm (Winograd has no 1×R tiles); `None` lets the ladder choose.
     pub algo: Option<Algo>,
-    /// Force the product block (GEMM) or tensor block.
+    /// Force the product's engine and block (`Product::Engine`: a register or tensor block).
     pub product: Option<Product>,
     /// Element type of input, output and residual in GPU memory.
     pub dtype: DType,

@@ -3,9 +3,10 @@
 //! threshold; each algorithm module then plans its own parameters and split.
 
 use crate::algo;
+use crate::blocks::Engine;
 use crate::desc::{Algo, Conv2dDesc, Precision, Product};
 use crate::error::{Error, Result};
-use crate::plan::{Path, Plan, TensorCaps, Tuned, WinogradKernels};
+use crate::plan::{Choice, Path, Plan, TensorCaps};
 use crate::staging;
 use wgpu::{DeviceType, Limits};
 
@@ -28,7 +29,7 @@ fn choose(desc: &Conv2dDesc) -> Algo {
     if desc.forces_winograd() {
         // The caller set a Winograd option (validate has checked Winograd applies).
         Algo::Winograd
-    } else if matches!(desc.product, Some(Product::Tensor(_))) {
+    } else if matches!(desc.product, Some(Product::Engine(Engine::Coop(_)))) {
         // A forced tensor block without a Winograd option is a GEMM option (a product block
         // serves whichever algorithm the ladder takes).
         Algo::Gemm
@@ -73,7 +74,7 @@ fn tensor_precision(
     device: DeviceType,
 ) -> std::result::Result<Option<Precision>, String> {
     let product = matches!(algo, Algo::Gemm | Algo::Winograd);
-    if let Some(Product::Tensor(b)) = desc.product {
+    if let Some(Product::Engine(Engine::Coop(b))) = desc.product {
         // Forced: the fragments must exist for the requested precision, else it is an error.
         return match tensor.frag(desc.precision) {
             Some(f) if f == b.frag() && product => Ok(Some(desc.precision)),
@@ -85,7 +86,7 @@ fn tensor_precision(
             Err("no cooperative matrices with f16 operands on this adapter".into())
         }
         Precision::High if !product => Err(format!("{algo} has no matrix product")),
-        Precision::High if matches!(desc.product, Some(Product::Block(_) | Product::Fused)) => {
+        Precision::High if matches!(desc.product, Some(Product::Engine(Engine::Registers(_)) | Product::Fused)) => {
             Err("a forced product block or fused kernel runs on the f32 cores".into())
         }
         Precision::High if algo == Algo::Winograd && desc.kernel[0] != 3 => {
@@ -176,7 +177,7 @@ pub(crate) fn plan(
     limits: &Limits,
     device: DeviceType,
     tensor: TensorCaps,
-    tuned: Option<Tuned>,
+    tuned: Option<Choice>,
 ) -> Result<Plan> {
     desc.validate()?;
     algo::check_limits(limits)?;
@@ -247,7 +248,7 @@ pub(crate) fn plan(
         Ok(p) => (p, None),
         Err(why) => (None, Some(format!("precision: high requested, ran highest ({why})"))),
     };
-    if let (Some(crate::desc::Product::Tensor(b)), None) = (desc.product, on_tensor) {
+    if let (Some(Product::Engine(Engine::Coop(b))), None) = (desc.product, on_tensor) {
         return Err(Error::Unsupported(format!(
             "tensor block {b} needs {}×{} cooperative matrices for precision {} (this adapter: {})",
             b.frag(),
@@ -256,17 +257,7 @@ pub(crate) fn plan(
             tensor.describe()
         )));
     }
-    let planned = match (algo, on_tensor) {
-        (Algo::Gemm, Some(precision)) => {
-            algo::gemm::plan_tensor(desc, input, output, limits, tensor, precision)
-        }
-        (Algo::Winograd, on_tensor) => {
-            algo::winograd::plan(desc, input, output, limits, device, on_tensor.map(|p| (p, tensor)))
-        }
-        (Algo::Gemm, None) => algo::gemm::plan(desc, input, output, limits),
-        (Algo::Depthwise, _) => algo::depthwise::plan(desc, input, output, limits),
-        (Algo::Direct, _) => algo::direct::plan(desc, input, output, limits),
-    };
+    let planned = plan_algo(algo, desc, (input, output), limits, device, on_tensor.map(|p| (p, tensor)));
     let planned = planned.and_then(|p| sliced(desc, input, output, limits, device, tensor, p));
     let (path, chunk, band_rows, channel_slice) = match planned {
         // Automatic choices never refuse what the direct path can still do.
@@ -306,6 +297,25 @@ pub(crate) fn plan(
     Ok(plan)
 }
 
+/// The path of `algo` for a shape, from its module's planner; with `tensor` (the precision
+/// the fragments compute in, and the adapter's fragments), Winograd's product or the GEMM runs
+/// on the cooperative-matrix engine.
+fn plan_algo(
+    algo: Algo,
+    desc: &Conv2dDesc,
+    (input, output): ([usize; 4], [usize; 4]),
+    limits: &Limits,
+    device: DeviceType,
+    tensor: Option<(Precision, TensorCaps)>,
+) -> Result<(Path, usize, usize)> {
+    match algo {
+        Algo::Winograd => algo::winograd::plan(desc, input, output, limits, device, tensor),
+        Algo::Gemm => algo::gemm::plan(desc, input, output, limits, tensor),
+        Algo::Depthwise => algo::depthwise::plan(desc, input, output, limits),
+        Algo::Direct => algo::direct::plan(desc, input, output, limits),
+    }
+}
+
 /// Where a path's weights (as uploaded, or as prepared for it) exceed a binding, the output
 /// channels are split into slices that fit, and the path's own split is redone for a slice.
 fn sliced(
@@ -326,21 +336,12 @@ fn sliced(
     let sub = algo::slice_desc(desc, &path, slice);
     let sub_output = [output[0], slice, output[2], output[3]];
     let sub_input = [input[0], sub.in_channels, input[2], input[3]];
-    let (path, chunk, band_rows) = match path {
-        Path::TensorGemm { precision, .. } => {
-            algo::gemm::plan_tensor(&sub, sub_input, sub_output, limits, tensor, precision)?
-        }
-        Path::Winograd { kernels: WinogradKernels::Tensor(_), .. } => {
-            let on_tensor = Some((sub.precision, tensor));
-            algo::winograd::plan(&sub, sub_input, sub_output, limits, device, on_tensor)?
-        }
-        _ => match path.algo() {
-            Algo::Winograd => algo::winograd::plan(&sub, sub_input, sub_output, limits, device, None)?,
-            Algo::Gemm => algo::gemm::plan(&sub, sub_input, sub_output, limits)?,
-            Algo::Depthwise => algo::depthwise::plan(&sub, sub_input, sub_output, limits)?,
-            Algo::Direct => algo::direct::plan(&sub, sub_input, sub_output, limits)?,
-        },
+    let on_tensor = match path {
+        Path::Core { precision, .. } if path.on_tensor_cores() => Some((precision, tensor)),
+        _ => None,
     };
+    let (path, chunk, band_rows) =
+        plan_algo(path.algo(), &sub, (sub_input, sub_output), limits, device, on_tensor)?;
     // The activations stay whole images of all channels: bind no more of them than fit.
     let whole = algo::Budget::new(input, output, desc.dtype.size(), limits)?;
     Ok((path, chunk.min(whole.by_activations.max(1) as usize), band_rows, slice))
@@ -349,7 +350,8 @@ fn sliced(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::desc::{GemmBlock, Product};
+    use crate::blocks::GemmBlock;
+    use crate::desc::Product;
     use crate::plan::{Path, WinogradKernels};
     const GPU: DeviceType = DeviceType::DiscreteGpu;
 
@@ -360,19 +362,28 @@ mod tests {
     #[test]
     fn the_ladder_picks_each_algorithm_where_it_belongs() {
         assert!(matches!(
-            path(&Conv2dDesc::new(64, 64, 3, 1), [32, 64, 56, 56]),
-            Path::Winograd { m: 4, .. }
+            path(&Conv2dDesc::new(64, 64, 3, 1), [32, 64, 56, 56]).choice(),
+            Some(Choice::Winograd { m: 4, .. })
         ));
-        assert!(matches!(path(&Conv2dDesc::new(16, 16, 3, 1), [1, 16, 32, 32]), Path::Winograd { m: 2, .. }));
-        assert!(matches!(path(&Conv2dDesc::new(256, 64, 1, 0), [1, 256, 56, 56]), Path::Gemm { .. }));
+        assert!(matches!(
+            path(&Conv2dDesc::new(16, 16, 3, 1), [1, 16, 32, 32]).choice(),
+            Some(Choice::Winograd { m: 2, .. })
+        ));
+        assert!(matches!(
+            path(&Conv2dDesc::new(256, 64, 1, 0), [1, 256, 56, 56]).choice(),
+            Some(Choice::Gemm(Engine::Registers(_)))
+        ));
         let strided = Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(128, 128, 3, 1) };
-        assert!(matches!(path(&strided, [1, 128, 56, 56]), Path::Gemm { .. }));
+        assert!(matches!(
+            path(&strided, [1, 128, 56, 56]).choice(),
+            Some(Choice::Gemm(Engine::Registers(_)))
+        ));
         let dw = Conv2dDesc { groups: 32, ..Conv2dDesc::new(32, 32, 3, 1) };
         assert_eq!(path(&dw, [1, 32, 56, 56]), Path::Depthwise);
         let resnext = Conv2dDesc { groups: 32, ..Conv2dDesc::new(128, 128, 3, 1) };
         assert_eq!(path(&resnext, [1, 128, 56, 56]), Path::Direct);
         let wide_groups = Conv2dDesc { groups: 8, ..Conv2dDesc::new(512, 512, 3, 1) };
-        assert!(matches!(path(&wide_groups, [1, 512, 28, 28]), Path::Winograd { .. }));
+        assert!(matches!(path(&wide_groups, [1, 512, 28, 28]).choice(), Some(Choice::Winograd { .. })));
         let tiny = Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(4, 4, 3, 1) };
         assert_eq!(path(&tiny, [1, 4, 16, 16]), Path::Direct);
         let forced = Conv2dDesc { algo: Some(Algo::Winograd), ..tiny };
@@ -419,7 +430,7 @@ mod tests {
             TensorCaps::default(),
             None,
         ) {
-            Ok(Plan { path: Path::Winograd { kernels, .. }, .. }) => kernels,
+            Ok(Plan { path: Path::Core { choice: Choice::Winograd { kernels, .. }, .. }, .. }) => kernels,
             other => panic!("{other:?}"),
         };
         assert_eq!(kernels(&seed, GPU), WinogradKernels::Fused);
@@ -442,7 +453,7 @@ mod tests {
             TensorCaps::default(),
             None,
         ) {
-            Ok(Plan { path: Path::Winograd { m, .. }, .. }) => m,
+            Ok(Plan { path: Path::Core { choice: Choice::Winograd { m, .. }, .. }, .. }) => m,
             other => panic!("{other:?}"),
         };
         for layer in crate::suites::Suite::Seed.layers(1) {
@@ -456,7 +467,7 @@ mod tests {
 
     #[test]
     fn a_tuned_choice_does_not_leak_into_other_descriptors() {
-        let tuned = Tuned::Winograd {
+        let tuned = Choice::Winograd {
             m: 4,
             layout: crate::desc::TileLayout::R6_6_16,
             kernels: WinogradKernels::Fused,
@@ -464,44 +475,51 @@ mod tests {
         let strided = Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(64, 64, 3, 1) };
         let p = plan(&strided, [1, 64, 32, 32], &Limits::default(), GPU, TensorCaps::default(), Some(tuned))
             .unwrap();
-        assert!(matches!(p.path, Path::Gemm { .. }));
+        assert!(matches!(p.path.choice(), Some(Choice::Gemm(Engine::Registers(_)))));
     }
 
     #[test]
     fn a_cached_choice_passes_the_checks_a_forced_choice_passes() {
         // Issue 18: a cached fused kernel for a grouped conv (1.54 relative error) and F(6,5) /
         // F(4,5) for a 5×5 conv (tiles the generator does not ship) were taken unchecked.
-        let fused: Tuned = "winograd 2 r_16_6_6 fused".parse().unwrap();
+        let fused: Choice = "winograd 2 r_16_6_6 fused".parse().unwrap();
         let grouped = Conv2dDesc { groups: 2, ..Conv2dDesc::new(16, 16, 3, 1) };
         let p = plan(&grouped, [1, 16, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(fused));
-        assert!(!matches!(p.unwrap().path, Path::Winograd { kernels: WinogradKernels::Fused, .. }));
+        assert!(!matches!(
+            p.unwrap().path.choice(),
+            Some(Choice::Winograd { kernels: WinogradKernels::Fused, .. })
+        ));
         let depthwise = Conv2dDesc { groups: 16, ..Conv2dDesc::new(16, 16, 3, 1) };
         let p =
             plan(&depthwise, [1, 16, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(fused));
         assert_eq!(p.unwrap().path, Path::Depthwise);
         for m in [4, 6] {
-            let big: Tuned = format!("winograd {m} r_16_6_6 64x64x16/8x4").parse().unwrap();
+            let big: Choice = format!("winograd {m} r_16_6_6 64x64x16/8x4").parse().unwrap();
             let five = Conv2dDesc::new(64, 64, 5, 2);
             let p = plan(&five, [1, 64, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(big));
-            assert!(matches!(p.unwrap().path, Path::Winograd { m: 2, r: 5, .. }));
+            assert!(matches!(
+                p.unwrap().path,
+                Path::Core { choice: Choice::Winograd { m: 2, .. }, kernel: [5, _], .. }
+            ));
         }
         // A tensor block cached for an adapter without cooperative matrices is ignored too.
-        let tensor: Tuned = "tensor 128x128x32/w2x2/m16".parse().unwrap();
+        let tensor: Choice = "tensor 128x128x32/w2x2/m16".parse().unwrap();
         let d = Conv2dDesc::new(64, 64, 1, 0);
         let p = plan(&d, [1, 64, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(tensor));
-        assert!(matches!(p.unwrap().path, Path::Gemm { .. }));
+        assert!(matches!(p.unwrap().path.choice(), Some(Choice::Gemm(Engine::Registers(_)))));
         // A valid cached choice is taken, and a descriptor's own forced option still wins.
-        let block: Tuned = "gemm 64x64x16/8x4".parse().unwrap();
+        let block: Choice = "gemm 64x64x16/8x4".parse().unwrap();
         let p = plan(&d, [1, 64, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(block));
         assert_eq!(p.unwrap().path.choice(), Some(block));
-        let other = Conv2dDesc { product: Some(Product::Block(GemmBlock::K32)), ..d };
+        let other = Conv2dDesc { product: Some(Product::Engine(Engine::Registers(GemmBlock::K32))), ..d };
         let p = plan(&other, [1, 64, 20, 20], &Limits::default(), GPU, TensorCaps::default(), Some(block));
-        assert_eq!(p.unwrap().path, Path::Gemm { block: GemmBlock::K32 });
+        assert_eq!(p.unwrap().path.choice(), Some(Choice::Gemm(Engine::Registers(GemmBlock::K32))));
     }
 
     #[test]
     fn the_precision_rungs_pick_tensor_cores_where_they_measured_faster() {
-        use crate::desc::{Precision, TensorBlock};
+        use crate::blocks::TensorBlock;
+        use crate::desc::Precision;
         let limits = Limits {
             max_compute_workgroup_storage_size: 32768,
             max_compute_invocations_per_workgroup: 1024,
@@ -514,38 +532,70 @@ mod tests {
         let high = |d: Conv2dDesc| Conv2dDesc { precision: Precision::High, ..d };
         let pointwise = Conv2dDesc::new(256, 128, 1, 0);
         let p = plan_on(&high(pointwise.clone()), nvidia, [8, 256, 28, 28]);
-        assert!(matches!(p.path, Path::TensorGemm { precision: Precision::High, .. }), "{p}");
+        assert!(
+            matches!(
+                p.path,
+                Path::Core { choice: Choice::Gemm(Engine::Coop(_)), precision: Precision::High, .. }
+            ),
+            "{p}"
+        );
         assert_eq!(p.precision_note, None);
         // 3×3 stride 1 runs Winograd F(2,3) with its product on the tensor cores; a forced
         // F(4,3) or a 5×5 kernel stays on the f32 cores, and says why.
         let p = plan_on(&high(Conv2dDesc::new(64, 64, 3, 1)), nvidia, [8, 64, 28, 28]);
         assert!(
-            matches!(p.path, Path::Winograd { m: 2, kernels: WinogradKernels::Tensor(_), .. })
-                && p.precision_note.is_none(),
+            matches!(
+                p.path.choice(),
+                Some(Choice::Winograd { m: 2, kernels: WinogradKernels::Separate(Engine::Coop(_)), .. })
+            ) && p.precision_note.is_none(),
             "{p}"
         );
         // The measured rungs: narrow layers where the f32 path takes F(4,3) keep it; small or
         // shallow GEMMs on f32 data keep the f32 core; f16 data takes the tensor cores.
         let p = plan_on(&high(Conv2dDesc::new(64, 64, 3, 1)), nvidia, [32, 64, 56, 56]);
-        assert!(matches!(p.path, Path::Winograd { m: 4, kernels: WinogradKernels::Separate(_), .. }), "{p}");
+        assert!(
+            matches!(
+                p.path.choice(),
+                Some(Choice::Winograd { m: 4, kernels: WinogradKernels::Separate(Engine::Registers(_)), .. })
+            ),
+            "{p}"
+        );
         assert!(p.precision_note.unwrap().contains("F(4×4,3×3)"));
         let p = plan_on(&high(Conv2dDesc::new(512, 512, 3, 1)), nvidia, [32, 512, 7, 7]);
-        assert!(matches!(p.path, Path::Winograd { m: 2, kernels: WinogradKernels::Tensor(_), .. }), "{p}");
+        assert!(
+            matches!(
+                p.path.choice(),
+                Some(Choice::Winograd { m: 2, kernels: WinogradKernels::Separate(Engine::Coop(_)), .. })
+            ),
+            "{p}"
+        );
         let p = plan_on(&high(Conv2dDesc::new(64, 256, 1, 0)), nvidia, [32, 64, 56, 56]);
-        assert!(matches!(p.path, Path::Gemm { .. }) && p.precision_note.is_some(), "{p}");
+        assert!(
+            matches!(p.path.choice(), Some(Choice::Gemm(Engine::Registers(_)))) && p.precision_note.is_some(),
+            "{p}"
+        );
         let p = plan_on(&high(Conv2dDesc::new(512, 128, 1, 0)), nvidia, [1, 512, 28, 28]);
-        assert!(matches!(p.path, Path::Gemm { .. }) && p.precision_note.is_some(), "{p}");
+        assert!(
+            matches!(p.path.choice(), Some(Choice::Gemm(Engine::Registers(_)))) && p.precision_note.is_some(),
+            "{p}"
+        );
         let f16 = Conv2dDesc { dtype: crate::desc::DType::F16, ..high(Conv2dDesc::new(512, 128, 1, 0)) };
         assert!(plan_on(&f16, nvidia, [1, 512, 28, 28]).on_tensor_cores());
         let f43 = Conv2dDesc { tile: Some(4), ..high(Conv2dDesc::new(64, 64, 3, 1)) };
         let p = plan_on(&f43, nvidia, [8, 64, 28, 28]);
-        assert!(matches!(p.path, Path::Winograd { m: 4, kernels: WinogradKernels::Separate(_), .. }), "{p}");
+        assert!(
+            matches!(
+                p.path.choice(),
+                Some(Choice::Winograd { m: 4, kernels: WinogradKernels::Separate(Engine::Registers(_)), .. })
+            ),
+            "{p}"
+        );
         assert!(p.precision_note.unwrap().contains("accuracy"));
         let p = plan_on(&high(Conv2dDesc::new(64, 64, 5, 2)), nvidia, [8, 64, 28, 28]);
         assert!(!p.on_tensor_cores() && p.precision_note.is_some(), "{p}");
         // A forced tensor block with a Winograd option is Winograd's product.
         let forced = Conv2dDesc {
-            product: Some(Product::Tensor(TensorBlock::T64)),
+            product: Some(Product::Engine(Engine::Coop(TensorBlock::T64))),
             algo: Some(Algo::Winograd),
             ..high(Conv2dDesc::new(64, 64, 3, 1))
         };
@@ -557,17 +607,22 @@ mod tests {
         assert!(p.precision_note.unwrap().contains("depthwise"));
         // Highest never takes f16 fragments; on Apple-like fragments its GEMMs take f32 ones,
         // its Winograd layers stay Winograd.
-        assert!(matches!(plan_on(&pointwise, nvidia, [8, 256, 28, 28]).path, Path::Gemm { .. }));
+        assert!(matches!(
+            plan_on(&pointwise, nvidia, [8, 256, 28, 28]).path.choice(),
+            Some(Choice::Gemm(Engine::Registers(_)))
+        ));
         let p = plan_on(&pointwise, apple, [8, 256, 28, 28]);
         assert!(
-            matches!(p.path, Path::TensorGemm { precision: Precision::Highest, block } if block.frag() == 8),
+            matches!(p.path, Path::Core { choice: Choice::Gemm(Engine::Coop(block)), precision: Precision::Highest, .. } if block.frag() == 8),
             "{p}"
         );
         let p = plan_on(&Conv2dDesc::new(64, 64, 3, 1), apple, [8, 64, 28, 28]);
-        assert!(matches!(p.path, Path::Winograd { .. }), "{p}");
+        assert!(matches!(p.path.choice(), Some(Choice::Winograd { .. })), "{p}");
         // A forced tensor block without the fragments is an error, not a fallback.
-        let forced =
-            Conv2dDesc { product: Some(crate::desc::Product::Tensor(TensorBlock::T128)), ..high(pointwise) };
+        let forced = Conv2dDesc {
+            product: Some(crate::desc::Product::Engine(Engine::Coop(TensorBlock::T128))),
+            ..high(pointwise)
+        };
         assert!(matches!(
             plan(&forced, [8, 256, 28, 28], &limits, GPU, TensorCaps::default(), None),
             Err(Error::Unsupported(_))

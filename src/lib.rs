@@ -83,6 +83,7 @@
 
 mod algo;
 pub mod backends;
+mod blocks;
 mod codegen;
 mod conv1d;
 mod desc;
@@ -101,16 +102,17 @@ mod transpose;
 pub mod tune;
 mod tuned;
 
+pub use blocks::{Engine, GemmBlock, TensorBlock};
 pub use codegen::{all_kernels, tensor_kernels, Kernel};
 pub use conv1d::{Conv1d, Conv1dDesc, DataFormat1d, Padding1d, WeightFormat1d};
 pub use desc::{
-    Activation, Algo, Conv2dDesc, DType, DataFormat, GemmBlock, Padding, PaddingMode, Precision, Product,
-    TensorBlock, TileLayout, WeightFormat, WINOGRAD_TILES,
+    Activation, Algo, Conv2dDesc, DType, DataFormat, Padding, PaddingMode, Precision, Product, TileLayout,
+    WeightFormat, WINOGRAD_TILES,
 };
 pub use error::{Error, Result};
 pub use input_grad::InputGrad;
-pub use ops::{split_count, GradEngine, GradPlan, WeightGrad};
-pub use plan::{Path, Piece, Plan, Tuned, WinogradKernels};
+pub use ops::{split_count, GradPlan, WeightGrad};
+pub use plan::{Choice, Path, Piece, Plan, WinogradKernels};
 #[cfg(feature = "blocking")]
 pub use runtime::enumerate_adapters;
 pub use runtime::{

@@ -3,7 +3,8 @@
 //! binding and grid fits the adapter. Plain data: the dispatch ladder makes it, the algorithm
 //! modules turn it into passes.
 
-use crate::desc::{Algo, Conv2dDesc, GemmBlock, Precision, Product, TensorBlock, TileLayout};
+use crate::blocks::Engine;
+use crate::desc::{Algo, Conv2dDesc, Precision, Product, TileLayout};
 use std::fmt;
 
 /// The cooperative-matrix products an adapter offers, as the planner needs them: which
@@ -72,13 +73,11 @@ pub enum WinogradKernels {
     /// One kernel that transforms, multiplies and transforms back in registers; for few
     /// channels, where launches and memory round trips dominate.
     Fused,
-    /// Input transform, batched product with this block, output transform, through
-    /// Winograd-domain buffers in memory.
-    Separate(GemmBlock),
-    /// The same three kernels with the batched product on cooperative matrices with this
-    /// block: f16 operands scaled per tile element for `Precision::High`, f32 ones (Apple's
-    /// 8×8 fragments) for `Precision::Highest`.
-    Tensor(TensorBlock),
+    /// Input transform, batched product on this engine, output transform, through
+    /// Winograd-domain buffers in memory. On the cooperative-matrix engine, f16 operands are
+    /// scaled per tile element for `Precision::High`, f32 ones (Apple's 8×8 fragments) serve
+    /// `Precision::Highest`.
+    Separate(Engine),
 }
 
 impl WinogradKernels {
@@ -86,19 +85,25 @@ impl WinogradKernels {
     pub fn product(self) -> Product {
         match self {
             WinogradKernels::Fused => Product::Fused,
-            WinogradKernels::Separate(b) => Product::Block(b),
-            WinogradKernels::Tensor(b) => Product::Tensor(b),
+            WinogradKernels::Separate(e) => Product::Engine(e),
+        }
+    }
+
+    /// The batched product's engine (none for the fused kernel, which has no separate product).
+    pub fn engine(self) -> Option<Engine> {
+        match self {
+            WinogradKernels::Fused => None,
+            WinogradKernels::Separate(e) => Some(e),
         }
     }
 }
 
 impl fmt::Display for WinogradKernels {
-    /// `fused`, or the block as its type writes it (a tensor block has `/w` and `/m`).
+    /// `fused`, or the engine's block as its type writes it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WinogradKernels::Fused => f.write_str("fused"),
-            WinogradKernels::Separate(b) => b.fmt(f),
-            WinogradKernels::Tensor(b) => b.fmt(f),
+            WinogradKernels::Separate(e) => e.fmt(f),
         }
     }
 }
@@ -106,100 +111,115 @@ impl fmt::Display for WinogradKernels {
 impl std::str::FromStr for WinogradKernels {
     type Err = crate::error::Error;
     fn from_str(s: &str) -> crate::error::Result<WinogradKernels> {
-        Ok(match s {
-            "fused" => WinogradKernels::Fused,
-            block if block.contains("/w") => WinogradKernels::Tensor(block.parse()?),
-            block => WinogradKernels::Separate(block.parse()?),
-        })
+        match s {
+            "fused" => Ok(WinogradKernels::Fused),
+            engine => engine.parse().map(WinogradKernels::Separate),
+        }
     }
 }
 
-/// A measured choice (`tune`) for one convolution on one adapter, handed to the planner as its
-/// own input; what the descriptor forces still wins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tuned {
-    /// Winograd with this tile, layout and product.
+/// The concrete choice for one convolution on one adapter: what a plan runs (`Path` holds it),
+/// what `tune` measures and caches, and what the planner takes back from the cache as its own
+/// input (through [`Choice::forced`]; what the descriptor forces still wins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Choice {
+    /// Winograd with this tile, layout and kernels.
     Winograd {
         /// Output tile side.
         m: usize,
         /// Winograd-domain layout.
         layout: TileLayout,
-        /// Fused or separate kernels.
+        /// Fused, or separate with the batched product's engine.
         kernels: WinogradKernels,
     },
-    /// Implicit GEMM with this block.
-    Gemm {
-        /// Workgroup block.
-        block: GemmBlock,
-    },
-    /// Implicit GEMM on cooperative matrices with this block.
-    Tensor {
-        /// Workgroup block.
-        block: TensorBlock,
-    },
+    /// Implicit GEMM (a plain GEMM for 1×1) on this engine.
+    Gemm(Engine),
 }
 
-impl Tuned {
+impl Choice {
+    /// The algorithm it runs.
+    pub fn algo(&self) -> Algo {
+        match self {
+            Choice::Winograd { .. } => Algo::Winograd,
+            Choice::Gemm(_) => Algo::Gemm,
+        }
+    }
+
+    /// The product's engine (none for Winograd's fused kernel).
+    pub fn engine(&self) -> Option<Engine> {
+        match *self {
+            Choice::Winograd { kernels, .. } => kernels.engine(),
+            Choice::Gemm(e) => Some(e),
+        }
+    }
+
+    /// The descriptor option that forces its product.
+    pub fn product(&self) -> Product {
+        match *self {
+            Choice::Winograd { kernels, .. } => kernels.product(),
+            Choice::Gemm(e) => Product::Engine(e),
+        }
+    }
+
     /// The descriptor that forces this choice onto `desc`, or `None` where it contradicts
     /// what `desc` already forces (the descriptor wins). A cached choice is planned through
     /// this descriptor, so it passes exactly the checks a forced choice passes; `tune` times
-    /// its candidates through it too. A residual changes no choice and is left as it is.
+    /// its candidates through it too, and a channel slice keeps its plan's choice through it.
+    /// A residual changes no choice and is left as it is.
     pub fn forced(&self, desc: &Conv2dDesc) -> Option<Conv2dDesc> {
-        let (algo, product) = match *self {
-            Tuned::Winograd { kernels, .. } => (Algo::Winograd, kernels.product()),
-            Tuned::Gemm { block } => (Algo::Gemm, Product::Block(block)),
-            Tuned::Tensor { block } => (Algo::Gemm, Product::Tensor(block)),
-        };
+        let (algo, product) = (self.algo(), self.product());
         let agrees = desc.algo.is_none_or(|a| a == algo)
             && match desc.product {
                 None => true,
-                Some(Product::Separate) => matches!(product, Product::Block(_) | Product::Tensor(_)),
+                Some(Product::Separate) => matches!(product, Product::Engine(_)),
                 Some(p) => p == product,
             };
         let winograd_agrees = match *self {
-            Tuned::Winograd { m, layout, .. } => {
+            Choice::Winograd { m, layout, .. } => {
                 desc.tile.is_none_or(|t| t == m) && desc.layout.is_none_or(|l| l == layout)
             }
-            _ => !desc.forces_winograd(),
+            Choice::Gemm(_) => !desc.forces_winograd(),
         };
         if !(agrees && winograd_agrees) {
             return None;
         }
         let mut forced = Conv2dDesc { algo: Some(algo), product: Some(product), ..desc.clone() };
         match *self {
-            Tuned::Winograd { m, layout, .. } => {
+            Choice::Winograd { m, layout, .. } => {
                 forced.tile = Some(m);
                 forced.layout = Some(layout);
             }
             // A block of the f32 cores computes in f32.
-            Tuned::Gemm { .. } => forced.precision = Precision::Highest,
-            Tuned::Tensor { .. } => {}
+            Choice::Gemm(Engine::Registers(_)) => forced.precision = Precision::Highest,
+            Choice::Gemm(Engine::Coop(_)) => {}
         }
         Some(forced)
     }
 }
 
-/// `winograd 4 r_16_6_6 64x64x16/8x4`, `winograd 2 r_6_6_16 fused`, `gemm 128x64x16/8x4`: the
-/// tune cache's spelling ([`FromStr`](std::str::FromStr) reads it back).
-impl fmt::Display for Tuned {
+/// `winograd 4 r_16_6_6 64x64x16/8x4`, `winograd 2 r_6_6_16 fused`, `gemm 128x64x16/8x4`,
+/// `gemm 128x128x32/w2x2/m16`: the tune cache's spelling ([`FromStr`](std::str::FromStr)
+/// reads it back).
+impl fmt::Display for Choice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Tuned::Winograd { m, layout, kernels } => write!(f, "winograd {m} {layout} {kernels}"),
-            Tuned::Gemm { block } => write!(f, "gemm {block}"),
-            Tuned::Tensor { block } => write!(f, "tensor {block}"),
+            Choice::Winograd { m, layout, kernels } => write!(f, "winograd {m} {layout} {kernels}"),
+            Choice::Gemm(engine) => write!(f, "gemm {engine}"),
         }
     }
 }
 
-impl std::str::FromStr for Tuned {
+impl std::str::FromStr for Choice {
     type Err = crate::error::Error;
-    fn from_str(s: &str) -> crate::error::Result<Tuned> {
+    /// What [`Display`](fmt::Display) writes, and `tensor BLOCK`, the spelling of a GEMM on
+    /// cooperative matrices in caches written before [`Engine`] (still read, never written).
+    fn from_str(s: &str) -> crate::error::Result<Choice> {
         let bad = || crate::error::Error::InvalidDescriptor(format!("not a tuned choice: '{s}'"));
         let words: Vec<&str> = s.split(' ').collect();
         match words[..] {
-            ["gemm", block] => Ok(Tuned::Gemm { block: block.parse()? }),
-            ["tensor", block] => Ok(Tuned::Tensor { block: block.parse()? }),
-            ["winograd", m, layout, kernels] => Ok(Tuned::Winograd {
+            ["gemm", engine] => Ok(Choice::Gemm(engine.parse()?)),
+            ["tensor", block] => Ok(Choice::Gemm(Engine::Coop(block.parse()?))),
+            ["winograd", m, layout, kernels] => Ok(Choice::Winograd {
                 m: m.parse().map_err(|_| bad())?,
                 layout: layout.parse()?,
                 kernels: kernels.parse()?,
@@ -212,29 +232,16 @@ impl std::str::FromStr for Tuned {
 /// The path a call takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Path {
-    /// Winograd F(m×m, r×r).
-    Winograd {
-        /// Output tile side.
-        m: usize,
-        /// Kernel side.
-        r: usize,
-        /// Winograd-domain layout.
-        layout: TileLayout,
-        /// Fused or separate kernels.
-        kernels: WinogradKernels,
-    },
-    /// Implicit GEMM (a plain GEMM for 1×1) through the product core with this block.
-    Gemm {
-        /// Workgroup block.
-        block: GemmBlock,
-    },
-    /// Implicit GEMM on cooperative matrices (tensor cores, simdgroup matrices) with this
-    /// block: f16 operands scaled per tensor for [`Precision::High`], f32 operands (Apple's
-    /// 8×8 f32 fragments) for [`Precision::Highest`].
-    TensorGemm {
-        /// Workgroup block and fragment side.
-        block: TensorBlock,
-        /// What the fragments compute in.
+    /// Winograd or the implicit GEMM through the product core: the choice, and what follows
+    /// from the descriptor and adapter rather than being chosen.
+    Core {
+        /// Algorithm, tile, layout, kernels, engine and block: what `tune` would store.
+        choice: Choice,
+        /// The kernel `[kh, kw]` (Winograd's F(m×m, r×r) has r = kh = kw).
+        kernel: [usize; 2],
+        /// What the product computes in: `Highest` on the register engine; on the
+        /// cooperative-matrix engine f16 operands scaled per tensor (GEMM) or per tile
+        /// element (Winograd) for `High`, f32 fragments for `Highest`.
         precision: Precision,
     },
     /// The depthwise kernel.
@@ -246,25 +253,35 @@ pub enum Path {
 impl Path {
     /// The concrete choice this path makes, as `tune` stores it (none for depthwise and
     /// direct, which have nothing to choose).
-    pub fn choice(&self) -> Option<Tuned> {
+    pub fn choice(&self) -> Option<Choice> {
         match *self {
-            Path::Winograd { m, layout, kernels, .. } => Some(Tuned::Winograd { m, layout, kernels }),
-            Path::Gemm { block } => Some(Tuned::Gemm { block }),
-            Path::TensorGemm { block, .. } => Some(Tuned::Tensor { block }),
+            Path::Core { choice, .. } => Some(choice),
             Path::Depthwise | Path::Direct => None,
+        }
+    }
+
+    /// The product's engine (none for Winograd's fused kernel, depthwise and direct).
+    pub fn engine(&self) -> Option<Engine> {
+        self.choice().and_then(|c| c.engine())
+    }
+
+    /// Winograd's output tile side m (none off the Winograd path).
+    pub fn winograd_tile(&self) -> Option<usize> {
+        match self.choice() {
+            Some(Choice::Winograd { m, .. }) => Some(m),
+            _ => None,
         }
     }
 
     /// Whether its product runs on cooperative matrices.
     pub fn on_tensor_cores(&self) -> bool {
-        matches!(self, Path::TensorGemm { .. } | Path::Winograd { kernels: WinogradKernels::Tensor(_), .. })
+        self.engine().is_some_and(|e| e.is_coop())
     }
 
     /// The algorithm this path runs.
     pub fn algo(&self) -> Algo {
         match self {
-            Path::Winograd { .. } => Algo::Winograd,
-            Path::Gemm { .. } | Path::TensorGemm { .. } => Algo::Gemm,
+            Path::Core { choice, .. } => choice.algo(),
             Path::Depthwise => Algo::Depthwise,
             Path::Direct => Algo::Direct,
         }
@@ -275,28 +292,30 @@ impl Path {
 /// `depthwise`, `direct`.
 impl fmt::Display for Path {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Path::Winograd { m, r, layout, kernels: WinogradKernels::Fused } => {
-                write!(f, "winograd F({m}×{m},{r}×{r}) layout {layout}, fused kernel")
+        let Path::Core { choice, kernel: [r, _], precision } = *self else {
+            return f.write_str(if *self == Path::Depthwise { "depthwise" } else { "direct" });
+        };
+        match choice {
+            Choice::Winograd { m, layout, kernels } => {
+                write!(f, "winograd F({m}×{m},{r}×{r}) layout {layout}, ")?;
+                match kernels {
+                    WinogradKernels::Fused => f.write_str("fused kernel"),
+                    WinogradKernels::Separate(Engine::Registers(b)) => write!(f, "product block {b}"),
+                    WinogradKernels::Separate(Engine::Coop(b)) => write!(
+                        f,
+                        "product on cooperative matrices{}, block {b}",
+                        if b.frag() == 16 { " (f16 operands scaled per tile element, f32 sums)" } else { "" }
+                    ),
+                }
             }
-            Path::Winograd { m, r, layout, kernels: WinogradKernels::Separate(b) } => {
-                write!(f, "winograd F({m}×{m},{r}×{r}) layout {layout}, product block {b}")
-            }
-            Path::Winograd { m, r, layout, kernels: WinogradKernels::Tensor(b) } => write!(
-                f,
-                "winograd F({m}×{m},{r}×{r}) layout {layout}, product on cooperative matrices{}, block {b}",
-                if b.frag() == 16 { " (f16 operands scaled per tile element, f32 sums)" } else { "" }
-            ),
-            Path::Gemm { block } => write!(f, "gemm, product block {block}"),
-            Path::TensorGemm { block, precision: Precision::High } => write!(
-                f,
-                "gemm on cooperative matrices (f16 operands scaled per tensor, f32 sums), block {block}"
-            ),
-            Path::TensorGemm { block, precision: Precision::Highest } => {
-                write!(f, "gemm on cooperative matrices (f32), block {block}")
-            }
-            Path::Depthwise => f.write_str("depthwise"),
-            Path::Direct => f.write_str("direct"),
+            Choice::Gemm(Engine::Registers(b)) => write!(f, "gemm, product block {b}"),
+            Choice::Gemm(Engine::Coop(b)) => match precision {
+                Precision::High => write!(
+                    f,
+                    "gemm on cooperative matrices (f16 operands scaled per tensor, f32 sums), block {b}"
+                ),
+                Precision::Highest => write!(f, "gemm on cooperative matrices (f32), block {b}"),
+            },
         }
     }
 }
@@ -336,7 +355,7 @@ pub struct Plan {
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-        let unit = if matches!(self.path, Path::Winograd { .. }) { "tile row" } else { "output row" };
+        let unit = if self.path.algo() == Algo::Winograd { "tile row" } else { "output row" };
         if let Some(rows) = self.staged_rows {
             let bands = self.output[2].div_ceil(rows.max(1));
             write!(f, "{}; 1 image at a time in {bands} staged band", self.path)?;
@@ -401,9 +420,9 @@ impl Plan {
 
     /// Tiles per image side, `[tiles_h, tiles_w]` (Winograd only; zero otherwise).
     pub fn tiles_hw(&self) -> [usize; 2] {
-        match self.path {
-            Path::Winograd { m, .. } => [self.output[2].div_ceil(m), self.output[3].div_ceil(m)],
-            _ => [0, 0],
+        match self.path.winograd_tile() {
+            Some(m) => [self.output[2].div_ceil(m), self.output[3].div_ceil(m)],
+            None => [0, 0],
         }
     }
 
@@ -416,8 +435,8 @@ impl Plan {
 
     /// Rows per image in the unit of [`Plan::band_rows`]: tile rows (Winograd) or output rows.
     pub fn rows_per_image(&self) -> usize {
-        match self.path {
-            Path::Winograd { .. } => self.tiles_hw()[0],
+        match self.path.algo() {
+            Algo::Winograd => self.tiles_hw()[0],
             _ => self.output[2],
         }
     }
@@ -429,8 +448,8 @@ impl Plan {
 
     /// The first output row and the output rows a piece covers.
     pub fn output_rows(&self, piece: &Piece) -> (usize, usize) {
-        match self.path {
-            Path::Winograd { m, .. } => {
+        match self.path.winograd_tile() {
+            Some(m) => {
                 let oy0 = (piece.tile_row0 * m).min(self.output[2]);
                 (oy0, (piece.tile_rows * m).min(self.output[2] - oy0))
             }

@@ -1,10 +1,11 @@
 //! CPU reference convolutions for tests and the CLI's `--verify`: a direct convolution accumulated
 //! in f64, and an f32 Winograd that follows the GPU's arithmetic step by step.
 
+use crate::blocks::Engine;
 use crate::desc::{Activation, Conv2dDesc, DType, Padding, PaddingMode};
 use crate::error::{Error, Result};
 use crate::lowering::{to_f32, Transforms};
-use crate::plan::{Path, Plan};
+use crate::plan::{Choice, Path, Plan};
 use std::ops::Range;
 
 /// The sizes of one call, checked against the descriptor and the data handed in.
@@ -557,12 +558,20 @@ pub fn max_rel_error(got: &[f32], want: &[f64]) -> f64 {
 /// Tensor-core (`Precision::High`) products round both operands to f16 (11 significant bits,
 /// like TF32's): 2e-3, for the GEMM and for Winograd F(2,3)'s product alike.
 pub fn tolerance(dtype: DType, plan: &Plan) -> f64 {
+    use crate::desc::Precision;
+    use crate::plan::WinogradKernels::Separate;
     match (dtype, plan.path) {
         (DType::F16, _) => 1e-2,
-        (DType::F32, Path::TensorGemm { precision: crate::desc::Precision::High, .. }) => 2e-3,
+        (
+            DType::F32,
+            Path::Core { choice: Choice::Gemm(Engine::Coop(_)), precision: Precision::High, .. },
+        ) => 2e-3,
         // f16 operands (or, forced on Apple, f32 8×8 fragments: within it too).
-        (DType::F32, Path::Winograd { kernels: crate::plan::WinogradKernels::Tensor(_), .. }) => 2e-3,
-        (DType::F32, Path::Winograd { m: 6, .. }) => 5e-4,
+        (
+            DType::F32,
+            Path::Core { choice: Choice::Winograd { kernels: Separate(Engine::Coop(_)), .. }, .. },
+        ) => 2e-3,
+        (DType::F32, Path::Core { choice: Choice::Winograd { m: 6, .. }, .. }) => 5e-4,
         (DType::F32, _) => 1e-4,
     }
 }
@@ -571,8 +580,8 @@ pub fn tolerance(dtype: DType, plan: &Plan) -> f64 {
 /// summed in f32 (f16 data is exact in f32) give 1e-4, f16 operands on tensor cores 2e-3.
 pub fn weight_grad_tolerance(plan: &crate::GradPlan) -> f64 {
     match plan.engine {
-        crate::GradEngine::Tensor(_) => 2e-3,
-        crate::GradEngine::Registers(_) => 1e-4,
+        crate::blocks::Engine::Coop(_) => 2e-3,
+        crate::blocks::Engine::Registers(_) => 1e-4,
     }
 }
 

@@ -3,16 +3,17 @@
 //! which `auto` reads before its heuristics (see `cache_path`).
 
 use crate::algo::workgroup_fits;
-use crate::desc::{Conv2dDesc, GemmBlock, Precision, TensorBlock, TileLayout, WINOGRAD_TILES};
+use crate::blocks::{Engine, GemmBlock, TensorBlock};
+use crate::desc::{Conv2dDesc, Precision, TileLayout, WINOGRAD_TILES};
 use crate::error::{Error, Result};
-use crate::plan::{Tuned, WinogradKernels};
+use crate::plan::{Choice, WinogradKernels};
 use crate::runtime::{Context, Conv2d};
 
 /// One timed candidate.
 #[derive(Clone, Copy, Debug)]
 pub struct Candidate {
     /// What was timed.
-    pub choice: Tuned,
+    pub choice: Choice,
     /// Median time per call (GPU timestamps, else wall).
     pub ms: f64,
 }
@@ -43,6 +44,9 @@ pub fn tune(
         .copied()
         .filter(|b| crate::algo::tensor_fits(b, desc.precision, caps, &limits))
         .collect();
+    // Every engine the adapter can run: the register blocks, then the tensor ones.
+    let engines: Vec<Engine> =
+        registers.into_iter().map(Engine::Registers).chain(tensor.into_iter().map(Engine::Coop)).collect();
     // Every concrete choice; those that contradict what the descriptor forces drop out below.
     let mut all = Vec::new();
     if desc.winograd_applies() {
@@ -51,22 +55,22 @@ pub fn tune(
             // f16 operands afford F(2,3) only (`algo::winograd`); f32 fragments any tile.
             let tensor_tile = frag == Some(8) && desc.precision == Precision::Highest || (m, r) == (2, 3);
             for layout in [TileLayout::R16_6_6, TileLayout::R6_6_16] {
+                let separate = |coop: bool| engines.iter().filter(move |e| e.is_coop() == coop);
                 let mut kernels: Vec<WinogradKernels> =
-                    registers.iter().map(|&b| WinogradKernels::Separate(b)).collect();
+                    separate(false).map(|&e| WinogradKernels::Separate(e)).collect();
                 if desc.groups == 1 {
                     // The fused kernel takes one channel group only.
                     kernels.push(WinogradKernels::Fused);
                 }
                 if tensor_tile {
-                    kernels.extend(tensor.iter().map(|&b| WinogradKernels::Tensor(b)));
+                    kernels.extend(separate(true).map(|&e| WinogradKernels::Separate(e)));
                 }
-                all.extend(kernels.into_iter().map(|kernels| Tuned::Winograd { m, layout, kernels }));
+                all.extend(kernels.into_iter().map(|kernels| Choice::Winograd { m, layout, kernels }));
             }
         }
     }
-    all.extend(registers.iter().map(|&block| Tuned::Gemm { block }));
-    all.extend(tensor.iter().map(|&block| Tuned::Tensor { block }));
-    let candidates: Vec<(Tuned, Conv2dDesc)> = all
+    all.extend(engines.iter().map(|&e| Choice::Gemm(e)));
+    let candidates: Vec<(Choice, Conv2dDesc)> = all
         .into_iter()
         // A residual changes no choice; time without one so no residual tensor is needed.
         .filter_map(|choice| Some((choice, Conv2dDesc { residual: false, ..choice.forced(desc)? })))

@@ -29,9 +29,9 @@
 // Writing is `tune`'s, which needs the blocking API (feature `blocking`).
 #![cfg_attr(not(feature = "blocking"), allow(dead_code))]
 
-use crate::desc::{Conv2dDesc, GemmBlock, WINOGRAD_TILES};
+use crate::desc::{Conv2dDesc, WINOGRAD_TILES};
 use crate::error::{Error, Result};
-use crate::plan::{Tuned, WinogradKernels};
+use crate::plan::Choice;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
@@ -99,31 +99,19 @@ pub(crate) fn conv_key(desc: &Conv2dDesc, [n, c, h, w]: [usize; 4]) -> String {
     )
 }
 
-type Table = HashMap<(String, String), Tuned>;
+type Table = HashMap<(String, String), Choice>;
 
 fn parse(text: &str) -> Table {
     let mut table = Table::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         let [adapter, key, choice] = f[..] else { continue };
-        let Ok(choice) = choice.parse::<Tuned>() else { continue };
+        let Ok(choice) = choice.parse::<Choice>() else { continue };
         // Only choices the current generator can build are trusted.
-        let known = |b: &GemmBlock| GemmBlock::CATALOGUE.contains(b);
         let trusted = match choice {
-            Tuned::Gemm { block } => known(&block),
-            Tuned::Tensor { block } => {
-                crate::desc::TensorBlock::CATALOGUE_16.contains(&block)
-                    || crate::desc::TensorBlock::CATALOGUE_8.contains(&block)
-            }
-            Tuned::Winograd { m, kernels, .. } => {
-                WINOGRAD_TILES.iter().any(|t| t.0 == m)
-                    && match kernels {
-                        WinogradKernels::Fused => true,
-                        WinogradKernels::Separate(b) => known(&b),
-                        WinogradKernels::Tensor(b) => {
-                            crate::desc::TensorBlock::catalogue(b.frag()).contains(&b)
-                        }
-                    }
+            Choice::Gemm(engine) => engine.catalogued(),
+            Choice::Winograd { m, kernels, .. } => {
+                WINOGRAD_TILES.iter().any(|t| t.0 == m) && kernels.engine().is_none_or(|e| e.catalogued())
             }
         };
         if trusted {
@@ -133,7 +121,7 @@ fn parse(text: &str) -> Table {
     table
 }
 
-fn format_line((adapter, key): &(String, String), t: &Tuned) -> String {
+fn format_line((adapter, key): &(String, String), t: &Choice) -> String {
     format!("{adapter}\t{key}\t{t}")
 }
 
@@ -221,7 +209,7 @@ fn open_nonblocking(options: &mut OpenOptions, path: &Path) -> std::io::Result<F
 }
 
 /// The cached choice for this adapter and convolution, if `tune` has run for it.
-pub(crate) fn lookup(adapter: &str, key: &str) -> Option<Tuned> {
+pub(crate) fn lookup(adapter: &str, key: &str) -> Option<Choice> {
     let t = table().lock().unwrap_or_else(|e| e.into_inner());
     t.get(&(adapter.to_string(), key.to_string())).copied()
 }
@@ -229,12 +217,12 @@ pub(crate) fn lookup(adapter: &str, key: &str) -> Option<Tuned> {
 /// Records a choice and merges it into the cache file (module docs: locked, merged, written to
 /// a unique temporary file and renamed, so a crash never leaves a half-written cache and
 /// concurrent tuners keep each other's results).
-pub(crate) fn store(adapter: String, key: String, choice: Tuned) -> Result<()> {
+pub(crate) fn store(adapter: String, key: String, choice: Choice) -> Result<()> {
     store_in(table(), cache_path().as_deref(), (adapter, key), choice)
 }
 
 /// `store` on a given table and cache path (`None`: memory only).
-fn store_in(table: &Mutex<Table>, path: Option<&Path>, key: (String, String), choice: Tuned) -> Result<()> {
+fn store_in(table: &Mutex<Table>, path: Option<&Path>, key: (String, String), choice: Choice) -> Result<()> {
     let mut t = table.lock().unwrap_or_else(|e| e.into_inner());
     let Some(path) = path else {
         t.insert(key, choice);
@@ -274,7 +262,7 @@ fn refuse_non_regular(path: &Path, what: &str) -> Result<()> {
 
 /// Re-reads the cache at `path` under its lock, sets `key` to `choice`, and replaces the file
 /// atomically. Returns the merged table.
-fn merge_into_file(path: &Path, key: (String, String), choice: Tuned) -> Result<Table> {
+fn merge_into_file(path: &Path, key: (String, String), choice: Choice) -> Result<Table> {
     let io = |e: std::io::Error| Error::Io(format!("writing the tune cache {}: {e}", path.display()));
     refuse_non_regular(path, "path")?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -342,7 +330,9 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocks::{Engine, GemmBlock, TensorBlock};
     use crate::desc::TileLayout;
+    use crate::plan::WinogradKernels;
 
     #[test]
     fn cache_lines_round_trip_and_reject_unknown_blocks() {
@@ -353,13 +343,43 @@ mod tests {
         );
         let t = parse(&text);
         assert_eq!(t.len(), 3);
-        let tiled =
-            Tuned::Winograd { m: 4, layout: TileLayout::R6_6_16, kernels: WinogradKernels::Separate(b) };
+        let tiled = Choice::Winograd {
+            m: 4,
+            layout: TileLayout::R6_6_16,
+            kernels: WinogradKernels::Separate(Engine::Registers(b)),
+        };
         assert_eq!(t[&("gpu".into(), "shape".into())], tiled);
         assert_eq!(format_line(&("gpu".into(), "shape".into()), &tiled), text.lines().next().unwrap());
-        let fused = Tuned::Winograd { m: 2, layout: TileLayout::R16_6_6, kernels: WinogradKernels::Fused };
+        let fused = Choice::Winograd { m: 2, layout: TileLayout::R16_6_6, kernels: WinogradKernels::Fused };
         assert_eq!(t[&("gpu".into(), "small".into())], fused);
-        assert_eq!(t[&("gpu".into(), "one".into())], Tuned::Gemm { block: GemmBlock::B128X64 });
+        assert_eq!(t[&("gpu".into(), "one".into())], Choice::Gemm(Engine::Registers(GemmBlock::B128X64)));
+    }
+
+    #[test]
+    fn caches_written_before_engines_still_read() {
+        // The spellings of `Tuned`, before `Choice`: a GEMM on cooperative matrices was
+        // `tensor BLOCK`; it is now `gemm BLOCK`, and both read as the same choice.
+        let text = "gpu\ta\tgemm 128x64x16/8x4\ngpu\tb\ttensor 128x128x32/w2x2/m16\n\
+                    gpu\tc\twinograd 2 r_16_6_6 64x64x32/w2x2/m16\ngpu\td\twinograd 4 r_6_6_16 64x64x16/8x4\n\
+                    gpu\te\twinograd 2 r_16_6_6 fused\ngpu\tf\ttensor 64x64x16/8x4\n";
+        let t = parse(text);
+        let at = |k: &str| t.get(&("gpu".to_string(), k.to_string())).copied();
+        assert_eq!(at("a"), Some(Choice::Gemm(Engine::Registers(GemmBlock::B128X64))));
+        let coop = Choice::Gemm(Engine::Coop(TensorBlock::T128));
+        assert_eq!(at("b"), Some(coop));
+        assert_eq!(coop.to_string(), "gemm 128x128x32/w2x2/m16");
+        assert_eq!(coop.to_string().parse::<Choice>().unwrap(), coop);
+        let kernels = WinogradKernels::Separate(Engine::Coop(TensorBlock::T64));
+        assert_eq!(at("c"), Some(Choice::Winograd { m: 2, layout: TileLayout::R16_6_6, kernels }));
+        let kernels = WinogradKernels::Separate(Engine::Registers(GemmBlock::B64));
+        assert_eq!(at("d"), Some(Choice::Winograd { m: 4, layout: TileLayout::R6_6_16, kernels }));
+        let kernels = WinogradKernels::Fused;
+        assert_eq!(at("e"), Some(Choice::Winograd { m: 2, layout: TileLayout::R16_6_6, kernels }));
+        assert_eq!(at("f"), None, "`tensor` names a tensor block only");
+        for line in text.lines().take(5) {
+            let choice: Choice = line.split('\t').nth(2).unwrap().parse().unwrap();
+            assert_eq!(choice.to_string().parse::<Choice>().unwrap(), choice, "{line}");
+        }
     }
 
     #[test]
@@ -385,8 +405,8 @@ mod tests {
         dir
     }
 
-    fn gemm() -> Tuned {
-        Tuned::Gemm { block: GemmBlock::B128X64 }
+    fn gemm() -> Choice {
+        Choice::Gemm(Engine::Registers(GemmBlock::B128X64))
     }
 
     fn key(i: usize) -> (String, String) {
@@ -444,7 +464,7 @@ mod tests {
     fn a_store_keeps_what_others_wrote_and_its_table_learns_it() {
         let dir = scratch("sync");
         let path = dir.join("tune.tsv");
-        let other = Tuned::Gemm { block: GemmBlock::B64_SHALLOW };
+        let other = Choice::Gemm(Engine::Registers(GemmBlock::B64_SHALLOW));
         // Another process wrote conv0 and conv1; this one read conv1 long ago, differently.
         merge_into_file(&path, key(0), other).unwrap();
         merge_into_file(&path, key(1), other).unwrap();

@@ -10,8 +10,8 @@ mod common;
 use common::{ctx, limited_ctx, Tensors};
 use wgpu_winograd::reference::{max_rel_error, tolerance};
 use wgpu_winograd::{
-    Activation, Algo, Context, Conv2dDesc, DType, DataFormat, Error, GemmBlock, Padding, Path, Product,
-    TileLayout, WeightFormat,
+    Activation, Algo, Choice, Context, Conv2dDesc, DType, DataFormat, Engine, Error, GemmBlock, Padding,
+    Product, TileLayout, WeightFormat,
 };
 
 /// One convolution on one input shape.
@@ -71,8 +71,8 @@ fn run_case(ctx: &Context, c: &Case, seed: u64) -> Result<String, String> {
             return Err(format!("forced {algo} but planned {plan}"));
         }
     }
-    if let Some(Product::Block(block)) = d.product {
-        if plan.path != (Path::Gemm { block }) {
+    if let Some(Product::Engine(Engine::Registers(block))) = d.product {
+        if plan.path.choice() != Some(Choice::Gemm(Engine::Registers(block))) {
             return Err(format!("forced block {block} but planned {plan}"));
         }
     }
@@ -211,27 +211,34 @@ fn gemm_matches_reference() {
         // Forced product blocks.
         case(
             "block K16, 3×3",
-            Conv2dDesc { product: Some(Product::Block(GemmBlock::K16)), ..c3.clone() },
+            Conv2dDesc { product: Some(Product::Engine(Engine::Registers(GemmBlock::K16))), ..c3.clone() },
             [2, 8, 9, 13],
         ),
         case(
             "block K16, 1×1 pointwise",
-            Conv2dDesc { product: Some(Product::Block(GemmBlock::K16)), ..pw.clone() },
+            Conv2dDesc { product: Some(Product::Engine(Engine::Registers(GemmBlock::K16))), ..pw.clone() },
             [1, 16, 7, 7],
         ),
         case(
             "block B64, 1×1 pointwise",
-            Conv2dDesc { product: Some(Product::Block(GemmBlock::B64)), ..pw.clone() },
+            Conv2dDesc { product: Some(Product::Engine(Engine::Registers(GemmBlock::B64))), ..pw.clone() },
             [2, 16, 8, 8],
         ),
         case(
             "block B64, 3×3 groups 2 f16",
-            f16(Conv2dDesc { groups: 2, product: Some(Product::Block(GemmBlock::B64)), ..c3.clone() }),
+            f16(Conv2dDesc {
+                groups: 2,
+                product: Some(Product::Engine(Engine::Registers(GemmBlock::B64))),
+                ..c3.clone()
+            }),
             [1, 8, 9, 13],
         ),
         case(
             "block B64, 1×1 on 70 channels",
-            Conv2dDesc { product: Some(Product::Block(GemmBlock::B64)), ..gemm(24, 70, [1, 1], p(0)) },
+            Conv2dDesc {
+                product: Some(Product::Engine(Engine::Registers(GemmBlock::B64))),
+                ..gemm(24, 70, [1, 1], p(0))
+            },
             [1, 24, 5, 7],
         ),
     ];
@@ -364,7 +371,7 @@ fn forced_algorithms_that_cannot_apply_are_refused() {
             Conv2dDesc {
                 algo: Some(Algo::Depthwise),
                 groups: 8,
-                product: Some(Product::Block(GemmBlock::K16)),
+                product: Some(Product::Engine(Engine::Registers(GemmBlock::K16))),
                 ..dense.clone()
             },
             "InvalidDescriptor",
@@ -497,7 +504,7 @@ fn grouped_winograd_matches_reference() {
     cases.push(("F(2,3) g4 NHWC".into(), nhwc, [2, 16, 8, 8]));
     for (name, desc, shape) in cases {
         let (plan, err) = common::verify(ctx(), &desc, shape, 11).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(matches!(plan.path, Path::Winograd { .. }), "{name}: {plan}");
+        assert!(matches!(plan.path.choice(), Some(Choice::Winograd { .. })), "{name}: {plan}");
         let tol = tolerance(desc.dtype, &plan);
         assert!(err <= tol, "{name} ({plan}): error {err:.2e} > {tol:e}");
     }
@@ -529,7 +536,7 @@ fn nhwc_pointwise_matches_reference() {
     for block in [GemmBlock::K16, GemmBlock::B64_SHALLOW, GemmBlock::B64_DEEP, GemmBlock::NARROW] {
         cases.push((
             "forced block",
-            Conv2dDesc { product: Some(Product::Block(block)), ..pw(40, 36, 1) },
+            Conv2dDesc { product: Some(Product::Engine(Engine::Registers(block))), ..pw(40, 36, 1) },
             [2, 40, 7, 7],
         ));
     }

@@ -8,8 +8,8 @@ mod common;
 use common::{ctx, data, round_f16, to_f16};
 use wgpu_winograd::reference::{conv2d_f64, conv2d_input_grad_f64, conv_transpose2d_f64, max_rel_error};
 use wgpu_winograd::{
-    Activation, Algo, Context, ContextOptions, Conv2d, Conv2dDesc, ConvTranspose2d, ConvTranspose2dDesc,
-    DType, DataFormat, Error, InputGrad, Padding, PaddingMode,
+    Activation, Algo, Choice, Context, ContextOptions, Conv2d, Conv2dDesc, ConvTranspose2d,
+    ConvTranspose2dDesc, DType, DataFormat, Error, InputGrad, Padding, PaddingMode,
 };
 
 /// Runs `d` on `shape` with seeded data (bias and residual where asked) on `ctx`; returns the
@@ -172,7 +172,7 @@ fn plan_names_the_phases() {
     let plan = six.plan([1, 8, 12, 12]).unwrap();
     assert!(
         plan.phases.iter().all(|p| p.sub_kernel == [3, 3]
-            && matches!(p.plan.as_ref().unwrap().path, wgpu_winograd::Path::Winograd { .. })),
+            && matches!(p.plan.as_ref().unwrap().path.choice(), Some(Choice::Winograd { .. }))),
         "{plan}"
     );
     let sparse = ConvTranspose2d::new(ctx(), desc(3, 2, [1, 1], [2, 2], 0), &data(6, 1), None).unwrap();

@@ -12,7 +12,7 @@ use wgpu_winograd::reference::{
     nchw_to_nhwc, oihw_to_hwio, pseudo_random,
 };
 use wgpu_winograd::{
-    Activation, Algo, Context, Conv2d, Conv2dDesc, DType, Error, Padding, PaddingMode, Path, Product,
+    Activation, Algo, Context, Conv2d, Conv2dDesc, DType, Error, Padding, PaddingMode, Product,
     WINOGRAD_TILES,
 };
 
@@ -320,10 +320,7 @@ fn nan_and_inf_through_every_activation_and_path() {
                     3
                 }
             };
-            let tile = match conv.plan(shape).unwrap().path {
-                Path::Winograd { m, .. } => Some(m),
-                _ => None,
-            };
+            let tile = conv.plan(shape).unwrap().path.winograd_tile();
             let tile_of = |i: usize, m: usize| (i / (h * w), i % (h * w) / w / m, i % w / m);
             // Winograd spreads before the activation, which may make a value finite (relu(−Inf)):
             // the tiles that may hold non-finite values are those of the pre-activation reference.

@@ -7,8 +7,8 @@ mod common;
 use common::{bits, ctx, nchw_to_nhwc, oihw_to_hwio, out_shape, tensor, Tensors};
 use wgpu_winograd::reference::{conv2d_f64, max_rel_error};
 use wgpu_winograd::{
-    Activation, Algo, Conv2d, Conv2dDesc, DType, DataFormat, Error, GemmBlock, Padding, Path, Plan, Product,
-    TileLayout, WeightFormat, WinogradKernels, WINOGRAD_TILES,
+    Activation, Algo, Choice, Conv2d, Conv2dDesc, DType, DataFormat, Engine, Error, GemmBlock, Padding, Path,
+    Plan, Product, TileLayout, WeightFormat, WinogradKernels, WINOGRAD_TILES,
 };
 
 /// Every f32 tile's measured error stays well inside this at up to 512 channels: on lavapipe,
@@ -86,7 +86,7 @@ fn every_winograd_tile_matches_reference_in_both_layouts() {
                     let conv = t.conv(&d);
                     let path = conv.plan(shape).unwrap().path;
                     assert!(
-                        matches!(path, Path::Winograd { m: pm, r: pr, layout: pl, kernels }
+                        matches!(path, Path::Core { choice: Choice::Winograd { m: pm, layout: pl, kernels }, kernel: [pr, _], .. }
                             if (pm, pr, pl) == (m, r, layout) && (kernels == WinogradKernels::Fused) == fuse),
                         "{d:?} on {shape:?} planned {path}"
                     );
@@ -414,7 +414,10 @@ fn options_change_the_path() {
     let base = conv(16, 16, 3, Padding::uniform(1));
     let t = Tensors::new(&base, shape, 3);
     let path = |d: &Conv2dDesc| t.conv(d).plan(shape);
-    assert!(matches!(path(&base), Ok(Plan { path: Path::Winograd { r: 3, .. }, .. })));
+    assert!(matches!(
+        path(&base),
+        Ok(Plan { path: Path::Core { choice: Choice::Winograd { .. }, kernel: [3, _], .. }, .. })
+    ));
     assert_eq!(path(&Conv2dDesc { algo: Some(Algo::Direct), ..base.clone() }).unwrap().path, Path::Direct);
     // Automatic dispatch leaves problems with C·K < 64 to the direct kernel.
     let small = conv(4, 8, 3, Padding::uniform(1));
@@ -428,26 +431,41 @@ fn options_change_the_path() {
         Conv2dDesc { layout: Some(TileLayout::R6_6_16), ..small.clone() },
     ] {
         let got = Tensors::new(&d, [1, 4, 32, 32], 3).conv(&d).plan([1, 4, 32, 32]).unwrap().path;
-        assert!(matches!(got, Path::Winograd { .. }), "{d:?}: planned {got}");
+        assert!(matches!(got.choice(), Some(Choice::Winograd { .. })), "{d:?}: planned {got}");
     }
     // The product: fused, separate with the planner's block, or separate with a forced block.
     let block = GemmBlock::K32;
     for (product, want) in [
         (Product::Fused, Some(WinogradKernels::Fused)),
         (Product::Separate, None),
-        (Product::Block(block), Some(WinogradKernels::Separate(block))),
+        (
+            Product::Engine(Engine::Registers(block)),
+            Some(WinogradKernels::Separate(Engine::Registers(block))),
+        ),
     ] {
         let d = Conv2dDesc { product: Some(product), ..base.clone() };
         let got = t.conv(&d).plan(shape).unwrap().path;
-        let Path::Winograd { kernels, .. } = got else { panic!("{d:?}: planned {got}") };
+        let Path::Core { choice: Choice::Winograd { kernels, .. }, .. } = got else {
+            panic!("{d:?}: planned {got}")
+        };
         match want {
             Some(want) => assert_eq!(kernels, want, "{d:?}"),
-            None => assert!(matches!(kernels, WinogradKernels::Separate(_)), "{d:?}: planned {got}"),
+            None => assert!(
+                matches!(kernels, WinogradKernels::Separate(Engine::Registers(_))),
+                "{d:?}: planned {got}"
+            ),
         }
     }
     // A forced block on the GEMM path is that path's block; Winograd products on it are refused.
-    let gemm = Conv2dDesc { algo: Some(Algo::Gemm), product: Some(Product::Block(block)), ..base.clone() };
-    assert_eq!(t.conv(&gemm).plan(shape).unwrap().path, Path::Gemm { block });
+    let gemm = Conv2dDesc {
+        algo: Some(Algo::Gemm),
+        product: Some(Product::Engine(Engine::Registers(block))),
+        ..base.clone()
+    };
+    assert_eq!(
+        t.conv(&gemm).plan(shape).unwrap().path.choice(),
+        Some(Choice::Gemm(Engine::Registers(block)))
+    );
     for product in [Product::Fused, Product::Separate] {
         let d = Conv2dDesc { product: Some(product), ..gemm.clone() };
         let r = t.conv_on(ctx(), &d);
@@ -459,7 +477,8 @@ fn options_change_the_path() {
             let t = Tensors::new(&d, shape, 4);
             let got = t.conv(&d).plan(shape).unwrap().path;
             assert!(
-                matches!(got, Path::Winograd { m: gm, r: gr, layout: gl, .. } if (gm, gr, gl) == (m, r, layout)),
+                matches!(got, Path::Core { choice: Choice::Winograd { m: gm, layout: gl, .. }, kernel: [gr, _], .. }
+                    if (gm, gr, gl) == (m, r, layout)),
                 "{d:?}: planned {got}"
             );
         }

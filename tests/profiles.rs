@@ -14,7 +14,7 @@ use common::{ctx, data};
 use std::sync::OnceLock;
 use wgpu_winograd::reference::{conv2d_f64, max_rel_error, tolerance};
 use wgpu_winograd::{
-    Activation, Algo, Context, ContextOptions, Conv2d, Conv2dDesc, Error, GemmBlock, Path, Product,
+    Activation, Algo, Context, ContextOptions, Conv2d, Conv2dDesc, Engine, Error, GemmBlock, Product,
 };
 
 /// The limits wgpu-hal 30.0.2's Metal backend reports for an Apple7 (M1) GPU on macOS, from
@@ -111,12 +111,12 @@ fn cases() -> Vec<Case> {
     // default profile exactly and are refused under the downlevel one (16352 bytes).
     out.push(case(
         "F(2,3) block 128x128x16/8x8",
-        winograd(2, Product::Block(GemmBlock::B128), 32, 128),
+        winograd(2, Product::Engine(Engine::Registers(GemmBlock::B128)), 32, 128),
         [1, 32, 20, 20],
     ));
     out.push(case(
         "F(2,3) block 64x64x32/8x4",
-        winograd(2, Product::Block(GemmBlock::B64_DEEP), 32, 64),
+        winograd(2, Product::Engine(Engine::Registers(GemmBlock::B64_DEEP)), 32, 64),
         [1, 32, 20, 20],
     ));
     // Bias, residual and activation: the most bindings a kernel has.
@@ -207,7 +207,7 @@ fn run_profile(name: &str, profile: wgpu::Limits) {
     for (case, p) in prepared() {
         let result = (|| -> Result<String, Error> {
             // A forced block the profile cannot hold must be refused as Unsupported, up front.
-            if let Some(Product::Block(b)) = case.desc.product {
+            if let Some(Product::Engine(Engine::Registers(b))) = case.desc.product {
                 if !block_fits(b, &limits) {
                     return match Conv2d::new(&pctx, case.desc.clone(), &p.w, p.b.as_deref())
                         .and_then(|conv| conv.plan(case.shape).map(|_| ()))
@@ -228,9 +228,7 @@ fn run_profile(name: &str, profile: wgpu::Limits) {
                 return Err(Error::Codegen(format!("expected a split, got one piece: {plan}")));
             }
             split |= pieces > 1;
-            if let Path::Gemm { block }
-            | Path::Winograd { kernels: wgpu_winograd::WinogradKernels::Separate(block), .. } = plan.path
-            {
+            if let Some(Engine::Registers(block)) = plan.path.engine() {
                 if !block_fits(block, &limits) {
                     return Err(Error::Codegen(format!("the plan took block {block}, which does not fit")));
                 }

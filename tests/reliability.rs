@@ -10,8 +10,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Barrier, PoisonError, RwLock, RwLockReadGuard};
 use wgpu::BufferUsages as U;
 use wgpu_winograd::{
-    reference, Activation, Algo, Context, Conv2d, Conv2dDesc, DType, DataFormat, Error, GemmBlock, Padding,
-    Product, TileLayout, WeightFormat,
+    reference, Activation, Algo, Context, Conv2d, Conv2dDesc, DType, DataFormat, Engine, Error, GemmBlock,
+    Padding, Product, TensorBlock, TileLayout, WeightFormat,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -118,7 +118,10 @@ fn bad_descriptors_and_weights_are_typed_errors() {
         (
             "direct with a product block",
             new(
-                with(|d| (d.algo, d.product) = (Some(Algo::Direct), Some(Product::Block(GemmBlock::B64)))),
+                with(|d| {
+                    (d.algo, d.product) =
+                        (Some(Algo::Direct), Some(Product::Engine(Engine::Registers(GemmBlock::B64))))
+                }),
                 &w,
                 Some(&b),
             ),
@@ -246,7 +249,11 @@ fn unknown_option_names_are_typed_errors() {
     for a in [Algo::Winograd, Algo::Gemm, Algo::Depthwise, Algo::Direct] {
         assert_eq!(a.to_string().parse::<Algo>(), Ok(a));
     }
-    for p in [Product::Fused, Product::Separate].into_iter().chain(GemmBlock::CATALOGUE.map(Product::Block)) {
+    let engines = GemmBlock::CATALOGUE
+        .map(Product::from)
+        .into_iter()
+        .chain(TensorBlock::CATALOGUE_16.map(Product::from));
+    for p in [Product::Fused, Product::Separate].into_iter().chain(engines) {
         assert_eq!(p.to_string().parse::<Product>(), Ok(p));
     }
     for t in [DType::F32, DType::F16] {
@@ -868,7 +875,7 @@ fn arb_case() -> impl Strategy<Value = (Conv2dDesc, [usize; 4])> {
             (d.layout, d.tile) = (None, None);
             if algo == Some(Algo::Gemm) {
                 d.product =
-                    [None, Some(GemmBlock::K16), Some(GemmBlock::B64)][product_pick].map(Product::Block);
+                    [None, Some(GemmBlock::K16), Some(GemmBlock::B64)][product_pick].map(Product::from);
             }
         }
         (d, [n, c, h, w])

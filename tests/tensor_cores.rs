@@ -16,8 +16,8 @@ use wgpu_winograd::reference::{
     conv2d_high_emulated, conv2d_winograd_high_emulated, max_rel_error, round_like_tensor_cores,
 };
 use wgpu_winograd::{
-    tensor_matmul, Activation, Algo, Conv2dDesc, DType, DataFormat, Error, GradEngine, Padding, PaddingMode,
-    Path, Precision, Product, TensorBlock, TileLayout, WeightGrad, WinogradKernels,
+    tensor_matmul, Activation, Algo, Choice, Conv2dDesc, DType, DataFormat, Engine, Error, Padding,
+    PaddingMode, Path, Precision, Product, TensorBlock, TileLayout, WeightGrad, WinogradKernels,
 };
 
 /// cuDNN's TF32 error on the ResNet-50 layers was 2.6e-4 to 3.3e-4 (torch_conv_bench.py);
@@ -145,25 +145,35 @@ fn high_runs_on_tensor_cores_or_says_why_not() {
         let note = plan.precision_note.clone().expect("a note");
         assert!(note.starts_with("precision: high requested, ran highest ("), "{note}");
         assert!(plan.to_string().contains(&note), "{plan}");
-        assert!(!matches!(plan.path, Path::TensorGemm { .. }));
+        assert!(!matches!(plan.path.choice(), Some(Choice::Gemm(Engine::Coop(_)))));
         // It runs, as Highest.
         let err = max_rel_error(&t.run(&conv, shape), &t.reference(&d, shape));
         assert!(err <= 1e-4, "{plan}: {err:e}");
         // A forced tensor block cannot run here: a typed error, not a fallback.
-        let forced = Conv2dDesc { product: Some(Product::Tensor(TensorBlock::T128)), ..d.clone() };
+        let forced =
+            Conv2dDesc { product: Some(Product::Engine(Engine::Coop(TensorBlock::T128))), ..d.clone() };
         assert!(matches!(t.conv(&forced).plan(shape), Err(Error::Unsupported(_))));
         assert!(matches!(
             tensor_matmul(ctx(), [128, 128, 16], TensorBlock::T128, 1),
             Err(Error::Unsupported(_))
         ));
     } else {
-        assert!(matches!(plan.path, Path::TensorGemm { precision: Precision::High, .. }), "{plan}");
+        assert!(
+            matches!(
+                plan.path,
+                Path::Core { choice: Choice::Gemm(Engine::Coop(_)), precision: Precision::High, .. }
+            ),
+            "{plan}"
+        );
         assert_eq!(plan.precision_note, None);
     }
     // Highest never takes f16 fragments, and says nothing.
     let exact = t.conv(&Conv2dDesc { precision: Precision::Highest, ..d });
     let plan = exact.plan(shape).unwrap();
-    assert!(!matches!(plan.path, Path::TensorGemm { precision: Precision::High, .. }));
+    assert!(!matches!(
+        plan.path,
+        Path::Core { choice: Choice::Gemm(Engine::Coop(_)), precision: Precision::High, .. }
+    ));
     assert_eq!(plan.precision_note, None);
 }
 
@@ -182,7 +192,7 @@ fn require_tensor_cores() {
 fn gpu_errors(d: &Conv2dDesc, shape: [usize; 4], t: &Tensors) -> (f64, f64) {
     let conv = t.conv(d);
     let plan = conv.plan(shape).unwrap();
-    assert!(matches!(plan.path, Path::TensorGemm { .. }), "{d:?}: {plan}");
+    assert!(matches!(plan.path.choice(), Some(Choice::Gemm(Engine::Coop(_)))), "{d:?}: {plan}");
     let got = if d.dtype == DType::F16 { t.run_f16(&conv, shape) } else { t.run(&conv, shape) };
     let emu = conv2d_high_emulated(d, &t.x, shape, &t.w, t.b.as_deref(), t.r.as_deref()).unwrap();
     (max_rel_error(&got, &emu), max_rel_error(&got, &t.reference(d, shape)))
@@ -195,7 +205,10 @@ fn tensor_cores_match_the_emulation_on_every_gather_block_and_scale() {
     let mut cases: Vec<(Conv2dDesc, [usize; 4])> =
         shapes().into_iter().map(|(d, s)| (high_gemm(d), s)).collect();
     // Forced onto the tensor path: im2col gathers, every padding mode, dilation, groups.
-    let forced = |d: Conv2dDesc| Conv2dDesc { product: Some(Product::Tensor(TensorBlock::T64)), ..high(d) };
+    let forced = |d: Conv2dDesc| Conv2dDesc {
+        product: Some(Product::Engine(Engine::Coop(TensorBlock::T64))),
+        ..high(d)
+    };
     cases.push((forced(Conv2dDesc::new(24, 40, 3, 1)), [2, 24, 13, 11]));
     cases.push((forced(Conv2dDesc { stride: [2, 2], ..Conv2dDesc::new(3, 16, 7, 3) }), [1, 3, 20, 20]));
     cases.push((
@@ -209,7 +222,10 @@ fn tensor_cores_match_the_emulation_on_every_gather_block_and_scale() {
     cases.push((forced(Conv2dDesc { padding: asymmetric, ..Conv2dDesc::new(12, 20, 3, 0) }), [2, 12, 6, 5]));
     // Every catalogue block on one shape.
     for b in TensorBlock::CATALOGUE_16 {
-        let d = Conv2dDesc { product: Some(Product::Tensor(b)), ..high(Conv2dDesc::new(72, 136, 1, 0)) };
+        let d = Conv2dDesc {
+            product: Some(Product::Engine(Engine::Coop(b))),
+            ..high(Conv2dDesc::new(72, 136, 1, 0))
+        };
         cases.push((d, [2, 72, 15, 13]));
     }
     for (d, shape) in cases {
@@ -252,7 +268,7 @@ fn nan_inf_and_empty_batches_follow_pytorch_on_tensor_cores() {
     t.x[7] = f32::NAN;
     t.x[300] = f32::INFINITY;
     let conv = t.conv(&d);
-    assert!(matches!(conv.plan(shape).unwrap().path, Path::TensorGemm { .. }));
+    assert!(matches!(conv.plan(shape).unwrap().path.choice(), Some(Choice::Gemm(Engine::Coop(_)))));
     let got = t.run(&conv, shape);
     let want = t.reference(&d, shape);
     // Every output that saw the NaN is NaN (relu6(NaN) = NaN), as in PyTorch; the rest match.
@@ -280,7 +296,13 @@ fn the_plain_tensor_gemm_is_exact_with_every_block() {
 fn run_winograd_on_tensor_cores(d: &Conv2dDesc, shape: [usize; 4], t: &Tensors) -> Vec<f32> {
     let conv = t.conv(d);
     let plan = conv.plan(shape).unwrap();
-    assert!(matches!(plan.path, Path::Winograd { kernels: WinogradKernels::Tensor(_), .. }), "{d:?}: {plan}");
+    assert!(
+        matches!(
+            plan.path.choice(),
+            Some(Choice::Winograd { kernels: WinogradKernels::Separate(Engine::Coop(_)), .. })
+        ),
+        "{d:?}: {plan}"
+    );
     if d.dtype == DType::F16 {
         t.run_f16(&conv, shape)
     } else {
@@ -300,7 +322,7 @@ fn winograd_on_tensor_cores_matches_the_emulation_on_every_shape_layout_block_an
             let d = Conv2dDesc {
                 algo: Some(Algo::Winograd),
                 layout: Some(layout),
-                product: Some(Product::Tensor(b)),
+                product: Some(Product::Engine(Engine::Coop(b))),
                 ..high(Conv2dDesc::new(72, 136, 3, 1))
             };
             cases.push((d, [2, 72, 15, 13]));
@@ -390,7 +412,7 @@ fn weight_gradients_on_tensor_cores_match_the_reference() {
             let mut grad = WeightGrad::new(ctx(), &d).unwrap();
             grad.force_splits(splits);
             let plan = grad.plan(shape).unwrap();
-            assert!(matches!(plan.engine, GradEngine::Tensor(_)), "{d:?}: {plan}");
+            assert!(matches!(plan.engine, Engine::Coop(_)), "{d:?}: {plan}");
             let dy_shape = grad.dy_shape(shape).unwrap();
             let f16 = |v: Vec<f32>| v.iter().map(|&x| half::f16::from_f32(x).to_f32()).collect::<Vec<_>>();
             let mut x: Vec<f32> =

@@ -3,7 +3,7 @@
 //! developer's.
 
 mod common;
-use wgpu_winograd::{cache_path, tune, Conv2dDesc, Path, Tuned};
+use wgpu_winograd::{cache_path, tune, Choice, Conv2dDesc, Engine};
 
 #[test]
 fn tuned_choice_is_cached_and_used_by_auto() {
@@ -15,18 +15,16 @@ fn tuned_choice_is_cached_and_used_by_auto() {
     let t = common::Tensors::new(&desc, shape, 1);
     let results = tune::tune(ctx, &desc, &t.w, None, shape, 2).unwrap();
     assert!(results.len() >= 4, "only {} candidates", results.len());
-    assert!(results.iter().any(|c| matches!(c.choice, Tuned::Gemm { .. })), "GEMM blocks are candidates too");
+    assert!(
+        results.iter().any(|c| matches!(c.choice, Choice::Gemm { .. })),
+        "GEMM blocks are candidates too"
+    );
     let best = results[0].choice;
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("n1_c8_h12_w12_k20_r3") && text.contains(&best.to_string()), "cache: {text}");
     let conv = t.conv(&desc);
     let plan = conv.plan(shape).unwrap();
-    let want = match best {
-        Tuned::Winograd { m, layout, kernels } => Path::Winograd { m, r: 3, layout, kernels },
-        Tuned::Gemm { block } => Path::Gemm { block },
-        Tuned::Tensor { block } => Path::TensorGemm { block, precision: desc.precision },
-    };
-    assert_eq!(plan.path, want);
+    assert_eq!(plan.path.choice(), Some(best), "{plan}");
     // The tuned plan still computes the right thing.
     let err = wgpu_winograd::reference::max_rel_error(&t.run(&conv, shape), &t.reference(&desc, shape));
     assert!(err <= common::tolerance(&conv, shape), "{plan}: error {err:e}");
@@ -40,10 +38,10 @@ fn a_gemm_layer_is_tuned_over_product_blocks_and_auto_follows() {
     let shape = [1, 32, 14, 14];
     let t = common::Tensors::new(&desc, shape, 2);
     let results = tune::tune(ctx, &desc, &t.w, None, shape, 2).unwrap();
-    assert!(results.iter().all(|c| matches!(c.choice, Tuned::Gemm { .. })), "stride 2: GEMM only");
-    let Tuned::Gemm { block } = results[0].choice else { unreachable!() };
+    assert!(results.iter().all(|c| matches!(c.choice, Choice::Gemm { .. })), "stride 2: GEMM only");
+    let Choice::Gemm(Engine::Registers(block)) = results[0].choice else { unreachable!() };
     let conv = t.conv(&desc);
-    assert_eq!(conv.plan(shape).unwrap().path, Path::Gemm { block });
+    assert_eq!(conv.plan(shape).unwrap().path.choice(), Some(Choice::Gemm(Engine::Registers(block))));
     let err = wgpu_winograd::reference::max_rel_error(&t.run(&conv, shape), &t.reference(&desc, shape));
     assert!(err <= common::tolerance(&conv, shape), "{block}: error {err:e}");
 }
@@ -74,7 +72,9 @@ fn child_process_entry() {
 fn child_conv(i: usize) -> (Conv2dDesc, [usize; 4]) {
     let desc = Conv2dDesc {
         algo: Some(wgpu_winograd::Algo::Gemm),
-        product: Some(wgpu_winograd::Product::Block(wgpu_winograd::GemmBlock::B64_SHALLOW)),
+        product: Some(wgpu_winograd::Product::Engine(Engine::Registers(
+            wgpu_winograd::GemmBlock::B64_SHALLOW,
+        ))),
         ..Conv2dDesc::new(4, 4 + i, 3, 1)
     };
     (desc, [1, 4, 8, 8])

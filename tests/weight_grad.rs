@@ -9,8 +9,8 @@ use common::{ctx, data, limited_ctx, to_f16};
 use wgpu::BufferUsages as U;
 use wgpu_winograd::reference::{conv2d_bias_grad_f64, conv2d_f64, conv2d_weight_grad_f64, max_rel_error};
 use wgpu_winograd::{
-    Activation, Context, ContextOptions, Conv2dDesc, DType, DataFormat, Error, GemmBlock, GradEngine,
-    Padding, PaddingMode, WeightFormat, WeightGrad,
+    Activation, Context, ContextOptions, Conv2dDesc, DType, DataFormat, Engine, Error, GemmBlock, Padding,
+    PaddingMode, WeightFormat, WeightGrad,
 };
 
 /// f32 products summed in f32 over at most a few thousand terms (fewer per split).
@@ -133,7 +133,7 @@ fn both_dy_decodes_and_every_block_match_the_reference() {
     for (d, shape, splits) in &cases {
         assert_eq!(
             WeightGrad::new(ctx(), d).unwrap().plan(*shape).unwrap().engine,
-            GradEngine::Registers(GemmBlock::B64)
+            Engine::Registers(GemmBlock::B64)
         );
         assert_close(ctx(), d, *shape, *splits);
         for c in [ctx(), &packed] {
@@ -146,7 +146,7 @@ fn both_dy_decodes_and_every_block_match_the_reference() {
     let (d, shape, splits) = &cases[0];
     assert_eq!(
         WeightGrad::new(&small, d).unwrap().plan(*shape).unwrap().engine,
-        GradEngine::Registers(GemmBlock::K16)
+        Engine::Registers(GemmBlock::K16)
     );
     assert_close(&small, d, *shape, *splits);
 }
@@ -164,11 +164,11 @@ fn high_precision_takes_tensor_cores_where_present_else_the_f32_units() {
     let plan = WeightGrad::new(ctx(), &d).unwrap().plan(shape).unwrap();
     let tensor = ctx().cooperative_matrices().contains(" f16");
     let tol = match plan.engine {
-        GradEngine::Tensor(_) => 2e-3,
-        GradEngine::Registers(_) => TOL,
+        Engine::Coop(_) => 2e-3,
+        Engine::Registers(_) => TOL,
     };
     assert_eq!(
-        matches!(plan.engine, GradEngine::Tensor(_)),
+        matches!(plan.engine, Engine::Coop(_)),
         tensor,
         "{plan}; adapter has {}",
         ctx().cooperative_matrices()

@@ -3,7 +3,9 @@
 mod common;
 use common::{check, ctx, Tensors};
 use wgpu_winograd::reference::{max_rel_error, tolerance};
-use wgpu_winograd::{Algo, Conv2dDesc, DType, GemmBlock, Path, Product, TileLayout, WinogradKernels};
+use wgpu_winograd::{
+    Algo, Choice, Conv2dDesc, DType, Engine, GemmBlock, Product, TileLayout, WinogradKernels,
+};
 
 /// (batch, in channels, out channels, h, w, padding, bias)
 const SHAPES: &[(usize, usize, usize, usize, usize, usize, bool)] = &[
@@ -70,7 +72,7 @@ fn every_product_block_matches_reference() {
         for &(n, c, k, h, w) in &[(2, 19, 70, 13, 11), (1, 5, 3, 6, 6), (1, 33, 130, 30, 30)] {
             let d = Conv2dDesc {
                 algo: Some(Algo::Winograd),
-                product: Some(Product::Block(block)),
+                product: Some(Product::Engine(Engine::Registers(block))),
                 ..desc(c, k, 1, true)
             };
             let shape = [n, c, h, w];
@@ -78,7 +80,7 @@ fn every_product_block_matches_reference() {
             let conv = t.conv(&d);
             let plan = conv.plan(shape).unwrap();
             assert!(
-                matches!(plan.path, Path::Winograd { kernels: WinogradKernels::Separate(b), .. } if b == block),
+                matches!(plan.path.choice(), Some(Choice::Winograd { kernels: WinogradKernels::Separate(Engine::Registers(b)), .. }) if b == block),
                 "{block} on {shape:?} planned {plan}"
             );
             let err = max_rel_error(&t.run(&conv, shape), &t.reference(&d, shape));

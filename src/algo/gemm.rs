@@ -5,11 +5,12 @@
 //! stride-1, unpadded convolution is the plain-GEMM special case: each column is one pixel.
 
 use super::{auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
+use crate::blocks::{Engine, GemmBlock, TensorBlock};
 use crate::codegen::uniform::{fit, GemmParams, PackParams, Uniform};
 use crate::codegen::{self, ConvOperands, FragType, Gather, Operands, Storage, TensorOperands};
-use crate::desc::{Conv2dDesc, DataFormat, GemmBlock, Padding, Precision, Product, TensorBlock};
+use crate::desc::{Conv2dDesc, DataFormat, Padding, Precision, Product};
 use crate::error::{Error, Result};
-use crate::plan::{Path, Piece, Plan, TensorCaps};
+use crate::plan::{Choice, Path, Piece, Plan, TensorCaps};
 use crate::reference::f16_operand_scale;
 use wgpu::Limits;
 
@@ -73,36 +74,53 @@ fn dims(desc: &Conv2dDesc) -> (usize, usize, usize) {
     (group_out, cg * kh * kw, group_out.next_multiple_of(4))
 }
 
-/// The GEMM path for a shape: the forced block or one chosen for (output channels per group,
-/// output pixels), and how the batch splits.
+/// The GEMM path for a shape: the forced engine and block (a tuned one arrives forced) or one
+/// chosen for (output channels per group, output pixels), and how the batch splits. With
+/// `tensor` (the precision the fragments compute in, and the adapter's fragments), the product
+/// runs on the cooperative-matrix engine, else on the register engine.
 pub(crate) fn plan(
     desc: &Conv2dDesc,
     input: [usize; 4],
     output: [usize; 4],
     limits: &Limits,
+    tensor: Option<(Precision, TensorCaps)>,
 ) -> Result<(Path, usize, usize)> {
     let [n, _, _, _] = input;
     let [_, _, oh, ow] = output;
     let (group_out, _, _) = dims(desc);
-    let out_hw = oh * ow;
-    let block = match desc.product {
-        Some(Product::Block(b)) => b,
-        Some(p) => {
-            return Err(Error::InvalidDescriptor(format!(
-                "gemm on the f32 cores takes only a product block, not '{p}'"
-            )))
+    let columns = n * oh * ow;
+    let (engine, precision) = match tensor {
+        Some((precision, caps)) => {
+            caps.frag(precision).ok_or_else(|| {
+                Error::Unsupported(format!("no cooperative matrices for precision {precision}"))
+            })?;
+            let block = match desc.product {
+                Some(Product::Engine(Engine::Coop(block))) => block,
+                _ => tensor_block((group_out, columns, desc.groups), precision, caps, limits)?,
+            };
+            (Engine::Coop(block), precision)
         }
-        None => gemm_block(desc, group_out, n * out_hw, limits)?,
+        None => {
+            let block = match desc.product {
+                Some(Product::Engine(Engine::Registers(b))) => b,
+                Some(p) => {
+                    return Err(Error::InvalidDescriptor(format!(
+                        "gemm on the f32 cores takes only a product block, not '{p}'"
+                    )))
+                }
+                None => gemm_block(desc, group_out, columns, limits)?,
+            };
+            (Engine::Registers(block), Precision::Highest)
+        }
     };
-    if !workgroup_fits(block.workgroup_size(), block.workgroup_bytes(), limits) {
-        return Err(Error::Unsupported(format!(
-            "product block {block} needs {} invocations and {} bytes of workgroup memory, more than this adapter allows",
-            block.invocations(),
-            block.workgroup_bytes()
-        )));
-    }
-    let (chunk, band) = split(desc, input, output, limits, [block.bm(), block.bn()], 3)?;
-    Ok((Path::Gemm { block }, chunk, band))
+    let (_, caps) = tensor.unwrap_or_default();
+    super::check_engine(&engine, precision, caps, limits)?;
+    // The f16 path on f32 data binds the input's max-magnitude word too.
+    let scaled = engine.is_coop() && precision == Precision::High && desc.dtype == crate::desc::DType::F32;
+    let [bm, bn, _] = engine.dims();
+    let (chunk, band) = split(desc, input, output, limits, [bm, bn], if scaled { 4 } else { 3 })?;
+    let choice = Choice::Gemm(engine);
+    Ok((Path::Core { choice, kernel: desc.kernel, precision }, chunk, band))
 }
 
 /// Images per pass and output pixels per pass (`super::band_shape`) for a `[bm, bn]` block
@@ -193,37 +211,6 @@ pub(crate) fn tensor_block(
         .ok_or_else(none)
 }
 
-/// The tensor-core GEMM path: the forced block (a tuned one arrives forced) or one chosen for
-/// the shape, and the split.
-pub(crate) fn plan_tensor(
-    desc: &Conv2dDesc,
-    input: [usize; 4],
-    output: [usize; 4],
-    limits: &Limits,
-    caps: TensorCaps,
-    precision: Precision,
-) -> Result<(Path, usize, usize)> {
-    caps.frag(precision)
-        .ok_or_else(|| Error::Unsupported(format!("no cooperative matrices for precision {precision}")))?;
-    let (group_out, _, _) = dims(desc);
-    let columns = output[0] * output[2] * output[3];
-    let block = match desc.product {
-        Some(Product::Tensor(block)) => {
-            if !super::tensor_fits(&block, precision, caps, limits) {
-                return Err(Error::Unsupported(format!(
-                    "tensor block {block} needs {} bytes of workgroup memory or more invocations than this adapter allows",
-                    block.workgroup_bytes(super::operand_bytes(precision))
-                )));
-            }
-            block
-        }
-        _ => tensor_block((group_out, columns, desc.groups), precision, caps, limits)?,
-    };
-    let slots = if precision == Precision::High && desc.dtype == crate::desc::DType::F32 { 4 } else { 3 };
-    let (chunk, band) = split(desc, input, output, limits, [block.bm(), block.bn()], slots)?;
-    Ok((Path::TensorGemm { block, precision }, chunk, band))
-}
-
 /// The weight preparation: OIHW/HWIO → `[group][reduction][k_stride]`, in f32, or in f16
 /// multiplied by `scale` for the tensor cores.
 fn prep(desc: &Conv2dDesc, g: &Geometry, limits: &Limits, f16_scale: Option<f32>) -> Result<Prep> {
@@ -309,51 +296,35 @@ fn operands(desc: &Conv2dDesc, plan: &Plan, g: &Geometry, bk: u32) -> ConvOperan
     }
 }
 
-/// The passes of a GEMM plan.
+/// The passes of a GEMM plan on its engine. On f16 fragments the weights are packed in f16
+/// times their power-of-two scale; f32 activations get theirs from a max-magnitude pass over
+/// the input (the scratch word it accumulates into is cleared at the start of every call).
+/// `subgroup` is the adapter's subgroup size (the cooperative-matrix engine's workgroups).
 pub(crate) fn build(
     desc: &Conv2dDesc,
     plan: &Plan,
     g: &Geometry,
     limits: &Limits,
-    block: GemmBlock,
+    (engine, precision, subgroup): (Engine, Precision, u32),
 ) -> Result<Recipe> {
     let ep = super::epilogue(desc);
-    let kernel = codegen::product(Operands::Conv(operands(desc, plan, g, block.bk())), block);
-    let (group_out, _, _) = dims(desc);
-    let mut recipe = Recipe { preps: vec![prep(desc, g, limits, None)?], ..Recipe::default() };
-    for piece in &plan.pieces() {
-        let params = params(desc, plan, g, piece, 1.0)?;
-        let grid = [
-            params.columns.div_ceil(block.bn()),
-            (group_out as u32).div_ceil(block.bm()),
-            desc.groups as u32,
-        ];
-        let slots = with_epilogue(ep, vec![Slot::Input, Slot::Output, Slot::Prepared]);
-        recipe.push(&kernel, grid, slots, params.words(), piece);
-    }
-    Ok(recipe)
-}
-
-/// The passes of a tensor-core GEMM plan. With f16 fragments the weights are packed in f16
-/// times their power-of-two scale; f32 activations get theirs from a max-magnitude pass over
-/// the input (the scratch word it accumulates into is cleared at the start of every call).
-pub(crate) fn build_tensor(
-    desc: &Conv2dDesc,
-    plan: &Plan,
-    g: &Geometry,
-    limits: &Limits,
-    (block, precision, subgroup): (TensorBlock, Precision, u32),
-) -> Result<Recipe> {
-    let ep = super::epilogue(desc);
-    let frag = match precision {
-        Precision::High => FragType::F16,
-        Precision::Highest => FragType::F32,
+    let (kernel, frag) = match engine {
+        Engine::Registers(block) => {
+            (codegen::product(Operands::Conv(operands(desc, plan, g, block.bk())), block), None)
+        }
+        Engine::Coop(block) => {
+            let frag = match precision {
+                Precision::High => FragType::F16,
+                Precision::Highest => FragType::F32,
+            };
+            let conv = operands(desc, plan, g, block.bk());
+            (codegen::coop_product(TensorOperands::Conv(conv), block, frag, subgroup), Some(frag))
+        }
     };
-    let conv = operands(desc, plan, g, block.bk());
-    let kernel = codegen::coop_product(TensorOperands::Conv(conv), block, frag, subgroup);
-    let w_scale = (frag == FragType::F16).then(|| f16_operand_scale(g.weight_amax));
-    let scaled_input = frag == FragType::F16 && g.storage == Storage::F32;
+    let w_scale = (frag == Some(FragType::F16)).then(|| f16_operand_scale(g.weight_amax));
+    let scaled_input = frag == Some(FragType::F16) && g.storage == Storage::F32;
     let (group_out, _, _) = dims(desc);
+    let [bm, bn, _] = engine.dims();
     let mut recipe = Recipe { preps: vec![prep(desc, g, limits, w_scale)?], ..Recipe::default() };
     let input_max = scaled_input.then(|| recipe.input_max_word());
     for piece in &plan.pieces() {
@@ -361,11 +332,7 @@ pub(crate) fn build_tensor(
             recipe.push_input_max(plan, g, limits, piece, word)?;
         }
         let params = params(desc, plan, g, piece, w_scale.map_or(1.0, |s| 1.0 / s))?;
-        let grid = [
-            params.columns.div_ceil(block.bn()),
-            (group_out as u32).div_ceil(block.bm()),
-            desc.groups as u32,
-        ];
+        let grid = [params.columns.div_ceil(bn), (group_out as u32).div_ceil(bm), desc.groups as u32];
         let mut slots = with_epilogue(ep, vec![Slot::Input, Slot::Output, Slot::Prepared]);
         slots.extend(input_max);
         recipe.push(&kernel, grid, slots, params.words(), piece);

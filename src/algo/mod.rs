@@ -14,7 +14,7 @@ use crate::codegen::uniform::fit;
 use crate::codegen::{Epilogue, Kernel, Storage, WORKGROUP};
 use crate::desc::Conv2dDesc;
 use crate::error::{Error, Result};
-use crate::plan::{Path, Piece, Plan};
+use crate::plan::{Choice, Path, Piece, Plan};
 use wgpu::Limits;
 
 /// What one buffer binding of a pass refers to. The uniform block is always binding 0.
@@ -173,12 +173,11 @@ pub(crate) fn build(
         g.x_channel =
             fit("input channel offset", k0 / kg * (desc.in_channels / desc.groups) * g.xs[1] as usize)?;
         let build_one = |sub: &Conv2dDesc| match sub_plan.path {
-            Path::Winograd { m, r, layout, kernels } => {
+            Path::Core { choice: Choice::Winograd { m, layout, kernels }, kernel: [r, _], .. } => {
                 winograd::build(sub, &sub_plan, &g, limits, (m, r, layout, kernels))
             }
-            Path::Gemm { block } => gemm::build(sub, &sub_plan, &g, limits, block),
-            Path::TensorGemm { block, precision } => {
-                gemm::build_tensor(sub, &sub_plan, &g, limits, (block, precision, subgroup))
+            Path::Core { choice: Choice::Gemm(engine), precision, .. } => {
+                gemm::build(sub, &sub_plan, &g, limits, (engine, precision, subgroup))
             }
             Path::Depthwise => depthwise::build(sub, &sub_plan, &g, limits),
             Path::Direct => direct::build(sub, &sub_plan, &g, limits),
@@ -370,11 +369,12 @@ pub(crate) fn channel_slice(desc: &Conv2dDesc, path: &Path, limits: &Limits) -> 
     let [k, cg, kh, kw] = desc.weight_shape();
     let kg = k / desc.groups;
     let raw = (cg * kh * kw) as u64 * 4;
-    let prepared = match path {
-        Path::Winograd { m, r, .. } => ((m + r - 1) * (m + r - 1) * desc.in_channels) as u64 * 4,
-        Path::Gemm { .. } => raw,
-        // f16, padded like the f32 packing: never more than the raw weights' rows.
-        Path::TensorGemm { .. } => raw,
+    let prepared = match *path {
+        Path::Core { choice: Choice::Winograd { m, .. }, kernel: [r, _], .. } => {
+            ((m + r - 1) * (m + r - 1) * desc.in_channels) as u64 * 4
+        }
+        // Packed f32, or f16 padded like the f32 packing: never more than the raw weights' rows.
+        Path::Core { choice: Choice::Gemm(_), .. } => raw,
         Path::Depthwise | Path::Direct => 0,
     };
     let per_channel = raw.max(prepared);
@@ -562,8 +562,8 @@ impl Geometry {
 pub(crate) fn band_shape(path: &Path, output: [usize; 4], band: usize) -> (usize, usize) {
     let [_, _, oh, ow] = output;
     let ow = ow.max(1);
-    match path {
-        Path::Winograd { .. } => (band, ow),
+    match path.algo() {
+        crate::desc::Algo::Winograd => (band, ow),
         _ if band >= ow => ((band / ow).clamp(1, oh.max(1)), ow),
         _ => (1, band.max(1)),
     }
@@ -689,7 +689,7 @@ pub(crate) fn operand_bytes(precision: crate::desc::Precision) -> u32 {
 /// Whether a tensor block's workgroup (its subgroups of the adapter's size, its workgroup
 /// memory for the operands of `precision`) fits the adapter.
 pub(crate) fn tensor_fits(
-    b: &crate::desc::TensorBlock,
+    b: &crate::blocks::TensorBlock,
     precision: crate::desc::Precision,
     caps: crate::plan::TensorCaps,
     limits: &Limits,
@@ -704,11 +704,36 @@ pub(crate) fn tensor_fits(
         && workgroup_fits([wm * wn * caps.subgroup, 1], b.workgroup_bytes(operand_bytes(precision)), limits)
 }
 
+/// Checks that an engine's workgroup fits the adapter (a register block's invocations and
+/// workgroup memory; a tensor block's as [`tensor_fits`] says, for the operands of `precision`
+/// on `caps`): the one refusal of a forced or tuned block that Winograd and the GEMM share.
+pub(crate) fn check_engine(
+    engine: &crate::blocks::Engine,
+    precision: crate::desc::Precision,
+    caps: crate::plan::TensorCaps,
+    limits: &Limits,
+) -> Result<()> {
+    match engine {
+        crate::blocks::Engine::Registers(b) if !workgroup_fits(b.workgroup_size(), b.workgroup_bytes(), limits) => {
+            Err(Error::Unsupported(format!(
+                "product block {b} needs {} invocations and {} bytes of workgroup memory, more than this adapter allows",
+                b.invocations(),
+                b.workgroup_bytes()
+            )))
+        }
+        crate::blocks::Engine::Coop(b) if !tensor_fits(b, precision, caps, limits) => Err(Error::Unsupported(format!(
+            "tensor block {b} needs {} bytes of workgroup memory or more invocations than this adapter allows",
+            b.workgroup_bytes(operand_bytes(precision))
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The product block for `rows` output channels and `columns` columns, from the H100 tuning
 /// runs in `BENCHMARKS.md`: as tall as the rows need, narrow where there are few columns, 64×64
 /// with 8×4 per invocation for the big ResNet products; the first that fits the adapter.
-pub(crate) fn auto_block(rows: usize, columns: usize, limits: &Limits) -> Result<crate::desc::GemmBlock> {
-    use crate::desc::GemmBlock as B;
+pub(crate) fn auto_block(rows: usize, columns: usize, limits: &Limits) -> Result<crate::blocks::GemmBlock> {
+    use crate::blocks::GemmBlock as B;
     let fits = |b: &B| workgroup_fits(b.workgroup_size(), b.workgroup_bytes(), limits);
     let preference: &[B] = match (rows, columns) {
         (..=16, _) => &[B::K16],

@@ -3,6 +3,7 @@
 //! fused into one kernel.
 
 use super::{auto_block, with_epilogue, workgroup_fits, Budget, Geometry, Prep, Recipe, Slot};
+use crate::blocks::Engine;
 use crate::codegen::uniform::{
     fit, FilterParams, FusedParams, GroupedFilterParams, GroupedProductParams, InputParams, OutputParams,
     ProductParams, TensorProductParams, Uniform,
@@ -11,7 +12,7 @@ use crate::codegen::{self, FragType, FusedBlock, InputLoad, Kernel, Operands, Ou
 use crate::desc::{Conv2dDesc, DataFormat, PaddingMode, Precision, Product, TileLayout};
 use crate::error::{Error, Result};
 use crate::lowering::Transforms;
-use crate::plan::{Path, Piece, Plan, TensorCaps, WinogradKernels};
+use crate::plan::{Choice, Path, Piece, Plan, TensorCaps, WinogradKernels};
 use wgpu::{DeviceType, Limits};
 
 /// Picks the output tile m for an r×r kernel. F(4,3) does 2.25× fewer multiplies than F(2,3)
@@ -109,42 +110,42 @@ pub(crate) fn plan(
     let layout = desc.layout.unwrap_or_else(|| auto_layout(c, tiles));
     let a2 = (m + r - 1) * (m + r - 1);
     let kernels = match (desc.product, tensor) {
-        (Some(Product::Tensor(b)), Some((precision, caps))) => {
-            if !super::tensor_fits(&b, precision, caps, limits) {
-                return Err(Error::Unsupported(format!(
-                    "tensor block {b} needs {} bytes of workgroup memory or more invocations than this adapter allows",
-                    b.workgroup_bytes(super::operand_bytes(precision))
-                )));
-            }
-            WinogradKernels::Tensor(b)
-        }
-        (_, Some((precision, caps))) => WinogradKernels::Tensor(super::gemm::tensor_block(
+        (Some(Product::Engine(Engine::Coop(b))), Some(_)) => WinogradKernels::Separate(Engine::Coop(b)),
+        (_, Some((precision, caps))) => WinogradKernels::Separate(Engine::Coop(super::gemm::tensor_block(
             (kg, tiles, a2 * groups),
             precision,
             caps,
             limits,
-        )?),
-        (product, _) => match product {
-            Some(Product::Fused) if desc.groups > 1 => {
-                return Err(Error::Unsupported(
-                    "the fused Winograd kernel takes one channel group only".into(),
-                ))
-            }
-            Some(Product::Fused) => WinogradKernels::Fused,
-            Some(Product::Block(b)) => WinogradKernels::Separate(b),
-            Some(Product::Tensor(b)) => {
-                return Err(Error::Unsupported(format!(
-                    "tensor block {b}: no cooperative matrices for precision {} on this adapter",
-                    desc.precision
-                )))
-            }
-            Some(Product::Separate) => WinogradKernels::Separate(auto_block(kg, tiles, limits)?),
-            None if desc.groups == 1 && auto_fuse(m, c, k, device) => WinogradKernels::Fused,
-            None => WinogradKernels::Separate(auto_block(kg, tiles, limits)?),
-        },
+        )?)),
+        (Some(Product::Fused), None) if desc.groups > 1 => {
+            return Err(Error::Unsupported("the fused Winograd kernel takes one channel group only".into()))
+        }
+        (Some(Product::Fused), None) => WinogradKernels::Fused,
+        (Some(Product::Engine(Engine::Registers(b))), None) => {
+            WinogradKernels::Separate(Engine::Registers(b))
+        }
+        (Some(Product::Engine(Engine::Coop(b))), None) => {
+            return Err(Error::Unsupported(format!(
+                "tensor block {b}: no cooperative matrices for precision {} on this adapter",
+                desc.precision
+            )))
+        }
+        (None, None) if desc.groups == 1 && auto_fuse(m, c, k, device) => WinogradKernels::Fused,
+        (Some(Product::Separate) | None, None) => {
+            WinogradKernels::Separate(Engine::Registers(auto_block(kg, tiles, limits)?))
+        }
     };
+    // What the product computes in: the fragments' precision on cooperative matrices, else f32.
+    let (precision, caps) = match (kernels.engine(), tensor) {
+        (Some(Engine::Coop(_)), Some(tensor)) => tensor,
+        _ => (Precision::Highest, TensorCaps::default()),
+    };
+    if let Some(engine) = kernels.engine() {
+        super::check_engine(&engine, precision, caps, limits)?;
+    }
     let (chunk, band_rows) = split(m, r, kernels, input, output, desc, limits)?;
-    Ok((Path::Winograd { m, r, layout, kernels }, chunk, band_rows))
+    let choice = Choice::Winograd { m, layout, kernels };
+    Ok((Path::Core { choice, kernel: desc.kernel, precision }, chunk, band_rows))
 }
 
 /// Splits the work so every buffer binding and grid fits: whole images per chunk where they
@@ -164,22 +165,9 @@ fn split(
     let budget = Budget::new(input, output, desc.dtype.size(), limits)?;
     let max_groups = budget.max_groups;
     let (th, tw) = (oh.div_ceil(m) as u64, ow.div_ceil(m) as u64);
-    // The product block's rows and columns per workgroup (none for the fused kernel).
-    let block = match kernels {
-        WinogradKernels::Fused => None,
-        WinogradKernels::Separate(block) => {
-            if !workgroup_fits(block.workgroup_size(), block.workgroup_bytes(), limits) {
-                return Err(Error::Unsupported(format!(
-                    "product block {block} needs {} invocations and {} bytes of workgroup memory, more than this adapter allows",
-                    block.invocations(),
-                    block.workgroup_bytes()
-                )));
-            }
-            Some([block.bm(), block.bn()])
-        }
-        // Checked against the adapter where it was chosen.
-        WinogradKernels::Tensor(block) => Some([block.bm(), block.bn()]),
-    };
+    // The product block's rows and columns per workgroup (none for the fused kernel); its fit
+    // to the adapter was checked where it was chosen.
+    let block = kernels.engine().map(|e| [e.dims()[0], e.dims()[1]]);
     let max_rows = match block {
         None => {
             let block = FusedBlock::new(m, r);
@@ -470,12 +458,12 @@ pub(crate) fn build(
                 recipe.push(&kernel, grid, slots, params.words(), piece);
             }
         }
-        WinogradKernels::Separate(b) => {
+        WinogradKernels::Separate(Engine::Registers(b)) => {
             let grouped = desc.groups > 1;
             let k = codegen::product(Operands::Winograd { layout, alpha: t.alpha(), grouped }, b);
             separate(&mut recipe, k, [b.bm(), b.bn()], None)?;
         }
-        WinogradKernels::Tensor(b) => {
+        WinogradKernels::Separate(Engine::Coop(b)) => {
             // f16 fragments scale V by a power of two of the input's largest magnitude, from a
             // max-magnitude pass into a cleared scratch word; f32 ones (Apple) need none.
             let frag = match desc.precision {

@@ -17,7 +17,8 @@ use super::uniform::{AmaxParams, GemmParams, MatmulParams, TensorProductParams, 
 use super::weight_grad::GradOperands;
 use super::winograd::wino_index;
 use super::Kernel;
-use crate::desc::{TensorBlock, TileLayout};
+use crate::blocks::TensorBlock;
+use crate::desc::TileLayout;
 use crate::lowering::Transforms;
 
 const SKELETON: &str = include_str!("../../shaders/coop_product.wgsl");

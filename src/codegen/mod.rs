@@ -33,7 +33,8 @@ pub(crate) use winograd::{
     filter_transform, fused, input_transform, output_transform, FusedBlock, InputLoad, OutputStore,
 };
 
-use crate::desc::{GemmBlock, PaddingMode, TileLayout, WINOGRAD_TILES};
+use crate::blocks::GemmBlock;
+use crate::desc::{PaddingMode, TileLayout, WINOGRAD_TILES};
 
 /// Every activation storage.
 const STORAGES: [Storage; 3] = [Storage::F32, Storage::F16, Storage::PackedF16];
@@ -233,7 +234,7 @@ pub fn all_kernels() -> Vec<Kernel> {
 /// matrices in naga 30; the naga tests write them as MSL and SPIR-V, `wino emit` writes them.
 /// Generated for 32-invocation subgroups (NVIDIA, Apple).
 pub fn tensor_kernels() -> Vec<Kernel> {
-    use crate::desc::TensorBlock;
+    use crate::blocks::TensorBlock;
     let sample = |kernel, gather, vec4_store, storage, epilogue| {
         TensorOperands::Conv(ConvOperands {
             kernel,

@@ -11,7 +11,8 @@ use super::uniform::{GemmParams, GroupedProductParams, PackParams, ProductParams
 use super::weight_grad::GradOperands;
 use super::winograd::wino_index;
 use super::{Kernel, WORKGROUP};
-use crate::desc::{GemmBlock, PaddingMode, TileLayout};
+use crate::blocks::GemmBlock;
+use crate::desc::{PaddingMode, TileLayout};
 
 const PRODUCT_SKELETON: &str = include_str!("../../shaders/product.wgsl");
 const PACK_SKELETON: &str = include_str!("../../shaders/pack_weights.wgsl");

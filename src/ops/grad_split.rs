@@ -3,7 +3,7 @@
 //! grid fits the adapter, and the split-K count that fills the GPU when the gradient itself is
 //! small. Plain data and arithmetic, so every rule is unit-tested without a device.
 
-use crate::desc::{GemmBlock, TensorBlock};
+use crate::blocks::{Engine, GemmBlock};
 use crate::error::{Error, Result};
 use std::fmt;
 use wgpu::{DeviceType, Limits};
@@ -42,38 +42,10 @@ pub struct GradPlan {
     /// Splits of each chunk's reduction (split-K): partial sums per split, added in split order
     /// by a reduce pass.
     pub splits: usize,
-    /// The product core and its block.
-    pub engine: GradEngine,
-}
-
-/// Which product core computes a gradient GEMM, with its block (gradient rows × columns per
-/// workgroup, reduction steps per stage).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GradEngine {
-    /// The register-tiled core on the f32 units (every adapter; `Precision::Highest`).
-    Registers(GemmBlock),
-    /// The cooperative-matrix core (tensor cores) with f16 operands, for `Precision::High` on
-    /// adapters that have them.
-    Tensor(TensorBlock),
-}
-
-impl GradEngine {
-    /// `[rows, columns, reduction steps]` per workgroup and stage.
-    pub(crate) fn dims(&self) -> [u32; 3] {
-        match self {
-            GradEngine::Registers(b) => [b.bm(), b.bn(), b.bk()],
-            GradEngine::Tensor(b) => [b.bm(), b.bn(), b.bk()],
-        }
-    }
-}
-
-impl fmt::Display for GradEngine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GradEngine::Registers(b) => write!(f, "implicit GEMM {b}"),
-            GradEngine::Tensor(b) => write!(f, "tensor-core implicit GEMM {b} (f16 operands)"),
-        }
-    }
+    /// The product core and its block: the register engine (every adapter;
+    /// `Precision::Highest`), or the cooperative-matrix engine with f16 operands, for
+    /// `Precision::High` on adapters that have them.
+    pub engine: Engine,
 }
 
 impl fmt::Display for GradPlan {
@@ -81,7 +53,10 @@ impl fmt::Display for GradPlan {
         write!(
             f,
             "{e}, split-K {s}, batch chunks of {c} image(s), {n} output-channel slice(s)",
-            e = self.engine,
+            e = match self.engine {
+                Engine::Registers(b) => format!("implicit GEMM {b}"),
+                Engine::Coop(b) => format!("tensor-core implicit GEMM {b} (f16 operands)"),
+            },
             s = self.splits,
             c = self.chunk,
             n = self.slices.len()
@@ -144,7 +119,7 @@ pub(crate) fn register_block(limits: &Limits) -> Result<GemmBlock> {
 /// (clamped to what the bindings and the grid allow).
 pub(crate) fn plan(
     p: &GradProblem,
-    engine: GradEngine,
+    engine: Engine,
     limits: &Limits,
     device: DeviceType,
     forced: Option<usize>,
@@ -253,7 +228,7 @@ mod tests {
     fn limits_split_the_batch_the_channels_and_cap_the_splits() {
         let limits = Limits::default();
         let p = problem(32, 64, 1, 576, 3136);
-        let regs = GradEngine::Registers(GemmBlock::B64);
+        let regs = Engine::Registers(GemmBlock::B64);
         let plan = plan(&p, regs, &limits, DeviceType::DiscreteGpu, None).unwrap();
         assert_eq!((plan.chunk, plan.slices.len(), plan.splits, plan.engine), (32, 1, 228, regs));
         // A 1 MiB binding: chunks of images, slices of channels, splits within the scratch.

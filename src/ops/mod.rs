@@ -5,5 +5,5 @@
 mod grad_split;
 mod weight_grad;
 
-pub use grad_split::{split_count, GradEngine, GradPlan};
+pub use grad_split::{split_count, GradPlan};
 pub use weight_grad::WeightGrad;

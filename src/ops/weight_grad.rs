@@ -4,7 +4,8 @@
 //! in a fixed order: deterministic, no float atomics. The passes of a shape are built once
 //! and cached; bind groups over the caller's buffers are made per call.
 
-use super::grad_split::{self, GradEngine, GradPlan, GradProblem};
+use super::grad_split::{self, GradPlan, GradProblem};
+use crate::blocks::Engine;
 use crate::codegen::uniform::{
     fit, AmaxParams, BiasGradParams, GradReduceParams, Uniform, WeightGradParams, MAX_PARAMS,
 };
@@ -436,13 +437,13 @@ impl WeightGrad {
             x_vec4,
         };
         let gemm = match engine {
-            GradEngine::Registers(block) => product(Operands::Grad(operands), block),
-            GradEngine::Tensor(block) => {
+            Engine::Registers(block) => product(Operands::Grad(operands), block),
+            Engine::Coop(block) => {
                 coop_product(TensorOperands::Grad(operands), block, FragType::F16, self.ctx.tensor().subgroup)
             }
         };
         // f16 fragments of f32 data: both operands scaled by their largest magnitudes' powers of two.
-        let scaled = matches!(engine, GradEngine::Tensor(_)) && storage == Storage::F32;
+        let scaled = matches!(engine, Engine::Coop(_)) && storage == Storage::F32;
         let reduce = grad_reduce();
         let align = limits.min_storage_buffer_offset_alignment as u64;
         let max_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
@@ -651,7 +652,7 @@ impl WeightGrad {
         storage: Storage,
         dims: (usize, usize, usize),
         pixels: usize,
-    ) -> Result<GradEngine> {
+    ) -> Result<Engine> {
         let limits = self.ctx.limits();
         let pointwise_vec4 = self.reads_dys_pixels() && self.desc.data_format == DataFormat::Nchw;
         let tensor = self.desc.precision == Precision::High
@@ -664,11 +665,11 @@ impl WeightGrad {
             let caps = self.ctx.tensor();
             if let Ok(block) = crate::algo::gemm::tensor_block(dims, Precision::High, caps, &limits) {
                 if caps.frag(Precision::High) == Some(block.frag()) {
-                    return Ok(GradEngine::Tensor(block));
+                    return Ok(Engine::Coop(block));
                 }
             }
         }
-        grad_split::register_block(&limits).map(GradEngine::Registers)
+        grad_split::register_block(&limits).map(Engine::Registers)
     }
 
     /// Whether the weight gradient reads the input at dy's own pixels: a 1×1 stride-1 unpadded

@@ -421,7 +421,7 @@ impl Context {
     /// `Highest`): the adapter has the fragments and the workgroup fits its limits.
     pub fn tensor_block_fits(
         &self,
-        block: &crate::desc::TensorBlock,
+        block: &crate::blocks::TensorBlock,
         precision: crate::desc::Precision,
     ) -> bool {
         let caps = self.shared.tensor;

@@ -5,9 +5,9 @@
 use super::host::read_back_now;
 use super::timing::gpu_ms;
 use super::Context;
+use crate::blocks::TensorBlock;
 use crate::codegen::uniform::{fit, MatmulParams, Uniform};
 use crate::codegen::{coop_product, FragType, TensorOperands};
-use crate::desc::TensorBlock;
 use crate::error::{Error, Result};
 use wgpu::util::DeviceExt;
 

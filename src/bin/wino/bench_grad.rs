@@ -5,7 +5,7 @@
 use crate::bench::{error_data, layer_weights, measure, run_as, Ran, Record, Warmer};
 use crate::{glue, lib, BenchArgs, Fuse, Res, Wrt};
 use wgpu_winograd::suites::Layer;
-use wgpu_winograd::{reference, Context, Conv2dDesc, DType, GradEngine, InputGrad, Precision, WeightGrad};
+use wgpu_winograd::{reference, Context, Conv2dDesc, DType, Engine, InputGrad, Precision, WeightGrad};
 
 /// Times the `grad` gradient of one forward layer (every conv2d layer has both).
 pub fn bench_grad(ctx: &Context, warmer: &Warmer, layer: &Layer, grad: Wrt, a: &BenchArgs) -> Res<Record> {
@@ -34,7 +34,7 @@ pub fn bench_grad(ctx: &Context, warmer: &Warmer, layer: &Layer, grad: Wrt, a: &
                 false => None,
             };
             // WeightGrad has no plan note: say where `high` kept the f32 units.
-            let on_f32_units = matches!(plan.engine, GradEngine::Registers(_));
+            let on_f32_units = matches!(plan.engine, Engine::Registers(_));
             let precision_note = (a.precision == Precision::High && on_f32_units).then(|| {
                 "precision: high requested, this weight gradient ran on the f32 units (WeightGrad takes the \
                  tensor cores only where the adapter has cooperative matrices and they win on the shape)"

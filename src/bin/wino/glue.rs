@@ -6,7 +6,7 @@
 use crate::{lib, ConvArgs, ForwardArgs, Fuse, Res};
 use wgpu_winograd::suites::Layer;
 use wgpu_winograd::{
-    reference, Algo, Conv2dDesc, DType, Padding, Path as ConvPath, Plan, Precision, Product, TileLayout,
+    reference, Algo, Choice, Conv2dDesc, DType, Padding, Plan, Precision, Product, TileLayout,
 };
 
 /// `--fuse` as the descriptor's product choice.
@@ -104,30 +104,23 @@ pub fn algo_name(plan: &Plan) -> String {
 
 /// Winograd only: the plan's tile m, layout and product stage (`fused` or the block).
 pub fn winograd_parts(plan: &Plan) -> Option<(usize, TileLayout, String)> {
-    match plan.path {
-        ConvPath::Winograd { m, layout, kernels, .. } => Some((m, layout, product_name(kernels))),
-        _ => None,
+    match plan.path.choice()? {
+        Choice::Winograd { m, layout, kernels } => Some((m, layout, kernels.to_string())),
+        Choice::Gemm(_) => None,
     }
 }
 
-/// The product stage or block a plan runs, if it has one.
+/// The product stage or block a plan runs, if it has one: `fused` or the engine's block.
 pub fn plan_product(plan: &Plan) -> Option<String> {
-    match plan.path {
-        ConvPath::Winograd { kernels, .. } => Some(product_name(kernels)),
-        ConvPath::Gemm { block } => Some(block.to_string()),
-        ConvPath::TensorGemm { block, .. } => Some(block.to_string()),
-        _ => None,
+    match plan.path.choice()? {
+        Choice::Winograd { kernels, .. } => Some(kernels.to_string()),
+        Choice::Gemm(engine) => Some(engine.to_string()),
     }
 }
 
 /// `winograd F(4×4,3×3) layout r_6_6_16, product block 64x64x16/8x4; chunk 2 images, 1 pass`.
 pub fn describe(plan: &Plan) -> String {
     plan.to_string()
-}
-
-/// `fused` or the product block, `64x64x16/8x4`.
-pub fn product_name(kernels: wgpu_winograd::WinogradKernels) -> String {
-    kernels.to_string()
 }
 
 /// The largest max relative error `--verify` accepts for a result of `dtype` from `plan`.
