@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use wgpu_winograd::{all_kernels, tensor_kernels};
 
 /// One kernel of each family, by exact name.
-const KERNELS: [&str; 17] = [
+const KERNELS: [&str; 18] = [
     // Winograd filter transform.
     "filter_f4_3_r_16_6_6",
     // Winograd input transform with vec4 loads.
@@ -30,6 +30,9 @@ const KERNELS: [&str; 17] = [
     "depthwise_3x3_s2x2_d1x1_f16p",
     // The Winograd batched product on cooperative matrices, operands scaled per tile element.
     "wino_tc_f2_3_r_16_6_6_f16_128x128x32_w2x2_m16_sg32",
+    // The implicit GEMM on cooperative matrices: f16 weights straight into fragments, f32
+    // activations scaled per tensor.
+    "conv_tc_1x1_pointwise_vec4_store4_f32_f16_128x128x32_w2x2_m16_sg32",
     // The max-magnitude pass the tensor-core scales read: element loads, and vec4 loads where
     // the tensor's offset and length are multiples of 4.
     "amax_f32",

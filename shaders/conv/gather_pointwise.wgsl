@@ -6,8 +6,8 @@ fn columns(g: u32, col: u32) -> vec4<u32> {
     return c;
 }
 
-fn load_b(g: u32, k: u32, c: vec4<u32>) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
+fn load_b(g: u32, k: u32, c: vec4<u32>) -> vec4<{{X_T}}> {
+    var v = vec4<{{X_T}}>(0.0);
     if (k >= params.reduction) {
         return v;
     }

@@ -7,9 +7,9 @@ fn columns(g: u32, col: u32) -> u32 {
 }
 
 // Four consecutive reduction steps (channels) k..k+3 of one column.
-fn load_b(g: u32, k: u32, c: u32) -> vec4<f32> {
+fn load_b(g: u32, k: u32, c: u32) -> vec4<{{X_T}}> {
     if (k >= params.reduction || c == NONE) {
-        return vec4<f32>(0.0);
+        return vec4<{{X_T}}>(0.0);
     }
-    return ld_x4((c + k) / 4u);
+    return {{LD}}4((c + k) / 4u);
 }

@@ -5,9 +5,9 @@ fn columns(g: u32, col: u32) -> u32 {
     return select(NONE, b.x + b.y * params.xs_h + b.z, col < params.columns);
 }
 
-fn load_b(g: u32, k: u32, c: u32) -> vec4<f32> {
+fn load_b(g: u32, k: u32, c: u32) -> vec4<{{X_T}}> {
     if (k >= params.reduction || c == NONE) {
-        return vec4<f32>(0.0);
+        return vec4<{{X_T}}>(0.0);
     }
-    return ld_x4((c + k * params.xs_c) / 4u);
+    return {{LD}}4((c + k * params.xs_c) / 4u);
 }

@@ -7,8 +7,8 @@ fn columns(g: u32, col: u32) -> Cols {
     return c;
 }
 
-fn load_b(g: u32, k: u32, c: Cols) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
+fn load_b(g: u32, k: u32, c: Cols) -> vec4<{{X_T}}> {
+    var v = vec4<{{X_T}}>(0.0);
     if (k >= params.reduction) {
         return v;
     }

@@ -5,9 +5,11 @@
 const KW: u32 = {{KW}}u;
 const KHW: u32 = {{KHW}}u;
 
-fn load_a(g: u32, k: u32, row: u32) -> vec4<f32> {
+// Four rows of the packed weights, in their stored type ({{W_T}}: f16 weights go to f16 fragments
+// as stored, with no round trip through f32).
+fn load_a(g: u32, k: u32, row: u32) -> vec4<{{W_T}}> {
     if (k >= params.reduction || row >= params.k_stride) {
-        return vec4<f32>(0.0);
+        return vec4<{{W_T}}>(0.0);
     }
     return {{W_LOAD}};
 }

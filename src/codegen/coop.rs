@@ -98,6 +98,9 @@ pub(crate) fn coop_product(
         _ => None,
     };
     let winograd = matches!(operands, TensorOperands::Winograd { .. });
+    let matmul = matches!(operands, TensorOperands::Matmul);
+    // The convolution's f16 activations, read as stored into f16 fragments (`conv_wgsl`).
+    let f16_data_frag = frag == FragType::F16 && matches!(conv, Some(c) if c.storage == Storage::F16);
     // f32 activations with f16 fragments are scaled; the weights, when f16, were scaled when
     // packed; f16 activations already fit. Winograd scales both transformed operands, and the
     // weight gradient both of its operands (dy and the input, activations alike).
@@ -320,6 +323,10 @@ pub(crate) fn coop_product(
         ("BINDINGS", bindings),
         ("OPERANDS", operand_fns),
         ("SCALE_FNS", if scaled_b { SCALE_FNS.to_string() } else { String::new() }),
+        // What load_a / load_b return: the fragment type where the operand is stored in it
+        // unscaled (f16 weights of the convolution, the plain GEMM's operands), else f32.
+        ("A_T", if conv.is_some() || matmul { ab.to_string() } else { "f32".to_string() }),
+        ("B_T", if matmul || f16_data_frag { ab.to_string() } else { "f32".to_string() }),
         ("SCALE_A", if scaled_a { "v * scale_a".to_string() } else { "v".to_string() }),
         ("SCALE_B", if scaled_b { "v * scale_b".to_string() } else { "v".to_string() }),
         ("SCALES", scales.join("\n")),
@@ -372,12 +379,12 @@ const MATMUL_OPERANDS: &str = "\
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;";
 
 const MATMUL_FUNCTIONS: &str = "\
-fn load_a(z: u32, k: u32, row: u32) -> vec4<f32> {
-    return vec4<f32>(a[(k * params.m + row) / 4u]);
+fn load_a(z: u32, k: u32, row: u32) -> vec4<{AB}> {
+    return a[(k * params.m + row) / 4u];
 }
 
-fn load_b(z: u32, k: u32, col: u32) -> vec4<f32> {
-    return vec4<f32>(b[(k * params.n + col) / 4u]);
+fn load_b(z: u32, k: u32, col: u32) -> vec4<{AB}> {
+    return b[(k * params.n + col) / 4u];
 }
 
 fn store(z: u32, row: u32, col: u32, value: vec4<f32>) {

@@ -155,8 +155,12 @@ pub(super) fn lanes(line: &str) -> String {
 }
 
 /// How B is gathered (`shaders/conv/gather_*.wgsl`): `columns`, once per thread and load slot
-/// before the reduction loop, decodes four columns; `load_b` reads them at a reduction index.
-fn gather_wgsl(c: &ConvOperands) -> String {
+/// before the reduction loop, decodes four columns; `load_b` reads them at a reduction index,
+/// as f32 through `ld_x`, or with `raw_f16` as stored through `ldr_x` (f16 activations bound
+/// for f16 fragments).
+fn gather_wgsl(c: &ConvOperands, raw_f16: bool) -> String {
+    let (x_t, ld) = if raw_f16 { ("f16", "ldr_x") } else { ("f32", "ld_x") };
+    let types = [("X_T", x_t.to_string()), ("LD", ld.to_string())];
     match c.gather {
         Gather::Window => {
             let inside = match c.padding_mode {
@@ -170,22 +174,23 @@ fn gather_wgsl(c: &ConvOperands) -> String {
                  c.iy[{j}] = select(-0x40000000, i32(b{j}.y * params.stride_h) - params.pad_top, col + {j}u < params.columns);\n\
                  c.ix[{j}] = i32(b{j}.z * params.stride_w) - params.pad_left;",
             );
-            let loads = lanes(
-                "if (inside[{j}]) { v[{j}] = ld_x(at[{j}] + u32(py[{j}]) * params.xs_h + u32(px[{j}]) * params.xs_w); }",
-            );
+            let loads = lanes(&format!(
+                "if (inside[{{j}}]) {{ v[{{j}}] = {ld}(at[{{j}}] + u32(py[{{j}}]) * params.xs_h + u32(px[{{j}}]) * params.xs_w); }}"
+            ));
             let values = [("COLUMNS", columns), ("INSIDE", inside.to_string()), ("LOADS", loads)];
-            fill(GATHER_WINDOW, &values)
+            fill(GATHER_WINDOW, &[&values[..], &types[..1]].concat())
         }
         Gather::Pointwise => {
             let columns = lanes(
                 "let b{j} = column_base(g, col + {j}u);\n\
                  c[{j}] = select(NONE, b{j}.x + b{j}.y * params.stride_h * params.xs_h + b{j}.z * params.stride_w * params.xs_w, col + {j}u < params.columns);",
             );
-            let loads = lanes("if (c[{j}] != NONE) { v[{j}] = ld_x(c[{j}] + k * params.xs_c); }");
-            fill(GATHER_POINTWISE, &[("COLUMNS", columns), ("LOADS", loads)])
+            let loads =
+                lanes(&format!("if (c[{{j}}] != NONE) {{ v[{{j}}] = {ld}(c[{{j}}] + k * params.xs_c); }}"));
+            fill(GATHER_POINTWISE, &[&[("COLUMNS", columns), ("LOADS", loads)][..], &types[..1]].concat())
         }
-        Gather::PointwiseVec4 => fill(GATHER_POINTWISE_VEC4, &[]),
-        Gather::PointwiseNhwcVec4 => fill(GATHER_POINTWISE_NHWC_VEC4, &[]),
+        Gather::PointwiseVec4 => fill(GATHER_POINTWISE_VEC4, &types),
+        Gather::PointwiseNhwcVec4 => fill(GATHER_POINTWISE_NHWC_VEC4, &types),
     }
 }
 
@@ -214,7 +219,18 @@ fn store_wgsl(c: &ConvOperands) -> String {
 pub(super) fn conv_wgsl(c: &ConvOperands, weights_f16: bool) -> (String, String) {
     let x_width = if matches!(c.gather, Gather::PointwiseVec4 | Gather::PointwiseNhwcVec4) { 4 } else { 1 };
     let y_width = if c.vec4_store { 4 } else { 1 };
-    let (x, x_fns) = buffer(c.storage, "x", "x", 1, Access::Read, x_width);
+    let (x, mut x_fns) = buffer(c.storage, "x", "x", 1, Access::Read, x_width);
+    // f16 fragments read f16 activations as stored: a round trip through f32 costs two
+    // conversions per element.
+    let raw_f16 = weights_f16 && c.storage == Storage::F16;
+    if raw_f16 {
+        x_fns.push_str(&match x_width {
+            1 => "\n\nfn ldr_x(i: u32) -> f16 {\n    return x[i];\n}".to_string(),
+            _ => "\n\nfn ldr_x(i: u32) -> f16 {\n    return x[i / 4u][i % 4u];\n}\n\n\
+                  fn ldr_x4(i: u32) -> vec4<f16> {\n    return x[i];\n}"
+                .to_string(),
+        });
+    }
     let (y, y_fns) = buffer(c.storage, "y", "y", 2, Access::Write, y_width);
     let mut bindings = vec![
         x,
@@ -224,8 +240,7 @@ pub(super) fn conv_wgsl(c: &ConvOperands, weights_f16: bool) -> (String, String)
             if weights_f16 { "f16" } else { "f32" }
         ),
     ];
-    let w_at = "w[(g * params.group_stride + k * params.k_stride + row) / 4u]";
-    let w_load = if weights_f16 { format!("vec4<f32>({w_at})") } else { w_at.to_string() };
+    let w_load = "w[(g * params.group_stride + k * params.k_stride + row) / 4u]".to_string();
     let [ep_bindings, ep_fn] = c.epilogue.wgsl(c.storage, 4, y_width);
     bindings.extend(ep_bindings.1.lines().map(String::from).filter(|l| !l.is_empty()));
     let [kh, kw] = c.kernel;
@@ -233,9 +248,10 @@ pub(super) fn conv_wgsl(c: &ConvOperands, weights_f16: bool) -> (String, String)
         ("ACCESSORS", format!("{x_fns}\n\n{y_fns}")),
         ("PAD_FUNCTIONS", padding::functions(c.padding_mode)),
         ("W_LOAD", w_load),
+        ("W_T", if weights_f16 { "f16" } else { "f32" }.to_string()),
         ("KW", kw.to_string()),
         ("KHW", (kh * kw).to_string()),
-        ("GATHER", gather_wgsl(c)),
+        ("GATHER", gather_wgsl(c, raw_f16)),
         ("EPILOGUE", ep_fn.1),
         ("STORE", store_wgsl(c)),
     ];

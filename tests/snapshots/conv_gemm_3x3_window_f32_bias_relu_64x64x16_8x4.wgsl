@@ -68,6 +68,8 @@ fn st_y(i: u32, v: f32) {
 const KW: u32 = 3u;
 const KHW: u32 = 9u;
 
+// Four rows of the packed weights, in their stored type (f32: f16 weights go to f16 fragments
+// as stored, with no round trip through f32).
 fn load_a(g: u32, k: u32, row: u32) -> vec4<f32> {
     if (k >= params.reduction || row >= params.k_stride) {
         return vec4<f32>(0.0);
