@@ -82,23 +82,47 @@ pub(crate) fn run_as(
     }
 }
 
-/// The common tail: verify against `reference` (given the values as the GPU saw them), write.
-fn finish(
+/// How the operator runs: once on f32 or f16 host data (`run_as`), and `--iters` timed calls.
+struct Calls<F32, F16, B> {
+    f32_run: F32,
+    f16_run: F16,
+    benchmark: B,
+}
+
+/// The common tail: one call (with its wall time), `--iters` timed calls, verify against
+/// `reference` (given the values as the GPU saw them) at the tolerance the plan that ran gives
+/// the checked dtype, write.
+fn finish<F32, F16, B>(
     a: &ConvArgs,
     files: &Files,
-    (input, input_f16): (&[f32], bool),
-    output: Vec<f32>,
+    input: &[f32],
     out_shape: &[usize],
-    tolerance: f64,
+    calls: Calls<F32, F16, B>,
+    tolerance: impl FnOnce(DType) -> f64,
     reference: impl FnOnce(&[f32], Option<&[f32]>) -> wgpu_winograd::Result<Vec<f64>>,
-) -> Res<()> {
+) -> Res<()>
+where
+    F32: FnOnce(&[f32], Option<&[f32]>) -> wgpu_winograd::Result<Vec<f32>>,
+    F16: FnOnce(&[half::f16], Option<&[half::f16]>) -> wgpu_winograd::Result<Vec<half::f16>>,
+    B: FnOnce(usize) -> wgpu_winograd::Result<wgpu_winograd::Timing>,
+{
+    let start = Instant::now();
+    let residual = files.residual.as_ref().map(|r| &r.data[..]);
+    let output = run_as(a.fwd.dtype, input, residual, calls.f32_run, calls.f16_run)?;
+    eprintln!("time: {:.3} ms (one call, wall)", start.elapsed().as_secs_f64() * 1e3);
+    if let Some(iters) = a.iters {
+        let t = lib((calls.benchmark)(iters as usize))?;
+        eprintln!("time: {} over {iters} calls", timing(&t));
+    }
+    let input_f16 = files.input.as_ref().is_some_and(|x| x.f16);
+    let checked = if input_f16 { DType::F16 } else { a.fwd.dtype };
+    let tolerance = tolerance(checked);
     let output = if input_f16 { round_to_dtype(&output, DType::F16) } else { output };
     if a.verify {
         let start = Instant::now();
         let rounded = |v: &[f32]| round_to_dtype(v, a.fwd.dtype);
         let residual = files.residual.as_ref().map(|r| rounded(&r.data));
         let want = lib(reference(&rounded(input), residual.as_deref()))?;
-        let checked = if input_f16 { DType::F16 } else { a.fwd.dtype };
         let on_stderr = a.output.as_deref().is_some_and(is_stdout);
         check(
             &output,
@@ -185,25 +209,20 @@ fn transpose(a: &ConvArgs, ctx: &Context) -> Res<()> {
     eprintln!("adapter: {} ({})", ctx.adapter_info().name, ctx.adapter_info().backend);
     eprintln!("shape: {input_shape:?} → {out:?} (logical NCHW; data format {df})");
     eprintln!("path: {plan}");
-    let start = Instant::now();
-    let residual = files.residual.as_ref().map(|r| &r.data[..]);
-    let output = run_as(
-        a.fwd.dtype,
+    let calls = Calls {
+        f32_run: |x: &[f32], r: Option<&[f32]>| conv.run(x, input_shape, r),
+        f16_run: |x: &[half::f16], r: Option<&[half::f16]>| conv.run(x, input_shape, r),
+        benchmark: |iters| conv.benchmark(input_shape, iters),
+    };
+    finish(
+        a,
+        &files,
         &input,
-        residual,
-        |x, r| conv.run(x, input_shape, r),
-        |x, r| conv.run(x, input_shape, r),
-    )?;
-    eprintln!("time: {:.3} ms (one call, wall)", start.elapsed().as_secs_f64() * 1e3);
-    if let Some(iters) = a.iters {
-        let t = lib(conv.benchmark(input_shape, iters as usize))?;
-        eprintln!("time: {} over {iters} calls", timing(&t));
-    }
-    let input_f16 = files.input.as_ref().is_some_and(|x| x.f16);
-    let tolerance = plan.tolerance(if input_f16 { DType::F16 } else { a.fwd.dtype });
-    finish(a, &files, (&input, input_f16), output, &out_shape, tolerance, |x, r| {
-        reference::conv_transpose2d_f64(&desc, x, input_shape, &weights, bias, r)
-    })
+        &out_shape,
+        calls,
+        |dt| plan.tolerance(dt),
+        |x, r| reference::conv_transpose2d_f64(&desc, x, input_shape, &weights, bias, r),
+    )
 }
 
 /// One value for a 1-D option given as S or SH,SW.
@@ -288,24 +307,21 @@ fn conv1d(a: &ConvArgs, ctx: &Context) -> Res<()> {
     eprintln!("adapter: {} ({})", ctx.adapter_info().name, ctx.adapter_info().backend);
     eprintln!("shape: {input_shape:?} → {out:?} (conv1d, logical NCL; data format {})", desc.data_format);
     eprintln!("path: {plan} (as a 1×{r} conv2d over height 1)");
-    let start = Instant::now();
-    let residual = files.residual.as_ref().map(|r| &r.data[..]);
-    let output = run_as(
-        a.fwd.dtype,
+    let calls = Calls {
+        f32_run: |x: &[f32], r: Option<&[f32]>| conv.run(x, input_shape, r),
+        f16_run: |x: &[half::f16], r: Option<&[half::f16]>| conv.run(x, input_shape, r),
+        benchmark: |iters| {
+            let [n, c, l] = input_shape;
+            conv.conv2d().benchmark([n, c, 1, l], iters)
+        },
+    };
+    finish(
+        a,
+        &files,
         &input,
-        residual,
-        |x, r| conv.run(x, input_shape, r),
-        |x, r| conv.run(x, input_shape, r),
-    )?;
-    eprintln!("time: {:.3} ms (one call, wall)", start.elapsed().as_secs_f64() * 1e3);
-    if let Some(iters) = a.iters {
-        let [n, c, l] = input_shape;
-        let t = lib(conv.conv2d().benchmark([n, c, 1, l], iters as usize))?;
-        eprintln!("time: {} over {iters} calls", timing(&t));
-    }
-    let input_f16 = files.input.as_ref().is_some_and(|x| x.f16);
-    let tolerance = reference::tolerance(if input_f16 { DType::F16 } else { a.fwd.dtype }, &plan);
-    finish(a, &files, (&input, input_f16), output, &out_shape, tolerance, |x, r| {
-        reference::conv1d_f64(&desc, x, input_shape, &weights, bias, r)
-    })
+        &out_shape,
+        calls,
+        |dt| reference::tolerance(dt, &plan),
+        |x, r| reference::conv1d_f64(&desc, x, input_shape, &weights, bias, r),
+    )
 }
