@@ -93,8 +93,35 @@ impl Conv2d {
                 .scoped("benchmark warm-up", || self.ctx.queue().submit([call(Stamps::None).finish()]))?;
             self.ctx.wait()?;
         }
+        // Then keep the GPU busy with this call before anything is timed: an idle Hopper sits
+        // at 345 MHz, also while a process compiles pipelines (as `tune` does before timing
+        // each candidate), and climbs back only under sustained load. Without this, `tune` on
+        // the H200 timed its candidates at 345–600 MHz and cached a register block at 0.21 ms
+        // where the tensor block it passed over takes 0.11 (BENCHMARKS.md, third session).
+        if self.ctx.adapter_info().device_type != wgpu::DeviceType::Cpu {
+            self.ctx
+                .scoped("benchmark warm-up", || keep_busy(&self.ctx, WARM_S, &|| call(Stamps::None)))??;
+        }
         Ok((res, call))
     }
+}
+
+/// Busy time before a benchmark's timings: long enough for the clock to climb from idle.
+const WARM_S: f64 = 0.25;
+
+/// Back-to-back calls for `seconds`, two submissions of 8 in flight, so the GPU never idles (a
+/// loop that waits for each call leaves it idle between calls, and its clock falls).
+fn keep_busy(ctx: &super::Context, seconds: f64, call: &dyn Fn() -> wgpu::CommandEncoder) -> Result<()> {
+    let start = Instant::now();
+    let mut previous = None;
+    while start.elapsed().as_secs_f64() < seconds {
+        let index = ctx.queue().submit((0..8).map(|_| call().finish()));
+        if let Some(index) = previous.replace(index) {
+            let wait = wgpu::PollType::Wait { submission_index: Some(index), timeout: None };
+            ctx.device().poll(wait).map_err(|e| Error::Gpu(format!("warming the GPU: {e}")))?;
+        }
+    }
+    ctx.wait()
 }
 
 /// A [`Timing`] of `gpu_ms` (already measured) and the median wall time of `iterations`
