@@ -98,9 +98,6 @@ pub(crate) fn coop_product(
         _ => None,
     };
     let winograd = matches!(operands, TensorOperands::Winograd { .. });
-    let matmul = matches!(operands, TensorOperands::Matmul);
-    // The convolution's f16 activations, read as stored into f16 fragments (`conv_wgsl`).
-    let f16_data_frag = frag == FragType::F16 && matches!(conv, Some(c) if c.storage == Storage::F16);
     // f32 activations with f16 fragments are scaled; the weights, when f16, were scaled when
     // packed; f16 activations already fit. Winograd scales both transformed operands, and the
     // weight gradient both of its operands (dy and the input, activations alike).
@@ -210,7 +207,9 @@ pub(crate) fn coop_product(
     if frag == FragType::F32 && !f16_data {
         header.remove(0);
     }
-    let (params, bindings, operand_fns, reduction, name) = match (operands, conv) {
+    // What load_a / load_b return: the fragment type where an operand is stored in it unscaled
+    // (`conv_wgsl` says which for the convolution; the plain GEMM's operands), else f32.
+    let (params, bindings, operand_fns, reduction, name, [a_t, b_t]) = match (operands, conv) {
         (TensorOperands::Winograd { m, r, layout, grouped }, _) => {
             let mut bindings = WINOGRAD_OPERANDS.to_string();
             if scaled_b {
@@ -238,6 +237,7 @@ pub(crate) fn coop_product(
                 operand_fns,
                 if grouped { "params.group_in" } else { "params.channels" },
                 format!("wino_tc_f{m}_{r}_{layout}{group}"),
+                ["f32", "f32"],
             )
         }
         (_, Some(c)) => {
@@ -247,13 +247,20 @@ pub(crate) fn coop_product(
                 Storage::PackedF16 => "u32",
             };
             header.push(format!("alias act_t = {act};"));
-            let (mut bindings, fns) = conv_wgsl(&c, frag == FragType::F16);
+            let (mut bindings, fns, load_types) = conv_wgsl(&c, frag == FragType::F16);
             if scaled_b {
                 let slot = bindings.lines().count() + 1;
                 bindings
                     .push_str(&format!("\n@group(0) @binding({slot}) var<storage, read> amax: array<u32>;"));
             }
-            (GemmParams::wgsl(), bindings, fns, "params.reduction", format!("conv_tc_{}", c.describe()))
+            (
+                GemmParams::wgsl(),
+                bindings,
+                fns,
+                "params.reduction",
+                format!("conv_tc_{}", c.describe()),
+                load_types,
+            )
         }
         (TensorOperands::Grad(g), _) => {
             let act = if g.storage == Storage::F16 { "f16" } else { "f32" };
@@ -267,7 +274,7 @@ pub(crate) fn coop_product(
                     slot + 1
                 ));
             }
-            (params, bindings, fns, "params.split_len", format!("{}_tc", g.name()))
+            (params, bindings, fns, "params.split_len", format!("{}_tc", g.name()), ["f32", "f32"])
         }
         (_, None) => (
             MatmulParams::wgsl(),
@@ -275,6 +282,7 @@ pub(crate) fn coop_product(
             MATMUL_FUNCTIONS.replace("{AB}", ab),
             "params.k",
             "matmul_tc".to_string(),
+            [ab, ab],
         ),
     };
     let mut scales = Vec::new();
@@ -323,10 +331,8 @@ pub(crate) fn coop_product(
         ("BINDINGS", bindings),
         ("OPERANDS", operand_fns),
         ("SCALE_FNS", if scaled_b { SCALE_FNS.to_string() } else { String::new() }),
-        // What load_a / load_b return: the fragment type where the operand is stored in it
-        // unscaled (f16 weights of the convolution, the plain GEMM's operands), else f32.
-        ("A_T", if conv.is_some() || matmul { ab.to_string() } else { "f32".to_string() }),
-        ("B_T", if matmul || f16_data_frag { ab.to_string() } else { "f32".to_string() }),
+        ("A_T", a_t.to_string()),
+        ("B_T", b_t.to_string()),
         ("SCALE_A", if scaled_a { "v * scale_a".to_string() } else { "v".to_string() }),
         ("SCALE_B", if scaled_b { "v * scale_b".to_string() } else { "v".to_string() }),
         ("SCALES", scales.join("\n")),

@@ -6,7 +6,7 @@
 use super::epilogue::Epilogue;
 use super::padding;
 use super::skeleton::fill;
-use super::storage::{act_header, buffer, Access, Storage};
+use super::storage::{act_header, buffer, raw_f16_loads, Access, Storage};
 use super::uniform::{GemmParams, GroupedProductParams, PackParams, ProductParams, Uniform};
 use super::weight_grad::GradOperands;
 use super::winograd::wino_index;
@@ -215,8 +215,10 @@ fn store_wgsl(c: &ConvOperands) -> String {
 /// The convolution operands' WGSL (`shaders/conv/operands.wgsl`): the bindings, and the
 /// functions the product core calls — `load_a` (packed weights), the gather, the epilogue and
 /// the store.
-/// `weights_f16`: the packed weights are f16 (the tensor-core core's prepared operand).
-pub(super) fn conv_wgsl(c: &ConvOperands, weights_f16: bool) -> (String, String) {
+/// `weights_f16`: the packed weights are f16 (the tensor-core core's prepared operand). Also
+/// returns the element types `load_a` and `load_b` return: f16 where the weights, or f16
+/// activations bound for f16 weights' fragments, are read as stored; else f32.
+pub(super) fn conv_wgsl(c: &ConvOperands, weights_f16: bool) -> (String, String, [&'static str; 2]) {
     let x_width = if matches!(c.gather, Gather::PointwiseVec4 | Gather::PointwiseNhwcVec4) { 4 } else { 1 };
     let y_width = if c.vec4_store { 4 } else { 1 };
     let (x, mut x_fns) = buffer(c.storage, "x", "x", 1, Access::Read, x_width);
@@ -224,22 +226,11 @@ pub(super) fn conv_wgsl(c: &ConvOperands, weights_f16: bool) -> (String, String)
     // conversions per element.
     let raw_f16 = weights_f16 && c.storage == Storage::F16;
     if raw_f16 {
-        x_fns.push_str(&match x_width {
-            1 => "\n\nfn ldr_x(i: u32) -> f16 {\n    return x[i];\n}".to_string(),
-            _ => "\n\nfn ldr_x(i: u32) -> f16 {\n    return x[i / 4u][i % 4u];\n}\n\n\
-                  fn ldr_x4(i: u32) -> vec4<f16> {\n    return x[i];\n}"
-                .to_string(),
-        });
+        x_fns.push_str(&format!("\n\n{}", raw_f16_loads("x", "x", x_width)));
     }
     let (y, y_fns) = buffer(c.storage, "y", "y", 2, Access::Write, y_width);
-    let mut bindings = vec![
-        x,
-        y,
-        format!(
-            "@group(0) @binding(3) var<storage, read> w: array<vec4<{}>>;",
-            if weights_f16 { "f16" } else { "f32" }
-        ),
-    ];
+    let w_t = if weights_f16 { "f16" } else { "f32" };
+    let mut bindings = vec![x, y, format!("@group(0) @binding(3) var<storage, read> w: array<vec4<{w_t}>>;")];
     let w_load = "w[(g * params.group_stride + k * params.k_stride + row) / 4u]".to_string();
     let [ep_bindings, ep_fn] = c.epilogue.wgsl(c.storage, 4, y_width);
     bindings.extend(ep_bindings.1.lines().map(String::from).filter(|l| !l.is_empty()));
@@ -248,14 +239,15 @@ pub(super) fn conv_wgsl(c: &ConvOperands, weights_f16: bool) -> (String, String)
         ("ACCESSORS", format!("{x_fns}\n\n{y_fns}")),
         ("PAD_FUNCTIONS", padding::functions(c.padding_mode)),
         ("W_LOAD", w_load),
-        ("W_T", if weights_f16 { "f16" } else { "f32" }.to_string()),
+        ("W_T", w_t.to_string()),
         ("KW", kw.to_string()),
         ("KHW", (kh * kw).to_string()),
         ("GATHER", gather_wgsl(c, raw_f16)),
         ("EPILOGUE", ep_fn.1),
         ("STORE", store_wgsl(c)),
     ];
-    (bindings.join("\n"), fill(CONV_OPERANDS, &values))
+    let x_t = if raw_f16 { "f16" } else { "f32" };
+    (bindings.join("\n"), fill(CONV_OPERANDS, &values), [w_t, x_t])
 }
 
 /// Where one prefetched vec4 register goes in workgroup memory.
@@ -451,7 +443,7 @@ pub(crate) fn product(operands: Operands, block: GemmBlock) -> Kernel {
             format!("gemm_a{alpha}_{layout}_grouped"),
         ),
         Operands::Conv(c) => {
-            let (bindings, fns) = conv_wgsl(&c, false);
+            let (bindings, fns, _) = conv_wgsl(&c, false);
             (
                 storage_header(c.storage),
                 GemmParams::wgsl(),

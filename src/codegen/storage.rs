@@ -133,3 +133,18 @@ pub(crate) fn buffer(
     }
     (decl, f.join("\n\n"))
 }
+
+/// Loads of an f16 activation buffer `var` (as [`buffer`] declares it, vectors of `width` 1
+/// or 4) that return the elements as stored: `ldr_{short}(i) -> f16` by element and, for
+/// `width` 4, `ldr_{short}4(i) -> vec4<f16>` by vector. For f16 fragments, which a round trip
+/// through f32 would cost two conversions per element.
+pub(crate) fn raw_f16_loads(var: &str, short: &str, width: usize) -> String {
+    match width {
+        1 => format!("fn ldr_{short}(i: u32) -> f16 {{\n    return {var}[i];\n}}"),
+        4 => format!(
+            "fn ldr_{short}(i: u32) -> f16 {{\n    return {var}[i / 4u][i % 4u];\n}}\n\n\
+             fn ldr_{short}4(i: u32) -> vec4<f16> {{\n    return {var}[i];\n}}"
+        ),
+        _ => panic!("raw f16 loads come by element or by vec4, not by {width}"),
+    }
+}

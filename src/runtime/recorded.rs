@@ -23,7 +23,8 @@ pub(crate) fn benchmark_buffer(ctx: &Context, label: &str, bytes: u64, filled: b
     buffer
 }
 
-/// Times `iterations` calls of `record` (after one warm-up call): GPU time from timestamps
+/// Times `iterations` calls of `record` (after one warm-up call, and the clock warmed as
+/// [`Conv2d::benchmark`](super::Conv2d::benchmark) warms it): GPU time from timestamps
 /// (`None` without TIMESTAMP_QUERY) taken back to back first, then the wall time.
 pub(crate) fn benchmark_recorded(ctx: &Context, record: &Record<'_>, iterations: usize) -> Result<Timing> {
     let iterations = iterations.max(1);
@@ -56,6 +57,7 @@ pub(crate) fn benchmark_recorded(ctx: &Context, record: &Record<'_>, iterations:
         Ok(())
     })??;
     ctx.wait()?;
+    super::timing::warm_clock(ctx, &|| encoded(None))?;
     let gpu_ms = if ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
         // `gpu_spans_ms` records through an infallible callback: the first error of a recording
         // is kept and returned after it (the warm-up above recorded the same call already).

@@ -98,10 +98,7 @@ impl Conv2d {
         // each candidate), and climbs back only under sustained load. Without this, `tune` on
         // the H200 timed its candidates at 345–600 MHz and cached a register block at 0.21 ms
         // where the tensor block it passed over takes 0.11 (BENCHMARKS.md, third session).
-        if self.ctx.adapter_info().device_type != wgpu::DeviceType::Cpu {
-            self.ctx
-                .scoped("benchmark warm-up", || keep_busy(&self.ctx, WARM_S, &|| call(Stamps::None)))??;
-        }
+        warm_clock(&self.ctx, &|| Ok(call(Stamps::None)))?;
         Ok((res, call))
     }
 }
@@ -109,18 +106,30 @@ impl Conv2d {
 /// Busy time before a benchmark's timings: long enough for the clock to climb from idle.
 const WARM_S: f64 = 0.25;
 
-/// Back-to-back calls for `seconds`, two submissions of 8 in flight, so the GPU never idles (a
-/// loop that waits for each call leaves it idle between calls, and its clock falls).
-fn keep_busy(ctx: &super::Context, seconds: f64, call: &dyn Fn() -> wgpu::CommandEncoder) -> Result<()> {
-    let start = Instant::now();
-    let mut previous = None;
-    while start.elapsed().as_secs_f64() < seconds {
-        let index = ctx.queue().submit((0..8).map(|_| call().finish()));
-        if let Some(index) = previous.replace(index) {
-            let wait = wgpu::PollType::Wait { submission_index: Some(index), timeout: None };
-            ctx.device().poll(wait).map_err(|e| Error::Gpu(format!("warming the GPU: {e}")))?;
-        }
+/// Keeps a GPU adapter busy with `call` for [`WARM_S`] before anything is timed (CPU adapters
+/// have no idle clock to raise): back-to-back calls, two submissions of 8 in flight, so the GPU
+/// never idles (a loop that waits for each call leaves it idle between calls, and its clock
+/// falls). Every benchmark of a call, the convolution's and the recorded operators', runs it.
+pub(super) fn warm_clock(
+    ctx: &super::Context,
+    call: &dyn Fn() -> Result<wgpu::CommandEncoder>,
+) -> Result<()> {
+    if ctx.adapter_info().device_type == wgpu::DeviceType::Cpu {
+        return Ok(());
     }
+    ctx.scoped("benchmark warm-up", || -> Result<()> {
+        let start = Instant::now();
+        let mut previous = None;
+        while start.elapsed().as_secs_f64() < WARM_S {
+            let calls = (0..8).map(|_| call().map(|e| e.finish())).collect::<Result<Vec<_>>>()?;
+            let index = ctx.queue().submit(calls);
+            if let Some(index) = previous.replace(index) {
+                let wait = wgpu::PollType::Wait { submission_index: Some(index), timeout: None };
+                ctx.device().poll(wait).map_err(|e| Error::Gpu(format!("warming the GPU: {e}")))?;
+            }
+        }
+        Ok(())
+    })??;
     ctx.wait()
 }
 
